@@ -1,0 +1,58 @@
+# AlphaPulse — the two commands a newcomer needs:
+#   make run    database (embedded TimescaleDB unless DATABASE_URL is set), migrations, ingest, dashboard
+#   make test   the whole test suite against a real TimescaleDB, ccxt and headless Chromium
+# Every step is idempotent: a second run skips installs that are already done.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.requirements.stamp
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run test system-deps system-deps-test timescaledb venv db-start db-stop db-status migrate lint bench-ingest bench-app clean
+
+# --- installation ------------------------------------------------------------------------
+system-deps:
+	@scripts/install_system_deps.sh run
+
+system-deps-test:
+	@scripts/install_system_deps.sh test
+
+timescaledb: system-deps
+	@scripts/install_timescaledb.sh
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: system-deps $(STAMP)
+
+# --- database ----------------------------------------------------------------------------
+db-start: timescaledb venv
+	@if [ -z "$$DATABASE_URL" ]; then $(BIN)/python -m db.local start >/dev/null && echo "[db] embedded TimescaleDB running: $$($(BIN)/python -m db.local url)"; \
+	 else echo "[db] using DATABASE_URL"; fi
+
+db-stop:
+	@$(BIN)/python -m db.local stop
+
+db-status:
+	@$(BIN)/python -m db.local status
+
+migrate: db-start
+	@$(BIN)/alembic -c alembic.ini upgrade head
+
+# --- the two commands ----------------------------------------------------------------------
+run: migrate
+	@scripts/run.sh
+
+test: system-deps-test db-start
+	@$(BIN)/python -m pytest
+
+lint: venv
+	@$(BIN)/ruff check .
+	@$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache

@@ -1,0 +1,1 @@
+"""The analyst web app: Dash pages and Flask JSON API on one server."""

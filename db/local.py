@@ -1,0 +1,250 @@
+"""The embedded local TimescaleDB cluster that AlphaPulse runs when ``DATABASE_URL`` is unset.
+
+Usage::
+
+    python -m db.local start|stop|status|url
+
+``start`` initdb's a cluster under ``<ALPHAPULSE_VAR_DIR>/pgdata`` (first time only) with
+``shared_preload_libraries=timescaledb`` and telemetry off, listening on a unix socket in
+``<var>/run`` and on 127.0.0.1:``ALPHAPULSE_PG_PORT``, creates the database, and prints its URL.
+Every command is idempotent; a stale ``postmaster.pid`` left by a crash is removed.
+
+PostgreSQL refuses to run as root: under root the server runs as the ``postgres`` (or
+``nobody``) system user, which must be able to traverse the var directory's parents.
+Errors (port in use, TimescaleDB not installed, …) raise :class:`LocalClusterError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from settings import Settings, get_settings
+
+SUPERUSER = "alphapulse"
+
+
+class LocalClusterError(RuntimeError):
+    """The local cluster cannot be started or queried; the message says why and what to do."""
+
+
+def pg_bindir() -> Path:
+    """Directory of PostgreSQL's server binaries (``initdb``, ``pg_ctl``), from ``pg_config``."""
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "pg_ctl").exists():
+            return candidate
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+        if (Path(out) / "pg_ctl").exists():
+            return Path(out)
+    raise LocalClusterError(
+        "PostgreSQL server binaries not found: install postgresql (e.g. apt-get install postgresql-15)"
+    )
+
+
+def timescaledb_installed(bindir: Path) -> bool:
+    """True when the extension's control file is installed for the PostgreSQL in ``bindir``."""
+    pg_config = bindir / "pg_config"
+    if not pg_config.exists():
+        pg_config = Path(shutil.which("pg_config") or "pg_config")
+    share = subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True).stdout.strip()
+    return Path(share, "extension", "timescaledb.control").exists()
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """Paths and port of one embedded cluster; build with :meth:`from_settings`."""
+
+    var_dir: Path
+    port: int
+    dbname: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> LocalCluster:
+        s = settings or get_settings()
+        return cls(var_dir=s.var_dir, port=s.local_pg_port, dbname=s.local_pg_db)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.var_dir / "pgdata"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.var_dir / "run"
+
+    @property
+    def log_file(self) -> Path:
+        return self.var_dir / "log" / "postgresql.log"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{self.dbname}"
+
+    # -- running commands as the right user -------------------------------------------------
+    def _run_as(self) -> dict:
+        if os.geteuid() != 0:
+            return {}
+        for name in ("postgres", "nobody"):
+            try:
+                pw = pwd.getpwnam(name)
+            except KeyError:
+                continue
+            return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+        raise LocalClusterError("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
+
+    def _pg(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        env = {**os.environ, "LC_ALL": "C.UTF-8", "PGTZ": "UTC"}
+        cmd = [str(pg_bindir() / tool), *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/", **self._run_as())
+        if check and proc.returncode != 0:
+            raise LocalClusterError(f"{tool} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc
+
+    def _prepare_dirs(self) -> None:
+        owner = self._run_as()
+        for d in (self.var_dir, self.socket_dir, self.log_file.parent):
+            d.mkdir(parents=True, exist_ok=True)
+            if owner:
+                os.chown(d, owner["user"], owner["group"])
+        if owner:
+            self._check_traversable(owner["user"])
+
+    def _check_traversable(self, uid: int) -> None:
+        for parent in [self.var_dir, *self.var_dir.parents]:
+            st = parent.stat()
+            if st.st_uid != uid and not st.st_mode & 0o001:
+                raise LocalClusterError(
+                    f"{parent} is not traversable by the unprivileged PostgreSQL user; "
+                    f"set ALPHAPULSE_VAR_DIR to a directory outside it (e.g. /var/tmp/alphapulse)"
+                )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def initdb(self) -> bool:
+        """Create the cluster if ``pgdata`` does not hold one yet; returns True when it did."""
+        if (self.data_dir / "PG_VERSION").exists():
+            return False
+        self._prepare_dirs()
+        self._pg("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-instructions")
+        conf = self.data_dir / "postgresql.conf"
+        with conf.open("a") as fh:
+            fh.write(
+                "\n# --- AlphaPulse embedded cluster ---\n"
+                "shared_preload_libraries = 'timescaledb'\n"
+                "timescaledb.telemetry_level = off\n"
+                "listen_addresses = '127.0.0.1'\n"
+                "timezone = 'UTC'\n"
+                "max_connections = 200\n"
+                "shared_buffers = 256MB\n"
+                "work_mem = 16MB\n"
+                "max_wal_size = 2GB\n"
+                "synchronous_commit = off\n"
+                "timescaledb.max_background_workers = 4\n"
+            )
+        return True
+
+    def is_running(self) -> bool:
+        """True when ``pg_ctl status`` finds this cluster's postmaster alive."""
+        if not (self.data_dir / "PG_VERSION").exists():
+            return False
+        return self._pg("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
+
+    def _port_in_use(self) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", self.port))
+            except OSError:
+                return True
+        return False
+
+    def start(self) -> str:
+        """Start (initdb first if needed) and create the database; returns the URL. No-op when running."""
+        bindir = pg_bindir()
+        if not timescaledb_installed(bindir):
+            raise LocalClusterError(
+                f"the timescaledb extension is not installed for {bindir}: "
+                "run scripts/install_timescaledb.sh (make timescaledb)"
+            )
+        if not self.is_running():
+            self.initdb()
+            pid_file = self.data_dir / "postmaster.pid"
+            if pid_file.exists():
+                pid_file.unlink()  # stale: pg_ctl status said no server runs with it
+            if self._port_in_use():
+                raise LocalClusterError(
+                    f"port {self.port} on 127.0.0.1 is in use by another program; set ALPHAPULSE_PG_PORT to a free port"
+                )
+            self._prepare_dirs()
+            opts = f"-p {self.port} -k {self.socket_dir}"
+            self._pg(
+                "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", opts
+            )
+        self._create_database()
+        return self.url
+
+    def _create_database(self) -> None:
+        psql = [str(pg_bindir() / "psql"), "-h", str(self.socket_dir), "-p", str(self.port), "-U", SUPERUSER]
+        for _ in range(50):
+            probe = subprocess.run([*psql, "-d", "postgres", "-tAc", "SELECT 1"], capture_output=True, text=True)
+            if probe.returncode == 0:
+                break
+            time.sleep(0.1)
+        exists = subprocess.run(
+            [*psql, "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{self.dbname}'"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if exists != "1":
+            subprocess.run(
+                [*psql, "-d", "postgres", "-c", f'CREATE DATABASE "{self.dbname}"'], capture_output=True, check=True
+            )
+
+    def stop(self) -> bool:
+        """Stop the server (fast shutdown); returns False when it was not running."""
+        if not self.is_running():
+            return False
+        self._pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
+        return True
+
+    def status(self) -> str:
+        """``running``, ``stopped`` or ``absent`` (no cluster initialised)."""
+        if not (self.data_dir / "PG_VERSION").exists():
+            return "absent"
+        return "running" if self.is_running() else "stopped"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; exit status 0 on success, 1 with a one-line error on stderr."""
+    parser = argparse.ArgumentParser(prog="python -m db.local", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["start", "stop", "status", "url"])
+    args = parser.parse_args(argv)
+    cluster = LocalCluster.from_settings()
+    try:
+        if args.command == "start":
+            print(cluster.start())
+        elif args.command == "stop":
+            print("stopped" if cluster.stop() else "not running")
+        elif args.command == "status":
+            state = cluster.status()
+            print(f"{state} ({cluster.data_dir}, port {cluster.port})")
+            return 0 if state == "running" else 3
+        else:
+            print(cluster.url)
+    except LocalClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

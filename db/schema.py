@@ -1,0 +1,162 @@
+"""SQLAlchemy 2 Core schema of the AlphaPulse hypertables.
+
+The schema is created only by alembic migrations (``migrations/versions``); this module is
+the single description they and ``alembic check`` compare against.
+
+Conventions (all tables):
+
+* ``time`` is ``timestamptz`` (UTC) and the hypertable's partitioning column, 1-day chunks;
+  every primary key includes it (TimescaleDB requires unique keys to contain it).
+* ``exchange`` is a ccxt exchange id (``binanceusdm``); ``symbol`` is ccxt's unified symbol
+  (``BTC/USDT:USDT`` for a USDT-margined linear perpetual).
+* Funding rates are plain fractions per funding interval (0.0001 = 0.01 % per interval), never
+  percent and never annualised. Prices are in the quote currency (USDT).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+#: Chunk interval of every hypertable.
+CHUNK_INTERVAL = timedelta(days=1)
+
+
+def _time() -> Column:
+    return Column("time", DateTime(timezone=True), nullable=False, comment="UTC timestamp (hypertable time column)")
+
+
+def _received_at() -> Column:
+    return Column(
+        "received_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("now()"),
+        comment="UTC time AlphaPulse stored the row (exchange time is kept apart in time)",
+    )
+
+
+funding_rates = Table(
+    "funding_rates",
+    metadata,
+    _time(),
+    Column("exchange", Text, nullable=False, comment="ccxt exchange id"),
+    Column("symbol", Text, nullable=False, comment="ccxt unified symbol, e.g. BTC/USDT:USDT"),
+    Column(
+        "settled",
+        Boolean,
+        nullable=False,
+        comment="true: the rate settled at time (fundingTime); false: the current/predicted rate observed at time",
+    ),
+    Column("funding_rate", Double, nullable=False, comment="fraction per funding interval (0.0001 = 0.01 %)"),
+    Column("funding_interval_hours", Double, comment="hours between settlements for this symbol (8, 4, 1 …)"),
+    Column("mark_price", Double, comment="mark price in quote currency at time"),
+    Column("index_price", Double, comment="index (spot composite) price in quote currency at time"),
+    Column("next_funding_time", DateTime(timezone=True), comment="UTC time of the next settlement (predicted rows)"),
+    _received_at(),
+    PrimaryKeyConstraint("exchange", "symbol", "settled", "time"),
+    CheckConstraint("funding_interval_hours IS NULL OR funding_interval_hours > 0", name="interval_positive"),
+    CheckConstraint("mark_price IS NULL OR mark_price > 0", name="mark_price_positive"),
+    CheckConstraint("index_price IS NULL OR index_price > 0", name="index_price_positive"),
+    comment="Funding rates per exchange + symbol: settled history and current/predicted snapshots",
+)
+
+prices = Table(
+    "prices",
+    metadata,
+    _time(),
+    Column("exchange", Text, nullable=False, comment="ccxt exchange id"),
+    Column("symbol", Text, nullable=False, comment="ccxt unified symbol"),
+    Column("timeframe", Text, nullable=False, comment="candle width in ccxt notation: 1m, 5m, 1h, 4h, 1d"),
+    Column(
+        "price_kind",
+        Text,
+        nullable=False,
+        server_default=text("'last'"),
+        comment="last (traded), mark or index price candles",
+    ),
+    Column("open", Double, nullable=False, comment="open price, quote currency"),
+    Column("high", Double, nullable=False, comment="high price, quote currency"),
+    Column("low", Double, nullable=False, comment="low price, quote currency"),
+    Column("close", Double, nullable=False, comment="close price, quote currency"),
+    Column("volume", Double, comment="traded volume in base-asset units (contracts on some venues)"),
+    Column("quote_volume", Double, comment="traded volume in quote currency"),
+    _received_at(),
+    PrimaryKeyConstraint("exchange", "symbol", "timeframe", "price_kind", "time"),
+    CheckConstraint("high >= low", name="high_ge_low"),
+    CheckConstraint("low > 0", name="low_positive"),
+    CheckConstraint("price_kind IN ('last', 'mark', 'index')", name="price_kind_known"),
+    comment="Closed OHLCV candles; time is the candle open time (UTC)",
+)
+
+anomalies = Table(
+    "anomalies",
+    metadata,
+    _time(),
+    Column("exchange", Text, nullable=False, comment="ccxt exchange id"),
+    Column("symbol", Text, nullable=False, comment="ccxt unified symbol"),
+    Column(
+        "metric",
+        Text,
+        nullable=False,
+        comment="funding_rate (fraction), log_return_1m (natural log), volume_1m (base units), premium (fraction)",
+    ),
+    Column("method", Text, nullable=False, comment="zscore (mean/std, ddof=0) or robust (median/MAD×1.4826)"),
+    Column("value", Double, nullable=False, comment="observed value of the metric, metric's unit"),
+    Column("centre", Double, nullable=False, comment="trailing mean or median, metric's unit"),
+    Column("spread", Double, nullable=False, comment="trailing std or 1.4826×MAD, metric's unit"),
+    Column("z_score", Double, nullable=False, comment="(value − centre) / spread, dimensionless"),
+    Column("threshold", Double, nullable=False, comment="|z| threshold in force"),
+    Column("window", Integer, nullable=False, comment="trailing window length, observations"),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb"), comment="extra context"),
+    _received_at(),
+    PrimaryKeyConstraint("exchange", "symbol", "metric", "method", "time"),
+    CheckConstraint("spread > 0", name="spread_positive"),
+    comment="Z-score anomalies found on trailing windows (no look-ahead)",
+)
+
+system_metrics = Table(
+    "system_metrics",
+    metadata,
+    _time(),
+    Column("metric", Text, nullable=False, comment="metric name, e.g. fetch_latency_seconds"),
+    Column("value", Double, nullable=False, comment="metric value in unit"),
+    Column("unit", Text, nullable=False, comment="seconds, rows, bytes, percent, count …"),
+    Column("labels", JSONB, nullable=False, server_default=text("'{}'::jsonb"), comment="exchange, stream, worker …"),
+    PrimaryKeyConstraint("metric", "labels", "time"),
+    comment="Health of the data pipeline, written by ingest",
+)
+
+Index("ix_anomalies_time", anomalies.c.time.desc())
+Index("ix_system_metrics_time", system_metrics.c.time.desc())
+
+#: Every hypertable of the schema, in creation order.
+HYPERTABLES: tuple[Table, ...] = (funding_rates, prices, anomalies, system_metrics)
+
+#: Market-data hypertables (retention: ``retention_days``); system_metrics has its own retention.
+MARKET_TABLES: tuple[Table, ...] = (funding_rates, prices, anomalies)

@@ -1,0 +1,1 @@
+"""Ingest workers: exchange (ccxt) -> validate -> anomalies -> TimescaleDB."""

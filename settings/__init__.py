@@ -1,0 +1,169 @@
+"""AlphaPulse configuration: the one module that reads ``os.environ``.
+
+Every tunable value of the project lives in :class:`Settings`; each field names the
+environment variable that sets it and its unit. ``README.md`` documents every variable
+in one table (a test checks that the table and this module agree).
+
+Modules of the project import nothing of ours but this one for configuration, and
+call :func:`get_settings` (cached per process) or :func:`load_settings` (fresh, for tests).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used; the message names it."""
+
+
+def _env_field(env: str, default, doc: str):
+    return field(default=default, metadata={"env": env, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration, immutable once loaded.
+
+    Units are in the field names or docs: ``*_seconds`` are seconds, ``*_days`` days,
+    funding rates are fractions per funding interval (0.0001 = 0.01 %).
+    Raises :class:`SettingsError` (from :func:`load_settings`) on a malformed value.
+    """
+
+    database_url: str = _env_field(
+        "DATABASE_URL", "", "SQLAlchemy URL of a PostgreSQL+TimescaleDB database. Empty: the embedded local cluster."
+    )
+    var_dir: Path = _env_field(
+        "ALPHAPULSE_VAR_DIR", PROJECT_ROOT / "var", "Directory of the embedded cluster's data, socket and logs."
+    )
+    local_pg_port: int = _env_field("ALPHAPULSE_PG_PORT", 55432, "TCP port of the embedded cluster (127.0.0.1).")
+    local_pg_db: str = _env_field("ALPHAPULSE_PG_DB", "alphapulse", "Database name in the embedded cluster.")
+    exchanges: tuple[str, ...] = _env_field(
+        "ALPHAPULSE_EXCHANGES", ("binanceusdm", "bybit", "okx"), "Comma-separated ccxt exchange ids to ingest."
+    )
+    symbols: tuple[str, ...] = _env_field(
+        "ALPHAPULSE_SYMBOLS",
+        ("BTC", "ETH", "SOL", "BNB", "XRP"),
+        "Comma-separated symbols (BTC, BTC/USDT, BTCUSDT or BTC/USDT:USDT): USDT-margined perpetuals.",
+    )
+    exchange_base_url: str = _env_field(
+        "ALPHAPULSE_EXCHANGE_BASE_URL",
+        "",
+        "Point every ccxt client at this base URL (a local fake exchange in tests/benchmarks). Empty: the real APIs.",
+    )
+    funding_poll_seconds: float = _env_field(
+        "ALPHAPULSE_FUNDING_POLL_SECONDS", 60.0, "Cadence of the funding-rate stream."
+    )
+    ohlcv_poll_seconds: float = _env_field(
+        "ALPHAPULSE_OHLCV_POLL_SECONDS", 60.0, "Cadence of the 1-minute candle stream."
+    )
+    metrics_interval_seconds: float = _env_field(
+        "ALPHAPULSE_METRICS_INTERVAL_SECONDS", 5.0, "How often ingest writes system metrics."
+    )
+    backfill_days: int = _env_field(
+        "ALPHAPULSE_BACKFILL_DAYS", 7, "How far back the live worker catches up on start (days)."
+    )
+    retention_days: int = _env_field(
+        "ALPHAPULSE_RETENTION_DAYS", 90, "Chunks of market hypertables older than this are dropped (days)."
+    )
+    metrics_retention_days: int = _env_field(
+        "ALPHAPULSE_METRICS_RETENTION_DAYS", 30, "Chunks of system_metrics older than this are dropped (days)."
+    )
+    retention_check_seconds: float = _env_field(
+        "ALPHAPULSE_RETENTION_CHECK_SECONDS", 3600.0, "How often ingest applies retention."
+    )
+    anomaly_window: int = _env_field(
+        "ALPHAPULSE_ANOMALY_WINDOW", 240, "Trailing window of the z-score, in observations of the metric's series."
+    )
+    anomaly_min_periods: int = _env_field(
+        "ALPHAPULSE_ANOMALY_MIN_PERIODS", 30, "Fewest trailing observations before a z-score is computed."
+    )
+    anomaly_z_threshold: float = _env_field(
+        "ALPHAPULSE_ANOMALY_Z_THRESHOLD", 4.0, "Absolute z-score at or above which an observation is an anomaly."
+    )
+    max_abs_funding_rate: float = _env_field(
+        "ALPHAPULSE_MAX_ABS_FUNDING_RATE", 0.05, "Funding rates beyond ±this fraction per interval are rejected."
+    )
+    max_future_seconds: float = _env_field(
+        "ALPHAPULSE_MAX_FUTURE_SECONDS", 300.0, "Records stamped further than this in the future are rejected."
+    )
+    buffer_max_rows: int = _env_field(
+        "ALPHAPULSE_BUFFER_MAX_ROWS",
+        200_000,
+        "Rows ingest holds while the database is unreachable; beyond, dropped and counted.",
+    )
+    dashboard_host: str = _env_field("ALPHAPULSE_HOST", "127.0.0.1", "Address the dashboard (gunicorn) binds to.")
+    dashboard_port: int = _env_field("ALPHAPULSE_PORT", 8050, "Port the dashboard (gunicorn) binds to.")
+    web_workers: int = _env_field("ALPHAPULSE_WEB_WORKERS", 2, "gunicorn worker processes.")
+    web_threads: int = _env_field("ALPHAPULSE_WEB_THREADS", 4, "Threads per gunicorn worker (gthread worker class).")
+    log_level: str = _env_field("ALPHAPULSE_LOG_LEVEL", "INFO", "Python logging level of ingest and the app.")
+
+    @property
+    def local_database_url(self) -> str:
+        """URL of the embedded local cluster (TCP on 127.0.0.1, trust auth for the local superuser)."""
+        return f"postgresql+psycopg://alphapulse@127.0.0.1:{self.local_pg_port}/{self.local_pg_db}"
+
+    @property
+    def effective_database_url(self) -> str:
+        """``DATABASE_URL`` when set, else the embedded local cluster's URL."""
+        return self.database_url or self.local_database_url
+
+    @property
+    def uses_local_cluster(self) -> bool:
+        """True when no ``DATABASE_URL`` is set and the embedded cluster is the database."""
+        return not self.database_url
+
+
+def _parse(raw: str, default, env: str):
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(raw)
+            return raw.lower() in {"1", "true", "yes"}
+        if isinstance(default, tuple):
+            items = tuple(p.strip() for p in raw.split(",") if p.strip())
+            if not items:
+                raise ValueError("empty list")
+            return items
+        if isinstance(default, Path):
+            return Path(raw).expanduser().resolve()
+        if isinstance(default, (int, float)):
+            value = type(default)(raw)
+            if value <= 0:
+                raise ValueError("must be positive")
+            return value
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{env}={raw!r} is invalid: {exc}") from exc
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default ``os.environ``).
+
+    Unset or empty variables take the field's default. Raises :class:`SettingsError`
+    naming the variable when a value cannot be parsed (non-numeric, non-positive, empty list).
+    """
+    environ = os.environ if environ is None else environ
+    values = {}
+    for f in fields(Settings):
+        raw = environ.get(f.metadata["env"], "")
+        if raw.strip():
+            values[f.name] = _parse(raw.strip(), f.default, f.metadata["env"])
+    return Settings(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide :class:`Settings`, read once from ``os.environ``."""
+    return load_settings()
+
+
+def documented_variables() -> list[tuple[str, object, str]]:
+    """``(ENV_NAME, default, doc)`` for every setting, in declaration order (for README/tests)."""
+    return [(f.metadata["env"], f.default, f.metadata["doc"]) for f in fields(Settings)]

@@ -1,0 +1,81 @@
+"""Shared fixtures: a real TimescaleDB database, migrated to head, fresh for the test session.
+
+With ``DATABASE_URL`` unset the embedded local cluster is started (or reused); the session
+creates its own database ``alphapulse_test_<random>`` on that server, runs ``alembic upgrade
+head`` into it, and drops it at the end. ``clean_db`` empties every hypertable before a test.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, make_url, text
+
+from db.engine import make_engine
+from db.local import LocalCluster
+from db.schema import HYPERTABLES
+from settings import PROJECT_ROOT, get_settings
+
+ARTIFACTS = PROJECT_ROOT / "artifacts"
+
+
+def alembic_config(url: str, stdout: TextIO = sys.stdout) -> Config:
+    """An alembic Config for the project's migrations aimed at ``url``; messages go to ``stdout``."""
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"), stdout=stdout)
+    cfg.attributes["database_url"] = url
+    cfg.attributes["skip_logging_config"] = True
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """URL of the server under test: ``DATABASE_URL`` or the embedded cluster (started if needed)."""
+    settings = get_settings()
+    if settings.uses_local_cluster:
+        return LocalCluster.from_settings(settings).start()
+    return settings.database_url
+
+
+@pytest.fixture(scope="session")
+def db_url(server_url: str) -> Iterator[str]:
+    """A fresh database on the server under test, migrated to head; dropped after the session."""
+    name = f"alphapulse_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(make_url(server_url).set(database="postgres").render_as_string(False), pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    command.upgrade(alembic_config(url), "head")
+    yield url
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    """Engine on the session's test database."""
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def clean_db(engine: Engine) -> Engine:
+    """The test database with every hypertable emptied (chunks dropped) before the test."""
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE " + ", ".join(t.name for t in HYPERTABLES)))
+    return engine
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """``artifacts/`` at the project root (git-ignored): screenshots and benchmark output."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,101 @@
+"""``python -m db.local``: start/stop/status, idempotency, stale pid file, port-in-use error.
+
+Each test runs its own throw-away cluster under ``var/test-clusters`` (inside the project so the
+unprivileged PostgreSQL user can reach it when the tests run as root) on a free port.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from settings import PROJECT_ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cluster_env():
+    var_dir = PROJECT_ROOT / "var" / "test-clusters" / uuid.uuid4().hex[:8]
+    env = {**os.environ, "ALPHAPULSE_VAR_DIR": str(var_dir), "ALPHAPULSE_PG_PORT": str(_free_port())}
+    env.pop("DATABASE_URL", None)
+    yield env
+    _cli(env, "stop")
+    shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def _cli(env, command):
+    return subprocess.run(
+        [sys.executable, "-m", "db.local", command],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_start_is_idempotent_and_status_follows(cluster_env):
+    assert _cli(cluster_env, "status").stdout.startswith("absent")
+    first = _cli(cluster_env, "start")
+    assert first.returncode == 0, first.stderr
+    url = first.stdout.strip()
+    assert url.endswith(f":{cluster_env['ALPHAPULSE_PG_PORT']}/alphapulse")
+    second = _cli(cluster_env, "start")
+    assert second.returncode == 0 and second.stdout.strip() == url
+    status = _cli(cluster_env, "status")
+    assert status.returncode == 0 and status.stdout.startswith("running")
+    assert _cli(cluster_env, "url").stdout.strip() == url
+
+    from sqlalchemy import text
+
+    from db.engine import make_engine
+
+    eng = make_engine(url, pool_size=1)
+    with eng.connect() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
+        preload = conn.execute(text("SHOW shared_preload_libraries")).scalar()
+        telemetry = conn.execute(text("SHOW timescaledb.telemetry_level")).scalar()
+    eng.dispose()
+    assert "timescaledb" in preload and telemetry == "off"
+
+    assert _cli(cluster_env, "stop").stdout.strip() == "stopped"
+    assert _cli(cluster_env, "stop").stdout.strip() == "not running"
+    stopped = _cli(cluster_env, "status")
+    assert stopped.returncode == 3 and stopped.stdout.startswith("stopped")
+
+
+def test_stale_pid_file_after_crash_is_handled(cluster_env):
+    assert _cli(cluster_env, "start").returncode == 0
+    data = PROJECT_ROOT / "var" / "test-clusters" / cluster_env["ALPHAPULSE_VAR_DIR"].rsplit("/", 1)[1] / "pgdata"
+    pid = int((data / "postmaster.pid").read_text().split()[0])
+    os.kill(pid, 9)  # crash: the postmaster dies and leaves its pid file behind
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        subprocess.run(["sleep", "0.1"], check=True)
+    assert (data / "postmaster.pid").exists()
+    restarted = _cli(cluster_env, "start")
+    assert restarted.returncode == 0, restarted.stderr
+    assert _cli(cluster_env, "status").stdout.startswith("running")
+
+
+def test_port_in_use_is_a_clear_error(cluster_env):
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", int(cluster_env["ALPHAPULSE_PG_PORT"])))
+        blocker.listen()
+        result = _cli(cluster_env, "start")
+    assert result.returncode == 1
+    assert f"port {cluster_env['ALPHAPULSE_PG_PORT']}" in result.stderr and "ALPHAPULSE_PG_PORT" in result.stderr
