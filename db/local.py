@@ -10,13 +10,15 @@ Usage::
 Every command is idempotent; a stale ``postmaster.pid`` left by a crash is removed.
 
 PostgreSQL refuses to run as root: under root the server runs as the ``postgres`` (or
-``nobody``) system user, which must be able to traverse the var directory's parents.
+``nobody``) system user; when that user cannot reach the var directory (a checkout under
+``/root``), the cluster lives in ``/var/tmp/alphapulse/<hash>`` instead (:func:`usable_var_dir`).
 Errors (port in use, TimescaleDB not installed, …) raise :class:`LocalClusterError`.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import pwd
 import shutil
@@ -60,6 +62,42 @@ def timescaledb_installed(bindir: Path) -> bool:
     return Path(share, "extension", "timescaledb.control").exists()
 
 
+def _server_uid() -> int | None:
+    """uid the server runs as when we are root (``postgres``, else ``nobody``); None when not root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name).pw_uid
+        except KeyError:
+            continue
+    raise LocalClusterError("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
+
+
+def _traversable(path: Path, uid: int) -> bool:
+    """True when every existing ancestor of ``path`` lets ``uid`` (not root, not in their group) pass."""
+    for parent in [path, *path.parents]:
+        if not parent.exists():
+            continue
+        st = parent.stat()
+        if st.st_uid != uid and not st.st_mode & 0o001:
+            return False
+    return True
+
+
+def usable_var_dir(requested: Path) -> Path:
+    """``requested`` unless we are root and the unprivileged server user cannot reach it (a checkout
+    under ``/root`` for example); then ``/var/tmp/alphapulse/<hash of requested>``, stable per checkout."""
+    uid = _server_uid()
+    if uid is None or _traversable(requested, uid):
+        return requested
+    digest = hashlib.sha1(str(requested).encode()).hexdigest()[:12]
+    fallback = Path("/var/tmp/alphapulse") / digest
+    fallback.parent.mkdir(parents=True, exist_ok=True)
+    fallback.parent.chmod(0o755)
+    return fallback
+
+
 @dataclass(frozen=True)
 class LocalCluster:
     """Paths and port of one embedded cluster; build with :meth:`from_settings`."""
@@ -71,7 +109,7 @@ class LocalCluster:
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> LocalCluster:
         s = settings or get_settings()
-        return cls(var_dir=s.var_dir, port=s.local_pg_port, dbname=s.local_pg_db)
+        return cls(var_dir=usable_var_dir(s.var_dir), port=s.local_pg_port, dbname=s.local_pg_db)
 
     @property
     def data_dir(self) -> Path:
@@ -91,15 +129,10 @@ class LocalCluster:
 
     # -- running commands as the right user -------------------------------------------------
     def _run_as(self) -> dict:
-        if os.geteuid() != 0:
+        uid = _server_uid()
+        if uid is None:
             return {}
-        for name in ("postgres", "nobody"):
-            try:
-                pw = pwd.getpwnam(name)
-            except KeyError:
-                continue
-            return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-        raise LocalClusterError("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
+        return {"user": uid, "group": pwd.getpwuid(uid).pw_gid, "extra_groups": []}
 
     def _pg(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         env = {**os.environ, "LC_ALL": "C.UTF-8", "PGTZ": "UTC"}
@@ -115,17 +148,11 @@ class LocalCluster:
             d.mkdir(parents=True, exist_ok=True)
             if owner:
                 os.chown(d, owner["user"], owner["group"])
-        if owner:
-            self._check_traversable(owner["user"])
-
-    def _check_traversable(self, uid: int) -> None:
-        for parent in [self.var_dir, *self.var_dir.parents]:
-            st = parent.stat()
-            if st.st_uid != uid and not st.st_mode & 0o001:
-                raise LocalClusterError(
-                    f"{parent} is not traversable by the unprivileged PostgreSQL user; "
-                    f"set ALPHAPULSE_VAR_DIR to a directory outside it (e.g. /var/tmp/alphapulse)"
-                )
+        if owner and not _traversable(self.var_dir, owner["user"]):
+            raise LocalClusterError(
+                f"{self.var_dir} is not reachable by the unprivileged PostgreSQL user; "
+                f"set ALPHAPULSE_VAR_DIR to a directory it can reach (e.g. /var/tmp/alphapulse)"
+            )
 
     # -- lifecycle ---------------------------------------------------------------------------
     def initdb(self) -> bool:

@@ -1,7 +1,6 @@
 """``python -m db.local``: start/stop/status, idempotency, stale pid file, port-in-use error.
 
-Each test runs its own throw-away cluster under ``var/test-clusters`` (inside the project so the
-unprivileged PostgreSQL user can reach it when the tests run as root) on a free port.
+Each test runs its own throw-away cluster under ``var/test-clusters`` on a free port.
 """
 
 from __future__ import annotations
@@ -12,9 +11,11 @@ import socket
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
+from db.local import usable_var_dir
 from settings import PROJECT_ROOT
 
 
@@ -31,7 +32,7 @@ def cluster_env():
     env.pop("DATABASE_URL", None)
     yield env
     _cli(env, "stop")
-    shutil.rmtree(var_dir, ignore_errors=True)
+    shutil.rmtree(usable_var_dir(var_dir), ignore_errors=True)
 
 
 def _cli(env, command):
@@ -77,7 +78,7 @@ def test_start_is_idempotent_and_status_follows(cluster_env):
 
 def test_stale_pid_file_after_crash_is_handled(cluster_env):
     assert _cli(cluster_env, "start").returncode == 0
-    data = PROJECT_ROOT / "var" / "test-clusters" / cluster_env["ALPHAPULSE_VAR_DIR"].rsplit("/", 1)[1] / "pgdata"
+    data = usable_var_dir(Path(cluster_env["ALPHAPULSE_VAR_DIR"])) / "pgdata"
     pid = int((data / "postmaster.pid").read_text().split()[0])
     os.kill(pid, 9)  # crash: the postmaster dies and leaves its pid file behind
     for _ in range(100):
