@@ -25,6 +25,9 @@ from settings import PROJECT_ROOT, get_settings
 
 ARTIFACTS = PROJECT_ROOT / "artifacts"
 
+#: The local fake exchange fixtures (``fake_exchange``, ``fake_exchange_server``).
+pytest_plugins = ["tests.fake_exchange.fixtures"]
+
 
 def alembic_config(url: str, stdout: TextIO = sys.stdout) -> Config:
     """An alembic Config for the project's migrations aimed at ``url``; messages go to ``stdout``."""

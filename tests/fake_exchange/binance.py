@@ -1,0 +1,196 @@
+"""Binance USD-M futures REST (``/fapi/v1/...``) answers in Binance's own JSON format, from recorded data.
+
+What each route serves (venue ``binance`` of the store; symbols ``BTCUSDT`` …):
+
+* ``exchangeInfo``: the recorded 2026-03-31 body, ``symbols`` trimmed to the served ones, ``serverTime`` = now.
+* ``premiumIndex``: while now is within the minute after the recorded snapshot (2025-06-17 08:38:08 UTC,
+  the server's default now) the recorded objects **verbatim**. At any other now a derived object:
+  ``markPrice`` = close of the last closed 1m candle (1h when no 1m is recorded), ``lastFundingRate`` = the
+  last settled rate, ``nextFundingTime`` = next settlement on the symbol's grid, ``time`` = now;
+  ``indexPrice``, ``estimatedSettlePrice`` and ``interestRate`` are not recorded and sent as ``""`` (ccxt
+  reads ``""`` as ``None``).
+* ``fundingInfo``: ``{symbol, fundingIntervalHours}`` for every served symbol with recorded settlements,
+  the interval derived from their spacing (HYPE 4 h, the rest 8 h); cap/floor fields are not recorded.
+* ``fundingRate``: recorded settlements ``{symbol, fundingTime, fundingRate}`` (no ``markPrice``: not recorded);
+  ``startTime``/``endTime``/``limit`` (default 100, max 1000) as the real API: oldest first from
+  ``startTime``, else the newest ``limit`` up to ``endTime``/now.
+* ``klines``: recorded candles as 12-element arrays; only the 6 OHLCV fields and ``closeTime`` are recorded,
+  the rest are ``null``. ``limit`` default 500, max 1500; paging as ``fundingRate``. Intervals other than
+  ``1m``/``1h`` (and coins without a recording) answer ``[]``. The candle containing now is included (the
+  "open" candle, with its final recorded values) — clients must drop it.
+* ``ticker/price`` and ``ticker/24hr``: derived from the 1m candles closed before now (last close; 24 h
+  open/high/low/volume of the trailing 1440 closed candles); ``quoteVolume``/``count`` not recorded (``null``).
+* ``time``: ``{"serverTime": now}``.
+
+Errors use Binance's shape ``{"code": -1121, "msg": "Invalid symbol."}`` with HTTP 400.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
+from tests.fake_exchange.store import MINUTE_MS, SNAPSHOT_MS, TIMEFRAME_MS, MarketView, Window
+
+VENUE = "binance"
+PREFIX = "/fapi/v1"
+
+
+def _error(msg: str, code: int = -1102) -> ApiError:
+    return ApiError(400, {"code": code, "msg": msg})
+
+
+def _served(view: MarketView) -> dict[str, str]:
+    """``{"BTCUSDT": "BTC", …}`` for every served base."""
+    return {f"{base}USDT": base for base in view.store.bases}
+
+
+def _base(view: MarketView, query: Query, required: bool = True) -> str | None:
+    symbol = query.get("symbol")
+    if symbol is None:
+        if required:
+            raise _error("Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+        return None
+    base = _served(view).get(symbol)
+    if base is None:
+        raise _error("Invalid symbol.", -1121)
+    return base
+
+
+def _window(view: MarketView, query: Query, default: int, maximum: int) -> Window:
+    """Binance paging: from ``startTime`` oldest first, else the newest ``limit`` up to ``endTime``/now."""
+    start = int_param(query, "startTime", _error)
+    end = int_param(query, "endTime", _error, default=view.now_ms())
+    limit = clamp_limit(int_param(query, "limit", _error), default, maximum)
+    return Window(start if start is not None else 0, end, limit, newest_first=start is None)
+
+
+def exchange_info(view: MarketView, query: Query) -> dict:
+    served = _served(view)
+    body = dict(view.store.exchange_info)
+    body["symbols"] = [s for s in body["symbols"] if s["symbol"] in served and s["contractType"] == "PERPETUAL"]
+    body["serverTime"] = view.now_ms()
+    return body
+
+
+def server_time(view: MarketView, query: Query) -> dict:
+    return {"serverTime": view.now_ms()}
+
+
+def _next_funding_time(view: MarketView, base: str, last: int | None) -> int | None:
+    interval = view.store.funding_interval_ms(VENUE, base)
+    if last is None or interval is None:
+        return None
+    grid = last - last % MINUTE_MS  # recorded fundingTime carries a few ms of settlement jitter
+    return grid + interval * ((view.now_ms() - grid) // interval + 1)
+
+
+def _derived_premium(view: MarketView, symbol: str, base: str) -> dict:
+    candle = view.last_closed_candle(VENUE, base, "1m") or view.last_closed_candle(VENUE, base, "1h")
+    settled = view.last_settlement(VENUE, base)
+    return {
+        "symbol": symbol,
+        "markPrice": candle[1][3] if candle else "",
+        "indexPrice": "",
+        "estimatedSettlePrice": "",
+        "lastFundingRate": settled[1] if settled else "",
+        "interestRate": "",
+        "nextFundingTime": _next_funding_time(view, base, settled[0] if settled else None) or 0,
+        "time": view.now_ms(),
+    }
+
+
+def _premium(view: MarketView, symbol: str, base: str) -> dict:
+    recorded = view.store.premium_index.get(symbol)
+    if recorded is not None and SNAPSHOT_MS <= view.now_ms() < SNAPSHOT_MS + MINUTE_MS:
+        return recorded
+    return _derived_premium(view, symbol, base)
+
+
+def premium_index(view: MarketView, query: Query) -> dict | list[dict]:
+    base = _base(view, query, required=False)
+    if base is not None:
+        return _premium(view, query["symbol"], base)
+    return [_premium(view, symbol, b) for symbol, b in _served(view).items()]
+
+
+def funding_info(view: MarketView, query: Query) -> list[dict]:
+    out = []
+    for symbol, base in _served(view).items():
+        interval = view.store.funding_interval_ms(VENUE, base)
+        if interval is not None:
+            out.append({"symbol": symbol, "fundingIntervalHours": interval // 3_600_000})
+    return out
+
+
+def funding_rate(view: MarketView, query: Query) -> list[dict]:
+    base = _base(view, query)
+    rows = view.select(VENUE, base, "funding", _window(view, query, 100, 1000))
+    return [{"symbol": query["symbol"], "fundingTime": t, "fundingRate": row[0]} for t, row in rows]
+
+
+def klines(view: MarketView, query: Query) -> list[list]:
+    base = _base(view, query)
+    interval = query.get("interval")
+    if not interval:
+        raise _error("Mandatory parameter 'interval' was not sent, was empty/null, or malformed.")
+    window = _window(view, query, 500, 1500)
+    if interval not in TIMEFRAME_MS:
+        return []
+    width = TIMEFRAME_MS[interval]
+    return [
+        [t, *row, t + width - 1, None, None, None, None, None] for t, row in view.select(VENUE, base, interval, window)
+    ]
+
+
+def _trailing_day(view: MarketView, base: str) -> list[tuple[str, ...]]:
+    end = view.now_ms() - MINUTE_MS
+    return [row for _, row in view.select(VENUE, base, "1m", Window(end - 1440 * MINUTE_MS, end, 1440, True))]
+
+
+def ticker_price(view: MarketView, query: Query) -> dict | list[dict]:
+    def one(symbol: str, base: str) -> dict:
+        day = _trailing_day(view, base)
+        return {"symbol": symbol, "price": day[-1][3] if day else "", "time": view.now_ms()}
+
+    base = _base(view, query, required=False)
+    if base is not None:
+        return one(query["symbol"], base)
+    return [one(symbol, b) for symbol, b in _served(view).items()]
+
+
+def _ticker_24hr(view: MarketView, symbol: str, base: str) -> dict:
+    day = _trailing_day(view, base)
+    if not day:
+        return {"symbol": symbol, "lastPrice": "", "closeTime": view.now_ms()}
+    return {
+        "symbol": symbol,
+        "openPrice": day[0][0],
+        "highPrice": str(max(Decimal(r[1]) for r in day)),
+        "lowPrice": str(min(Decimal(r[2]) for r in day)),
+        "lastPrice": day[-1][3],
+        "volume": str(sum(Decimal(r[4]) for r in day)),
+        "quoteVolume": None,
+        "openTime": view.now_ms() - 86_400_000,
+        "closeTime": view.now_ms(),
+        "count": None,
+    }
+
+
+def ticker_24hr(view: MarketView, query: Query) -> dict | list[dict]:
+    base = _base(view, query, required=False)
+    if base is not None:
+        return _ticker_24hr(view, query["symbol"], base)
+    return [_ticker_24hr(view, symbol, b) for symbol, b in _served(view).items()]
+
+
+ROUTES = {
+    f"{PREFIX}/exchangeInfo": exchange_info,
+    f"{PREFIX}/time": server_time,
+    f"{PREFIX}/premiumIndex": premium_index,
+    f"{PREFIX}/fundingInfo": funding_info,
+    f"{PREFIX}/fundingRate": funding_rate,
+    f"{PREFIX}/klines": klines,
+    f"{PREFIX}/ticker/price": ticker_price,
+    f"{PREFIX}/ticker/24hr": ticker_24hr,
+}

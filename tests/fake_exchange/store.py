@@ -1,0 +1,261 @@
+"""Recorded market data for the fake exchange, and a clocked view of it.
+
+``RecordedStore`` loads the trimmed real recordings in ``tests/data/fake_exchange`` (see the PROVENANCE.md
+there) once and never changes them. ``MarketView`` puts a clock ("now", UTC ms) and optional holes in front
+of a store: nothing stamped after now is visible, and hidden ranges are left out, so a test can travel to
+any recorded instant and make gaps for backfill without touching the data.
+
+Keys: ``venue`` is the data set's venue name (``binance``, ``bybit``, ``okx``), ``base`` the base coin
+(``BTC``); every series is USDT-margined linear perpetual data. Values stay the recorded **strings** (the
+exchange's own number formatting), times are integers in ms since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import gzip
+import json
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from settings import PROJECT_ROOT
+
+DATA_DIR = PROJECT_ROOT / "tests" / "data" / "fake_exchange"
+PREMIUM_INDEX_FILE = "fapi_v1_premiumIndex_all_symbols_2025-06-17T0838Z.json"
+EXCHANGE_INFO_FILE = "fapi_v1_exchangeInfo_2026-03-31T0843Z_reserialized.json.gz"
+BINANCE_KLINES_1M_FILE = "binance_usdm_klines_1m_2025-06-16_2025-06-17.csv.gz"
+BINANCE_FUNDING_FILES = (
+    "binance_usdm_funding_6sym_2025-03-06_2025-06-15.csv.gz",
+    "binance_usdm_funding_7sym_2025-05-25_2025-06-24.csv.gz",
+)
+CROSS_VENUE_FUNDING_FILE = "cross_venue_funding_binance_bybit_okx.csv.gz"
+CROSS_VENUE_CANDLES_FILE = "cross_venue_candles_1h_binance_bybit_okx.csv.gz"
+
+#: "now" of a fresh server: the time stamp of the recorded Binance premiumIndex snapshot
+#: (2025-06-17 08:38:08 UTC), so the default current funding answer is that real snapshot.
+SNAPSHOT_MS = 1750149488000
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+#: Candle widths served, in ms (ccxt timeframe notation).
+TIMEFRAME_MS = {"1m": MINUTE_MS, "1h": HOUR_MS}
+#: Bases served by default: the coins with recorded 1-minute Binance klines plus HYPE (a 4 h funding symbol).
+DEFAULT_BASES = ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "HYPE")
+
+
+@dataclass(frozen=True)
+class Series:
+    """Rows sorted by time: ``times[i]`` (ms, UTC) stamps ``rows[i]`` (a tuple of recorded strings)."""
+
+    times: tuple[int, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def from_pairs(cls, pairs: dict[int, tuple[str, ...]]) -> Series:
+        """Build from ``{time_ms: row}`` (any order)."""
+        keys = sorted(pairs)
+        return cls(tuple(keys), tuple(pairs[k] for k in keys))
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Index range ``[i, j)`` of the rows with ``start <= time <= end`` (both ms, inclusive)."""
+        return bisect.bisect_left(self.times, start), bisect.bisect_right(self.times, end)
+
+
+EMPTY = Series((), ())
+
+
+@dataclass(frozen=True)
+class Hole:
+    """A hidden range: rows of ``kind`` (``"1m"``, ``"1h"`` or ``"funding"``) with start <= t <= end (ms)."""
+
+    venue: str
+    base: str
+    kind: str
+    start: int
+    end: int
+
+    def covers(self, venue: str, base: str, kind: str, t: int) -> bool:
+        """True when the row of ``venue``/``base``/``kind`` stamped ``t`` (ms) is hidden."""
+        return (self.venue, self.base, self.kind) == (venue, base, kind) and self.start <= t <= self.end
+
+
+def _read_csv(name: str) -> Iterator[dict[str, str]]:
+    with gzip.open(DATA_DIR / name, "rt", newline="") as fh:
+        yield from csv.DictReader(fh)
+
+
+def _binance_base(symbol: str) -> str:
+    """``BTCUSDT`` -> ``BTC``; raises ``ValueError`` for a symbol not quoted in USDT."""
+    if not symbol.endswith("USDT"):
+        raise ValueError(f"not a USDT symbol: {symbol!r}")
+    return symbol[: -len("USDT")]
+
+
+def _median_spacing(times: tuple[int, ...], grid: int) -> int | None:
+    """Median gap between consecutive times (ms), rounded to ``grid`` ms (Binance times carry ms jitter)."""
+    if len(times) < 2:
+        return None
+    gap = statistics.median(b - a for a, b in zip(times, times[1:], strict=False))
+    return round(gap / grid) * grid
+
+
+@dataclass
+class RecordedStore:
+    """All recorded series, loaded once; read-only after ``load()``.
+
+    * ``candles[(venue, base, timeframe)]``: rows ``(open, high, low, close, volume)`` keyed by open time.
+      Binance ``1m`` from the 1-minute klines file; ``1h`` for binance/bybit/okx from the cross-venue candles
+      (OKX volume in contracts, as recorded).
+    * ``funding[(venue, base)]``: rows ``(funding_rate,)`` keyed by settlement time (fraction per interval).
+      Binance merges the 6/7-symbol files and the cross-venue Binance rows (identical where they overlap,
+      see the shared PROVENANCE.md); the first file read wins on an identical key.
+    * ``premium_index``: the raw Binance ``/fapi/v1/premiumIndex`` snapshot objects by symbol.
+    * ``exchange_info``: the recorded Binance ``/fapi/v1/exchangeInfo`` body (2026-03-31).
+    * ``bases``: coins served by the Binance venue (``DEFAULT_BASES`` or the first N of the snapshot).
+    """
+
+    candles: dict[tuple[str, str, str], Series] = field(default_factory=dict)
+    funding: dict[tuple[str, str], Series] = field(default_factory=dict)
+    premium_index: dict[str, dict] = field(default_factory=dict)
+    exchange_info: dict = field(default_factory=dict)
+    bases: tuple[str, ...] = DEFAULT_BASES
+
+    @classmethod
+    def load(cls, n_symbols: int | None = None) -> RecordedStore:
+        """Read every file of ``DATA_DIR``. ``n_symbols``: serve that many Binance symbols (``None``: the
+        default eight); extra symbols are taken in snapshot order among USDT perpetuals listed in both the
+        premiumIndex snapshot and exchangeInfo. Raises ``FileNotFoundError`` / ``ValueError`` on bad files."""
+        store = cls()
+        store.premium_index = {row["symbol"]: row for row in json.loads((DATA_DIR / PREMIUM_INDEX_FILE).read_text())}
+        with gzip.open(DATA_DIR / EXCHANGE_INFO_FILE, "rt") as fh:
+            store.exchange_info = json.load(fh)
+        store._load_candles()
+        store._load_funding()
+        if n_symbols is not None:
+            store.bases = store._pick_bases(n_symbols)
+        return store
+
+    def _load_candles(self) -> None:
+        groups: dict[tuple[str, str, str], dict[int, tuple[str, ...]]] = {}
+        for row in _read_csv(BINANCE_KLINES_1M_FILE):
+            key = ("binance", _binance_base(row["symbol"]), "1m")
+            groups.setdefault(key, {})[int(row["open_time_ms"])] = _ohlcv(row)
+        for row in _read_csv(CROSS_VENUE_CANDLES_FILE):
+            key = (row["venue"], row["coin"], "1h")
+            groups.setdefault(key, {})[int(row["open_time_ms"])] = _ohlcv(row)
+        self.candles = {key: Series.from_pairs(rows) for key, rows in groups.items()}
+
+    def _load_funding(self) -> None:
+        groups: dict[tuple[str, str], dict[int, tuple[str, ...]]] = {}
+        for name in BINANCE_FUNDING_FILES:
+            for row in _read_csv(name):
+                key = ("binance", _binance_base(row["symbol"]))
+                groups.setdefault(key, {}).setdefault(int(row["funding_time_ms"]), (row["funding_rate"],))
+        for row in _read_csv(CROSS_VENUE_FUNDING_FILE):
+            key = (row["venue"], row["coin"])
+            groups.setdefault(key, {}).setdefault(int(row["funding_time_ms"]), (row["funding_rate"],))
+        self.funding = {key: Series.from_pairs(rows) for key, rows in groups.items()}
+
+    def _pick_bases(self, n: int) -> tuple[str, ...]:
+        listed = {s["symbol"] for s in self.exchange_info["symbols"] if s["contractType"] == "PERPETUAL"}
+        extra = [
+            _binance_base(sym)
+            for sym in self.premium_index
+            if sym.endswith("USDT") and sym in listed and _binance_base(sym) not in DEFAULT_BASES
+        ]
+        bases = (*DEFAULT_BASES, *extra)
+        if n > len(bases):
+            raise ValueError(f"only {len(bases)} recorded Binance symbols can be served, asked for {n}")
+        return bases[:n]
+
+    def funding_interval_ms(self, venue: str, base: str) -> int | None:
+        """Funding interval (ms) = median spacing of the recorded settlements, rounded to the hour;
+        ``None`` when fewer than two settlements are recorded (derived, not an exchange field)."""
+        return _median_spacing(self.funding.get((venue, base), EMPTY).times, HOUR_MS)
+
+
+def _ohlcv(row: dict[str, str]) -> tuple[str, ...]:
+    return row["open"], row["high"], row["low"], row["close"], row["volume"]
+
+
+class MarketView:
+    """A ``RecordedStore`` seen at a settable "now" with optional holes; thread-safe.
+
+    ``now_ms()`` is ``SNAPSHOT_MS`` until ``set_now`` is called. With ``running=True`` the clock advances
+    with wall time from the instant it was set (for long-running standalone use).
+    """
+
+    def __init__(self, store: RecordedStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._now = SNAPSHOT_MS
+        self._set_at = time.monotonic()
+        self._running = False
+        self._holes: list[Hole] = []
+
+    def set_now(self, ms: int, running: bool = False) -> None:
+        """Make ``ms`` (UTC ms since the epoch) the exchange's current time; ``running`` lets it tick on."""
+        with self._lock:
+            self._now, self._set_at, self._running = int(ms), time.monotonic(), running
+
+    def now_ms(self) -> int:
+        """The exchange's current time, UTC ms."""
+        with self._lock:
+            if not self._running:
+                return self._now
+            return self._now + int((time.monotonic() - self._set_at) * 1000)
+
+    def hide(self, venue: str, base: str, kind: str, start: int, end: int) -> None:
+        """Hide rows of ``kind`` (``1m``/``1h``/``funding``) stamped ``start <= t <= end`` (ms)."""
+        with self._lock:
+            self._holes.append(Hole(venue, base, kind, start, end))
+
+    def reset(self) -> None:
+        """Back to the snapshot time, stopped clock, no holes."""
+        with self._lock:
+            self._now, self._running, self._holes = SNAPSHOT_MS, False, []
+
+    def _visible(self, series: Series, venue: str, base: str, kind: str, start: int, end: int) -> list[int]:
+        """Indexes of the rows of ``series`` with start <= t <= min(end, now) that no hole hides."""
+        i, j = series.span(start, min(end, self.now_ms()))
+        with self._lock:
+            holes = [h for h in self._holes if (h.venue, h.base, h.kind) == (venue, base, kind)]
+        return [k for k in range(i, j) if not any(h.covers(venue, base, kind, series.times[k]) for h in holes)]
+
+    def select(self, venue: str, base: str, kind: str, window: Window) -> list[tuple[int, tuple[str, ...]]]:
+        """Visible ``(time_ms, row)`` pairs of a candle series (``kind`` = timeframe) or of funding
+        (``kind="funding"``) inside ``window``, oldest first, paged like the exchanges do (see ``Window``)."""
+        series = self.store.funding.get((venue, base), EMPTY) if kind == "funding" else self.candles(venue, base, kind)
+        idx = self._visible(series, venue, base, kind, window.start, window.end)
+        idx = idx[-window.limit :] if window.newest_first else idx[: window.limit]
+        return [(series.times[k], series.rows[k]) for k in idx]
+
+    def candles(self, venue: str, base: str, timeframe: str) -> Series:
+        """The full recorded candle series (no clock applied); ``EMPTY`` when nothing is recorded."""
+        return self.store.candles.get((venue, base, timeframe), EMPTY)
+
+    def last_closed_candle(self, venue: str, base: str, timeframe: str) -> tuple[int, tuple[str, ...]] | None:
+        """The newest visible candle that closed at or before now: ``(open_ms, row)``, or ``None``."""
+        width = TIMEFRAME_MS[timeframe]
+        rows = self.select(venue, base, timeframe, Window(0, self.now_ms() - width, 1, newest_first=True))
+        return rows[-1] if rows else None
+
+    def last_settlement(self, venue: str, base: str) -> tuple[int, str] | None:
+        """The newest visible settled funding ``(time_ms, rate)`` at or before now, or ``None``."""
+        rows = self.select(venue, base, "funding", Window(0, self.now_ms(), 1, newest_first=True))
+        return (rows[-1][0], rows[-1][1][0]) if rows else None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A paged time query: rows with ``start <= t <= end`` (ms, inclusive), at most ``limit`` of them —
+    the oldest ones (``newest_first=False``: Binance ``startTime`` paging) or the newest ones
+    (``newest_first=True``: Bybit/OKX paging backwards from ``end``). The result is always oldest first."""
+
+    start: int
+    end: int
+    limit: int
+    newest_first: bool = False
