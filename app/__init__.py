@@ -1,1 +1,48 @@
-"""The analyst web app: Dash pages and Flask JSON API on one server."""
+"""The analyst web app: Dash pages and Flask JSON API on one server (application factory).
+
+``create_app(settings)`` builds one Flask app per call: the ``/api`` blueprint and ``/metrics``
+(:mod:`app.api`), Flask-Limiter on ``/api``, JSON error handlers, and the Dash pages mounted on the same
+server (``app.dashboard.build_dash``). gunicorn serves ``app.wsgi:app``; tests call ``create_app`` with
+their own settings (e.g. a ``DATABASE_URL`` of a test database).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from app.api import SETTINGS_KEY, create_blueprint, prometheus_metrics, register_error_handlers
+from settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, with_dashboard: bool = True) -> flask.Flask:
+    """A new Flask app serving the API and (unless ``with_dashboard`` is False) the Dash pages.
+
+    ``settings`` default to the process settings. Rate limits (``ALPHAPULSE_API_RATE_LIMIT``) apply to
+    ``/api`` per client address except ``/api/health``; storage is in memory, so each gunicorn worker counts
+    on its own (the effective limit is up to workers × the setting; use a shared storage such as Redis if
+    exact limits matter). Raises what Dash raises for a broken page at build time.
+    """
+    settings = settings or get_settings()
+    server = flask.Flask(__name__)
+    server.config[SETTINGS_KEY] = settings
+    server.config["JSON_SORT_KEYS"] = False
+    api = create_blueprint()
+    limiter = Limiter(get_remote_address, app=server, storage_uri="memory://", headers_enabled=True)
+    limiter.limit(settings.api_rate_limit, exempt_when=lambda: flask.request.endpoint == "api.health")(api)
+    server.register_blueprint(api)
+    server.add_url_rule("/metrics", "metrics", prometheus_metrics, methods=["GET"])
+    register_error_handlers(server)
+    if with_dashboard:
+        from app.dashboard import build_dash
+
+        build_dash(server, settings)
+    return server
+
+
+def with_database(settings: Settings, url: str) -> Settings:
+    """``settings`` with ``database_url`` set to ``url`` (tests and benchmarks point the app at their database)."""
+    return replace(settings, database_url=url)

@@ -166,6 +166,20 @@ ORDER BY pairs.exchange, pairs.symbol
 )
 
 
+_KNOWN_PAIRS_SQL = (
+    _PAIRS_SQL.format(name="fpairs", table="funding_rates")
+    + ","
+    + _PAIRS_SQL.format(name="ppairs", table="prices").replace("WITH RECURSIVE", "")
+    + "SELECT exchange, symbol FROM fpairs UNION SELECT exchange, symbol FROM ppairs ORDER BY exchange, symbol"
+)
+
+
+def known_pairs(conn: Connection) -> list[tuple[str, str]]:
+    """Every ``(exchange, symbol)`` with rows in ``funding_rates`` or ``prices``, sorted; the cheap part of
+    :func:`list_symbols` (a loose index scan only), used to validate request parameters."""
+    return [(row.exchange, row.symbol) for row in conn.execute(text(_KNOWN_PAIRS_SQL))]
+
+
 def list_symbols(conn: Connection) -> pd.DataFrame:
     """Every exchange + symbol with rows in ``funding_rates`` or ``prices``.
 

@@ -103,6 +103,14 @@ class Settings:
     web_workers: int = _env_field("ALPHAPULSE_WEB_WORKERS", 2, "gunicorn worker processes.")
     web_threads: int = _env_field("ALPHAPULSE_WEB_THREADS", 4, "Threads per gunicorn worker (gthread worker class).")
     log_level: str = _env_field("ALPHAPULSE_LOG_LEVEL", "INFO", "Python logging level of ingest and the app.")
+    api_rate_limit: str = _env_field(
+        "ALPHAPULSE_API_RATE_LIMIT",
+        "600 per minute",
+        "Flask-Limiter limit per client address on /api (in-memory, per gunicorn worker); /api/health is exempt.",
+    )
+    api_max_range_days: int = _env_field(
+        "ALPHAPULSE_API_MAX_RANGE_DAYS", 400, "Longest start..end range the history endpoints accept (days)."
+    )
 
     @property
     def local_database_url(self) -> str:

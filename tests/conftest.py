@@ -49,16 +49,45 @@ def server_url() -> str:
 @pytest.fixture(scope="session")
 def db_url(server_url: str) -> Iterator[str]:
     """A fresh database on the server under test, migrated to head; dropped after the session."""
+    yield from _fresh_database(server_url)
+
+
+@pytest.fixture(scope="session")
+def recorded_db_url(server_url: str) -> Iterator[str]:
+    """A second fresh database (migrated to head) holding the bundled real history, loaded once through
+    INGEST's loader (``ingest.recorded.load_recorded``: validate -> anomalies -> writes -> 1 h rollups).
+    Read-only for tests: API and browser tests compare what they show with this database."""
+    from ingest.recorded import load_recorded
+
+    for url in _fresh_database(server_url):
+        eng = make_engine(url)
+        load_recorded(eng, get_settings())
+        eng.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def recorded_engine(recorded_db_url: str) -> Iterator[Engine]:
+    """Engine on the database with the bundled history (:func:`recorded_db_url`); do not write through it."""
+    eng = make_engine(recorded_db_url)
+    yield eng
+    eng.dispose()
+
+
+def _fresh_database(server_url: str) -> Iterator[str]:
+    """Create ``alphapulse_test_<random>`` on the server, migrate it to head, yield its URL, drop it after."""
     name = f"alphapulse_test_{uuid.uuid4().hex[:10]}"
     admin = make_engine(make_url(server_url).set(database="postgres").render_as_string(False), pool_size=1)
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    command.upgrade(alembic_config(url), "head")
-    yield url
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        command.upgrade(alembic_config(url), "head")
+        yield url
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

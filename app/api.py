@@ -1,0 +1,269 @@
+"""The ``/api`` JSON blueprint and ``/metrics`` (Prometheus text format), read-only over ``db.queries``.
+
+Endpoints (all GET; history endpoints take ``exchange``, ``symbols``, ``start``, ``end`` ISO-8601 UTC, ``bucket``
+and ``format=json|csv``, see :mod:`app.params`):
+
+* ``/api/health`` — database reachable, TimescaleDB version + licence, per exchange + stream newest time, lag
+  and status (``db.health`` rules); HTTP 200 for ``ok``/``degraded``, 503 for ``down``. Not rate limited.
+* ``/api/symbols`` — ``db.queries.list_symbols``.
+* ``/api/metrics`` — ``db.queries.latest_metrics`` (latest value of every pipeline metric + label set).
+* ``/api/funding-rates``, ``/api/prices``, ``/api/anomalies`` — ``funding_series``, ``price_series``,
+  ``anomaly_rows`` (anomalies also take ``metric``, ``min_abs_z`` and ``limit``).
+* ``/metrics`` — pipeline metrics and feed health as Prometheus gauges (:mod:`app.prometheus`).
+
+JSON bodies are ``{"meta": {...}, "data": [records]}``: times ISO-8601 UTC with ms (``…Z``), missing values
+``null``, units as in the ``db.queries`` docstrings (funding rate = fraction per interval). Errors are JSON
+``{"error": message, "parameter": name}`` with 400/404 (see :func:`register_error_handlers`); a database
+outage is 503, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from flask import Blueprint, Flask, Response, current_app, request
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from app.params import (
+    HistoryQuery,
+    ParamError,
+    parse_choices,
+    parse_float,
+    parse_format,
+    parse_history,
+    parse_int,
+    reject_unknown,
+)
+from app.prometheus import render_metrics
+from db import queries
+from db.engine import get_engine, probe_timescaledb
+from db.health import Status
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Key of the app's :class:`Settings` in ``Flask.config`` (the same key ``app.dashboard`` reads).
+SETTINGS_KEY = "ALPHAPULSE_SETTINGS"
+#: Default and largest ``limit`` of ``/api/anomalies``.
+ANOMALY_LIMIT_DEFAULT, ANOMALY_LIMIT_MAX = 1000, 10_000
+#: Anomaly metrics ingest writes (``db.schema.anomalies.metric``).
+ANOMALY_METRICS = ("funding_rate", "log_return_1m", "volume_1m", "premium")
+#: Paths whose errors are answered in JSON (the Dash pages keep Flask's HTML errors).
+JSON_PREFIXES = ("/api/", "/metrics")
+
+
+def settings() -> Settings:
+    """The :class:`Settings` the current app was created with."""
+    return current_app.config[SETTINGS_KEY]
+
+
+@contextmanager
+def connect():
+    """A read connection from this process's engine (``db.engine.get_engine``; recreated after fork)."""
+    with get_engine(settings().effective_database_url).connect() as conn:
+        yield conn
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(value):
+    if isinstance(value, (datetime, pd.Timestamp)):
+        return pd.Timestamp(value).tz_convert("UTC").isoformat().replace("+00:00", "Z")
+    if isinstance(value, timedelta):
+        return queries.bucket_name(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def respond(frame: pd.DataFrame, fmt: str, meta: dict, filename: str) -> Response:
+    """``frame`` as JSON ``{"meta", "data"}`` or as CSV (header row, ISO times, ``filename`` as attachment)."""
+    if fmt == "csv":
+        body = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+        headers = {"Content-Disposition": f'attachment; filename="{filename}.csv"'}
+        return Response(body, mimetype="text/csv", headers=headers)
+    data = frame.to_json(orient="records", date_format="iso", date_unit="ms")
+    body = '{"meta":' + json.dumps({**meta, "count": len(frame)}, default=_iso) + ',"data":' + data + "}"
+    return Response(body, mimetype="application/json")
+
+
+# --- views ------------------------------------------------------------------------------------------------------
+
+
+def health() -> tuple[dict, int]:
+    """``/api/health``: 200 with ``status`` ok/degraded, 503 with ``down`` (database unreachable, no
+    TimescaleDB, or every feed down). Feeds: the configured exchanges × ``funding``/``ohlcv``."""
+    reject_unknown(request.args, ())
+    cfg = settings()
+    now = _utcnow()
+    try:
+        with connect() as conn:
+            info = probe_timescaledb(conn)
+            fh = queries.feed_health(conn, now, cfg.exchanges)
+    except (SQLAlchemyError, LookupError) as exc:
+        log.warning("health: database check failed: %s", exc)
+        body = {"status": Status.DOWN.value, "now": _iso(now), "database": {"reachable": False, "error": str(exc)}}
+        return body, 503
+    feeds = fh.feeds.astype(object).where(fh.feeds.notna(), None)
+    body = {
+        "status": fh.status.value,
+        "now": _iso(now),
+        "database": {"reachable": True, "timescaledb_version": info.version, "timescaledb_license": info.license},
+        "feeds": [
+            {**row, "newest_time": _iso(row["newest_time"]) if row["newest_time"] is not None else None,
+             "status": str(row["status"])}
+            for row in feeds.to_dict(orient="records")
+        ],  # fmt: skip
+    }
+    return body, 503 if fh.status == Status.DOWN else 200
+
+
+def symbols() -> Response:
+    """``/api/symbols``: every exchange + symbol with data (``streams`` joined by ``;`` in CSV)."""
+    reject_unknown(request.args, ("format",))
+    fmt = parse_format(request.args.get("format"))
+    with connect() as conn:
+        frame = queries.list_symbols(conn)
+    frame["streams"] = [";".join(s) if fmt == "csv" else list(s) for s in frame["streams"]]
+    return respond(frame, fmt, {}, "symbols")
+
+
+def metrics() -> Response:
+    """``/api/metrics``: the latest value of every pipeline metric + label set (JSON ``labels`` objects)."""
+    reject_unknown(request.args, ("format",))
+    fmt = parse_format(request.args.get("format"))
+    with connect() as conn:
+        frame = queries.latest_metrics(conn)
+    if fmt == "csv":
+        frame["labels"] = [json.dumps(labels, sort_keys=True) for labels in frame["labels"]]
+    return respond(frame, fmt, {}, "metrics")
+
+
+def _history(
+    name: str, extra: tuple[str, ...], fetch: Callable[[Connection, HistoryQuery], tuple[pd.DataFrame, dict]]
+) -> Response:
+    cfg = settings()
+    with connect() as conn:
+        query = parse_history(
+            request.args, queries.known_pairs(conn), _utcnow(), timedelta(days=cfg.api_max_range_days), extra
+        )
+        frame, meta = fetch(conn, query)
+        meta = {"exchanges": query.exchanges, "symbols": query.symbols, "start": query.start, "end": query.end,
+                **meta}  # fmt: skip
+        if frame.empty:
+            extent = queries.data_extent(conn, query.exchanges, query.symbols)
+            meta["data_extent"] = {"first_time": extent[0], "last_time": extent[1]} if extent else None
+    return respond(frame, query.fmt, meta, name)
+
+
+def _bucket(query: HistoryQuery) -> timedelta:
+    return query.bucket or queries.choose_bucket(query.start, query.end)
+
+
+def funding_rates() -> Response:
+    """``/api/funding-rates``: ``db.queries.funding_series`` (fraction per funding interval, bucket means)."""
+
+    def fetch(conn, q):
+        width = _bucket(q)
+        return queries.funding_series(conn, q.exchanges, q.symbols, q.start, q.end, width), {"bucket": width}
+
+    return _history("funding-rates", (), fetch)
+
+
+def prices() -> Response:
+    """``/api/prices``: ``db.queries.price_series`` (bucketed OHLCV of last-price candles, quote currency)."""
+
+    def fetch(conn, q):
+        width = _bucket(q)
+        return queries.price_series(conn, q.exchanges, q.symbols, q.start, q.end, width), {"bucket": width}
+
+    return _history("prices", (), fetch)
+
+
+def anomalies() -> Response:
+    """``/api/anomalies``: ``db.queries.anomaly_rows``; also ``metric`` (comma list of
+    :data:`ANOMALY_METRICS`), ``min_abs_z`` (>= 0) and ``limit`` (1 … 10,000, default 1,000; newest first)."""
+    args = request.args
+
+    def fetch(conn, q):
+        metric = parse_choices("metric", args.get("metric"), ANOMALY_METRICS)
+        min_abs_z = parse_float("min_abs_z", args.get("min_abs_z"), 0.0)
+        limit = parse_int("limit", args.get("limit"), ANOMALY_LIMIT_DEFAULT, 1, ANOMALY_LIMIT_MAX)
+        frame = queries.anomaly_rows(conn, q.exchanges, q.symbols, q.start, q.end, metric, min_abs_z, limit)
+        return frame, {"metric": metric, "min_abs_z": min_abs_z, "limit": limit}
+
+    return _history("anomalies", ("metric", "min_abs_z", "limit"), fetch)
+
+
+def prometheus_metrics() -> Response:
+    """``/metrics``: Prometheus text exposition (``prometheus_client``) of pipeline metrics and feed health."""
+    reject_unknown(request.args, ())
+    now = _utcnow()
+    with connect() as conn:
+        latest = queries.latest_metrics(conn)
+        fh = queries.feed_health(conn, now, settings().exchanges)
+    body, content_type = render_metrics(latest, fh)
+    return Response(body, content_type=content_type)
+
+
+# --- wiring -----------------------------------------------------------------------------------------------------
+
+ROUTES: tuple[tuple[str, Callable], ...] = (
+    ("/health", health),
+    ("/symbols", symbols),
+    ("/metrics", metrics),
+    ("/funding-rates", funding_rates),
+    ("/prices", prices),
+    ("/anomalies", anomalies),
+)
+
+
+def create_blueprint() -> Blueprint:
+    """A new ``/api`` blueprint (one per app: no state shared between apps or tests)."""
+    bp = Blueprint("api", __name__, url_prefix="/api")
+    for rule, view in ROUTES:
+        bp.add_url_rule(rule, view_func=view, methods=["GET"])
+    return bp
+
+
+def _error(status: int, message: str, parameter: str | None = None) -> tuple[dict, int]:
+    body = {"error": message, "status": status}
+    if parameter is not None:
+        body["parameter"] = parameter
+    return body, status
+
+
+def register_error_handlers(app: Flask) -> None:
+    """JSON errors for :data:`JSON_PREFIXES` paths: :class:`ParamError` -> 400/404 naming the parameter,
+    HTTP errors (404 route, 405, 429 rate limit) -> their status, database errors -> 503, anything else -> 500
+    with a generic message (logged with its traceback, never sent). Other paths keep Flask's default pages."""
+
+    def wants_json() -> bool:
+        return request.path.startswith(JSON_PREFIXES)
+
+    @app.errorhandler(ParamError)
+    def param_error(exc: ParamError):
+        return _error(exc.status, str(exc), exc.parameter)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if not wants_json():
+            return exc
+        return _error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(SQLAlchemyError)
+    def database_error(exc: SQLAlchemyError):
+        log.error("database error on %s: %s", request.path, exc)
+        return _error(503, "database unavailable; try again shortly")
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        log.exception("unhandled error on %s", request.path)
+        return _error(500, "internal error; it has been logged")
