@@ -18,8 +18,8 @@ What each route serves (venue ``binance`` of the store; symbols ``BTCUSDT`` …)
   the rest are ``null``. ``limit`` default 500, max 1500; paging as ``fundingRate``. Intervals other than
   ``1m``/``1h`` (and coins without a recording) answer ``[]``. The candle containing now is included (the
   "open" candle, with its final recorded values) — clients must drop it.
-* ``ticker/price`` and ``ticker/24hr``: derived from the 1m candles closed before now (last close; 24 h
-  open/high/low/volume of the trailing 1440 closed candles); ``quoteVolume``/``count`` not recorded (``null``).
+* ``ticker/price`` and ``ticker/24hr``: derived from the candles closed in the 24 h before now (1m where
+  recorded, else 1h): last close, 24 h open/high/low/volume; ``quoteVolume``/``count`` not recorded (``null``).
 * ``time``: ``{"serverTime": now}``.
 
 Errors use Binance's shape ``{"code": -1121, "msg": "Invalid symbol."}`` with HTTP 400.
@@ -27,13 +27,13 @@ Errors use Binance's shape ``{"code": -1121, "msg": "Invalid symbol."}`` with HT
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
-from tests.fake_exchange.store import MINUTE_MS, SNAPSHOT_MS, TIMEFRAME_MS, MarketView, Window
+from tests.fake_exchange.store import MINUTE_MS, SNAPSHOT_MS, TIMEFRAME_MS, MarketView, Window, day_stats
 
 VENUE = "binance"
 PREFIX = "/fapi/v1"
+#: Body of Binance's HTTP 429 answer (error -1003; ccxt: RateLimitExceeded).
+RATE_LIMIT_BODY = {"code": -1003, "msg": "Too many requests; please use the websocket for live updates."}
 
 
 def _error(msg: str, code: int = -1102) -> ApiError:
@@ -77,25 +77,16 @@ def server_time(view: MarketView, query: Query) -> dict:
     return {"serverTime": view.now_ms()}
 
 
-def _next_funding_time(view: MarketView, base: str, last: int | None) -> int | None:
-    interval = view.store.funding_interval_ms(VENUE, base)
-    if last is None or interval is None:
-        return None
-    grid = last - last % MINUTE_MS  # recorded fundingTime carries a few ms of settlement jitter
-    return grid + interval * ((view.now_ms() - grid) // interval + 1)
-
-
 def _derived_premium(view: MarketView, symbol: str, base: str) -> dict:
-    candle = view.last_closed_candle(VENUE, base, "1m") or view.last_closed_candle(VENUE, base, "1h")
     settled = view.last_settlement(VENUE, base)
     return {
         "symbol": symbol,
-        "markPrice": candle[1][3] if candle else "",
+        "markPrice": view.last_price(VENUE, base) or "",
         "indexPrice": "",
         "estimatedSettlePrice": "",
         "lastFundingRate": settled[1] if settled else "",
         "interestRate": "",
-        "nextFundingTime": _next_funding_time(view, base, settled[0] if settled else None) or 0,
+        "nextFundingTime": view.next_settlement(VENUE, base) or 0,
         "time": view.now_ms(),
     }
 
@@ -143,15 +134,9 @@ def klines(view: MarketView, query: Query) -> list[list]:
     ]
 
 
-def _trailing_day(view: MarketView, base: str) -> list[tuple[str, ...]]:
-    end = view.now_ms() - MINUTE_MS
-    return [row for _, row in view.select(VENUE, base, "1m", Window(end - 1440 * MINUTE_MS, end, 1440, True))]
-
-
 def ticker_price(view: MarketView, query: Query) -> dict | list[dict]:
     def one(symbol: str, base: str) -> dict:
-        day = _trailing_day(view, base)
-        return {"symbol": symbol, "price": day[-1][3] if day else "", "time": view.now_ms()}
+        return {"symbol": symbol, "price": view.last_price(VENUE, base) or "", "time": view.now_ms()}
 
     base = _base(view, query, required=False)
     if base is not None:
@@ -160,16 +145,17 @@ def ticker_price(view: MarketView, query: Query) -> dict | list[dict]:
 
 
 def _ticker_24hr(view: MarketView, symbol: str, base: str) -> dict:
-    day = _trailing_day(view, base)
+    day = view.trailing_day(VENUE, base)
     if not day:
         return {"symbol": symbol, "lastPrice": "", "closeTime": view.now_ms()}
+    stats = day_stats(day)
     return {
         "symbol": symbol,
-        "openPrice": day[0][0],
-        "highPrice": str(max(Decimal(r[1]) for r in day)),
-        "lowPrice": str(min(Decimal(r[2]) for r in day)),
-        "lastPrice": day[-1][3],
-        "volume": str(sum(Decimal(r[4]) for r in day)),
+        "openPrice": stats["open"],
+        "highPrice": stats["high"],
+        "lowPrice": stats["low"],
+        "lastPrice": stats["close"],
+        "volume": stats["volume"],
         "quoteVolume": None,
         "openTime": view.now_ms() - 86_400_000,
         "closeTime": view.now_ms(),

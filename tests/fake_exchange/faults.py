@@ -17,14 +17,20 @@ from typing import Any
 class FaultKind(StrEnum):
     """Kinds of injected failure and what the client sees (the ccxt class is what ccxt 4.5 raises)."""
 
-    RATE_LIMIT = "429"  #: HTTP 429 with ``Retry-After`` -> RateLimitExceeded (a DDoSProtection)
+    #: HTTP 429, ``Retry-After``, the exchange's rate-limit body -> DDoSProtection (Binance: ccxt maps 429
+    #: itself), RateLimitExceeded (Bybit, OKX: from the body's error code)
+    RATE_LIMIT = "429"
     SERVER_ERROR = "500"  #: HTTP 500 text body -> ExchangeNotAvailable (a NetworkError)
     BAD_GATEWAY = "502"  #: HTTP 502 text body -> ExchangeNotAvailable
     UNAVAILABLE = "503"  #: HTTP 503 text body -> ExchangeNotAvailable
     TIMEOUT = "timeout"  #: no answer for ``delay_s`` seconds -> RequestTimeout when the client gives up sooner
-    MALFORMED_JSON = "malformed_json"  #: HTTP 200, body is the real JSON cut in half
-    BAD_PAYLOAD = "bad_payload"  #: HTTP 200, valid JSON with impossible values (see ``spoil``)
-    RESET = "reset"  #: TCP connection reset (RST) instead of an answer -> NetworkError
+    #: HTTP 200, body = the real JSON cut in half. ccxt 4.5 raises **nothing**: its ``fetch`` returns the
+    #: unparsed body, so Bybit/OKX methods return empty results and Binance ones return rows of ``None``s.
+    MALFORMED_JSON = "malformed_json"
+    BAD_PAYLOAD = "bad_payload"  #: HTTP 200, valid JSON with impossible values (see ``spoil``); ccxt passes them on
+    #: TCP connection reset (RST) instead of an answer -> ExchangeNotAvailable. aiohttp silently retries a GET
+    #: once when a reused keep-alive connection is reset, so arm ``count=2`` to make one ccxt call fail.
+    RESET = "reset"
 
 
 @dataclass

@@ -1,3 +1,180 @@
-"""placeholder"""
+"""OKX v5 public REST (``/api/v5/...``) answers in OKX's own JSON envelope, from recorded data.
 
-ROUTES: dict = {}
+Envelope ``{"code": "0", "msg": "", "data": [...]}``; errors are HTTP 200 with ``code`` 51001 "Instrument ID
+does not exist" (ccxt: BadSymbol) or 51000 "Parameter … error" (ccxt: BadRequest). Venue ``okx`` of the store:
+BTC, ETH, SOL, DOGE, HYPE ``-USDT-SWAP`` (cross-venue recordings from 2025-12; HYPE 4 h funding, rest 8 h).
+
+* ``public/instruments``: ``instType=SWAP`` lists the served swaps (``instId``, ``uly``, ``instFamily``,
+  ``settleCcy``, ``ctType``, ``state``); contract value/tick/lot sizes are not recorded and left out, so ccxt
+  reports ``contractSize`` None. Other instrument types answer an empty list.
+* ``public/funding-rate`` (``instId`` or ``ANY``): ``fundingRate`` = ``settFundingRate`` = last settled rate,
+  ``fundingTime`` = next settlement, ``nextFundingTime`` = the one after (ccxt derives the interval from
+  the difference), ``nextFundingRate`` ``""``, ``ts`` = now.
+* ``public/funding-rate-history``: newest first, limit default/max 100, ``before``/``after`` exclusive bounds
+  on ``fundingTime`` (the newest ``limit`` inside them). The recording has one rate per settlement; it is
+  served as both ``fundingRate`` and ``realizedRate`` (ccxt reads ``realizedRate``).
+* ``market/candles`` and ``market/history-candles``: ``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]``,
+  newest first, ``vol`` = recorded volume (contracts), ``volCcy``/``volCcyQuote`` not recorded (``""``, so ccxt,
+  which reads ``volCcy`` for swaps, reports volume None), ``confirm`` ``"0"`` for the candle containing now.
+  ``bar=1H`` only (recorded 1h); other bars answer an empty list. Limit default 100, max 300; ``before``/
+  ``after`` exclusive bounds, the newest ``limit`` inside them.
+* ``market/ticker(s)``, ``public/mark-price``: ``last`` = ``markPx`` = close of the last closed 1h candle;
+  24 h figures from the trailing 24 closed 1h candles (``vol24h`` in contracts).
+* ``public/time``: ``{"ts": now}``.
+"""
+
+from __future__ import annotations
+
+from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
+from tests.fake_exchange.store import TIMEFRAME_MS, MarketView, Window, day_stats
+
+VENUE = "okx"
+PREFIX = "/api/v5"
+#: Body of OKX's HTTP 429 answer (code 50011; ccxt: RateLimitExceeded).
+RATE_LIMIT_BODY = {"code": "50011", "msg": "Too Many Requests", "data": []}
+#: OKX ``bar`` values -> the store's timeframes.
+BARS = {"1m": "1m", "1H": "1h"}
+
+
+def _error(msg: str, code: str = "51000") -> ApiError:
+    return ApiError(200, {"code": code, "msg": msg, "data": []})
+
+
+def _ok(data: list) -> dict:
+    return {"code": "0", "msg": "", "data": data}
+
+
+def _served(view: MarketView) -> dict[str, str]:
+    """``{"BTC-USDT-SWAP": "BTC", …}`` for the bases with recorded OKX funding."""
+    return {f"{base}-USDT-SWAP": base for venue, base in sorted(view.store.funding) if venue == VENUE}
+
+
+def _selected(view: MarketView, query: Query, any_allowed: bool = False) -> dict[str, str]:
+    """The instruments a request names: ``instId`` (or all of them for ``ANY``/absent when allowed)."""
+    inst_id = query.get("instId", "ANY" if any_allowed else "")
+    if any_allowed and inst_id == "ANY":
+        return _served(view)
+    base = _served(view).get(inst_id)
+    if base is None:
+        raise _error("Instrument ID does not exist", "51001")
+    return {inst_id: base}
+
+
+def _bounds(view: MarketView, query: Query, default: int, maximum: int) -> Window:
+    """OKX paging: exclusive ``before`` (newer than) / ``after`` (older than), newest ``limit`` inside."""
+    before = int_param(query, "before", _error)
+    after = int_param(query, "after", _error)
+    limit = clamp_limit(int_param(query, "limit", _error), default, maximum)
+    start = before + 1 if before is not None else 0
+    end = after - 1 if after is not None else view.now_ms()
+    return Window(start, end, limit, newest_first=True)
+
+
+def instruments(view: MarketView, query: Query) -> dict:
+    if query.get("instType") != "SWAP":
+        return _ok([])
+    return _ok(
+        [
+            {
+                "instType": "SWAP",
+                "instId": inst_id,
+                "uly": f"{base}-USDT",
+                "instFamily": f"{base}-USDT",
+                "settleCcy": "USDT",
+                "ctValCcy": base,
+                "ctType": "linear",
+                "state": "live",
+            }
+            for inst_id, base in _served(view).items()
+        ]
+    )
+
+
+def _funding_rate(view: MarketView, inst_id: str, base: str) -> dict:
+    settled = view.last_settlement(VENUE, base)
+    upcoming = view.next_settlement(VENUE, base)
+    interval = view.store.funding_interval_ms(VENUE, base)
+    rate = settled[1] if settled else ""
+    return {
+        "instType": "SWAP",
+        "instId": inst_id,
+        "fundingRate": rate,
+        "settFundingRate": rate,
+        "fundingTime": str(upcoming or ""),
+        "nextFundingTime": str(upcoming + interval) if upcoming and interval else "",
+        "nextFundingRate": "",
+        "method": "current_period",
+        "ts": str(view.now_ms()),
+    }
+
+
+def funding_rate(view: MarketView, query: Query) -> dict:
+    return _ok([_funding_rate(view, i, b) for i, b in _selected(view, query, any_allowed=True).items()])
+
+
+def funding_rate_history(view: MarketView, query: Query) -> dict:
+    ((inst_id, base),) = _selected(view, query).items()
+    rows = view.select(VENUE, base, "funding", _bounds(view, query, 100, 100))
+    out = [
+        {"instType": "SWAP", "instId": inst_id, "fundingRate": r[0], "realizedRate": r[0], "fundingTime": str(t)}
+        for t, r in rows
+    ]
+    return _ok(out[::-1])
+
+
+def candles(view: MarketView, query: Query) -> dict:
+    ((_, base),) = _selected(view, query).items()
+    window = _bounds(view, query, 100, 300)
+    timeframe = BARS.get(query.get("bar", "1m"))
+    if timeframe is None:
+        return _ok([])
+    width, now = TIMEFRAME_MS[timeframe], view.now_ms()
+    rows = view.select(VENUE, base, timeframe, window)
+    return _ok([[str(t), *r[:5], "", "", "0" if t + width > now else "1"] for t, r in reversed(rows)])
+
+
+def _ticker(view: MarketView, inst_id: str, base: str) -> dict:
+    ticker = {"instType": "SWAP", "instId": inst_id, "last": view.last_price(VENUE, base) or ""}
+    day = view.trailing_day(VENUE, base)
+    if day:
+        stats = day_stats(day)
+        ticker.update(open24h=stats["open"], high24h=stats["high"], low24h=stats["low"], vol24h=stats["volume"])
+    ticker["ts"] = str(view.now_ms())
+    return ticker
+
+
+def ticker(view: MarketView, query: Query) -> dict:
+    return _ok([_ticker(view, i, b) for i, b in _selected(view, query).items()])
+
+
+def tickers(view: MarketView, query: Query) -> dict:
+    if query.get("instType") != "SWAP":
+        return _ok([])
+    return _ok([_ticker(view, i, b) for i, b in _served(view).items()])
+
+
+def mark_price(view: MarketView, query: Query) -> dict:
+    chosen = _selected(view, query, any_allowed=True) if "instId" in query else _served(view)
+    return _ok(
+        [
+            {"instType": "SWAP", "instId": i, "markPx": view.last_price(VENUE, b) or "", "ts": str(view.now_ms())}
+            for i, b in chosen.items()
+        ]
+    )
+
+
+def server_time(view: MarketView, query: Query) -> dict:
+    return _ok([{"ts": str(view.now_ms())}])
+
+
+ROUTES = {
+    f"{PREFIX}/public/instruments": instruments,
+    f"{PREFIX}/public/funding-rate": funding_rate,
+    f"{PREFIX}/public/funding-rate-history": funding_rate_history,
+    f"{PREFIX}/public/mark-price": mark_price,
+    f"{PREFIX}/public/time": server_time,
+    f"{PREFIX}/market/candles": candles,
+    f"{PREFIX}/market/history-candles": candles,
+    f"{PREFIX}/market/ticker": ticker,
+    f"{PREFIX}/market/tickers": tickers,
+}

@@ -27,6 +27,8 @@ from tests.fake_exchange.faults import Fault, FaultKind, FaultPlan, spoil
 from tests.fake_exchange.store import MarketView, RecordedStore
 
 ROUTES: dict[str, Handler] = {**binance.ROUTES, **bybit.ROUTES, **okx.ROUTES}
+#: Path prefix -> the exchange's own HTTP 429 body.
+RATE_LIMIT_BODIES = {m.PREFIX: m.RATE_LIMIT_BODY for m in (binance, bybit, okx)}
 #: ccxt exchange ids and venue names -> the store's venue names.
 VENUES = {"binanceusdm": "binance", "binance": "binance", "bybit": "bybit", "okx": "okx"}
 
@@ -100,9 +102,12 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.delay_s)
             self.close_connection = True
             return
+        if fault.kind is FaultKind.RATE_LIMIT:
+            body = next((b for p, b in RATE_LIMIT_BODIES.items() if self.path.startswith(p)), {})
+            self._send(429, json.dumps(body).encode(), Retry_After=str(fault.retry_after_s))
+            return
         text = f"fake exchange: injected HTTP {fault.kind.value}".encode()
-        extra = {"Retry_After": str(fault.retry_after_s)} if fault.kind is FaultKind.RATE_LIMIT else {}
-        self._send(int(fault.kind.value), text, "text/plain", **extra)
+        self._send(int(fault.kind.value), text, "text/plain")
 
 
 class FakeExchange:

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from settings import PROJECT_ROOT
 
@@ -177,6 +178,18 @@ class RecordedStore:
         return _median_spacing(self.funding.get((venue, base), EMPTY).times, HOUR_MS)
 
 
+def day_stats(rows: list[tuple[str, ...]]) -> dict[str, str]:
+    """24 h figures from ``(open, high, low, close, volume)`` candle rows (oldest first, non-empty):
+    ``open``, ``high``, ``low``, ``close`` (recorded strings) and ``volume`` (exact decimal sum)."""
+    return {
+        "open": rows[0][0],
+        "high": max((r[1] for r in rows), key=Decimal),
+        "low": min((r[2] for r in rows), key=Decimal),
+        "close": rows[-1][3],
+        "volume": str(sum(Decimal(r[4]) for r in rows)),
+    }
+
+
 def _ohlcv(row: dict[str, str]) -> tuple[str, ...]:
     return row["open"], row["high"], row["low"], row["close"], row["volume"]
 
@@ -242,6 +255,33 @@ class MarketView:
         width = TIMEFRAME_MS[timeframe]
         rows = self.select(venue, base, timeframe, Window(0, self.now_ms() - width, 1, newest_first=True))
         return rows[-1] if rows else None
+
+    def finest_timeframe(self, venue: str, base: str) -> str:
+        """``1m`` when 1-minute candles are recorded for ``venue``/``base``, else ``1h``."""
+        return "1m" if (venue, base, "1m") in self.store.candles else "1h"
+
+    def last_price(self, venue: str, base: str) -> str | None:
+        """Close of the last closed candle of the finest recorded timeframe (recorded string), or ``None``."""
+        candle = self.last_closed_candle(venue, base, self.finest_timeframe(venue, base))
+        return candle[1][3] if candle else None
+
+    def trailing_day(self, venue: str, base: str) -> list[tuple[str, ...]]:
+        """Candles (finest recorded timeframe, oldest first) that closed in the 24 h before now."""
+        timeframe = self.finest_timeframe(venue, base)
+        width = TIMEFRAME_MS[timeframe]
+        end = self.now_ms() - width
+        count = 86_400_000 // width
+        return [row for _, row in self.select(venue, base, timeframe, Window(end - (count - 1) * width, end, count))]
+
+    def next_settlement(self, venue: str, base: str) -> int | None:
+        """Next funding time after now (ms) on the grid of the last visible settlement and the symbol's
+        derived interval; ``None`` without recorded settlements."""
+        interval = self.store.funding_interval_ms(venue, base)
+        settled = self.last_settlement(venue, base)
+        if settled is None or interval is None:
+            return None
+        grid = settled[0] - settled[0] % MINUTE_MS  # Binance fundingTime carries a few ms of settlement jitter
+        return grid + interval * ((self.now_ms() - grid) // interval + 1)
 
     def last_settlement(self, venue: str, base: str) -> tuple[int, str] | None:
         """The newest visible settled funding ``(time_ms, rate)`` at or before now, or ``None``."""
