@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import Connection, and_, func, literal, select, text, tuple_
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from db.health import Status, feed_status, overall_status
 from db.schema import anomalies, funding_rates, prices, system_metrics
@@ -99,6 +100,18 @@ def bucket_name(width: timedelta) -> str:
         if value == width:
             return name
     raise KeyError(f"bucket width {width} is not one of {', '.join(BUCKET_WIDTHS)}")
+
+
+#: ``time_bucket``'s default origin (a Monday): buckets are ``origin + k × width``.
+BUCKET_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
+
+
+def align_range(start: datetime, end: datetime, width: timedelta) -> tuple[datetime, datetime]:
+    """``[start, end)`` widened to whole buckets of ``width`` (start floored, end ceiled on ``time_bucket``'s grid),
+    so every bucket a series returns is complete and reads the same whether from 1-minute rows or 1-hour rollups."""
+    lo = BUCKET_ORIGIN + ((start - BUCKET_ORIGIN) // width) * width
+    hi = BUCKET_ORIGIN + -((BUCKET_ORIGIN - end) // width) * width
+    return lo, hi
 
 
 def _resolve_bucket(start: datetime, end: datetime, bucket: timedelta | None) -> timedelta:
@@ -250,7 +263,7 @@ def funding_series(
     end: datetime,
     bucket: timedelta | None = None,
 ) -> pd.DataFrame:
-    """Funding rates in ``[start, end)`` bucketed with ``time_bucket``.
+    """Funding rates in the buckets overlapping ``[start, end)`` (:func:`align_range`), bucketed with ``time_bucket``.
 
     Columns: ``time`` (bucket start, UTC), ``exchange``, ``symbol``, ``settled`` (bool: True = rates settled at
     funding times, False = current/predicted snapshots; kept apart, never averaged together),
@@ -261,6 +274,7 @@ def funding_series(
     """
     _check_range(start, end)
     width = _resolve_bucket(start, end, bucket)
+    start, end = align_range(start, end, width)
     t = funding_rates.c
     tb = func.time_bucket(literal(width), t.time).label("time")
     stmt = (
@@ -322,7 +336,8 @@ def price_series(
     end: datetime,
     bucket: timedelta | None = None,
 ) -> pd.DataFrame:
-    """OHLCV of last-price candles in ``[start, end)`` (candle open times), bucketed with ``time_bucket``.
+    """OHLCV of last-price candles (by open time) in the buckets overlapping ``[start, end)`` (:func:`align_range`),
+    bucketed with ``time_bucket``.
 
     Columns: ``time`` (bucket start, UTC), ``exchange``, ``symbol``, ``open`` (first open, TimescaleDB
     ``first()``), ``high`` (max), ``low`` (min), ``close`` (``last()`` close) in quote currency, ``volume``
@@ -335,6 +350,7 @@ def price_series(
     """
     _check_range(start, end)
     width = _resolve_bucket(start, end, bucket)
+    start, end = align_range(start, end, width)
     remaining = _all_pairs(conn, exchanges, symbols)
     parts = []
     for timeframe in _source_timeframes(width):
@@ -420,7 +436,7 @@ LEFT JOIN LATERAL (
     CROSS JOIN LATERAL (SELECT time, close FROM prices
         WHERE exchange = p.exchange AND symbol = p.symbol AND timeframe = tf.name AND price_kind = 'last'
           AND time <= :now ORDER BY time DESC LIMIT 1) c
-    ORDER BY c.time + tf.width DESC, tf.width ASC LIMIT 1) lp ON true
+    ORDER BY c.time DESC, tf.width ASC LIMIT 1) lp ON true
 LEFT JOIN LATERAL (SELECT close FROM prices
     WHERE exchange = p.exchange AND symbol = p.symbol AND timeframe = lp.timeframe AND price_kind = 'last'
       AND time <= lp.time - interval '24 hours' ORDER BY time DESC LIMIT 1) ago ON true
@@ -465,8 +481,8 @@ def latest_snapshot(
 ) -> pd.DataFrame:
     """The newest values at or before ``now`` per exchange + symbol (one row per pair, also when it has no data).
 
-    Columns: ``exchange``, ``symbol``; ``last_price`` (close of the newest last-price candle of any stored
-    timeframe, the one that closes latest; quote currency) and its ``price_time`` (candle open, UTC);
+    Columns: ``exchange``, ``symbol``; ``last_price`` (close of the last-price candle with the newest open time
+    over the stored timeframes, the finest on a tie; quote currency) and its ``price_time`` (candle open, UTC);
     ``change_24h_pct`` (percent: ``(last_price / close 24 h earlier − 1) × 100``, same timeframe);
     ``funding_rate`` (fraction per interval: the newest predicted rate if it is not older than the newest
     settled one, else the newest settled rate), ``funding_settled`` (bool), ``funding_time`` (UTC),
@@ -513,7 +529,7 @@ def latest_metrics(conn: Connection, window: timedelta = timedelta(minutes=5)) -
         select(t.time, t.metric, t.value, t.unit, t.labels)
         .where(t.time > newest - literal(window))
         .order_by(t.metric, t.labels, t.time.desc())
-        .distinct(t.metric, t.labels)
+        .ext(distinct_on(t.metric, t.labels))
     )
     frame = _frame(conn.execute(stmt), ["time"])
     frame["value"] = frame["value"].astype("float64")

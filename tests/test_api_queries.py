@@ -1,0 +1,273 @@
+"""db.queries on the bundled real history (``recorded_engine``): every value is checked against an independent
+computation (plain SELECT of raw rows, bucketed and aggregated in pandas), never a hard-coded number."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from db import queries
+from db.health import DOWN_CADENCES, OK_CADENCES, Status, feed_status, overall_status
+
+EXCHANGE = "binanceusdm"
+SYMBOLS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+
+
+def raw(conn, sql: str, **params) -> pd.DataFrame:
+    result = conn.execute(text(sql), params)
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    if "time" in frame:
+        frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def newest_candle(recorded_engine) -> datetime:
+    with recorded_engine.connect() as conn:
+        return conn.execute(
+            text("SELECT max(time) FROM prices WHERE timeframe = '1m' AND symbol = ANY(:s)"), {"s": SYMBOLS}
+        ).scalar()
+
+
+@pytest.fixture
+def conn(recorded_engine):
+    with recorded_engine.connect() as c:
+        yield c
+
+
+# --- bucket choice --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("span", [timedelta(hours=1), timedelta(hours=6), timedelta(hours=24), timedelta(days=7),
+                                  timedelta(days=30), timedelta(days=365)])  # fmt: skip
+def test_choose_bucket_is_the_finest_whitelisted_width_within_max_points(span):
+    end = datetime(2025, 6, 24, tzinfo=UTC)
+    width = queries.choose_bucket(end - span, end)
+    widths = list(queries.BUCKET_WIDTHS.values())
+    assert width in widths
+    assert span / width <= queries.MAX_POINTS
+    finer = widths[: widths.index(width)]
+    assert all(span / w > queries.MAX_POINTS for w in finer)
+
+
+def test_choose_bucket_rejects_bad_ranges():
+    t = datetime(2025, 6, 24, tzinfo=UTC)
+    with pytest.raises(ValueError, match="before"):
+        queries.choose_bucket(t, t)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        queries.choose_bucket(datetime(2025, 6, 1), datetime(2025, 6, 2))
+    with pytest.raises(KeyError):
+        queries.bucket_name(timedelta(minutes=2))
+
+
+# --- series ---------------------------------------------------------------------------------------------------
+
+
+def test_funding_series_equals_bucket_means_of_raw_rows(conn):
+    start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2026, 3, 8, tzinfo=UTC)
+    exchanges = [EXCHANGE, "bybit"]
+    got = queries.funding_series(conn, exchanges, SYMBOLS, start, end)
+    width = queries.choose_bucket(start, end)
+    start, end = queries.align_range(start, end, width)
+    rows = raw(conn, "SELECT time, exchange, symbol, settled, funding_rate FROM funding_rates "
+                     "WHERE exchange = ANY(:e) AND symbol = ANY(:s) AND time >= :a AND time < :b",
+               e=exchanges, s=SYMBOLS, a=start, b=end)  # fmt: skip
+    rows["time"] = rows["time"].dt.floor(width)
+    want = rows.groupby(["exchange", "symbol", "settled", "time"], as_index=False)["funding_rate"].mean()
+    assert len(got) == len(want) > 0
+    assert len(got.groupby(["exchange", "symbol", "settled"]).size()) == 4
+    assert got.groupby(["exchange", "symbol", "settled"]).size().max() <= queries.MAX_POINTS
+    merged = got.merge(want, on=["exchange", "symbol", "settled", "time"], suffixes=("", "_want"))
+    assert len(merged) == len(want)
+    np.testing.assert_allclose(merged["funding_rate"], merged["funding_rate_want"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("span", [timedelta(hours=1), timedelta(days=7), timedelta(days=30)])
+def test_price_series_equals_ohlcv_aggregated_from_raw_1m_candles(conn, newest_candle, span):
+    end = newest_candle + timedelta(minutes=1)
+    start = end - span
+    got = queries.price_series(conn, [EXCHANGE], SYMBOLS, start, end)
+    width = queries.choose_bucket(start, end)
+    start, end = queries.align_range(start, end, width)
+    assert start.minute == 0 or width < timedelta(hours=1)
+    rows = raw(conn, "SELECT time, symbol, open, high, low, close, volume FROM prices WHERE exchange = :e "
+                     "AND symbol = ANY(:s) AND timeframe = '1m' AND price_kind = 'last' AND time >= :a AND time < :b",
+               e=EXCHANGE, s=SYMBOLS, a=start, b=end)  # fmt: skip
+    rows = rows.sort_values("time")
+    rows["bucket"] = rows["time"].dt.floor(width)
+    want = rows.groupby(["symbol", "bucket"], as_index=False).agg(
+        open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"),
+        volume=("volume", "sum"),
+    )  # fmt: skip
+    assert got.groupby("symbol").size().max() <= queries.MAX_POINTS
+    expected_source = "1h" if width >= timedelta(hours=1) else "1m"
+    assert set(got["source_timeframe"]) == {expected_source}
+    merged = got.merge(want, left_on=["symbol", "time"], right_on=["symbol", "bucket"], suffixes=("", "_want"))
+    assert len(merged) == len(got) == len(want) > 0
+    for col in ("open", "high", "low", "close", "volume"):
+        np.testing.assert_allclose(merged[col], merged[f"{col}_want"], rtol=1e-9)
+
+
+def test_price_series_leaves_gaps_as_gaps(clean_db, recorded_engine, newest_candle):
+    """Recorded candles copied with a hole: the bucketed series has no row for the missing minutes."""
+    start = newest_candle - timedelta(minutes=30)
+    with recorded_engine.connect() as conn:
+        rows = raw(conn, "SELECT time, exchange, symbol, timeframe, price_kind, open, high, low, close, volume "
+                         "FROM prices WHERE symbol = :s AND timeframe = '1m' AND time >= :a",
+                   s=SYMBOLS[0], a=start)  # fmt: skip
+    hole = rows["time"].isin(rows["time"].sort_values().iloc[10:15])
+    with clean_db.begin() as conn:
+        conn.execute(text("INSERT INTO prices (time, exchange, symbol, timeframe, price_kind, open, high, low, close, "
+                          "volume) VALUES (:time, :exchange, :symbol, :timeframe, :price_kind, :open, :high, :low, "
+                          ":close, :volume)"), rows[~hole].to_dict(orient="records"))  # fmt: skip
+    with clean_db.connect() as conn:
+        got = queries.price_series(conn, [EXCHANGE], [SYMBOLS[0]], start, newest_candle + timedelta(minutes=1))
+    assert list(got["time"]) == sorted(rows.loc[~hole, "time"])
+    assert not set(rows.loc[hole, "time"]) & set(got["time"])
+
+
+def test_anomaly_rows_equal_the_table(conn):
+    start, end = datetime(2025, 5, 25, tzinfo=UTC), datetime(2025, 6, 25, tzinfo=UTC)
+    got = queries.anomaly_rows(conn, [EXCHANGE], SYMBOLS, start, end, metrics=["log_return_1m"], min_abs_z=5.0)
+    want = raw(conn, "SELECT time, symbol, method, value, z_score FROM anomalies WHERE exchange = :e AND symbol = "
+                     "ANY(:s) AND metric = 'log_return_1m' AND abs(z_score) >= 5 AND time >= :a AND time < :b",
+               e=EXCHANGE, s=SYMBOLS, a=start, b=end)  # fmt: skip
+    assert len(got) == len(want) > 0
+    assert got["time"].is_monotonic_decreasing
+    key = ["time", "symbol", "method"]
+    merged = got.merge(want, on=key, suffixes=("", "_want"))
+    assert len(merged) == len(want)
+    np.testing.assert_array_equal(merged["z_score"], merged["z_score_want"])
+    limited = queries.anomaly_rows(conn, [EXCHANGE], SYMBOLS, start, end, limit=3)
+    newest = raw(conn, "SELECT time FROM anomalies WHERE exchange = :e AND symbol = ANY(:s) AND time >= :a "
+                       "AND time < :b ORDER BY time DESC LIMIT 3", e=EXCHANGE, s=SYMBOLS, a=start, b=end)  # fmt: skip
+    assert list(limited["time"]) == list(newest["time"])
+
+
+# --- symbols, extent, snapshot --------------------------------------------------------------------------------
+
+
+def test_list_symbols_and_known_pairs_match_distinct_pairs(conn):
+    listed = queries.list_symbols(conn)
+    want = raw(conn, "SELECT exchange, symbol, min(time) AS first_time, max(time) AS last_time FROM ("
+                     "SELECT exchange, symbol, time FROM funding_rates UNION ALL "
+                     "SELECT exchange, symbol, time FROM prices) x GROUP BY 1, 2 ORDER BY 1, 2")  # fmt: skip
+    assert list(zip(listed["exchange"], listed["symbol"], strict=True)) == list(
+        zip(want["exchange"], want["symbol"], strict=True)
+    )
+    assert queries.known_pairs(conn) == list(zip(want["exchange"], want["symbol"], strict=True))
+    assert (listed["first_time"].to_numpy() == pd.to_datetime(want["first_time"], utc=True).to_numpy()).all()
+    assert (listed["last_time"].to_numpy() == pd.to_datetime(want["last_time"], utc=True).to_numpy()).all()
+    btc = listed[(listed["exchange"] == EXCHANGE) & (listed["symbol"] == SYMBOLS[0])].iloc[0]
+    assert btc["display"] == "BTC/USDT" and btc["streams"] == ("funding", "ohlcv")
+    interval = conn.execute(text("SELECT funding_interval_hours FROM funding_rates WHERE exchange = :e AND symbol = :s "
+                                 "AND settled ORDER BY time DESC LIMIT 1"), {"e": EXCHANGE, "s": SYMBOLS[0]}).scalar()
+    assert btc["funding_interval_hours"] == interval
+
+
+def test_data_extent(conn):
+    first, last = queries.data_extent(conn, [EXCHANGE], SYMBOLS)
+    want = conn.execute(text("SELECT min(time), max(time) FROM (SELECT time FROM prices WHERE exchange = :e AND "
+                             "symbol = ANY(:s) UNION ALL SELECT time FROM funding_rates WHERE exchange = :e AND "
+                             "symbol = ANY(:s)) x"), {"e": EXCHANGE, "s": SYMBOLS}).one()  # fmt: skip
+    assert (first, last) == tuple(want)
+    assert queries.data_extent(conn, ["nowhere"]) is None
+
+
+def test_latest_snapshot_equals_newest_rows(conn, newest_candle):
+    now = newest_candle + timedelta(minutes=1)
+    snap = queries.latest_snapshot(conn, [EXCHANGE], SYMBOLS, now).set_index("symbol")
+    for symbol in SYMBOLS:
+        one = """SELECT time, close FROM prices WHERE exchange = :e AND symbol = :s AND timeframe = '1m'
+                 AND time <= :t ORDER BY time DESC LIMIT 1"""
+        last = conn.execute(text(one), {"e": EXCHANGE, "s": symbol, "t": now}).one()
+        ago = conn.execute(text(one), {"e": EXCHANGE, "s": symbol, "t": last.time - timedelta(hours=24)}).one()
+        funding = conn.execute(text("SELECT time, funding_rate, funding_interval_hours FROM funding_rates "
+                                    "WHERE exchange = :e AND symbol = :s AND time <= :t ORDER BY time DESC LIMIT 1"),
+                               {"e": EXCHANGE, "s": symbol, "t": now}).one()  # fmt: skip
+        anomaly = conn.execute(text("SELECT time, z_score FROM anomalies WHERE exchange = :e AND symbol = :s "
+                                    "AND time <= :t ORDER BY time DESC LIMIT 1"),
+                               {"e": EXCHANGE, "s": symbol, "t": now}).one()  # fmt: skip
+        row = snap.loc[symbol]
+        assert row["last_price"] == last.close and row["price_time"] == last.time
+        assert row["change_24h_pct"] == pytest.approx((last.close / ago.close - 1) * 100, rel=1e-12)
+        assert row["funding_rate"] == funding.funding_rate and row["funding_time"] == funding.time
+        assert bool(row["funding_settled"]) is True
+        assert row["next_funding_time"] == funding.time + timedelta(hours=funding.funding_interval_hours)
+        assert row["last_anomaly_time"] == anomaly.time and row["last_anomaly_z"] == anomaly.z_score
+
+
+def test_latest_snapshot_of_the_past_ignores_later_rows(conn, newest_candle):
+    now = newest_candle - timedelta(days=3)
+    snap = queries.latest_snapshot(conn, [EXCHANGE], SYMBOLS[:1], now)
+    assert snap["price_time"].iloc[0] <= now and snap["funding_time"].iloc[0] <= now
+
+
+# --- metrics and health ---------------------------------------------------------------------------------------
+
+
+def _insert_metrics(engine, rows):
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO system_metrics (time, metric, value, unit, labels) "
+                          "VALUES (:time, :metric, :value, :unit, CAST(:labels AS jsonb))"), rows)  # fmt: skip
+
+
+def test_latest_metrics_and_metric_series(clean_db):
+    t0 = datetime(2025, 6, 24, 10, 0, tzinfo=UTC)
+    rows = [
+        {"time": t0 + timedelta(seconds=5 * i), "metric": "rows_written", "value": float(i), "unit": "rows",
+         "labels": f'{{"exchange": "{ex}", "stream": "ohlcv"}}'}
+        for i in range(120) for ex in ("binanceusdm", "bybit")
+    ]  # fmt: skip
+    _insert_metrics(clean_db, rows)
+    with clean_db.connect() as conn:
+        latest = queries.latest_metrics(conn)
+        series = queries.metric_series(conn, "rows_written", t0, t0 + timedelta(minutes=10), timedelta(minutes=1))
+    assert len(latest) == 2 and set(latest["value"]) == {119.0}
+    assert {labels["exchange"] for labels in latest["labels"]} == {"binanceusdm", "bybit"}
+    frame = pd.DataFrame(rows)
+    frame = frame[frame["labels"].str.contains("bybit")]
+    want = frame.groupby(frame["time"].map(lambda t: t.replace(second=0)))["value"].mean()
+    got = series[series["exchange"] == "bybit"].set_index("time")["value"]
+    assert list(got.index) == [pd.Timestamp(t) for t in want.index]
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy())
+
+
+@pytest.mark.parametrize(
+    ("lag_cadences", "status"),
+    [(0.0, Status.OK), (OK_CADENCES, Status.OK), (OK_CADENCES + 0.5, Status.DEGRADED),
+     (DOWN_CADENCES, Status.DEGRADED), (DOWN_CADENCES + 1, Status.DOWN), (None, Status.DOWN)],
+)  # fmt: skip
+def test_feed_status_rules(lag_cadences, status):
+    lag = None if lag_cadences is None else lag_cadences * 60.0
+    assert feed_status(lag, 60.0) == status
+
+
+def test_overall_status_rules():
+    assert overall_status([Status.OK, Status.OK]) == Status.OK
+    assert overall_status([Status.OK, Status.DOWN]) == Status.DEGRADED
+    assert overall_status([Status.DOWN, Status.DOWN]) == Status.DOWN
+    assert overall_status([]) == Status.DOWN
+    assert overall_status([Status.OK], database_ok=False) == Status.DOWN
+
+
+def test_feed_health_measures_lag_from_newest_rows(clean_db):
+    now = datetime(2025, 6, 24, 12, 0, tzinfo=UTC)
+    with clean_db.begin() as conn:
+        conn.execute(text("INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) VALUES "
+                          "(:t, 'binanceusdm', 'BTC/USDT:USDT', false, 0.0001)"), {"t": now - timedelta(seconds=30)})
+        conn.execute(text("INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) VALUES "
+                          "(:t, 'binanceusdm', 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"), {"t": now - timedelta(minutes=6)})
+    with clean_db.connect() as conn:
+        fh = queries.feed_health(conn, now, ["binanceusdm", "bybit"], {"funding": 60.0, "ohlcv": 60.0})
+    feeds = fh.feeds.set_index(["exchange", "stream"])
+    assert feeds.loc[("binanceusdm", "funding"), "lag_seconds"] == 30.0
+    assert feeds.loc[("binanceusdm", "funding"), "status"] == Status.OK
+    assert feeds.loc[("binanceusdm", "ohlcv"), "lag_seconds"] == 300.0  # candle open + 1 min
+    assert feeds.loc[("binanceusdm", "ohlcv"), "status"] == Status.DEGRADED
+    assert feeds.loc[("bybit", "ohlcv"), "status"] == Status.DOWN
+    assert fh.status == Status.DEGRADED
