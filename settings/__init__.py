@@ -98,6 +98,14 @@ class Settings:
         200_000,
         "Rows ingest holds while the database is unreachable; beyond, dropped and counted.",
     )
+    exchange_timeout_seconds: float = _env_field(
+        "ALPHAPULSE_EXCHANGE_TIMEOUT_SECONDS", 10.0, "ccxt request timeout per exchange call (seconds)."
+    )
+    backoff_scale: float = _env_field(
+        "ALPHAPULSE_BACKOFF_SCALE",
+        1.0,
+        "Multiplies every ingest retry delay (1: 1 s … 60 s after network errors, 5 s … 300 s after rate limits).",
+    )
     dashboard_host: str = _env_field("ALPHAPULSE_HOST", "127.0.0.1", "Address the dashboard (gunicorn) binds to.")
     dashboard_port: int = _env_field("ALPHAPULSE_PORT", 8050, "Port the dashboard (gunicorn) binds to.")
     web_workers: int = _env_field("ALPHAPULSE_WEB_WORKERS", 2, "gunicorn worker processes.")
