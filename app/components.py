@@ -1,0 +1,220 @@
+"""Pure builders of page pieces other than figures: symbol cards, table rows, status badges.
+
+Inputs are the DataFrames of ``db.queries`` (columns documented there); outputs are Dash components or
+JSON-ready row dicts. No database, no clock (``now`` is passed in), no Dash callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import html
+
+from app import format as fmt
+from app.controls import DEFAULT_RANGE, PRESETS
+from db.symbols import display_symbol
+
+#: Bootstrap colour of each feed / pipeline status.
+STATUS_COLOURS = {"ok": "success", "degraded": "warning", "down": "danger"}
+
+
+def _num(value, digits: int) -> float | None:
+    """``value`` rounded for a table cell; None for missing (AG Grid sorts None last)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    return round(float(value), digits)
+
+
+def funding_trend(funding: pd.DataFrame, exchange: str, symbol: str, current: float | None, settled: bool) -> str:
+    """Trend arrow of the funding rate of one pair: ``"↑"``, ``"↓"`` or ``"→"`` (``""`` when unknown).
+
+    Compares the current rate with the last settled rate in ``funding`` (when the current one is a
+    prediction) or with the settled rate before it (when the current one is itself settled).
+    """
+    if current is None or (isinstance(current, float) and math.isnan(current)) or funding.empty:
+        return ""
+    rows = funding[(funding["exchange"] == exchange) & (funding["symbol"] == symbol) & funding["settled"]]
+    rates = rows.sort_values("time")["funding_rate"].dropna().to_list()
+    if settled:
+        rates = rates[:-1]
+    if not rates:
+        return ""
+    previous = rates[-1]
+    return "↑" if current > previous else "↓" if current < previous else "→"
+
+
+def anomaly_summary(anomalies: pd.DataFrame, exchange: str, symbol: str) -> tuple[int, float | None, datetime | None]:
+    """``(count, max |z|, newest time)`` of one pair's anomalies in ``anomalies``."""
+    rows = anomalies[(anomalies["exchange"] == exchange) & (anomalies["symbol"] == symbol)] if len(anomalies) else []
+    if not len(rows):
+        return 0, None, None
+    return len(rows), float(rows["z_score"].abs().max()), rows["time"].max()
+
+
+def _countdown(next_time, now: datetime, live: bool) -> str:
+    if next_time is None or pd.isna(next_time):
+        return "next funding: unknown"
+    if live:
+        return f"next funding in {fmt.duration(next_time - now)}"
+    return f"next funding {fmt.utc(next_time)}"
+
+
+def symbol_card(snap: pd.Series, funding: pd.DataFrame, anomalies: pd.DataFrame, mode: str, now: datetime,
+                live: bool) -> dbc.Card:
+    """One card of the overview for a ``latest_snapshot`` row: last price and 24 h change, current funding in
+    ``mode`` (and the other mode below), trend arrow, countdown to the next funding (``live``: relative to
+    ``now``, else the time), and the anomaly status of the shown range."""
+    exchange, symbol = snap["exchange"], snap["symbol"]
+    rate, interval = snap["funding_rate"], snap["funding_interval_hours"]
+    change = snap["change_24h_pct"]
+    arrow = funding_trend(funding, exchange, symbol, rate, bool(snap["funding_settled"]))
+    count, max_z, newest = anomaly_summary(anomalies, exchange, symbol)
+    other = "annual" if mode == "interval" else "interval"
+    kind = "settled" if snap["funding_settled"] else "predicted"
+    status = (
+        dbc.Badge("no anomaly in range", color="success", className="ap-badge")
+        if not count
+        else dbc.Badge(f"{count} anomal{'y' if count == 1 else 'ies'} · max |z| {max_z:.1f} · {fmt.utc(newest)}",
+                       color="danger", className="ap-badge")
+    )
+    change_class = "text-success" if change and change > 0 else "text-danger" if change and change < 0 else ""
+    return dbc.Card(
+        [
+            dbc.CardHeader([html.Strong(display_symbol(symbol)), html.Span(f" · {exchange}", className="text-muted")]),
+            dbc.CardBody(
+                [
+                    html.Div([html.Span(fmt.price(snap["last_price"]), className="ap-price"),
+                              html.Span(" USDT", className="text-muted small")]),
+                    html.Div([html.Span(fmt.pct(change / 100 if pd.notna(change) else None, digits=2),
+                                        className=change_class), html.Span(" 24 h", className="text-muted small")]),
+                    html.Div(
+                        [html.Span(arrow, className="ap-arrow", title="vs previous settled rate"),
+                         html.Span(fmt.funding_text(rate, interval, mode), className="ap-funding"),
+                         html.Span(f" {kind}", className="text-muted small")],
+                        className="mt-1",
+                    ),
+                    html.Div(fmt.funding_text(rate, interval, other), className="text-muted small"),
+                    html.Div(_countdown(snap["next_funding_time"], now, live), className="small"),
+                    html.Div(status, className="mt-1"),
+                ],
+            ),
+        ],
+        className="ap-card",
+        id={"type": "overview-card", "pair": f"{exchange}|{symbol}"},
+    )
+
+
+def comparison_rows(snapshot: pd.DataFrame, anomalies: pd.DataFrame) -> list[dict]:
+    """Rows of the overview's comparison grid (numbers rounded, units in :data:`COMPARISON_COLUMNS` headers)."""
+    rows = []
+    for _, snap in snapshot.iterrows():
+        rate, interval = snap["funding_rate"], snap["funding_interval_hours"]
+        annual = fmt.annualise(rate, interval) if pd.notna(rate) and pd.notna(interval) else None
+        count, max_z, _ = anomaly_summary(anomalies, snap["exchange"], snap["symbol"])
+        rows.append(
+            {
+                "symbol": display_symbol(snap["symbol"]), "exchange": snap["exchange"],
+                "last_price": _num(snap["last_price"], 8), "change_24h_pct": _num(snap["change_24h_pct"], 3),
+                "funding_pct": _num(rate * 100 if pd.notna(rate) else None, 5),
+                "funding_bps": _num(rate * 10_000 if pd.notna(rate) else None, 3),
+                "annual_pct": _num(annual * 100 if annual is not None else None, 3),
+                "interval_h": _num(interval, 2),
+                "next_funding": fmt.utc(snap["next_funding_time"]) if pd.notna(snap["next_funding_time"]) else None,
+                "anomalies": count, "max_abs_z": _num(max_z, 2),
+            }
+        )  # fmt: skip
+    return rows
+
+
+#: Column definitions of the comparison grid: (field, header with unit).
+COMPARISON_COLUMNS = (
+    ("symbol", "Symbol"), ("exchange", "Exchange"), ("last_price", "Last price (USDT)"),
+    ("change_24h_pct", "24 h change (%)"), ("funding_pct", "Funding (% / interval)"), ("funding_bps", "Funding (bp)"),
+    ("annual_pct", "Annualised (% / yr)"), ("interval_h", "Interval (h)"), ("next_funding", "Next funding (UTC)"),
+    ("anomalies", "Anomalies in range"), ("max_abs_z", "Max |z|"),
+)  # fmt: skip
+
+#: Column definitions of the anomalies grid: (field, header with unit).
+ANOMALY_COLUMNS = (
+    ("time", "Time (UTC)"), ("symbol", "Symbol"), ("exchange", "Exchange"), ("metric", "Metric"),
+    ("method", "Method"), ("value", "Value"), ("centre", "Centre"), ("spread", "Spread"), ("z_score", "z"),
+    ("threshold", "Threshold |z|"), ("window", "Window (obs.)"),
+)  # fmt: skip
+
+
+def grid(grid_id: str, columns, row_data: list[dict] | None = None, height: int = 320) -> dag.AgGrid:
+    """A sortable, filterable AG Grid with ``columns`` (``(field, header)`` pairs)."""
+    return dag.AgGrid(
+        id=grid_id,
+        columnDefs=[{"field": f, "headerName": h} for f, h in columns],
+        rowData=row_data or [],
+        defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90, "flex": 1,
+                       "wrapHeaderText": True, "autoHeaderHeight": True},
+        dashGridOptions={"animateRows": False, "domLayout": "normal", "suppressCellFocus": True},
+        columnSize="responsiveSizeToFit",
+        className="ap-grid",
+        style={"height": f"{height}px", "width": "100%"},
+    )
+
+
+def anomaly_rows_for_grid(anomalies: pd.DataFrame) -> list[dict]:
+    """Rows of the anomalies grid, newest first: times as ``YYYY-MM-DD HH:MM:SS`` UTC, values to 6
+    significant digits (metric's unit), z to 2 decimals."""
+    rows = []
+    for rec in anomalies.to_dict("records"):
+        rows.append(
+            {
+                "time": rec["time"].strftime("%Y-%m-%d %H:%M:%S"), "symbol": display_symbol(rec["symbol"]),
+                "exchange": rec["exchange"], "metric": rec["metric"], "method": rec["method"],
+                "value": float(f"{rec['value']:.6g}"), "centre": float(f"{rec['centre']:.6g}"),
+                "spread": float(f"{rec['spread']:.6g}"), "z_score": round(float(rec["z_score"]), 2),
+                "threshold": rec["threshold"], "window": int(rec["window"]),
+            }
+        )  # fmt: skip
+    return rows
+
+
+def status_badge(status: str) -> dbc.Badge:
+    """A coloured badge for ``ok`` / ``degraded`` / ``down``."""
+    return dbc.Badge(status.upper(), color=STATUS_COLOURS.get(status, "secondary"), className="ap-status")
+
+
+def error_alert(title: str, exc: Exception) -> dbc.Alert:
+    """An alert saying what failed (``title``) and the error's first line, for database errors in callbacks."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return dbc.Alert([html.Strong(title + ": "), first], color="danger")
+
+
+#: Outputs of :func:`empty_notice` when the range has data: (open, text, button label, button style, anchor).
+EMPTY_NOTICE_CLOSED = (False, "", "", {"display": "none"}, None)
+
+
+def empty_notice(state, start: datetime, end: datetime, extent: tuple[datetime, datetime] | None):
+    """What an empty range shows: ``(open, text, button label, button style, anchor)``.
+
+    ``state`` is the :class:`app.controls.ViewState`, ``[start, end)`` the empty window (aware UTC), ``extent``
+    ``db.queries.data_extent`` of the selection (None: no data at all). The anchor (ISO UTC) is the newest
+    data time rounded up to the next whole minute, so the jumped-to range (end exclusive) includes it; the
+    button keeps the range's length (a custom range jumps to the default preset).
+    """
+    names = ", ".join(display_symbol(s) for s in state.symbols) or "the selection"
+    if extent is None:
+        text = [html.Strong(f"There is no data for {names} yet. "),
+                "Start the ingest worker (make run) or load the bundled history; this page refreshes by itself."]
+        return True, text, "", {"display": "none"}, None
+    first, last = (t.astimezone(end.tzinfo) for t in extent)
+    anchor = (last.replace(second=0, microsecond=0) + pd.Timedelta(minutes=1)).isoformat()
+    length = PRESETS.get(state.range, PRESETS[DEFAULT_RANGE])
+    where = "before" if last < start else "after"
+    text = [
+        html.Strong(f"No data for {names} between {fmt.utc(start)} and {fmt.utc(end)}."),
+        html.Br(),
+        f"This selection has data from {fmt.utc(first)} to {fmt.utc(last)}, "
+        f"{fmt.duration(start - last if where == 'before' else first - end)} {where} this range.",
+    ]
+    label = f"Show the {fmt.span_label(length)} up to {fmt.utc(last)}"
+    return True, text, label, {}, anchor

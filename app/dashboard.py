@@ -1,0 +1,114 @@
+"""The one Dash app of a process, mounted on the Flask server of :func:`app.create_app`.
+
+:func:`build_dash` creates it with Dash pages (``app/pages/``: overview ``/``, anomalies ``/anomalies``,
+system ``/system``), the assets of the repository's ``assets/`` folder (CSS, served locally: Bootstrap 5.3.6
+is vendored under ``assets/vendor/`` so the dashboard works without internet access), a navigation bar
+whose links carry the current view's query string, and the ``view-query`` store the pages write.
+
+Callbacks read the database through :func:`read_connection`: the engine of the settings the Flask app was
+built with (``server.config["ALPHAPULSE_SETTINGS"]``), one engine per process (``db.engine.get_engine``).
+Nothing here holds mutable state: every request carries its view in its inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dash
+import dash_bootstrap_components as dbc
+import flask
+from dash import dcc, html
+from sqlalchemy import Connection
+
+from app.controls import register_nav_callback
+from db.engine import get_engine
+from settings import PROJECT_ROOT, Settings, get_settings
+
+#: Where Dash finds the pages and the static files (absolute: the working directory may be anywhere).
+PAGES_FOLDER = PROJECT_ROOT / "app" / "pages"
+ASSETS_FOLDER = PROJECT_ROOT / "assets"
+
+#: Bootstrap served from ``assets/vendor`` (loaded first, before our CSS; ignored by Dash's auto-loading).
+BOOTSTRAP_CSS = "/assets/vendor/bootstrap-5.3.6.min.css"
+
+#: Key under which the Flask app's config holds the :class:`~settings.Settings` the dashboard reads.
+SETTINGS_KEY = "ALPHAPULSE_SETTINGS"
+
+#: Navigation: (path, label), in menu order.
+NAV = (("/", "Overview"), ("/anomalies", "Anomalies"), ("/system", "System"))
+
+
+def current_settings() -> Settings:
+    """The settings of the Flask app serving the current request (those :func:`build_dash` was given);
+    the process settings outside a request."""
+    if flask.has_app_context():
+        return flask.current_app.config.get(SETTINGS_KEY) or get_settings()
+    return get_settings()
+
+
+@contextmanager
+def read_connection() -> Iterator[Connection]:
+    """A database connection for one callback (read only by convention: the app never writes market data).
+
+    Raises SQLAlchemy's ``OperationalError`` when the database is unreachable; pages turn that into a message.
+    """
+    engine = get_engine(current_settings().effective_database_url)
+    with engine.connect() as conn:
+        yield conn
+
+
+def _navbar() -> dbc.Navbar:
+    links = [
+        dbc.NavItem(dbc.NavLink(label, id={"type": "nav-link", "page": path}, href=path, active="exact"))
+        for path, label in NAV
+    ]
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand(["AlphaPulse", html.Small(" perpetual futures", className="ap-brand-sub")]),
+                dbc.Nav(links, navbar=True, className="ap-nav"),
+            ],
+            fluid=True,
+        ),
+        color="dark",
+        dark=True,
+        className="ap-navbar",
+    )
+
+
+def _layout() -> html.Div:
+    return html.Div(
+        [
+            _navbar(),
+            dbc.Container(dash.page_container, fluid=True, className="ap-main"),
+            dcc.Store(id="view-query", storage_type="memory"),
+        ]
+    )
+
+
+def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Dash:
+    """Create the Dash app on ``server`` (a Flask app) and return it; pages are served from ``/``.
+
+    ``settings`` (default: the process settings) are stored in ``server.config[SETTINGS_KEY]`` unless the
+    Flask app already holds some there, and select the database the pages read. Raises whatever Dash raises
+    for a broken page module (e.g. a duplicate component id), at build time rather than at request time.
+    """
+    server.config.setdefault(SETTINGS_KEY, settings or get_settings())
+    app = dash.Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        pages_folder=str(PAGES_FOLDER),
+        assets_folder=str(ASSETS_FOLDER),
+        assets_path_ignore=["vendor"],
+        external_stylesheets=[BOOTSTRAP_CSS],
+        url_base_pathname="/",
+        title="AlphaPulse",
+        update_title=None,
+        suppress_callback_exceptions=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.layout = _layout
+    register_nav_callback()
+    return app

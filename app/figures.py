@@ -1,0 +1,372 @@
+"""Pure figure builders: DataFrames (as ``db.queries`` returns them) -> ``plotly.graph_objects.Figure``.
+
+No Dash, no database, no clock: the same input gives the same figure, so the builders are easy to test
+and cheap to call from callbacks. Conventions shared by every builder:
+
+* the time axis is UTC and labelled so; every y axis names its unit;
+* a gap in the data stays a gap: :func:`with_gaps` puts a NaN row where consecutive points are further
+  apart than 1.5 expected steps, and every line trace has ``connectgaps=False``;
+* ``uirevision`` is set from the caller's view key, so a refresh with new data keeps the user's zoom and
+  legend choices, while a different selection (symbols, range) resets them.
+
+Input columns (UTC ``time`` as tz-aware datetimes):
+
+* funding: ``time, exchange, symbol, settled, funding_rate`` (fraction per interval),
+  ``funding_interval_hours`` (hours);
+* prices: ``time, exchange, symbol, open, high, low, close`` (quote currency), ``volume``;
+* anomalies: ``time, exchange, symbol, metric, method, value, centre, spread, z_score``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from app.format import FUNDING_MODES, annualise
+from db.symbols import display_symbol
+
+#: Figure template and common layout (height in px).
+TEMPLATE = "plotly_white"
+HEIGHT = 380
+
+#: Points further apart than this many expected steps are drawn as a gap.
+GAP_FACTOR = 1.5
+
+#: A qualitative palette (colour-blind safe, Okabe-Ito) cycled over series.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+
+#: Most anomaly markers overlaid on a funding or price chart (the largest |z|; the legend gives the total).
+MAX_MARKERS = 60
+
+#: Colour scale of |z| on the anomalies page (light = just over threshold, dark = extreme).
+Z_COLORSCALE = "YlOrRd"
+
+_FUNDING_AXIS = {
+    "interval": "Funding rate (% per funding interval)",
+    "annual": "Funding rate, annualised (% per year)",
+}
+
+
+def series_label(exchange: str, symbol: str) -> str:
+    """Legend label of one series: ``"BTC/USDT · binanceusdm"``."""
+    return f"{display_symbol(symbol)} · {exchange}"
+
+
+def with_gaps(frame: pd.DataFrame, step: timedelta) -> pd.DataFrame:
+    """``frame`` (sorted by ``time``) with one all-NaN row (``time`` kept) inserted after each point that
+    is followed by a jump longer than ``GAP_FACTOR × step``, so a line trace breaks there.
+
+    Raises ``ValueError`` for a non-positive ``step``.
+    """
+    if step <= timedelta(0):
+        raise ValueError(f"step must be positive, got {step!r}")
+    if len(frame) < 2:
+        return frame
+    times = pd.to_datetime(frame["time"], utc=True)
+    jumps = times.diff().shift(-1) > pd.Timedelta(step) * GAP_FACTOR
+    if not jumps.any():
+        return frame
+    breaks = frame.loc[jumps.to_numpy()].copy()
+    value_cols = [c for c in frame.columns if c not in ("time", "exchange", "symbol", "settled")]
+    breaks[value_cols] = float("nan")
+    breaks["time"] = times[jumps] + pd.Timedelta(step)
+    return pd.concat([frame, breaks]).sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def _base_layout(fig: go.Figure, yaxis_title: str, uirevision: str) -> go.Figure:
+    fig.update_layout(
+        template=TEMPLATE,
+        height=HEIGHT,
+        margin={"l": 64, "r": 16, "t": 8, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0},
+        hovermode="x unified",
+        uirevision=uirevision,
+        xaxis={"title": {"text": "Time (UTC)"}},
+        yaxis={"title": {"text": yaxis_title}},
+    )
+    return fig
+
+
+def empty_figure(message: str, height: int = HEIGHT) -> go.Figure:
+    """A blank figure ``height`` px tall that shows ``message`` in its centre (axes hidden)."""
+    fig = go.Figure()
+    fig.update_layout(
+        template=TEMPLATE,
+        height=height,
+        margin={"l": 16, "r": 16, "t": 16, "b": 16},
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[{"text": message, "showarrow": False, "font": {"size": 15, "color": "#6c757d"}}],
+    )
+    return fig
+
+
+def _funding_values(frame: pd.DataFrame, mode: str) -> pd.Series:
+    """Funding of ``frame`` in percent for display ``mode`` (annualised row by row with its own interval)."""
+    if mode not in FUNDING_MODES:
+        raise ValueError(f"unknown funding mode {mode!r}; expected one of {FUNDING_MODES}")
+    rates = frame["funding_rate"].astype(float)
+    if mode == "annual":
+        pairs = zip(rates, frame["funding_interval_hours"], strict=True)
+        rates = pd.Series([annualise(r, h) if pd.notna(h) else float("nan") for r, h in pairs], index=frame.index)
+    return rates * 100
+
+
+def funding_figure(
+    funding: pd.DataFrame, mode: str, bucket: timedelta, uirevision: str, anomalies: pd.DataFrame | None = None
+) -> go.Figure:
+    """Funding-rate chart: one colour per exchange + symbol; settled rates solid with dots, current
+    (predicted) snapshots dotted; a bold zero line; ``funding_rate`` anomalies as red crosses.
+
+    ``mode``: ``"interval"`` (% per funding interval) or ``"annual"`` (% per year, each row annualised with
+    its ``funding_interval_hours``). ``bucket`` is the query's time-bucket width: the expected spacing of
+    predicted snapshots; settled rates are expected every funding interval. Raises ``ValueError`` on an
+    unknown mode.
+    """
+    fig = go.Figure()
+    keys = funding[["exchange", "symbol"]].drop_duplicates().itertuples(index=False)
+    for i, (exchange, symbol) in enumerate(keys):
+        colour = PALETTE[i % len(PALETTE)]
+        series = funding[(funding["exchange"] == exchange) & (funding["symbol"] == symbol)]
+        for settled in (True, False):
+            part = series[series["settled"] == settled].sort_values("time")
+            if part.empty:
+                continue
+            interval = part["funding_interval_hours"].dropna()
+            step = max(bucket, timedelta(hours=float(interval.iloc[-1]))) if settled and len(interval) else bucket
+            part = with_gaps(part, step)
+            kind = "settled" if settled else "predicted"
+            fig.add_trace(
+                go.Scatter(
+                    x=part["time"],
+                    y=_funding_values(part, mode),
+                    name=f"{series_label(exchange, symbol)} ({kind})",
+                    mode="lines+markers" if settled else "lines",
+                    line={"color": colour, "width": 2 if settled else 1.5, "dash": "solid" if settled else "dot"},
+                    marker={"size": 5},
+                    connectgaps=False,
+                    meta={"exchange": exchange, "symbol": symbol, "settled": settled},
+                    hovertemplate="%{y:.4f} %<extra>%{fullData.name}</extra>",
+                )
+            )
+    _add_funding_anomalies(fig, funding, anomalies, mode)
+    fig.add_hline(y=0, line={"color": "#212529", "width": 1.5})
+    return _base_layout(fig, _FUNDING_AXIS[mode], uirevision)
+
+
+def _add_funding_anomalies(fig: go.Figure, funding: pd.DataFrame, anomalies: pd.DataFrame | None, mode: str) -> None:
+    if anomalies is None or anomalies.empty:
+        return
+    marks = anomalies[anomalies["metric"] == "funding_rate"]
+    if marks.empty:
+        return
+    total, marks = len(marks), strongest(marks).copy()
+    intervals = funding.dropna(subset=["funding_interval_hours"]).groupby(["exchange", "symbol"])[
+        "funding_interval_hours"
+    ].last()
+    marks["funding_rate"] = marks["value"]
+    keys = zip(marks["exchange"], marks["symbol"], strict=True)
+    marks["funding_interval_hours"] = [intervals.get(key, float("nan")) for key in keys]
+    fig.add_trace(_anomaly_marker_trace(marks, _funding_values(marks, mode), total))
+
+
+def strongest(anomalies: pd.DataFrame, limit: int = MAX_MARKERS) -> pd.DataFrame:
+    """The ``limit`` anomalies of largest |z| (all when fewer), in time order."""
+    if len(anomalies) <= limit:
+        return anomalies.sort_values("time")
+    top = anomalies.assign(_absz=anomalies["z_score"].abs()).nlargest(limit, "_absz")
+    return top.drop(columns="_absz").sort_values("time")
+
+
+def _anomaly_marker_trace(marks: pd.DataFrame, y: pd.Series, total: int) -> go.Scatter:
+    labels = [series_label(e, s) for e, s in zip(marks["exchange"], marks["symbol"], strict=True)]
+    name = "anomaly" if total <= len(marks) else f"anomalies: {len(marks)} of {total} (largest |z|)"
+    return go.Scatter(
+        x=marks["time"],
+        y=y,
+        name=name,
+        mode="markers",
+        marker={"symbol": "x", "size": 10, "color": "#dc3545", "line": {"width": 1, "color": "#dc3545"}},
+        customdata=list(zip(labels, marks["metric"], marks["z_score"], strict=True)),
+        hovertemplate="%{customdata[0]}: %{customdata[1]} anomaly, z = %{customdata[2]:.2f}<extra></extra>",
+    )
+
+
+def price_figure(prices: pd.DataFrame, bucket: timedelta, uirevision: str, anomalies: pd.DataFrame | None = None):
+    """Price chart: candlesticks (quote currency) when ``prices`` holds one exchange + symbol, else one line per
+    series of the % change of ``close`` from the series' first ``open`` in the range. Anomalies of any metric
+    of a shown series are red crosses at that bucket's close. ``bucket`` is the candle width (gap detection).
+    """
+    keys = list(prices[["exchange", "symbol"]].drop_duplicates().itertuples(index=False))
+    if len(keys) == 1:
+        fig, y_title = _candles(prices.sort_values("time"), keys[0]), "Price (USDT)"
+        base = None
+    else:
+        fig, y_title = go.Figure(), "Change since range start (%)"
+        base = {}
+        for i, (exchange, symbol) in enumerate(keys):
+            part = prices[(prices["exchange"] == exchange) & (prices["symbol"] == symbol)].sort_values("time")
+            base[(exchange, symbol)] = float(part["open"].iloc[0])
+            part = with_gaps(part, bucket)
+            fig.add_trace(
+                go.Scatter(
+                    x=part["time"],
+                    y=(part["close"] / base[(exchange, symbol)] - 1) * 100,
+                    name=series_label(exchange, symbol),
+                    mode="lines",
+                    line={"color": PALETTE[i % len(PALETTE)], "width": 1.8},
+                    connectgaps=False,
+                    meta={"exchange": exchange, "symbol": symbol},
+                    hovertemplate="%{y:+.2f} %<extra>%{fullData.name}</extra>",
+                )
+            )
+        fig.add_hline(y=0, line={"color": "#adb5bd", "width": 1})
+    _add_price_anomalies(fig, prices, anomalies, base)
+    fig = _base_layout(fig, y_title, uirevision)
+    fig.update_layout(xaxis_rangeslider_visible=False)
+    return fig
+
+
+def _candles(part: pd.DataFrame, key) -> go.Figure:
+    exchange, symbol = key
+    return go.Figure(
+        go.Candlestick(
+            x=part["time"],
+            open=part["open"],
+            high=part["high"],
+            low=part["low"],
+            close=part["close"],
+            name=series_label(exchange, symbol),
+            meta={"exchange": exchange, "symbol": symbol},
+            increasing={"line": {"color": "#198754"}},
+            decreasing={"line": {"color": "#dc3545"}},
+        )
+    )
+
+
+def _add_price_anomalies(fig: go.Figure, prices: pd.DataFrame, anomalies: pd.DataFrame | None, base) -> None:
+    if anomalies is None or anomalies.empty or prices.empty:
+        return
+    total, marks = len(anomalies), strongest(anomalies)
+    frames = []
+    for (exchange, symbol), part in prices.sort_values("time").groupby(["exchange", "symbol"], sort=False):
+        own = marks[(marks["exchange"] == exchange) & (marks["symbol"] == symbol)]
+        if own.empty:
+            continue
+        joined = pd.merge_asof(own, part[["time", "close"]], on="time", direction="backward")
+        if base is not None:
+            joined["close"] = (joined["close"] / base[(exchange, symbol)] - 1) * 100
+        frames.append(joined.dropna(subset=["close"]))
+    if frames:
+        joined = pd.concat(frames)
+        fig.add_trace(_anomaly_marker_trace(joined, joined["close"], total))
+
+
+def anomaly_scatter(anomalies: pd.DataFrame, uirevision: str) -> go.Figure:
+    """Anomalies over time: y = z-score (dimensionless), marker size and colour by |z|, one marker symbol per
+    metric; hover shows exchange, symbol, metric, method, value, centre, spread (metric's unit) and z."""
+    fig = go.Figure()
+    symbols = ("circle", "diamond", "square", "triangle-up", "star")
+    size_ref = max(float(anomalies["z_score"].abs().max()), 1.0) if not anomalies.empty else 1.0
+    for i, (metric, part) in enumerate(anomalies.groupby("metric", sort=True)):
+        absz = part["z_score"].abs()
+        labels = [series_label(e, s) for e, s in zip(part["exchange"], part["symbol"], strict=True)]
+        fig.add_trace(
+            go.Scatter(
+                x=part["time"],
+                y=part["z_score"],
+                name=metric,
+                mode="markers",
+                marker={
+                    "symbol": symbols[i % len(symbols)],
+                    "size": 7 + 18 * absz / size_ref,
+                    "color": absz,
+                    "colorscale": Z_COLORSCALE,
+                    "cmin": 0,
+                    "cmax": size_ref,
+                    "showscale": i == 0,
+                    "colorbar": {"title": {"text": "|z|"}, "thickness": 12},
+                    "line": {"width": 0.5, "color": "#495057"},
+                },
+                customdata=list(
+                    zip(labels, part["method"], part["value"], part["centre"], part["spread"], strict=True)
+                ),
+                hovertemplate=(
+                    "%{customdata[0]}<br>" + metric + " (%{customdata[1]})<br>value %{customdata[2]:.6g}"
+                    "<br>centre %{customdata[3]:.6g}<br>spread %{customdata[4]:.6g}<br>z = %{y:.2f}<extra></extra>"
+                ),
+            )
+        )
+    fig.add_hline(y=0, line={"color": "#adb5bd", "width": 1})
+    fig = _base_layout(fig, "z-score (dimensionless)", uirevision)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+#: Colour of each feed status on the System page.
+STATUS_COLOURS = {"ok": "#198754", "degraded": "#ffc107", "down": "#dc3545"}
+
+
+def feed_lag_figure(feeds: pd.DataFrame, ok_cadences: float, down_cadences: float, uirevision: str) -> go.Figure:
+    """Lag of each feed in multiples of its expected cadence (log axis), one horizontal bar per exchange +
+    stream coloured by status, with dashed lines at the ``ok``/``down`` limits (``db.health``).
+
+    ``feeds``: ``db.queries.feed_health(...).feeds`` (``exchange``, ``stream``, ``lag_seconds``,
+    ``cadence_seconds``, ``status``). A feed without data is drawn at the right edge, labelled "no data".
+    """
+    labels = [f"{e} · {s}" for e, s in zip(feeds["exchange"], feeds["stream"], strict=True)]
+    ratio = feeds["lag_seconds"] / feeds["cadence_seconds"]
+    top = max(float(ratio.max()) if ratio.notna().any() else 1.0, down_cadences) * 2
+    shown = ratio.fillna(top).clip(lower=0.1)
+    text = ["no data" if pd.isna(r) else f"{r:,.1f}×" for r in ratio]
+    fig = go.Figure(
+        go.Bar(
+            x=shown,
+            y=labels,
+            orientation="h",
+            marker={"color": [STATUS_COLOURS.get(str(s), "#6c757d") for s in feeds["status"]]},
+            text=text,
+            textposition="auto",
+            customdata=list(zip(feeds["lag_seconds"], feeds["cadence_seconds"], feeds["status"].astype(str),
+                                strict=True)),
+            hovertemplate="%{y}: lag %{customdata[0]:,.0f} s, cadence %{customdata[1]:,.0f} s, "
+            "%{customdata[2]}<extra></extra>",
+        )
+    )
+    for limit, colour in ((ok_cadences, STATUS_COLOURS["degraded"]), (down_cadences, STATUS_COLOURS["down"])):
+        fig.add_vline(x=limit, line={"dash": "dash", "color": colour, "width": 1.5})
+    fig = _base_layout(fig, "", uirevision)
+    fig.update_layout(
+        height=max(160, 48 * len(labels) + 70),
+        hovermode="closest",
+        showlegend=False,
+        xaxis={"type": "log", "title": {"text": "Lag ÷ expected cadence (×, log scale; dashed: degraded / down)"}},
+        yaxis={"title": {"text": ""}, "autorange": "reversed"},
+    )
+    return fig
+
+
+def metric_figure(series: pd.DataFrame, y_title: str, split_by: tuple[str, ...], uirevision: str,
+                  bucket: timedelta, kind: str = "lines") -> go.Figure:
+    """One system metric over time (``db.queries.metric_series`` output), one trace per combination of the
+    ``split_by`` label columns (e.g. ``("exchange", "stream")``); ``kind`` ``"lines"`` or ``"bars"`` (stacked,
+    for counts). ``y_title`` names the unit. Gaps wider than 1.5 buckets stay gaps."""
+    fig = go.Figure()
+    keys = [c for c in split_by if c in series.columns]
+    groups = series.groupby(keys, dropna=False, sort=True) if keys else [((), series)]
+    for i, (key, group) in enumerate(groups):
+        parts = key if isinstance(key, tuple) else (key,)
+        name = " · ".join(str(k) for k in parts if k is not None and not pd.isna(k)) or "all"
+        ordered = group.sort_values("time")
+        colour = PALETTE[i % len(PALETTE)]
+        if kind == "bars":
+            fig.add_trace(go.Bar(x=ordered["time"], y=ordered["value"], name=name, marker={"color": colour}))
+        else:
+            gapped = with_gaps(ordered, bucket)
+            fig.add_trace(go.Scatter(x=gapped["time"], y=gapped["value"], name=name, mode="lines",
+                                     connectgaps=False, line={"color": colour, "width": 1.6}))
+    fig = _base_layout(fig, y_title, uirevision)
+    fig.update_layout(height=280, barmode="stack")
+    return fig

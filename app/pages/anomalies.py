@@ -1,0 +1,143 @@
+"""Anomalies page (``/anomalies``): z-score anomalies of the selection over time and a table of the newest.
+
+Scatter: x = time (UTC), y = z-score, marker size and colour by |z|, one marker shape per metric; hover shows
+value, centre, spread (in the metric's unit), z and method. Filters: the shared controls (exchanges, symbols,
+range) plus metric and minimum |z|, all kept in the URL (``metric=…&min_z=…``). Redraws only when the
+fingerprint (newest anomaly / data time) changes, like the overview (:mod:`app.refresh`).
+"""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, callback, dcc, html
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import controls
+from app.components import ANOMALY_COLUMNS, EMPTY_NOTICE_CLOSED, anomaly_rows_for_grid, empty_notice, error_alert, grid
+from app.dashboard import read_connection
+from app.figures import anomaly_scatter, empty_figure
+from app.refresh import market_fingerprint, register_refresh, resolve, selection
+from db import queries
+
+dash.register_page(__name__, path="/anomalies", name="Anomalies", title="AlphaPulse · Anomalies", order=1)
+
+P = "anomalies"
+
+#: Metrics ingest flags (``anomalies.metric``) and what their values are.
+METRICS = {
+    "funding_rate": "funding rate (fraction / interval)",
+    "log_return_1m": "1-min log return",
+    "volume_1m": "1-min volume (base units)",
+    "premium": "premium (mark − index) / index",
+}
+
+#: Most anomalies drawn and listed (the newest ones; the page says when there are more).
+MAX_ROWS = 2000
+
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def _filters(state: controls.ViewState) -> html.Div:
+    return html.Div(
+        [
+            dcc.Dropdown(
+                id=f"{P}-metrics",
+                options=[{"label": label, "value": name} for name, label in METRICS.items()],
+                value=list(state.metrics),
+                multi=True,
+                placeholder="All metrics",
+                className="ap-dropdown",
+            ),
+            html.Div(
+                [
+                    html.Label("min |z|", htmlFor=f"{P}-minz", className="ap-label"),
+                    dbc.Input(id=f"{P}-minz", type="number", min=0, max=999, step=0.5, value=state.min_z or None,
+                              placeholder="0", debounce=True, size="sm", style={"width": "6rem"}),
+                ],
+                className="ap-refresh-row",
+            ),
+        ],
+        className="ap-controls-row ap-controls",
+    )
+
+
+def layout(**query) -> html.Div:
+    """The page for the view in ``query`` (URL parameters, see :mod:`app.controls`); reads the symbol list."""
+    state = controls.parse_query(query)
+    problem = None
+    try:
+        with read_connection() as conn:
+            pairs = queries.list_symbols(conn)
+    except SQLAlchemyError as exc:
+        pairs, problem = pd.DataFrame(columns=["exchange", "symbol", "display"]), error_alert("Database", exc)
+    state = controls.with_defaults(state, pairs)
+    return html.Div(
+        [
+            html.H1("Anomalies", className="ap-title"),
+            problem,
+            controls.control_bar(P, state, pairs, show_funding=False),
+            _filters(state),
+            html.Div(id=f"{P}-error"),
+            html.Div(
+                [
+                    html.Div(id=f"{P}-summary", className="ap-window text-muted"),
+                    html.Div(dcc.Graph(id=f"{P}-scatter", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
+                             className="ap-panel"),
+                    html.H2("Recent anomalies (newest first)", className="ap-h2"),
+                    grid(f"{P}-table", ANOMALY_COLUMNS, height=420),
+                ],
+                id=f"{P}-content",
+            ),
+            dcc.Store(id=f"{P}-fp"),
+        ],
+        className="ap-page",
+    )
+
+
+controls.register_callbacks(P, extra={"metrics": f"{P}-metrics", "min_z": f"{P}-minz"})
+register_refresh(P, market_fingerprint)
+
+DRAW_OUTPUTS = {
+    "scatter": Output(f"{P}-scatter", "figure"),
+    "rows": Output(f"{P}-table", "rowData"),
+    "summary": Output(f"{P}-summary", "children"),
+    "content": Output(f"{P}-content", "style"),
+    "window": Output(f"{P}-window", "children"),
+    "notice": (
+        Output(f"{P}-empty", "is_open"),
+        Output(f"{P}-empty-text", "children"),
+        Output(f"{P}-jump", "children"),
+        Output(f"{P}-jump", "style"),
+        Output(f"{P}-newest", "data"),
+    ),
+    "error": Output(f"{P}-error", "children"),
+}
+
+
+@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data")}, prevent_initial_call=True)
+def _draw(fp):
+    state, start, end, bucket = resolve(fp)
+    out = {"window": controls.window_text(start, end, bucket, state.live), "notice": EMPTY_NOTICE_CLOSED,
+           "error": None, "content": {}, "summary": ""}
+    exchanges, symbols = selection(state)
+    try:
+        with read_connection() as conn:
+            rows = queries.anomaly_rows(conn, exchanges, symbols, start, end, metrics=list(state.metrics) or None,
+                                        min_abs_z=state.min_z, limit=MAX_ROWS)
+            extent = queries.data_extent(conn, exchanges, symbols) if rows.empty else None
+    except SQLAlchemyError as exc:
+        return {**out, "scatter": empty_figure("Database unreachable"), "rows": [],
+                "error": error_alert("Database", exc)}
+    if rows.empty:
+        if extent is None or not (extent[0] < end and extent[1] >= start):
+            notice = empty_notice(state, start, end, extent)
+            return {**out, "scatter": dash.no_update, "rows": [], "content": {"display": "none"}, "notice": notice}
+        return {**out, "scatter": empty_figure("No anomalies match these filters in this range"), "rows": []}
+    more = ""
+    if len(rows) == MAX_ROWS:
+        more = f" (the newest {MAX_ROWS:,}; narrow the range or raise min |z| to see older ones)"
+    summary = f"{len(rows):,} anomalies{more}."
+    return {**out, "scatter": anomaly_scatter(rows, fp["query"]), "rows": anomaly_rows_for_grid(rows),
+            "summary": summary}

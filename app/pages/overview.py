@@ -1,0 +1,162 @@
+"""Overview page (``/``): a card per selected symbol, a sortable comparison table, the funding-rate chart and
+the price chart, anomalies overlaid on both.
+
+Two callbacks keep it live without needless redraws: the fingerprint check of :mod:`app.refresh` (on every
+control change and auto-refresh tick; writes ``overview-fp`` only when newer data arrived or the view changed)
+and ``_draw`` (on ``overview-fp``), which queries the bucketed series (``time_bucket`` in the database, at most
+~1,500 points per trace) and builds everything. Figures keep the user's zoom across redraws through
+``uirevision`` (the view's query string).
+
+An empty range says so and offers one button to the newest period with data (``overview-jump``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, callback, dcc, html, no_update
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import controls
+from app.components import (
+    COMPARISON_COLUMNS,
+    EMPTY_NOTICE_CLOSED,
+    comparison_rows,
+    empty_notice,
+    error_alert,
+    grid,
+    symbol_card,
+)
+from app.dashboard import read_connection
+from app.figures import empty_figure, funding_figure, price_figure
+from app.refresh import market_fingerprint, register_refresh, resolve, selection
+from db import queries
+
+dash.register_page(__name__, path="/", name="Overview", title="AlphaPulse · Overview", order=0)
+
+P = "overview"
+
+#: Plotly modebar options of every graph on the page.
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+
+#: Most cards drawn at once (the table always lists every pair).
+MAX_CARDS = 12
+
+
+def layout(**query) -> html.Div:
+    """The page for the view in ``query`` (URL parameters, see :mod:`app.controls`); reads the symbol list."""
+    state = controls.parse_query(query)
+    problem = None
+    try:
+        with read_connection() as conn:
+            pairs = queries.list_symbols(conn)
+    except SQLAlchemyError as exc:
+        pairs, problem = pd.DataFrame(columns=["exchange", "symbol", "display"]), error_alert("Database", exc)
+    state = controls.with_defaults(state, pairs)
+    return html.Div(
+        [
+            html.H1("Funding and prices", className="ap-title"),
+            problem,
+            controls.control_bar(P, state, pairs),
+            html.Div(id=f"{P}-error"),
+            html.Div(
+                [
+                    html.Div(id=f"{P}-cards", className="ap-cards"),
+                    html.H2("Funding rate", className="ap-h2"),
+                    html.Div(dcc.Graph(id=f"{P}-funding", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
+                             className="ap-panel"),
+                    html.H2("Price", className="ap-h2"),
+                    html.Div(dcc.Graph(id=f"{P}-prices", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
+                             className="ap-panel"),
+                    html.H2("Comparison of the selected symbols", className="ap-h2"),
+                    grid(f"{P}-table", COMPARISON_COLUMNS, height=260),
+                ],
+                id=f"{P}-content",
+            ),
+            dcc.Store(id=f"{P}-fp"),
+        ],
+        className="ap-page",
+    )
+
+
+controls.register_callbacks(P)
+
+
+register_refresh(P, market_fingerprint)
+
+
+DRAW_OUTPUTS = {
+    "cards": Output(f"{P}-cards", "children"),
+    "rows": Output(f"{P}-table", "rowData"),
+    "funding": Output(f"{P}-funding", "figure"),
+    "prices": Output(f"{P}-prices", "figure"),
+    "content": Output(f"{P}-content", "style"),
+    "window": Output(f"{P}-window", "children"),
+    "notice": (
+        Output(f"{P}-empty", "is_open"),
+        Output(f"{P}-empty-text", "children"),
+        Output(f"{P}-jump", "children"),
+        Output(f"{P}-jump", "style"),
+        Output(f"{P}-newest", "data"),
+    ),
+    "error": Output(f"{P}-error", "children"),
+}
+
+HIDDEN = {"display": "none"}
+
+
+@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data")}, prevent_initial_call=True)
+def _draw(fp):
+    state, start, end, bucket = resolve(fp)
+    out = {"window": controls.window_text(start, end, bucket, state.live), "notice": EMPTY_NOTICE_CLOSED,
+           "error": None, "content": {}}
+    if not state.symbols:
+        blank = empty_figure("Choose at least one symbol.")
+        return {**out, "cards": [], "rows": [], "funding": blank, "prices": blank}
+    try:
+        with read_connection() as conn:
+            data = _query(conn, state, start, end, bucket)
+    except SQLAlchemyError as exc:
+        blank = empty_figure("Database unreachable")
+        return {**out, "cards": [], "rows": [], "funding": blank, "prices": blank,
+                "error": error_alert("Database", exc)}
+    if data["empty"]:
+        return {**out, "cards": [], "rows": [], "funding": no_update, "prices": no_update, "content": HIDDEN,
+                "notice": empty_notice(state, start, end, data["extent"])}
+    cards, rows, funding, prices = _content(state, end, bucket, data, fp)
+    return {**out, "cards": cards, "rows": rows, "funding": funding, "prices": prices}
+
+
+def _query(conn, state: controls.ViewState, start: datetime, end: datetime, bucket: timedelta) -> dict:
+    exchanges, symbols = selection(state)
+    funding = queries.funding_series(conn, exchanges, symbols, start, end, bucket)
+    prices = queries.price_series(conn, exchanges, symbols, start, end, bucket)
+    anomalies = queries.anomaly_rows(conn, exchanges, symbols, start, end, limit=5000)
+    empty = funding.empty and prices.empty
+    return {
+        "funding": funding, "prices": prices, "anomalies": anomalies, "empty": empty,
+        "snapshot": queries.latest_snapshot(conn, exchanges, symbols, end) if not empty else None,
+        "extent": queries.data_extent(conn, exchanges, symbols) if empty else None,
+    }  # fmt: skip
+
+
+def _content(state, end, bucket, data: dict, fp: dict):
+    """(cards, table rows, funding figure, price figure) of a view with data."""
+    rev = fp["query"]
+    funding, prices, anomalies = data["funding"], data["prices"], data["anomalies"]
+    live_now = datetime.fromisoformat(fp["now"])
+    snapshot = data["snapshot"]
+    snapshot = snapshot[snapshot["last_price"].notna() | snapshot["funding_rate"].notna()]
+    cards = [
+        dbc.Col(symbol_card(row, funding, anomalies, state.funding, live_now if state.live else end, state.live),
+                xs=12, sm=6, lg=4, xl=3)
+        for _, row in snapshot.head(MAX_CARDS).iterrows()
+    ]
+    fund_fig = (funding_figure(funding, state.funding, bucket, rev, anomalies) if not funding.empty
+                else empty_figure("No funding rates in this range"))
+    price_fig = (price_figure(prices, bucket, rev, anomalies) if not prices.empty
+                 else empty_figure("No prices in this range"))
+    return dbc.Row(cards, className="g-2"), comparison_rows(snapshot, anomalies), fund_fig, price_fig

@@ -1,0 +1,182 @@
+"""System page (``/system``): health of the data pipeline.
+
+* the overall status, computed exactly as ``/api/health`` does (``db.queries.feed_health`` with the configured
+  exchanges and the rules of ``db.health``), the TimescaleDB version and licence;
+* feed lag per exchange + stream against its expected cadence (table and chart);
+* rows written per minute, rows rejected and errors by class, fetch and write latency (``system_metrics``
+  series written by ingest, bucketed with ``time_bucket``), and the newest value of every metric;
+* hypertable sizes and chunk counts.
+
+The time range and refresh controls are the shared ones; the lag is always "now". Redraws only when the
+newest metric or data time changes (:mod:`app.refresh`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, callback, dcc, html
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import controls
+from app.components import error_alert, grid, status_badge
+from app.dashboard import current_settings, read_connection
+from app.figures import empty_figure, feed_lag_figure, metric_figure
+from app.format import duration, utc
+from app.refresh import market_fingerprint, register_refresh, resolve
+from db import health, queries
+from db.engine import probe_timescaledb
+from db.storage import hypertable_sizes
+
+dash.register_page(__name__, path="/system", name="System", title="AlphaPulse · System", order=2)
+
+P = "system"
+
+#: Metric charts: (metric name in ``system_metrics``, title, y-axis title with unit, label columns, agg, kind).
+#: Names are the ones ingest writes (``ingest`` worker metrics); a metric without rows shows "no data".
+PANELS = (
+    ("rows_written", "Rows written per minute", "rows / min", ("table",), "sum", "bars"),
+    ("rows_rejected", "Rows rejected by validation", "rows", ("reason",), "sum", "bars"),
+    ("fetch_errors", "Errors by class", "errors", ("error",), "sum", "bars"),
+    ("fetch_latency_seconds", "Fetch latency (exchange REST)", "seconds", ("exchange", "stream"), "avg", "lines"),
+    ("write_latency_seconds", "Write latency (database)", "seconds", ("table",), "avg", "lines"),
+)
+
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def layout(**query) -> html.Div:
+    """The page for the view in ``query`` (URL parameters, see :mod:`app.controls`)."""
+    state = controls.parse_query(query)
+    try:
+        with read_connection() as conn:
+            pairs = queries.list_symbols(conn)
+    except SQLAlchemyError:
+        pairs = pd.DataFrame(columns=["exchange", "symbol", "display"])
+    panels = [
+        html.Div([html.H2(title, className="ap-h2"),
+                  html.Div(dcc.Graph(id=f"{P}-m-{name}", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
+                           className="ap-panel")])
+        for name, title, *_ in PANELS
+    ]
+    return html.Div(
+        [
+            html.H1("Pipeline health", className="ap-title"),
+            controls.control_bar(P, controls.with_defaults(state, pairs), pairs, show_funding=False),
+            html.Div(id=f"{P}-status", className="ap-system-status"),
+            html.H2("Feeds: lag against expected cadence", className="ap-h2"),
+            html.Div(id=f"{P}-feeds"),
+            html.Div(dcc.Graph(id=f"{P}-lag", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
+                     className="ap-panel"),
+            html.Div(panels, className="ap-metrics"),
+            html.H2("Hypertables", className="ap-h2"),
+            html.Div(id=f"{P}-sizes"),
+            html.H2("Newest value of every metric", className="ap-h2"),
+            grid(f"{P}-latest", (("metric", "Metric"), ("labels", "Labels"), ("value", "Value"), ("unit", "Unit"),
+                                 ("time", "Time (UTC)")), height=300),
+            dcc.Store(id=f"{P}-fp"),
+        ],
+        className="ap-page",
+    )
+
+
+controls.register_callbacks(P)
+
+
+def system_fingerprint(conn: Connection, state: controls.ViewState) -> dict:
+    """Newest metric time plus the market fingerprint: the page redraws when either moves."""
+    latest = queries.latest_metrics(conn)
+    return {**market_fingerprint(conn, state), "metrics": latest["time"].max().isoformat() if len(latest) else None}
+
+
+register_refresh(P, system_fingerprint)
+
+
+def _status_block(status: str, now: datetime, info) -> html.Div:
+    return html.Div(
+        [
+            html.Span("Pipeline status ", className="me-1"), status_badge(status),
+            html.Span(f" at {utc(now, seconds=True)} · TimescaleDB {info.version} ({info.license} licence) · "
+                      "same rules as /api/health", className="text-muted small ms-2"),
+        ]
+    )  # fmt: skip
+
+
+def _feeds_table(feeds: pd.DataFrame) -> dbc.Table:
+    head = html.Thead(html.Tr([html.Th(h) for h in
+                               ("Exchange", "Stream", "Newest data (UTC)", "Lag", "Expected cadence", "Status")]))
+    body = html.Tbody([
+        html.Tr([
+            html.Td(r.exchange), html.Td(r.stream),
+            html.Td(utc(r.newest_time) if pd.notna(r.newest_time) else "no data"),
+            html.Td(duration(pd.Timedelta(seconds=r.lag_seconds)) if pd.notna(r.lag_seconds) else "–"),
+            html.Td(f"{r.cadence_seconds:g} s"), html.Td(status_badge(str(r.status))),
+        ])
+        for r in feeds.itertuples(index=False)
+    ])  # fmt: skip
+    return dbc.Table([head, body], bordered=False, hover=True, size="sm", responsive=True, className="bg-white")
+
+
+def _sizes_table(sizes: pd.DataFrame) -> dbc.Table:
+    head = html.Thead(html.Tr([html.Th("Hypertable"), html.Th("Size on disk (MB)"), html.Th("Chunks")]))
+    body = html.Tbody([
+        html.Tr([html.Td(r.table_name), html.Td(f"{r.total_bytes / 1e6:,.1f}"), html.Td(f"{r.chunks:,}")])
+        for r in sizes.itertuples(index=False)
+    ])  # fmt: skip
+    return dbc.Table([head, body], size="sm", responsive=True, className="bg-white ap-sizes")
+
+
+def _latest_rows(latest: pd.DataFrame) -> list[dict]:
+    return [
+        {"metric": r["metric"], "labels": ", ".join(f"{k}={v}" for k, v in sorted(r["labels"].items())),
+         "value": float(f"{r['value']:.6g}"), "unit": r["unit"], "time": r["time"].strftime("%Y-%m-%d %H:%M:%S")}
+        for r in latest.to_dict("records")
+    ]  # fmt: skip
+
+
+DRAW_OUTPUTS = {
+    "status": Output(f"{P}-status", "children"),
+    "feeds": Output(f"{P}-feeds", "children"),
+    "lag": Output(f"{P}-lag", "figure"),
+    "sizes": Output(f"{P}-sizes", "children"),
+    "latest": Output(f"{P}-latest", "rowData"),
+    "window": Output(f"{P}-window", "children"),
+    "panels": tuple(Output(f"{P}-m-{name}", "figure") for name, *_ in PANELS),
+}
+
+
+@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data")}, prevent_initial_call=True)
+def _draw(fp):
+    state, start, end, bucket = resolve(fp)
+    now = datetime.fromisoformat(fp["now"])
+    window = controls.window_text(start, end, bucket, state.live)
+    try:
+        with read_connection() as conn:
+            info = probe_timescaledb(conn)
+            fh = queries.feed_health(conn, now, current_settings().exchanges)
+            sizes = hypertable_sizes(conn)
+            latest = queries.latest_metrics(conn)
+            series = [queries.metric_series(conn, name, start, end, bucket, agg=agg)
+                      for name, _, _, _, agg, _ in PANELS]
+    except (SQLAlchemyError, LookupError) as exc:
+        blank = empty_figure("Database unreachable")
+        return {"status": [status_badge("down"), error_alert(" Database", exc)], "feeds": None, "lag": blank,
+                "sizes": None, "latest": [], "window": window, "panels": tuple(blank for _ in PANELS)}
+    panels = tuple(
+        metric_figure(frame, unit, split, fp["query"], bucket, kind) if len(frame)
+        else empty_figure(f"No {name} metric in this range", height=140)
+        for frame, (name, _, unit, split, _, kind) in zip(series, PANELS, strict=True)
+    )
+    return {
+        "status": _status_block(fh.status.value, now, info),
+        "feeds": _feeds_table(fh.feeds),
+        "lag": feed_lag_figure(fh.feeds, health.OK_CADENCES, health.DOWN_CADENCES, "feeds"),
+        "sizes": _sizes_table(sizes),
+        "latest": _latest_rows(latest),
+        "window": window,
+        "panels": panels,
+    }
