@@ -1,0 +1,320 @@
+"""Real ccxt async clients (binanceusdm, bybit, okx) against the local fake exchange.
+
+Expected values are read here from the recorded files in ``tests/data/fake_exchange`` (independently of the
+server's own loader); nothing is hard-coded except instants chosen inside the recorded periods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import gzip
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import ccxt.async_support as ccxt
+import pytest
+
+from ingest.ccxt_urls import override_api_urls
+from settings import PROJECT_ROOT
+from tests.fake_exchange.server import FakeExchange
+from tests.fake_exchange.store import DATA_DIR, SNAPSHOT_MS
+
+BTC = "BTC/USDT:USDT"
+HYPE = "HYPE/USDT:USDT"
+MINUTE, HOUR = 60_000, 3_600_000
+#: Instants inside the recordings: Binance 1m klines cover 2025-06-16/17; OKX data starts 2025-12.
+BINANCE_NOW = 1750160000000  # 2025-06-17 11:33:20 UTC
+OKX_NOW = 1771000000000  # 2026-02-13 16:26:40 UTC
+#: Client options: only the market types served (keeps ccxt's own request throttle out of load_markets).
+MARKET_TYPES = {"binanceusdm": ["linear"], "bybit": ["linear"], "okx": ["swap"]}
+
+
+def _csv(name: str) -> list[dict[str, str]]:
+    with gzip.open(DATA_DIR / name, "rt", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def recorded_candles(name: str, **match: str) -> list[list[float]]:
+    """``[open_ms, o, h, l, c, v]`` rows of a recorded candle file whose columns equal ``match``, by time."""
+    rows = [r for r in _csv(name) if all(r[k] == v for k, v in match.items())]
+    out = [[int(r["open_time_ms"]), *(float(r[k]) for k in ("open", "high", "low", "close", "volume"))] for r in rows]
+    return sorted(out)
+
+
+def recorded_funding(name: str, **match: str) -> list[tuple[int, float]]:
+    """``(funding_time_ms, rate)`` of a recorded funding file whose columns equal ``match``, by time."""
+    return sorted(
+        {(int(r["funding_time_ms"]), float(r["funding_rate"])) for r in _csv(name) if match.items() <= r.items()}
+    )
+
+
+def run(exchange_id: str, url: str, body: Callable[[Any], Awaitable[Any]], **config: Any) -> Any:
+    """Run ``body(client)`` with a real ccxt async client of ``exchange_id`` pointed at the server ``url``
+    (markets loaded first)."""
+
+    async def main() -> Any:
+        options = {"fetchMarkets": {"types": MARKET_TYPES[exchange_id]}}
+        client = getattr(ccxt, exchange_id)({"timeout": 3000, "enableRateLimit": False, "options": options, **config})
+        override_api_urls(client, url)
+        try:
+            await client.load_markets()
+            return await body(client)
+        finally:
+            await client.close()
+
+    return asyncio.run(main())
+
+
+def test_override_api_urls_keeps_paths_and_rejects_bad_urls() -> None:
+    client = ccxt.binanceusdm()
+    override_api_urls(client, "http://127.0.0.1:9/")
+    assert client.urls["api"]["fapiPublic"] == "http://127.0.0.1:9/fapi/v1"
+    assert ccxt.binanceusdm().urls["api"]["fapiPublic"].startswith("https://")  # class description untouched
+    okx = ccxt.okx()
+    override_api_urls(okx, "http://127.0.0.1:9")
+    assert okx.urls["api"] == {"rest": "http://127.0.0.1:9"}
+    with pytest.raises(ValueError, match="absolute"):
+        override_api_urls(okx, "127.0.0.1:9")
+
+
+@pytest.mark.parametrize("exchange_id", ["binanceusdm", "bybit", "okx"])
+def test_load_markets_finds_btc_and_hype_perpetuals(fake_exchange: FakeExchange, exchange_id: str) -> None:
+    markets = run(exchange_id, fake_exchange.url, lambda c: asyncio.sleep(0, c.markets))
+    assert {BTC, HYPE} <= set(markets)
+    assert markets[BTC]["swap"] and markets[BTC]["linear"] and markets[BTC]["settle"] == "USDT"
+    assert not fake_exchange.unknown_paths
+
+
+def test_binance_current_funding_is_the_recorded_premium_index_snapshot(fake_exchange: FakeExchange) -> None:
+    snapshot = {
+        row["symbol"]: row
+        for row in json.loads((DATA_DIR / "fapi_v1_premiumIndex_all_symbols_2025-06-17T0838Z.json").read_text())
+    }
+    rates = run("binanceusdm", fake_exchange.url, lambda c: c.fetch_funding_rates([BTC, HYPE]))
+    for symbol, market_id in ((BTC, "BTCUSDT"), (HYPE, "HYPEUSDT")):
+        rec, got = snapshot[market_id], rates[symbol]
+        assert got["markPrice"] == float(rec["markPrice"])
+        assert got["indexPrice"] == float(rec["indexPrice"])
+        assert got["fundingRate"] == float(rec["lastFundingRate"])
+        assert got["fundingTimestamp"] == rec["nextFundingTime"]
+        assert got["timestamp"] == rec["time"] == SNAPSHOT_MS
+
+
+def test_binance_funding_away_from_snapshot_and_intervals(fake_exchange: FakeExchange) -> None:
+    fake_exchange.set_now(BINANCE_NOW)
+
+    async def body(c: Any) -> tuple[dict, dict]:
+        return await c.fetch_funding_rate(BTC), await c.fetch_funding_intervals([BTC, HYPE])
+
+    rate, intervals = run("binanceusdm", fake_exchange.url, body)
+    candles = recorded_candles("binance_usdm_klines_1m_2025-06-16_2025-06-17.csv.gz", symbol="BTCUSDT")
+    last_closed = [c for c in candles if c[0] + MINUTE <= BINANCE_NOW][-1]
+    settled = [
+        f
+        for f in recorded_funding("binance_usdm_funding_7sym_2025-05-25_2025-06-24.csv.gz", symbol="BTCUSDT")
+        if f[0] <= BINANCE_NOW
+    ]
+    assert rate["markPrice"] == last_closed[4]
+    assert rate["fundingRate"] == settled[-1][1]
+    assert rate["indexPrice"] is None  # not recorded: served empty
+    last_settlement = settled[-1][0] - settled[-1][0] % HOUR  # recorded fundingTime carries ms of jitter
+    assert rate["fundingTimestamp"] == last_settlement + 8 * HOUR
+    assert intervals[BTC]["interval"] == "8h"
+    assert intervals[HYPE]["interval"] == "4h"
+
+
+def test_binance_ohlcv_is_exactly_the_recorded_candles_and_stops_at_now(fake_exchange: FakeExchange) -> None:
+    since = 1750100000000 - 1750100000000 % MINUTE
+    fake_exchange.set_now(since + 30 * MINUTE + 5_000)
+
+    async def body(c: Any) -> tuple[list, list]:
+        return await c.fetch_ohlcv(BTC, "1m", since, 10), await c.fetch_ohlcv(BTC, "1m", since, 1000)
+
+    first, upto_now = run("binanceusdm", fake_exchange.url, body)
+    recorded = [
+        c
+        for c in recorded_candles("binance_usdm_klines_1m_2025-06-16_2025-06-17.csv.gz", symbol="BTCUSDT")
+        if c[0] >= since
+    ]
+    assert first == recorded[:10]
+    assert upto_now == recorded[:31]  # 30 closed candles and the open one containing now, nothing later
+    assert fake_exchange.requests[-1].query == {
+        "symbol": "BTCUSDT",
+        "interval": "1m",
+        "startTime": str(since),
+        "limit": "1000",
+    }
+
+
+def test_binance_funding_history_pages_through_the_recording(fake_exchange: FakeExchange) -> None:
+    recorded = recorded_funding("binance_usdm_funding_7sym_2025-05-25_2025-06-24.csv.gz", symbol="ETHUSDT")
+    start, end = recorded[0][0], SNAPSHOT_MS
+
+    async def body(c: Any) -> list[tuple[int, float]]:
+        got, since = [], start
+        while True:
+            page = await c.fetch_funding_rate_history("ETH/USDT:USDT", since, 25)
+            got += [(r["timestamp"], r["fundingRate"]) for r in page]
+            if len(page) < 25:
+                return got
+            since = page[-1]["timestamp"] + 1
+
+    got = run("binanceusdm", fake_exchange.url, body)
+    assert got == [f for f in recorded if start <= f[0] <= end]
+    pages = [r for r in fake_exchange.requests if r.path == "/fapi/v1/fundingRate"]
+    assert len(pages) == len(got) // 25 + 1
+    assert all(p.query["limit"] == "25" for p in pages)
+
+
+def test_hidden_range_makes_a_hole(fake_exchange: FakeExchange) -> None:
+    since = 1750100000000 - 1750100000000 % MINUTE
+    fake_exchange.hide("binanceusdm", BTC, "1m", since + 3 * MINUTE, since + 5 * MINUTE)
+    got = run("binanceusdm", fake_exchange.url, lambda c: c.fetch_ohlcv(BTC, "1m", since, 8))
+    assert [c[0] - since for c in got] == [m * MINUTE for m in (0, 1, 2, 6, 7, 8, 9, 10)]
+
+
+def test_bybit_funding_candles_and_history(fake_exchange: FakeExchange) -> None:
+    fake_exchange.set_now(BINANCE_NOW)
+    candle_file, funding_file = (
+        "cross_venue_candles_1h_binance_bybit_okx.csv.gz",
+        "cross_venue_funding_binance_bybit_okx.csv.gz",
+    )
+    since = BINANCE_NOW - 10 * HOUR - BINANCE_NOW % HOUR
+
+    async def body(c: Any) -> tuple:
+        history = await c.fetch_funding_rate_history(BTC, None, 200, {"endTime": BINANCE_NOW})
+        return (
+            await c.fetch_funding_rate(HYPE),
+            await c.fetch_ohlcv(BTC, "1h", since, 5),
+            await c.fetch_ohlcv(BTC, "1m"),
+            history,
+        )
+
+    rate, hourly, minutely, history = run("bybit", fake_exchange.url, body)
+    settled = [f for f in recorded_funding(funding_file, venue="bybit", coin="HYPE") if f[0] <= BINANCE_NOW]
+    assert (rate["fundingRate"], rate["interval"]) == (settled[-1][1], "8h")
+    candles = recorded_candles(candle_file, venue="bybit", coin="BTC")
+    assert hourly == [c for c in candles if c[0] >= since][:5]
+    assert (
+        rate["markPrice"]
+        == [c for c in recorded_candles(candle_file, venue="bybit", coin="HYPE") if c[0] + HOUR <= BINANCE_NOW][-1][4]
+    )
+    assert minutely == []  # no 1-minute Bybit data is recorded
+    btc_settled = [f for f in recorded_funding(funding_file, venue="bybit", coin="BTC") if f[0] <= BINANCE_NOW]
+    assert [(r["timestamp"], r["fundingRate"]) for r in history] == btc_settled[-200:]
+
+
+def test_okx_funding_intervals_candles_and_backward_paging(fake_exchange: FakeExchange) -> None:
+    fake_exchange.set_now(OKX_NOW)
+    candle_file, funding_file = (
+        "cross_venue_candles_1h_binance_bybit_okx.csv.gz",
+        "cross_venue_funding_binance_bybit_okx.csv.gz",
+    )
+    since = OKX_NOW - 20 * HOUR - OKX_NOW % HOUR
+
+    async def body(c: Any) -> tuple:
+        rates = await c.fetch_funding_rates([BTC, HYPE])
+        pages, after = [], None
+        for _ in range(3):  # OKX pages backwards with ``after`` (older than)
+            page = await c.fetch_funding_rate_history(HYPE, None, 100, {"after": after} if after else {})
+            pages.append(page)
+            after = page[0]["timestamp"]
+        return rates, await c.fetch_ohlcv(BTC, "1h", since, 5), pages
+
+    rates, hourly, pages = run("okx", fake_exchange.url, body)
+    assert (rates[BTC]["interval"], rates[HYPE]["interval"]) == ("8h", "4h")
+    hype = [f for f in recorded_funding(funding_file, venue="okx", coin="HYPE") if f[0] <= OKX_NOW]
+    assert rates[HYPE]["fundingRate"] == hype[-1][1]
+    assert [len(p) for p in pages] == [100, 100, 100]
+    assert [(r["timestamp"], r["fundingRate"]) for p in reversed(pages) for r in p] == hype[-300:]
+    expected = [c[:5] + [None] for c in recorded_candles(candle_file, venue="okx", coin="BTC") if c[0] >= since][:5]
+    assert hourly == expected  # OKX volume is recorded in contracts; ccxt reads volCcy (not recorded)
+
+
+PROBES = {
+    "binanceusdm": ("/fapi/v1/klines", BINANCE_NOW, "1m"),
+    "bybit": ("/v5/market/kline", BINANCE_NOW, "1h"),
+    "okx": ("/api/v5/market/candles", OKX_NOW, "1h"),
+}
+#: (fault kind, how many to arm, the ccxt class expected). ``reset`` needs two: aiohttp retries a GET once
+#: when a reused keep-alive connection is reset.
+FAULTS = [
+    ("429", 1, ccxt.RateLimitExceeded),
+    ("500", 1, ccxt.ExchangeNotAvailable),
+    ("502", 1, ccxt.ExchangeNotAvailable),
+    ("503", 1, ccxt.ExchangeNotAvailable),
+    ("timeout", 1, ccxt.RequestTimeout),
+    ("reset", 2, ccxt.ExchangeNotAvailable),
+]
+#: Binance's 429 is mapped by ccxt from the HTTP status alone, to DDoSProtection (RateLimitExceeded's sibling).
+EXPECTED_OVERRIDES = {("binanceusdm", "429"): ccxt.DDoSProtection}
+
+
+@pytest.mark.parametrize("exchange_id", ["binanceusdm", "bybit", "okx"])
+def test_faults_surface_as_ccxt_errors(fake_exchange: FakeExchange, exchange_id: str) -> None:
+    path, now, timeframe = PROBES[exchange_id]
+    fake_exchange.set_now(now)
+
+    async def body(c: Any) -> list[tuple[str, type, int]]:
+        seen = []
+        for kind, count, _ in FAULTS:
+            fake_exchange.fail_next(path, kind, count, delay_s=1.0)
+            try:
+                await c.fetch_ohlcv(BTC, timeframe, None, 5)
+            except ccxt.BaseError as exc:
+                seen.append((kind, type(exc), len(await c.fetch_ohlcv(BTC, timeframe, None, 5))))
+        return seen
+
+    seen = run(exchange_id, fake_exchange.url, body, timeout=300)
+    expected = [(kind, EXPECTED_OVERRIDES.get((exchange_id, kind), error), 5) for kind, _, error in FAULTS]
+    assert seen == expected  # each fault raised its class once, and the following call got 5 candles
+    assert all(issubclass(error, ccxt.NetworkError) for _, error, _ in seen)  # all retryable
+
+
+@pytest.mark.parametrize("exchange_id", ["binanceusdm", "bybit", "okx"])
+def test_malformed_and_bad_payloads_reach_the_caller_unflagged(fake_exchange: FakeExchange, exchange_id: str) -> None:
+    """ccxt 4.5 raises nothing for a cut JSON body or impossible values: validation downstream must catch them."""
+    path, now, timeframe = PROBES[exchange_id]
+    fake_exchange.set_now(now)
+
+    async def body(c: Any) -> tuple[list, list, list]:
+        fake_exchange.fail_next(path, "malformed_json")
+        cut = await c.fetch_ohlcv(BTC, timeframe, None, 5)
+        fake_exchange.fail_next(path, "bad_payload")
+        spoiled = await c.fetch_ohlcv(BTC, timeframe, None, 5)
+        return cut, spoiled, await c.fetch_ohlcv(BTC, timeframe, None, 5)
+
+    cut, spoiled, clean = run(exchange_id, fake_exchange.url, body)
+    assert all(row[1] is None for row in cut)  # no usable candle (Bybit/OKX: none at all)
+    changed = [(bad, good) for bad, good in zip(spoiled, clean, strict=True) if bad != good]
+    assert len(changed) == 1  # the first candle of the exchange's list (Bybit/OKX send newest first)
+    bad, good = changed[0]
+    assert bad[2] < bad[3] and bad[:2] + bad[4:] == good[:2] + good[4:] and (bad[2], bad[3]) == (good[3], good[2])
+
+
+def test_bad_payload_turns_prices_into_nan(fake_exchange: FakeExchange) -> None:
+    fake_exchange.fail_next("/fapi/v1/premiumIndex", "bad_payload")
+    rate = run("binanceusdm", fake_exchange.url, lambda c: c.fetch_funding_rate(BTC))
+    assert math.isnan(rate["markPrice"]) and math.isnan(rate["fundingRate"])
+
+
+def test_standalone_server_serves_100_symbols() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_exchange", "--symbols", "100"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        url = line.rsplit(" ", 1)[-1].strip()
+        markets = run("binanceusdm", url, lambda c: c.fetch_funding_rates())
+        assert len(markets) == 100 and BTC in markets
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
