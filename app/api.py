@@ -11,8 +11,9 @@ and ``format=json|csv``, see :mod:`app.params`):
   ``anomaly_rows`` (anomalies also take ``metric``, ``min_abs_z`` and ``limit``).
 * ``/metrics`` — pipeline metrics and feed health as Prometheus gauges (:mod:`app.prometheus`).
 
-JSON bodies are ``{"meta": {...}, "data": [records]}``: times ISO-8601 UTC with ms (``…Z``), missing values
-``null``, units as in the ``db.queries`` docstrings (funding rate = fraction per interval). Errors are JSON
+JSON bodies are ``{"meta": {...}, "data": [records]}``: times ISO-8601 UTC with ms (``…Z``), floats exact
+(shortest round-trip repr), missing values ``null``, units as in the ``db.queries`` docstrings (funding rate =
+fraction per interval). Errors are JSON
 ``{"error": message, "parameter": name}`` with 400/404 (see :func:`register_error_handlers`); a database
 outage is 503, never a stack trace.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -83,14 +85,29 @@ def _iso(value):
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+def _json_column(series: pd.Series) -> list:
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        text = series.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+        return [None if pd.isna(t) else t for t in text]
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in series.tolist()]
+
+
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    """``frame`` as JSON-ready records: UTC times as ISO-8601 with ms and ``Z``, NaN/NaT as ``None``, floats
+    as Python floats (``json`` writes the shortest repr that round-trips exactly, unlike pandas' ``to_json``,
+    which rounds to a fixed number of decimal places and would blur small funding rates)."""
+    columns = {name: _json_column(frame[name]) for name in frame.columns}
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
 def respond(frame: pd.DataFrame, fmt: str, meta: dict, filename: str) -> Response:
     """``frame`` as JSON ``{"meta", "data"}`` or as CSV (header row, ISO times, ``filename`` as attachment)."""
     if fmt == "csv":
         body = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
         headers = {"Content-Disposition": f'attachment; filename="{filename}.csv"'}
         return Response(body, mimetype="text/csv", headers=headers)
-    data = frame.to_json(orient="records", date_format="iso", date_unit="ms")
-    body = '{"meta":' + json.dumps({**meta, "count": len(frame)}, default=_iso) + ',"data":' + data + "}"
+    body = json.dumps({"meta": {**meta, "count": len(frame)}, "data": json_records(frame)}, default=_iso,
+                      separators=(",", ":"), allow_nan=False)  # fmt: skip
     return Response(body, mimetype="application/json")
 
 
