@@ -1,0 +1,39 @@
+"""A local fake exchange: Binance USD-M, Bybit v5 and OKX v5 public REST served from recorded real data.
+
+Real ccxt clients talk HTTP to it after ``ingest.ccxt_urls.override_api_urls(client, fake.url)`` (or with
+``ALPHAPULSE_EXCHANGE_BASE_URL=<fake.url>`` through the ingest exchange factory).
+
+Use in tests (fixture from ``tests/fake_exchange/fixtures.py``, registered in ``tests/conftest.py``)::
+
+    def test_x(fake_exchange):
+        fake_exchange.set_now(1750160000000)                      # exchange clock, UTC ms
+        fake_exchange.fail_next("/fapi/v1/klines", "429", count=2)  # faults: see faults.FaultKind
+        fake_exchange.hide("binanceusdm", "BTC/USDT:USDT", "1m", start_ms, end_ms)  # a hole for backfill
+        ...  # run ccxt / ingest against fake_exchange.url
+        assert [r.query["startTime"] for r in fake_exchange.requests if r.path == "/fapi/v1/klines"] == [...]
+
+Standalone (benchmarks): ``python -m tests.fake_exchange --port 8765 --symbols 100 [--now MS] [--running]``.
+
+What is served (modules ``binance``, ``bybit``, ``okx`` document each route):
+
+=============  ==========================================  ==============================================
+exchange       symbols (ccxt unified ``X/USDT:USDT``)       data (see tests/data/fake_exchange/PROVENANCE.md)
+=============  ==========================================  ==============================================
+binanceusdm    BTC ETH SOL BNB XRP ADA DOGE HYPE            1m klines 2025-06-16..17 (not HYPE), 1h candles
+               (``--symbols N``: N from the snapshot)       (2025-06-10..19, 2026-02-01..03-05; BTC ETH SOL
+                                                            DOGE HYPE), funding 2025-03 .. 2026-03,
+                                                            premiumIndex snapshot 2025-06-17 08:38:08
+bybit          BTC ETH SOL DOGE HYPE                        1h candles (same windows), funding 2025-03..2026-03
+okx            BTC ETH SOL DOGE HYPE                        1h candles 2026-02-01..03-05, funding 2025-12..2026-03
+=============  ==========================================  ==============================================
+
+Funding intervals come from the recorded settlement spacing: HYPE 4 h on Binance and OKX, all else 8 h.
+The clock starts at the premiumIndex snapshot (``store.SNAPSHOT_MS``); nothing stamped after now is served
+and the candle containing now is returned as the open candle. Away from the snapshot minute the "current"
+funding rate is the last settled one and mark price the last closed candle's close; index price is not
+recorded and is sent empty (ccxt: ``None``).
+
+Client options that keep tests fast: ``{"enableRateLimit": False, "options": {"fetchMarkets": {"types":
+["linear"]}}}`` (``["swap"]`` for okx) - the other market types answer empty lists, but ccxt throttles the
+extra Bybit/OKX instrument requests (~1 s per ``load_markets``).
+"""

@@ -11,9 +11,10 @@ What each route serves (venue ``binance`` of the store; symbols ``BTCUSDT`` …)
   reads ``""`` as ``None``).
 * ``fundingInfo``: ``{symbol, fundingIntervalHours}`` for every served symbol with recorded settlements,
   the interval derived from their spacing (HYPE 4 h, the rest 8 h); cap/floor fields are not recorded.
-* ``fundingRate``: recorded settlements ``{symbol, fundingTime, fundingRate}`` (no ``markPrice``: not recorded);
-  ``startTime``/``endTime``/``limit`` (default 100, max 1000) as the real API: oldest first from
-  ``startTime``, else the newest ``limit`` up to ``endTime``/now.
+* ``fundingRate`` (``symbol`` required here): recorded settlements ``{symbol, fundingTime, fundingRate}``
+  (no ``markPrice``: not recorded); ``startTime``/``endTime``/``limit`` (default 100, max 1000) as the real
+  API: oldest first from ``startTime``, else the newest ``limit`` up to ``endTime``/now; with neither time
+  the newest 200.
 * ``klines``: recorded candles as 12-element arrays; only the 6 OHLCV fields and ``closeTime`` are recorded,
   the rest are ``null``. ``limit`` default 500, max 1500; paging as ``fundingRate``. Intervals other than
   ``1m``/``1h`` (and coins without a recording) answer ``[]``. The candle containing now is included (the
@@ -66,6 +67,7 @@ def _window(view: MarketView, query: Query, default: int, maximum: int) -> Windo
 
 
 def exchange_info(view: MarketView, query: Query) -> dict:
+    """``GET /fapi/v1/exchangeInfo`` -> the recorded body trimmed to the served perpetuals."""
     served = _served(view)
     body = dict(view.store.exchange_info)
     body["symbols"] = [s for s in body["symbols"] if s["symbol"] in served and s["contractType"] == "PERPETUAL"]
@@ -74,6 +76,7 @@ def exchange_info(view: MarketView, query: Query) -> dict:
 
 
 def server_time(view: MarketView, query: Query) -> dict:
+    """``GET /fapi/v1/time`` -> ``{"serverTime": now_ms}``."""
     return {"serverTime": view.now_ms()}
 
 
@@ -99,6 +102,7 @@ def _premium(view: MarketView, symbol: str, base: str) -> dict:
 
 
 def premium_index(view: MarketView, query: Query) -> dict | list[dict]:
+    """``GET /fapi/v1/premiumIndex[?symbol=]`` -> one object or a list (recorded snapshot or derived)."""
     base = _base(view, query, required=False)
     if base is not None:
         return _premium(view, query["symbol"], base)
@@ -106,6 +110,7 @@ def premium_index(view: MarketView, query: Query) -> dict | list[dict]:
 
 
 def funding_info(view: MarketView, query: Query) -> list[dict]:
+    """``GET /fapi/v1/fundingInfo`` -> ``[{symbol, fundingIntervalHours}]`` (interval derived)."""
     out = []
     for symbol, base in _served(view).items():
         interval = view.store.funding_interval_ms(VENUE, base)
@@ -115,12 +120,15 @@ def funding_info(view: MarketView, query: Query) -> list[dict]:
 
 
 def funding_rate(view: MarketView, query: Query) -> list[dict]:
+    """``GET /fapi/v1/fundingRate?symbol=`` -> recorded settlements, oldest first; 400 for a bad symbol."""
     base = _base(view, query)
-    rows = view.select(VENUE, base, "funding", _window(view, query, 100, 1000))
+    bare = "startTime" not in query and "endTime" not in query  # Binance: then the newest 200 by default
+    rows = view.select(VENUE, base, "funding", _window(view, query, 200 if bare else 100, 1000))
     return [{"symbol": query["symbol"], "fundingTime": t, "fundingRate": row[0]} for t, row in rows]
 
 
 def klines(view: MarketView, query: Query) -> list[list]:
+    """``GET /fapi/v1/klines?symbol=&interval=`` -> recorded candles as 12-element arrays, oldest first."""
     base = _base(view, query)
     interval = query.get("interval")
     if not interval:
@@ -135,6 +143,8 @@ def klines(view: MarketView, query: Query) -> list[list]:
 
 
 def ticker_price(view: MarketView, query: Query) -> dict | list[dict]:
+    """``GET /fapi/v1/ticker/price[?symbol=]`` -> last close before now (derived)."""
+
     def one(symbol: str, base: str) -> dict:
         return {"symbol": symbol, "price": view.last_price(VENUE, base) or "", "time": view.now_ms()}
 
@@ -164,6 +174,7 @@ def _ticker_24hr(view: MarketView, symbol: str, base: str) -> dict:
 
 
 def ticker_24hr(view: MarketView, query: Query) -> dict | list[dict]:
+    """``GET /fapi/v1/ticker/24hr[?symbol=]`` -> 24 h figures derived from recorded candles."""
     base = _base(view, query, required=False)
     if base is not None:
         return _ticker_24hr(view, query["symbol"], base)

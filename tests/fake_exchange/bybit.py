@@ -59,6 +59,7 @@ def _base(view: MarketView, query: Query) -> str:
 
 
 def instruments_info(view: MarketView, query: Query) -> dict:
+    """``GET /v5/market/instruments-info?category=`` -> served linear perpetuals (one page)."""
     rows: list[dict[str, Any]] = []
     if query.get("category") == "linear" and query.get("status", "Trading") == "Trading":
         for symbol, base in _served(view).items():
@@ -100,6 +101,7 @@ def _ticker(view: MarketView, symbol: str, base: str) -> dict:
 
 
 def tickers(view: MarketView, query: Query) -> dict:
+    """``GET /v5/market/tickers?category=linear[&symbol=]`` -> funding, prices, 24 h figures."""
     if "symbol" in query:
         rows = [_ticker(view, query["symbol"], _base(view, query))]
     elif query.get("category") == "linear":
@@ -110,6 +112,7 @@ def tickers(view: MarketView, query: Query) -> dict:
 
 
 def funding_history(view: MarketView, query: Query) -> dict:
+    """``GET /v5/market/funding/history?category=linear&symbol=`` -> settlements, newest first."""
     base = _base(view, query)
     start = int_param(query, "startTime", _error)
     end = int_param(query, "endTime", _error)
@@ -122,6 +125,7 @@ def funding_history(view: MarketView, query: Query) -> dict:
 
 
 def kline(view: MarketView, query: Query) -> dict:
+    """``GET /v5/market/kline?category=linear&symbol=&interval=`` -> recorded candles, newest first."""
     base = _base(view, query)
     start = int_param(query, "start", _error)
     end = int_param(query, "end", _error)
@@ -137,6 +141,7 @@ def kline(view: MarketView, query: Query) -> dict:
 
 
 def server_time(view: MarketView, query: Query) -> dict:
+    """``GET /v5/market/time`` -> now in seconds and nanoseconds (strings)."""
     now = view.now_ms()
     return _ok(view, {"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)})
 

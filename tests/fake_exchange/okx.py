@@ -10,13 +10,14 @@ BTC, ETH, SOL, DOGE, HYPE ``-USDT-SWAP`` (cross-venue recordings from 2025-12; H
 * ``public/funding-rate`` (``instId`` or ``ANY``): ``fundingRate`` = ``settFundingRate`` = last settled rate,
   ``fundingTime`` = next settlement, ``nextFundingTime`` = the one after (ccxt derives the interval from
   the difference), ``nextFundingRate`` ``""``, ``ts`` = now.
-* ``public/funding-rate-history``: newest first, limit default/max 100, ``before``/``after`` exclusive bounds
+* ``public/funding-rate-history``: newest first, limit default/max 400, ``before``/``after`` exclusive bounds
   on ``fundingTime`` (the newest ``limit`` inside them). The recording has one rate per settlement; it is
   served as both ``fundingRate`` and ``realizedRate`` (ccxt reads ``realizedRate``).
 * ``market/candles`` and ``market/history-candles``: ``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]``,
   newest first, ``vol`` = recorded volume (contracts), ``volCcy``/``volCcyQuote`` not recorded (``""``, so ccxt,
   which reads ``volCcy`` for swaps, reports volume None), ``confirm`` ``"0"`` for the candle containing now.
-  ``bar=1H`` only (recorded 1h); other bars answer an empty list. Limit default 100, max 300; ``before``/
+  ``bar=1H`` only (recorded 1h); other bars answer an empty list. Limit default 100, max 300 (both routes,
+  as OKX documents today; ccxt asks history-candles for 300); ``before``/
   ``after`` exclusive bounds, the newest ``limit`` inside them.
 * ``market/ticker(s)``, ``public/mark-price``: ``last`` = ``markPx`` = close of the last closed 1h candle;
   24 h figures from the trailing 24 closed 1h candles (``vol24h`` in contracts).
@@ -71,6 +72,7 @@ def _bounds(view: MarketView, query: Query, default: int, maximum: int) -> Windo
 
 
 def instruments(view: MarketView, query: Query) -> dict:
+    """``GET /api/v5/public/instruments?instType=`` -> the served USDT swaps for ``SWAP``."""
     if query.get("instType") != "SWAP":
         return _ok([])
     return _ok(
@@ -109,12 +111,14 @@ def _funding_rate(view: MarketView, inst_id: str, base: str) -> dict:
 
 
 def funding_rate(view: MarketView, query: Query) -> dict:
+    """``GET /api/v5/public/funding-rate?instId=`` (or ``ANY``) -> current funding (derived)."""
     return _ok([_funding_rate(view, i, b) for i, b in _selected(view, query, any_allowed=True).items()])
 
 
 def funding_rate_history(view: MarketView, query: Query) -> dict:
+    """``GET /api/v5/public/funding-rate-history?instId=`` -> settlements, newest first."""
     ((inst_id, base),) = _selected(view, query).items()
-    rows = view.select(VENUE, base, "funding", _bounds(view, query, 100, 100))
+    rows = view.select(VENUE, base, "funding", _bounds(view, query, 400, 400))
     out = [
         {"instType": "SWAP", "instId": inst_id, "fundingRate": r[0], "realizedRate": r[0], "fundingTime": str(t)}
         for t, r in rows
@@ -123,6 +127,7 @@ def funding_rate_history(view: MarketView, query: Query) -> dict:
 
 
 def candles(view: MarketView, query: Query) -> dict:
+    """``GET /api/v5/market/(history-)candles?instId=&bar=`` -> recorded candles, newest first."""
     ((_, base),) = _selected(view, query).items()
     window = _bounds(view, query, 100, 300)
     timeframe = BARS.get(query.get("bar", "1m"))
@@ -144,16 +149,19 @@ def _ticker(view: MarketView, inst_id: str, base: str) -> dict:
 
 
 def ticker(view: MarketView, query: Query) -> dict:
+    """``GET /api/v5/market/ticker?instId=`` -> last price and 24 h figures (derived)."""
     return _ok([_ticker(view, i, b) for i, b in _selected(view, query).items()])
 
 
 def tickers(view: MarketView, query: Query) -> dict:
+    """``GET /api/v5/market/tickers?instType=SWAP`` -> ``ticker`` for every served swap."""
     if query.get("instType") != "SWAP":
         return _ok([])
     return _ok([_ticker(view, i, b) for i, b in _served(view).items()])
 
 
 def mark_price(view: MarketView, query: Query) -> dict:
+    """``GET /api/v5/public/mark-price[?instId=]`` -> ``markPx`` = last close (derived)."""
     chosen = _selected(view, query, any_allowed=True) if "instId" in query else _served(view)
     return _ok(
         [
@@ -164,6 +172,7 @@ def mark_price(view: MarketView, query: Query) -> dict:
 
 
 def server_time(view: MarketView, query: Query) -> dict:
+    """``GET /api/v5/public/time`` -> ``[{"ts": now_ms}]``."""
     return _ok([{"ts": str(view.now_ms())}])
 
 
