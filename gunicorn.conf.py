@@ -1,0 +1,64 @@
+"""gunicorn configuration of the AlphaPulse web app: ``gunicorn -c gunicorn.conf.py app.wsgi:app``.
+
+Every value comes from ``settings`` (environment variables, see README) or is a constant with its reason beside it.
+"""
+
+from db.engine import get_engine
+from settings import get_settings
+
+_settings = get_settings()
+
+# Address and port from ALPHAPULSE_HOST / ALPHAPULSE_PORT (default 127.0.0.1:8050: local only until a proxy fronts it).
+bind = f"{_settings.dashboard_host}:{_settings.dashboard_port}"
+
+# gthread: Dash pages fire several callbacks per refresh and each waits on the database (I/O), so a few threads per
+# process serve them concurrently at far less memory than more processes; processes (ALPHAPULSE_WEB_WORKERS)
+# add CPU parallelism for figure building and JSON encoding, which hold the GIL.
+worker_class = "gthread"
+workers = _settings.web_workers
+threads = _settings.web_threads
+
+# No preload: each worker imports the app and builds its own Dash app and database engine after the fork, so no
+# socket or pool is ever shared between processes (post_fork below also clears any engine inherited anyway).
+preload_app = False
+
+# A chart query takes milliseconds and the slowest API request well under a second; 30 s only catches a worker
+# stuck on a dead database connection, which gunicorn then kills and replaces.
+timeout = 30
+# On SIGTERM/HUP, in-flight requests get this long to finish before workers are killed.
+graceful_timeout = 20
+# Browsers keep connections open between the auto-refresh ticks (5-60 s); 5 s keep-alive saves reconnects on the
+# burst of callbacks one refresh makes without holding threads for idle clients.
+keepalive = 5
+
+# Recycle a worker after this many requests (± jitter so workers do not restart together): bounds slow memory
+# growth of long-lived pandas/plotly processes (goal: RSS <= 150 MB per worker).
+max_requests = 5000
+max_requests_jitter = 500
+
+# Access log to stdout with the request time in milliseconds (%(M)s) and microseconds (%(D)s) for latency
+# analysis; errors to stderr. Level from ALPHAPULSE_LOG_LEVEL.
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s bytes %(M)sms (%(D)sus) "%(a)s"'
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+
+# gunicorn >= 25 opens a control socket under $HOME by default; AlphaPulse does not use gunicornc, and a second
+# instance (tests, benchmark) would contend for the same path.
+control_socket_disable = True
+
+# Process name in ps/top, to tell the dashboard apart from the ingest worker.
+proc_name = "alphapulse-web"
+
+
+def when_ready(server):
+    """Tell the person who ran ``make run`` where the dashboard is, once the socket is listening."""
+    url = f"http://{_settings.dashboard_host}:{_settings.dashboard_port}/"
+    server.log.info("AlphaPulse dashboard ready at %s (JSON API: %sapi/health, Prometheus: %smetrics)", url, url, url)
+    print(f"[run] dashboard ready: {url}", flush=True)
+
+
+def post_fork(server, worker):
+    """Drop any engine created in the master before the fork: pooled connections must never be shared between
+    processes (SQLAlchemy's documented fork rule); the worker's first request creates its own."""
+    get_engine.cache_clear()
