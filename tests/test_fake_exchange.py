@@ -13,6 +13,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -295,6 +296,28 @@ def test_malformed_and_bad_payloads_reach_the_caller_unflagged(fake_exchange: Fa
     assert len(changed) == 1  # the first candle of the exchange's list (Bybit/OKX send newest first)
     bad, good = changed[0]
     assert bad[2] < bad[3] and bad[:2] + bad[4:] == good[:2] + good[4:] and (bad[2], bad[3]) == (good[3], good[2])
+
+
+@pytest.mark.parametrize(
+    ("exchange_id", "call"),
+    [
+        ("binanceusdm", lambda c: c.fapiPublicGetKlines({"symbol": "NOPEUSDT", "interval": "1m"})),
+        ("bybit", lambda c: c.publicGetV5MarketKline({"category": "linear", "symbol": "NOPEUSDT", "interval": "60"})),
+        ("okx", lambda c: c.publicGetMarketCandles({"instId": "NOPE-USDT-SWAP"})),
+    ],
+)
+def test_unknown_symbol_is_bad_symbol(fake_exchange: FakeExchange, exchange_id: str, call: Callable) -> None:
+    """Each exchange's own error body for an unknown market id; ccxt turns all three into BadSymbol."""
+    with pytest.raises(ccxt.BadSymbol):
+        run(exchange_id, fake_exchange.url, call)
+
+
+def test_running_clock_advances_with_wall_time(fake_exchange: FakeExchange) -> None:
+    fake_exchange.set_now(BINANCE_NOW, running=True)
+    time.sleep(0.05)
+    assert BINANCE_NOW + 40 <= fake_exchange.now_ms() < BINANCE_NOW + 5_000
+    fake_exchange.set_now(BINANCE_NOW)
+    assert fake_exchange.now_ms() == BINANCE_NOW
 
 
 def test_bad_payload_turns_prices_into_nan(fake_exchange: FakeExchange) -> None:

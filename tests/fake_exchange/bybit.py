@@ -1,8 +1,8 @@
 """Bybit v5 public REST (``/v5/market/...``) answers in Bybit's own JSON envelope, from recorded data.
 
 Envelope ``{"retCode": 0, "retMsg": "OK", "result": {...}, "retExtInfo": {}, "time": now}``; errors are HTTP
-200 with ``retCode`` 10001 (ccxt: BadRequest / BadSymbol). Venue ``bybit`` of the store: BTC, ETH, SOL, DOGE,
-HYPE USDT linear perpetuals (cross-venue recordings; 8 h funding for all five).
+200 with ``retCode`` 10001 (ccxt: BadSymbol for "Not supported symbols", else BadRequest). Venue ``bybit`` of
+the store: BTC, ETH, SOL, DOGE, HYPE USDT linear perpetuals (cross-venue recordings; 8 h funding for all five).
 
 * ``instruments-info``: ``category=linear`` lists the served symbols with ``fundingInterval`` (minutes,
   derived from the recorded settlement spacing); tick/lot/leverage filters are not recorded and left out.
@@ -54,7 +54,7 @@ def _base(view: MarketView, query: Query) -> str:
         raise _error("params error: category only supports linear here")
     base = _served(view).get(query.get("symbol", ""))
     if base is None:
-        raise _error("params error: symbol invalid")
+        raise _error("Not supported symbols")  # Bybit's text; ccxt maps it to BadSymbol
     return base
 
 
