@@ -222,7 +222,10 @@ class MarketView:
             return self._now + int((time.monotonic() - self._set_at) * 1000)
 
     def hide(self, venue: str, base: str, kind: str, start: int, end: int) -> None:
-        """Hide rows of ``kind`` (``1m``/``1h``/``funding``) stamped ``start <= t <= end`` (ms)."""
+        """Hide rows of ``kind`` (``1m``/``1h``/``funding``) stamped ``start <= t <= end`` (ms).
+        Raises ``ValueError`` for another kind."""
+        if kind not in (*TIMEFRAME_MS, "funding"):
+            raise ValueError(f"kind must be one of {[*TIMEFRAME_MS, 'funding']}, got {kind!r}")
         with self._lock:
             self._holes.append(Hole(venue, base, kind, start, end))
 
