@@ -1,6 +1,7 @@
 """Run the fake exchange standalone: ``python -m tests.fake_exchange --port 8765 --symbols 100``.
 
-Serves until interrupted (Ctrl-C / SIGTERM). ``--symbols N`` serves N Binance USD-M symbols (the eight
+Prints one line ending with the base URL (``… at http://127.0.0.1:8765``), then serves until interrupted
+(Ctrl-C / SIGTERM; exit status 0). ``--symbols N`` serves N Binance USD-M symbols (the eight
 recorded ones first, then further symbols of the recorded premiumIndex snapshot; symbols without recorded
 candles answer ``klines`` with ``[]``). ``--now`` sets the exchange clock (UTC ms; default: the snapshot
 time 2025-06-17 08:38:08) and ``--running`` lets it tick on with wall time.

@@ -166,7 +166,10 @@ class FakeExchange:
     ) -> None:
         """Make the next ``count`` requests whose path starts with ``path_prefix`` fail with ``kind``
         (a ``FaultKind`` or its value: ``"429"``, ``"500"``, ``"502"``, ``"503"``, ``"timeout"``,
-        ``"malformed_json"``, ``"bad_payload"``, ``"reset"``). Raises ``ValueError`` for an unknown kind."""
+        ``"malformed_json"``, ``"bad_payload"``, ``"reset"``). A ``timeout`` stalls ``delay_s`` seconds, which
+        must exceed the client's timeout (ccxt ``timeout`` in ms; ingest: ``ALPHAPULSE_EXCHANGE_TIMEOUT_SECONDS``)
+        to raise RequestTimeout; ``retry_after_s`` is the 429's ``Retry-After``. Raises ``ValueError`` for an
+        unknown kind or a count below 1."""
         self.faults.add(Fault(path_prefix, FaultKind(kind), count, delay_s, retry_after_s))
 
     def hide(self, exchange: str, symbol: str, kind: str, start_ms: int, end_ms: int) -> None:

@@ -113,6 +113,7 @@ class RecordedStore:
     * ``funding[(venue, base)]``: rows ``(funding_rate,)`` keyed by settlement time (fraction per interval).
       Binance merges the 6/7-symbol files and the cross-venue Binance rows (identical where they overlap,
       see the shared PROVENANCE.md); the first file read wins on an identical key.
+    * ``intervals[(venue, base)]``: funding interval in ms, see ``funding_interval_ms``.
     * ``premium_index``: the raw Binance ``/fapi/v1/premiumIndex`` snapshot objects by symbol.
     * ``exchange_info``: the recorded Binance ``/fapi/v1/exchangeInfo`` body (2026-03-31).
     * ``bases``: coins served by the Binance venue (``DEFAULT_BASES`` or the first N of the snapshot).
@@ -120,6 +121,7 @@ class RecordedStore:
 
     candles: dict[tuple[str, str, str], Series] = field(default_factory=dict)
     funding: dict[tuple[str, str], Series] = field(default_factory=dict)
+    intervals: dict[tuple[str, str], int | None] = field(default_factory=dict)
     premium_index: dict[str, dict] = field(default_factory=dict)
     exchange_info: dict = field(default_factory=dict)
     bases: tuple[str, ...] = DEFAULT_BASES
@@ -159,6 +161,7 @@ class RecordedStore:
             key = (row["venue"], row["coin"])
             groups.setdefault(key, {}).setdefault(int(row["funding_time_ms"]), (row["funding_rate"],))
         self.funding = {key: Series.from_pairs(rows) for key, rows in groups.items()}
+        self.intervals = {key: _median_spacing(series.times, HOUR_MS) for key, series in self.funding.items()}
 
     def _pick_bases(self, n: int) -> tuple[str, ...]:
         listed = {s["symbol"] for s in self.exchange_info["symbols"] if s["contractType"] == "PERPETUAL"}
@@ -175,7 +178,7 @@ class RecordedStore:
     def funding_interval_ms(self, venue: str, base: str) -> int | None:
         """Funding interval (ms) = median spacing of the recorded settlements, rounded to the hour;
         ``None`` when fewer than two settlements are recorded (derived, not an exchange field)."""
-        return _median_spacing(self.funding.get((venue, base), EMPTY).times, HOUR_MS)
+        return self.intervals.get((venue, base))
 
 
 def day_stats(rows: list[tuple[str, ...]]) -> dict[str, str]:
