@@ -7,9 +7,11 @@ success, 2 on bad arguments (argparse), 1 when the command fails (the error is l
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 import time
+from datetime import UTC, datetime
 
 from db.engine import get_engine
 from settings import Settings, get_settings
@@ -34,6 +36,57 @@ def _load_recorded(args, settings: Settings) -> int:
     return 0
 
 
+def _run(args, settings: Settings) -> int:
+    from ingest.worker import Worker
+
+    log.info("ingest worker starting: exchanges %s, symbols %s", ",".join(settings.exchanges),
+             ",".join(settings.symbols))
+    return asyncio.run(Worker(settings, get_engine()).run())
+
+
+def _backfill(args, settings: Settings) -> int:
+    from ingest.backfill import parse_since
+    from ingest.symbols import normalize_symbols
+
+    since = parse_since(args.since)
+    until = parse_since(args.until) if args.until else datetime.now(UTC)
+    symbols = normalize_symbols(args.symbols.split(",")) if args.symbols else normalize_symbols(settings.symbols)
+    totals = asyncio.run(_backfill_async(settings, args.exchange, symbols, since, until))
+    log.info("backfill done: %s", ", ".join(f"{k} {v}" for k, v in totals.items()))
+    return 0
+
+
+async def _backfill_async(settings: Settings, exchange: str, symbols, since, until) -> dict[str, int]:
+    from ingest.backfill import backfill_symbol
+    from ingest.exchange import ExchangeClient
+    from ingest.pipeline import ingest_candles, ingest_funding
+
+    engine = get_engine()
+    totals = {"candles written": 0, "funding written": 0, "anomalies": 0, "rejected": 0}
+
+    async def sink(kind, frame, exchange_id, stream):
+        ingest = ingest_candles if kind == "candles" else ingest_funding
+        result = await asyncio.to_thread(ingest, engine, frame, settings)
+        totals[f"{kind} written"] += result.written
+        totals["anomalies"] += result.anomalies
+        totals["rejected"] += result.rejected_total
+
+    async with ExchangeClient(exchange, settings) as client:
+        for symbol in symbols:
+            sent = await backfill_symbol(client, engine, symbol, since, until, sink)
+            log.info("backfill %s %s: %d candles, %d settlements fetched", exchange, symbol, sent["ohlcv"],
+                     sent["funding_history"])
+    return totals
+
+
+def _retention(args, settings: Settings) -> int:
+    from ingest.retention import apply_retention
+
+    result = apply_retention(get_engine(), settings)
+    log.info("retention: %s", "policies registered" if result.policies else f"chunks dropped {result.dropped}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser (subcommands and their options)."""
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__.splitlines()[0])
@@ -41,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("load-recorded", help="load the bundled real history (idempotent)")
     rec.add_argument("--data-dir", type=_path, default=None, help="directory of the recorded files")
     rec.set_defaults(handler=_load_recorded)
+    sub.add_parser("run", help="the live worker (until SIGTERM/SIGINT)").set_defaults(handler=_run)
+    bf = sub.add_parser("backfill", help="gap-aware, resumable history backfill")
+    bf.add_argument("--exchange", required=True, help="ccxt exchange id, e.g. binanceusdm")
+    bf.add_argument("--symbols", default="", help="comma-separated symbols (default: ALPHAPULSE_SYMBOLS)")
+    bf.add_argument("--since", required=True, help="UTC start: YYYY-MM-DD[THH:MM] or Nd (N days ago)")
+    bf.add_argument("--until", default="", help="UTC end (default: now)")
+    bf.set_defaults(handler=_backfill)
+    sub.add_parser("retention", help="drop chunks past the retention ages once").set_defaults(handler=_retention)
     return parser
 
 

@@ -1,0 +1,116 @@
+"""ccxt structures → typed rows (one function per structure; the raw exchange payload quoted in each).
+
+Times become timezone-aware UTC ``datetime``; funding rates stay fractions per the symbol's own funding
+interval; a missing exchange field becomes ``None``/NaN and is judged by :mod:`ingest.validate`.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from ingest.rows import CandleRow, FundingRow
+
+
+def ms_to_datetime(ms: int | float | None) -> datetime | None:
+    """UTC ``datetime`` from epoch milliseconds (``None`` stays ``None``)."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def interval_hours(value: str | float | int | None) -> float | None:
+    """Funding interval in hours from ccxt's ``interval`` (``"8h"``, ``"4h"``, ``"1h"``) or a number of hours;
+    ``None`` when absent or unreadable (never a guessed 8 h)."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value > 0 else None
+    text = str(value).strip().lower()
+    try:
+        if text.endswith("h"):
+            return float(text[:-1])
+        if text.endswith("m"):
+            return float(text[:-1]) / 60
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _num(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def predicted_funding(exchange: str, structure: dict, *, received_at: datetime,
+                      interval: float | None) -> FundingRow:
+    """A ``settled=False`` row from a ccxt funding-rate structure (``fetch_funding_rate(s)``).
+
+    Binance ``GET /fapi/v1/premiumIndex`` → ccxt::
+
+        {"symbol": "BTCUSDT", "markPrice": "106599.90000000", "indexPrice": "106647.69847826",
+         "lastFundingRate": "0.00004758", "nextFundingTime": 1750176000000, "time": 1750149488000, …}
+        → {"symbol": "BTC/USDT:USDT", "fundingRate": 4.758e-05, "markPrice": 106599.9,
+           "indexPrice": 106647.69847826, "timestamp": 1750149488000, "fundingTimestamp": 1750176000000}
+
+    ``time`` = the exchange's observation time (``timestamp``; OKX sends none → ``received_at``);
+    ``next_funding_time`` = ``fundingTimestamp`` (when this predicted rate settles); ``funding_interval_hours``
+    = the structure's ``interval`` or else ``interval`` (the symbol's known interval, may be ``None``).
+    """
+    stamp = structure.get("timestamp")
+    return FundingRow(
+        time=ms_to_datetime(stamp) if stamp is not None else received_at,
+        exchange=exchange,
+        symbol=structure["symbol"],
+        settled=False,
+        funding_rate=_num(structure.get("fundingRate")),
+        funding_interval_hours=interval_hours(structure.get("interval")) or interval,
+        mark_price=structure.get("markPrice"),
+        index_price=structure.get("indexPrice"),
+        next_funding_time=ms_to_datetime(structure.get("fundingTimestamp")),
+    )
+
+
+def settled_funding(exchange: str, entry: dict, *, interval: float | None) -> FundingRow:
+    """A ``settled=True`` row from a ccxt funding-rate-history entry (``fetch_funding_rate_history``).
+
+    Binance ``GET /fapi/v1/fundingRate`` → ccxt::
+
+        {"symbol": "BTCUSDT", "fundingTime": 1750147200006, "fundingRate": "0.00005776", "markPrice": ""}
+        → {"symbol": "BTC/USDT:USDT", "fundingRate": 5.776e-05, "timestamp": 1750147200006}
+
+    ``time`` = settlement time as the exchange reports it (Binance keeps its few-ms jitter);
+    ``mark_price`` from ``info.markPrice`` when the exchange sends one.
+    """
+    info = entry.get("info") or {}
+    mark = info.get("markPrice") if isinstance(info, dict) else None
+    return FundingRow(
+        time=ms_to_datetime(entry.get("timestamp")),
+        exchange=exchange,
+        symbol=entry["symbol"],
+        settled=True,
+        funding_rate=_num(entry.get("fundingRate")),
+        funding_interval_hours=interval,
+        mark_price=float(mark) if mark not in (None, "") else None,
+    )
+
+
+def closed_candles(exchange: str, symbol: str, ohlcv: list[list], *, now_ms: int,
+                   timeframe_ms: int = 60_000) -> list[CandleRow]:
+    """Candle rows from ccxt OHLCV arrays, **dropping every candle still open at ``now_ms``** (open time +
+    width > now) and rows without an open time.
+
+    Binance ``GET /fapi/v1/klines`` → ccxt::
+
+        [1750149420000, "106560.0", "106597.8", "106547.4", "106592.2", "95.185", 1750149479999, …]
+        → [1750149420000, 106560.0, 106597.8, 106547.4, 106592.2, 95.185]
+
+    ``time`` = candle open time (UTC); ``volume`` = base-asset volume; ``quote_volume`` not in ccxt's array.
+    """
+    rows = []
+    for candle in ohlcv:
+        if not candle or candle[0] is None or candle[0] + timeframe_ms > now_ms:
+            continue
+        rows.append(CandleRow(time=ms_to_datetime(candle[0]), exchange=exchange, symbol=symbol,
+                              open=_num(candle[1]), high=_num(candle[2]), low=_num(candle[3]), close=_num(candle[4]),
+                              volume=None if candle[5] is None else float(candle[5])))
+    return rows

@@ -1,0 +1,65 @@
+"""Retention: drop hypertable chunks older than the configured age.
+
+``settings.retention_days`` (default 90) for the market tables (``funding_rates``, ``prices``,
+``anomalies``) and ``settings.metrics_retention_days`` (default 30) for ``system_metrics``.
+
+The Apache edition of TimescaleDB has no retention *policies* (background jobs), so the worker applies
+``drop_chunks(table, older_than => cutoff)`` itself every ``settings.retention_check_seconds``, with
+``cutoff = least(now(), newest row of the table) − age``: with live data flowing that is ``now() − age``; on a
+machine without internet, where the newest data is the bundled history, the history the product shows is not
+dropped the moment it is loaded. Where the
+server runs the Timescale License edition (``probe_timescaledb(...).has_tsl``) :func:`apply_retention` instead
+registers ``add_retention_policy(..., if_not_exists => true)`` and lets the server's job scheduler drop chunks.
+``python -m ingest retention`` applies it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, text
+
+from db.engine import probe_timescaledb
+from db.schema import MARKET_TABLES, system_metrics
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    """``dropped``: chunks dropped per table (drop_chunks mode); ``policies``: True when policies were used."""
+
+    dropped: dict[str, int]
+    policies: bool
+
+
+def retention_ages(settings: Settings) -> dict[str, int]:
+    """``{table: days}`` kept per hypertable."""
+    ages = {t.name: settings.retention_days for t in MARKET_TABLES}
+    ages[system_metrics.name] = settings.metrics_retention_days
+    return ages
+
+
+def apply_retention(engine: Engine, settings: Settings) -> RetentionResult:
+    """Drop (or schedule dropping of) chunks older than each table's age; returns what was done.
+
+    Raises SQLAlchemy errors when the database is unreachable."""
+    ages = retention_ages(settings)
+    dropped: dict[str, int] = {}
+    with engine.begin() as conn:
+        use_policies = probe_timescaledb(conn).has_tsl
+        for table, days in ages.items():
+            if use_policies:
+                conn.execute(text("SELECT add_retention_policy(CAST(:t AS regclass), make_interval(days => :d), "
+                                  "if_not_exists => true)"), {"t": table, "d": days})
+                continue
+            chunks = conn.execute(text(
+                f"SELECT drop_chunks(CAST(:t AS regclass), older_than => least(now(), "
+                f"(SELECT max(time) FROM {table})) - make_interval(days => :d))"), {"t": table, "d": days}
+            ).scalars().all()
+            dropped[table] = len(chunks)
+            if chunks:
+                log.info("retention: dropped %d chunk(s) of %s older than %d days", len(chunks), table, days)
+    return RetentionResult(dropped, use_policies)

@@ -1,0 +1,394 @@
+"""The live ingest worker: one asyncio task per exchange (its three streams), a writer, metrics, retention.
+
+* Start: load markets (symbols the exchange does not list are skipped, one log line), the funding interval
+  of each symbol (``fetchFundingIntervals`` where ccxt has it, else the spacing of stored settlements), then a
+  **catch-up backfill** of the last ``settings.backfill_days`` (gap-aware, :mod:`ingest.backfill`).
+* Streams (cadences from settings): ``funding`` — current/predicted funding with mark/index price, next
+  funding time and interval (``funding_poll_seconds``); ``ohlcv`` — closed 1-minute candles from the newest
+  stored one on (``ohlcv_poll_seconds``), so after any outage the stream pages through what it missed;
+  ``funding_history`` — settled rates, fetched when a settlement is due.
+* Faults: ``TransientError`` → exponential backoff with jitter, ``RateLimited`` → the longer schedule
+  (:mod:`ingest.retry`), one log line per exchange + stream per backoff step; ``Unsupported`` → that
+  stream (or that symbol of it) stops, logged once. Nothing an exchange does crashes the worker.
+* Database down: batches wait in the bounded :class:`ingest.buffer.Buffer` (overflow counted in
+  ``rows_dropped``) and are written, oldest first, when it returns; writes are idempotent, so nothing is
+  duplicated.
+* SIGTERM/SIGINT: fetching stops, the buffer is flushed for at most :data:`FLUSH_SECONDS`, exit status 0 —
+  well within 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import psycopg
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from db.writes import write_metrics
+from ingest.backfill import Gap, backfill_symbol, fill_candles, fill_funding, interval_from_times, stored_times
+from ingest.buffer import Batch, Buffer
+from ingest.exchange import TIMEFRAME_MS, ExchangeCallError, ExchangeClient, RateLimited, Unsupported
+from ingest.metrics import Metrics, hypertable_sizes
+from ingest.normalize import interval_hours, predicted_funding
+from ingest.pipeline import ingest_candles, ingest_funding
+from ingest.retention import apply_retention
+from ingest.retry import network_backoff, rate_limit_backoff
+from ingest.rows import FundingRow, rows_to_frame
+from ingest.symbols import normalize_symbols
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Longest time spent flushing the buffer after SIGTERM/SIGINT (seconds); the process exits within 10 s.
+FLUSH_SECONDS = 7.0
+#: Most rows merged into one database write.
+WRITE_BATCH_ROWS = 50_000
+#: How long the writer idles when the buffer is empty (seconds).
+WRITER_IDLE_SECONDS = 0.2
+STREAMS = ("funding", "ohlcv", "funding_history")
+#: The database is unreachable or went away mid-batch: keep the batch and retry.
+_DB_ERRORS = (OperationalError, psycopg.OperationalError)
+
+
+class Worker:
+    """The live worker. ``clock()`` returns the current UTC time in epoch seconds (tests pass the fake
+    exchange's clock); ``run()`` returns the exit status (0) after a stop request."""
+
+    def __init__(self, settings: Settings, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.metrics = Metrics()
+        self.buffer = Buffer(settings.buffer_max_rows, self.metrics)
+        self.symbols = normalize_symbols(settings.symbols)
+        self.newest: dict[tuple[str, str, str], datetime] = {}
+        self.intervals: dict[str, dict[str, float]] = {}
+        self.cadence = {"funding": settings.funding_poll_seconds, "ohlcv": settings.ohlcv_poll_seconds,
+                        "funding_history": settings.funding_poll_seconds}
+        self._net = network_backoff(settings.backoff_scale)
+        self._rate = rate_limit_backoff(settings.backoff_scale)
+        self._stop: asyncio.Event | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        """The worker's clock as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.clock(), tz=UTC)
+
+    def request_stop(self) -> None:
+        """Ask the worker to stop (signal handler; safe to call repeatedly)."""
+        if self._stop is not None and not self._stop.is_set():
+            log.info("stop requested: flushing %d buffered rows", self.buffer.rows)
+            self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` or until a stop is requested."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=max(seconds, 0))
+
+    async def run(self, *, install_signals: bool = True) -> int:
+        """Run until SIGTERM/SIGINT (or :meth:`request_stop`), then flush and return 0."""
+        self._stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
+        fetchers = [asyncio.create_task(self._exchange(e), name=f"exchange-{e}") for e in self.settings.exchanges]
+        helpers = [asyncio.create_task(self._metrics_loop()), asyncio.create_task(self._retention_loop())]
+        writer = asyncio.create_task(self._writer())
+        await self._stop.wait()
+        for task in fetchers + helpers:
+            task.cancel()
+        await asyncio.gather(*fetchers, *helpers, return_exceptions=True)
+        self._sample_metrics()
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        flushed = await self._flush(deadline=time.monotonic() + FLUSH_SECONDS)
+        log.info("stopped: %d rows flushed, %d rows left unwritten", flushed, self.buffer.rows)
+        return 0
+
+    # --- exchange side ---------------------------------------------------------------------------------
+    async def _retrying(self, exchange: str, stream: str, call: Callable[[], Awaitable]):
+        """``await call()`` until it succeeds, backing off on transient errors; raises :class:`Unsupported`
+        and ``asyncio.CancelledError``; returns ``None`` when a stop is requested while retrying."""
+        attempt = 0
+        while not self.stopping:
+            try:
+                result = await call()
+            except ExchangeCallError as e:
+                if isinstance(e, Unsupported):
+                    raise
+                attempt += 1
+                self.metrics.inc("fetch_errors", exchange=exchange, stream=stream, error=e.error_class)
+                self.metrics.set("stream_up", 0, exchange=exchange, stream=stream)
+                schedule = self._rate if isinstance(e, RateLimited) else self._net
+                delay = schedule.delay(attempt)
+                log.warning("%s %s: %s — %s; retry %d in %.1f s", exchange, stream, e.error_class,
+                            _short(str(e)), attempt, delay)
+                await self._sleep(delay)
+            else:
+                self.metrics.set("stream_up", 1, exchange=exchange, stream=stream)
+                return result
+        return None
+
+    async def _exchange(self, exchange: str) -> None:
+        async with ExchangeClient(exchange, self.settings) as client:
+            try:
+                markets = await self._retrying(exchange, "markets", client.load_markets)
+            except Unsupported as e:
+                log.error("%s: exchange not supported (%s); not ingested", exchange, e.error_class)
+                return
+            if markets is None:
+                return
+            symbols = [s for s in self.symbols if s in markets]
+            for missing in sorted(set(self.symbols) - set(symbols)):
+                log.warning("%s: %s is not listed; skipped", exchange, missing)
+            await self._load_intervals(client, symbols)
+            await self._catch_up(client, symbols)
+            await asyncio.gather(*(self._stream(client, s, list(symbols)) for s in STREAMS))
+
+    async def _load_intervals(self, client: ExchangeClient, symbols: list[str]) -> None:
+        found = {}
+        try:
+            found = await self._retrying(client.id, "funding", lambda: client.fetch_funding_intervals(symbols)) or {}
+        except Unsupported:
+            found = {}
+        if not found:  # e.g. Bybit: the interval comes with the current funding structure
+            try:
+                found = await self._retrying(client.id, "funding", lambda: client.fetch_funding_rates(symbols)) or {}
+            except Unsupported:
+                found = {}
+        known = {s: interval_hours(v.get("interval")) for s, v in found.items() if interval_hours(v.get("interval"))}
+        self.intervals[client.id] = known
+
+    async def _catch_up(self, client: ExchangeClient, symbols: list[str]) -> None:
+        """Gap-aware backfill of the last ``backfill_days`` (skipped, logged, when the database is down)."""
+        until = self.now()
+        since = until - timedelta(days=self.settings.backfill_days)
+        try:
+            for key, t in (await asyncio.to_thread(newest_stored, self.engine, client.id)).items():
+                self.newest[key] = max(t, self.newest.get(key, t))
+        except SQLAlchemyError as e:
+            log.warning("%s: catch-up backfill skipped, database unreachable (%s)", client.id, type(e).__name__)
+            return
+        for symbol in symbols:
+            if self.stopping:
+                return
+            try:
+                await self._retrying(client.id, "ohlcv", lambda s=symbol: backfill_symbol(
+                    client, self.engine, s, since, until, self._sink, intervals=self.intervals[client.id]))
+                self._remember_interval(client.id, symbol, since, until)
+            except Unsupported as e:
+                log.warning("%s %s: catch-up backfill stopped: %s", client.id, symbol, e.error_class)
+            except SQLAlchemyError as e:
+                log.warning("%s: catch-up backfill skipped, database unreachable (%s)", client.id, type(e).__name__)
+                return
+
+    def _remember_interval(self, exchange: str, symbol: str, since: datetime, until: datetime) -> None:
+        if symbol not in self.intervals[exchange]:
+            interval = interval_from_times(stored_times(self.engine, "funding_history", exchange, symbol,
+                                                        since, until))
+            if interval:
+                self.intervals[exchange][symbol] = interval
+
+    async def _stream(self, client: ExchangeClient, stream: str, symbols: list[str]) -> None:
+        cycle = {"funding": self._funding_cycle, "ohlcv": self._ohlcv_cycle,
+                 "funding_history": self._history_cycle}[stream]
+        while not self.stopping and symbols:
+            started = time.monotonic()
+            try:
+                done = await self._retrying(client.id, stream, lambda: cycle(client, symbols))
+            except Unsupported as e:
+                log.error("%s %s: stream stopped: %s (%s)", client.id, stream, e.error_class, _short(str(e)))
+                self.metrics.set("stream_up", -1, exchange=client.id, stream=stream)
+                return
+            if done is not None:
+                self.metrics.set("fetch_latency_seconds", time.monotonic() - started, exchange=client.id,
+                                 stream=stream)
+            await self._sleep(self.cadence[stream] - (time.monotonic() - started))
+
+    async def _funding_cycle(self, client: ExchangeClient, symbols: list[str]) -> bool:
+        received = self.now()
+        structures = await client.fetch_funding_rates(symbols)
+        intervals = self.intervals.setdefault(client.id, {})
+        rows = [predicted_funding(client.id, v, received_at=received, interval=intervals.get(s))
+                for s, v in structures.items() if s in symbols]
+        for row in rows:  # an interval can change: the exchange's latest word wins
+            if row.funding_interval_hours:
+                intervals[row.symbol] = row.funding_interval_hours
+        await self._sink("funding", rows_to_frame(rows, FundingRow), client.id, "funding")
+        return True
+
+    async def _per_symbol(self, client: ExchangeClient, stream: str, symbols: list[str], fill) -> bool:
+        for symbol in list(symbols):
+            try:
+                await fill(symbol)
+            except Unsupported as e:
+                log.error("%s %s %s: stopped for this symbol: %s", client.id, stream, symbol, e.error_class)
+                symbols.remove(symbol)
+        return True
+
+    async def _ohlcv_cycle(self, client: ExchangeClient, symbols: list[str]) -> bool:
+        now = self.now()
+        floor = now - timedelta(days=self.settings.backfill_days)
+
+        async def fill(symbol: str) -> None:
+            newest = self.newest.get((client.id, "ohlcv", symbol))
+            start = newest + timedelta(milliseconds=TIMEFRAME_MS) if newest else floor
+            await fill_candles(client, symbol, Gap(start, now), self._sink, int(now.timestamp() * 1000))
+
+        return await self._per_symbol(client, "ohlcv", symbols, fill)
+
+    async def _history_cycle(self, client: ExchangeClient, symbols: list[str]) -> bool:
+        now = self.now()
+
+        async def fill(symbol: str) -> None:
+            interval = self.intervals.get(client.id, {}).get(symbol)
+            newest = self.newest.get((client.id, "funding_history", symbol))
+            if newest and interval and now < newest + timedelta(hours=interval):
+                return  # no settlement due yet
+            start = newest + timedelta(milliseconds=1) if newest else now - timedelta(days=self.settings.backfill_days)
+            await fill_funding(client, symbol, Gap(start, now), self._sink, interval)
+
+        return await self._per_symbol(client, "funding_history", symbols, fill)
+
+    async def _sink(self, kind: str, frame: pd.DataFrame, exchange: str, stream: str) -> None:
+        """Buffer fetched rows and remember the newest exchange time per symbol (for paging and lag)."""
+        if frame.empty:
+            return
+        self.buffer.put(Batch(kind, frame, exchange, stream))
+        for symbol, newest in pd.to_datetime(frame["time"], utc=True).groupby(frame["symbol"]).max().items():
+            key = (exchange, stream, symbol)
+            if key not in self.newest or newest > self.newest[key]:
+                self.newest[key] = newest.to_pydatetime()
+
+    # --- database side ---------------------------------------------------------------------------------
+    def _write(self, batch: Batch):
+        """Write one batch through the pipeline (runs in a thread); returns the pipeline result (``None`` for
+        metrics) and raises SQLAlchemy errors."""
+        if batch.kind == "metrics":
+            write_metrics(self.engine, batch.frame)
+            return None
+        ingest = ingest_candles if batch.kind == "candles" else ingest_funding
+        return ingest(self.engine, batch.frame, self.settings, known_symbols=self.symbols, now=self.now())
+
+    def _count(self, batch: Batch, result, seconds: float) -> None:
+        if result is None:
+            return
+        labels = {"exchange": batch.exchange, "stream": batch.stream}
+        self.metrics.set("write_latency_seconds", seconds, **labels)
+        self.metrics.inc("rows_written", result.written, **labels)
+        for (_, _, reason), n in result.rejected.items():
+            self.metrics.inc("rows_rejected", n, reason=reason, **labels)
+
+    async def _write_one(self) -> bool | None:
+        """Write the next run of batches: True written, False failed (kept), None buffer empty."""
+        batch = self.buffer.take_run(WRITE_BATCH_ROWS)
+        if batch is None:
+            return None
+        started = time.monotonic()
+        try:
+            result = await asyncio.to_thread(self._write, batch)
+        except _DB_ERRORS as e:
+            self.buffer.put_back(batch)
+            self.metrics.set("database_up", 0)
+            log.warning("database unreachable (%s); %d rows buffered", type(e).__name__, self.buffer.rows)
+            return False
+        except Exception as e:  # noqa: BLE001 - one unwritable batch must never stop the writer
+            log.error("batch of %d %s rows from %s %s not writable, dropped: %s; e.g. %s", len(batch.frame),
+                      batch.kind, batch.exchange, batch.stream, _short(str(e)), batch.frame.head(2).to_dict("records"))
+            self.metrics.inc("rows_dropped", len(batch.frame))
+            return True
+        self._count(batch, result, time.monotonic() - started)
+        self.metrics.set("database_up", 1)
+        return True
+
+    async def _writer(self) -> None:
+        attempt = 0
+        while True:
+            outcome = await self._write_one()
+            if outcome is None:
+                await asyncio.sleep(WRITER_IDLE_SECONDS)
+            elif outcome:
+                attempt = 0
+            else:
+                attempt += 1
+                await asyncio.sleep(self._net.delay(attempt))
+
+    async def _flush(self, deadline: float) -> int:
+        """Write what is buffered until empty, a database failure or ``deadline`` (monotonic)."""
+        flushed = 0
+        while self.buffer.rows and time.monotonic() < deadline:
+            before = self.buffer.rows
+            try:
+                outcome = await asyncio.wait_for(self._write_one(), timeout=max(deadline - time.monotonic(), 0.1))
+            except TimeoutError:
+                break
+            if not outcome:
+                break
+            flushed += before - self.buffer.rows
+        return flushed
+
+    # --- metrics and retention -------------------------------------------------------------------------
+    def _sample_metrics(self) -> None:
+        now = self.now()
+        self.metrics.set("buffer_depth_rows", self.buffer.rows)
+        for (exchange, stream, _), newest in self._newest_per_stream().items():
+            lag = (now - newest).total_seconds()
+            self.metrics.set("feed_lag_seconds", max(lag, 0.0), exchange=exchange, stream=stream)
+        for exchange in self.settings.exchanges:
+            for stream in STREAMS:
+                self.metrics.set("stream_cadence_seconds", self.cadence[stream], exchange=exchange, stream=stream)
+        self.buffer.put(Batch("metrics", self.metrics.sample(now)))
+
+    def _newest_per_stream(self) -> dict[tuple[str, str, str], datetime]:
+        out: dict[tuple[str, str, str], datetime] = {}
+        for (exchange, stream, _), newest in self.newest.items():
+            t = newest + timedelta(milliseconds=TIMEFRAME_MS) if stream == "ohlcv" else newest
+            key = (exchange, stream, "")
+            out[key] = max(out.get(key, t), t)
+        return out
+
+    async def _metrics_loop(self) -> None:
+        while not self.stopping:
+            try:
+                sizes = await asyncio.to_thread(hypertable_sizes, self.engine)
+                for table, size in sizes.items():
+                    self.metrics.set("hypertable_bytes", size, table=table)
+            except SQLAlchemyError:
+                pass  # database down: reported by database_up and buffer_depth_rows
+            self._sample_metrics()
+            await self._sleep(self.settings.metrics_interval_seconds)
+
+    async def _retention_loop(self) -> None:
+        while not self.stopping:
+            try:
+                await asyncio.to_thread(apply_retention, self.engine, self.settings)
+            except SQLAlchemyError as e:
+                log.warning("retention skipped: database unreachable (%s)", type(e).__name__)
+            await self._sleep(self.settings.retention_check_seconds)
+
+
+def _short(message: str, limit: int = 160) -> str:
+    line = message.splitlines()[0] if message else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def newest_stored(engine: Engine, exchange: str) -> dict[tuple[str, str, str], datetime]:
+    """Newest stored time per (exchange, stream, symbol) for ``exchange`` (1-minute candles: open time)."""
+    sql = text("SELECT 'ohlcv', symbol, max(time) FROM prices WHERE exchange = :e AND timeframe = '1m' GROUP BY 2 "
+               "UNION ALL SELECT CASE WHEN settled THEN 'funding_history' ELSE 'funding' END, symbol, max(time) "
+               "FROM funding_rates WHERE exchange = :e GROUP BY 1, 2")
+    with engine.connect() as conn:
+        return {(exchange, stream, symbol): t for stream, symbol, t in conn.execute(sql, {"e": exchange})}
