@@ -87,6 +87,21 @@ def _layout() -> html.Div:
     )
 
 
+def _forget_unserved_callbacks() -> None:
+    """Drop callbacks an earlier Dash app of this process registered but never took over.
+
+    Dash keeps ``dash.callback`` registrations in module-level lists and moves them into the first app that
+    serves a request. Dash pages re-imports every page module for each app (registering its callbacks again),
+    so leftovers of an app that never served a request (e.g. one built by a test that only called the API)
+    would reach the next app twice. Uses Dash's private ``dash._callback`` lists: checked against dash 4.4.1.
+    """
+    from dash import _callback
+
+    _callback.GLOBAL_CALLBACK_LIST.clear()
+    _callback.GLOBAL_CALLBACK_MAP.clear()
+    _callback.GLOBAL_INLINE_SCRIPTS.clear()
+
+
 def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Dash:
     """Create the Dash app on ``server`` (a Flask app) and return it; pages are served from ``/``.
 
@@ -95,6 +110,7 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
     for a broken page module (e.g. a duplicate component id), at build time rather than at request time.
     """
     server.config.setdefault(SETTINGS_KEY, settings or get_settings())
+    _forget_unserved_callbacks()
     app = dash.Dash(
         __name__,
         server=server,

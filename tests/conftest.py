@@ -111,3 +111,23 @@ def artifacts_dir() -> Path:
     """``artifacts/`` at the project root (git-ignored): screenshots and benchmark output."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+#: Debian's Chromium and the flags the browser tests need (headless, no sandbox as root, no GPU, /dev/shm may be
+#: small in containers, no background traffic to the internet).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--window-size=1366,900")
+
+
+def pytest_setup_options():
+    """dash.testing hook: the ChromeOptions its ``dash_duo`` browser starts with (tests/test_ui_*.py).
+
+    dash.testing adds its own flags and takes the driver from ``PATH`` (Debian's ``/usr/bin/chromedriver``)."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    return options

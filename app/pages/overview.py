@@ -66,10 +66,10 @@ def layout(**query) -> html.Div:
                 [
                     html.Div(id=f"{P}-cards", className="ap-cards"),
                     html.H2("Funding rate", className="ap-h2"),
-                    html.Div(dcc.Graph(id=f"{P}-funding", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
+                    html.Div(dcc.Graph(id=f"{P}-funding-chart", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
                              className="ap-panel"),
                     html.H2("Price", className="ap-h2"),
-                    html.Div(dcc.Graph(id=f"{P}-prices", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
+                    html.Div(dcc.Graph(id=f"{P}-price-chart", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
                              className="ap-panel"),
                     html.H2("Comparison of the selected symbols", className="ap-h2"),
                     grid(f"{P}-table", COMPARISON_COLUMNS, height=260),
@@ -91,8 +91,8 @@ register_refresh(P, market_fingerprint)
 DRAW_OUTPUTS = {
     "cards": Output(f"{P}-cards", "children"),
     "rows": Output(f"{P}-table", "rowData"),
-    "funding": Output(f"{P}-funding", "figure"),
-    "prices": Output(f"{P}-prices", "figure"),
+    "funding": Output(f"{P}-funding-chart", "figure"),
+    "prices": Output(f"{P}-price-chart", "figure"),
     "content": Output(f"{P}-content", "style"),
     "window": Output(f"{P}-window", "children"),
     "notice": (
