@@ -14,7 +14,8 @@ import flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from app.api import SETTINGS_KEY, create_blueprint, prometheus_metrics, register_error_handlers
+from app.api import CACHE_KEY, SETTINGS_KEY, create_blueprint, prometheus_metrics, register_error_handlers
+from app.cache import TTLCache
 from settings import Settings, get_settings
 
 
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None, *, with_dashboard: bool = True)
     settings = settings or get_settings()
     server = flask.Flask(__name__)
     server.config[SETTINGS_KEY] = settings
-    server.config["JSON_SORT_KEYS"] = False
+    server.extensions[CACHE_KEY] = TTLCache(settings.api_cache_seconds)
     api = create_blueprint()
     limiter = Limiter(get_remote_address, app=server, storage_uri="memory://", headers_enabled=True)
     limiter.limit(settings.api_rate_limit, exempt_when=lambda: flask.request.endpoint == "api.health")(api)

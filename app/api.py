@@ -66,6 +66,15 @@ def settings() -> Settings:
     return current_app.config[SETTINGS_KEY]
 
 
+#: Key of the app's :class:`~app.cache.TTLCache` in ``Flask.extensions``.
+CACHE_KEY = "alphapulse_cache"
+
+
+def pairs(conn: Connection) -> list[tuple[str, str]]:
+    """``db.queries.known_pairs``, cached per app for ``ALPHAPULSE_API_CACHE_SECONDS`` (see :mod:`app.cache`)."""
+    return current_app.extensions[CACHE_KEY].get("known_pairs", lambda: queries.known_pairs(conn))
+
+
 @contextmanager
 def connect():
     """A read connection from this process's engine (``db.engine.get_engine``; recreated after fork)."""
@@ -123,7 +132,7 @@ def health() -> tuple[dict, int]:
     try:
         with connect() as conn:
             info = probe_timescaledb(conn)
-            fh = queries.feed_health(conn, now, cfg.exchanges)
+            fh = queries.feed_health(conn, now, cfg.exchanges, pairs=pairs(conn))
     except (SQLAlchemyError, LookupError) as exc:
         log.warning("health: database check failed: %s", exc)
         body = {"status": Status.DOWN.value, "now": _iso(now), "database": {"reachable": False, "error": str(exc)}}
@@ -147,7 +156,7 @@ def symbols() -> Response:
     reject_unknown(request.args, ("format",))
     fmt = parse_format(request.args.get("format"))
     with connect() as conn:
-        frame = queries.list_symbols(conn)
+        frame = queries.list_symbols(conn, pairs(conn))
     frame["streams"] = [";".join(s) if fmt == "csv" else list(s) for s in frame["streams"]]
     return respond(frame, fmt, {}, "symbols")
 
@@ -169,7 +178,7 @@ def _history(
     cfg = settings()
     with connect() as conn:
         query = parse_history(
-            request.args, queries.known_pairs(conn), _utcnow(), timedelta(days=cfg.api_max_range_days), extra
+            request.args, pairs(conn), _utcnow(), timedelta(days=cfg.api_max_range_days), extra
         )
         frame, meta = fetch(conn, query)
         meta = {"exchanges": query.exchanges, "symbols": query.symbols, "start": query.start, "end": query.end,
@@ -225,7 +234,7 @@ def prometheus_metrics() -> Response:
     now = _utcnow()
     with connect() as conn:
         latest = queries.latest_metrics(conn)
-        fh = queries.feed_health(conn, now, settings().exchanges)
+        fh = queries.feed_health(conn, now, settings().exchanges, pairs=pairs(conn))
     body, content_type = render_metrics(latest, fh)
     return Response(body, content_type=content_type)
 

@@ -158,14 +158,11 @@ LEFT JOIN LATERAL (SELECT e.time FROM (VALUES {values}) AS k(v) CROSS JOIN LATER
 _PRICE_KEY = "timeframe = k.v AND price_kind = 'last'"
 _PRICE_TFS = ", ".join(f"('{name}')" for name in CANDLE_TIMEFRAMES)
 
-_LIST_SYMBOLS_SQL = (
-    _PAIRS_SQL.format(name="fpairs", table="funding_rates")
-    + ","
-    + _PAIRS_SQL.format(name="ppairs", table="prices").replace("WITH RECURSIVE", "")
-    + """
+_EDGES_SQL = (
+    """
 SELECT pairs.exchange, pairs.symbol, fi.funding_interval_hours,
        ff.time AS funding_first, fl.time AS funding_last, pf.time AS prices_first, pl.time AS prices_last
-FROM (SELECT * FROM fpairs UNION SELECT * FROM ppairs) pairs
+FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS pairs(exchange, symbol)
 LEFT JOIN LATERAL (SELECT funding_interval_hours FROM funding_rates
     WHERE exchange = pairs.exchange AND symbol = pairs.symbol AND settled AND funding_interval_hours IS NOT NULL
     ORDER BY time DESC LIMIT 1) fi ON true"""
@@ -193,20 +190,28 @@ def known_pairs(conn: Connection) -> list[tuple[str, str]]:
     return [(row.exchange, row.symbol) for row in conn.execute(text(_KNOWN_PAIRS_SQL))]
 
 
-def list_symbols(conn: Connection) -> pd.DataFrame:
-    """Every exchange + symbol with rows in ``funding_rates`` or ``prices``.
+def _pair_params(pairs: Sequence[tuple[str, str]]) -> dict:
+    return {"exchanges": [p[0] for p in pairs], "symbols": [p[1] for p in pairs]}
+
+
+def _pair_edges(conn: Connection, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """First/last funding and price times (and newest interval) of each pair: one ordered ``LIMIT 1`` index probe
+    per pair and primary-key prefix, so the cost grows with pairs, not rows."""
+    times = ["funding_first", "funding_last", "prices_first", "prices_last"]
+    return _frame(conn.execute(text(_EDGES_SQL), _pair_params(pairs)), times)
+
+
+def list_symbols(conn: Connection, pairs: Sequence[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Every exchange + symbol with rows in ``funding_rates`` or ``prices`` (or only ``pairs``, e.g. a cached
+    :func:`known_pairs`, which is the costly part: a loose index scan over every chunk).
 
     Columns: ``exchange`` (ccxt id), ``symbol`` (unified), ``display`` (``BTC/USDT``),
-    ``funding_interval_hours`` (float hours of the newest row that states it; NaN when unknown),
+    ``funding_interval_hours`` (float hours of the newest settled row that states it; NaN when unknown),
     ``streams`` (tuple of :data:`STREAMS` names with data), ``first_time`` / ``last_time`` (UTC, over both
     tables; candle times are open times). Sorted by exchange, symbol.
-
-    The distinct pairs come from a recursive "loose index scan" over the primary keys (PostgreSQL has no
-    skip scan), so the cost grows with the number of pairs and chunks, not rows.
     """
-    raw = _frame(
-        conn.execute(text(_LIST_SYMBOLS_SQL)), ["funding_first", "funding_last", "prices_first", "prices_last"]
-    )
+    raw = _pair_edges(conn, known_pairs(conn) if pairs is None else pairs)
+    raw = raw[raw["funding_last"].notna() | raw["prices_last"].notna()]
     out = raw[["exchange", "symbol"]].copy()
     out["display"] = [s.split(":", 1)[0] for s in raw["symbol"]]
     out["funding_interval_hours"] = raw["funding_interval_hours"].astype("float64")
@@ -219,37 +224,28 @@ def list_symbols(conn: Connection) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _edge_time(conn: Connection, table, clauses: list, newest: bool) -> datetime | None:
-    order = table.c.time.desc() if newest else table.c.time.asc()
-    return conn.execute(select(table.c.time).where(*clauses).order_by(order).limit(1)).scalar()
-
-
 def data_extent(
-    conn: Connection, exchanges: Sequence[str] | None = None, symbols: Sequence[str] | None = None
+    conn: Connection,
+    exchanges: Sequence[str] | None = None,
+    symbols: Sequence[str] | None = None,
+    pairs: Sequence[tuple[str, str]] | None = None,
 ) -> tuple[datetime, datetime] | None:
     """``(first_time, last_time)`` (UTC) of all funding and price rows of the given exchanges/symbols, or ``None``
-    when there are none. Used to offer "the newest period that has data" when a chosen range is empty."""
-    firsts, lasts = [], []
-    for table in (funding_rates, prices):
-        clauses = _filters(table, exchanges, symbols)
-        first = _edge_time(conn, table, clauses, newest=False)
-        if first is not None:
-            firsts.append(first)
-            lasts.append(_edge_time(conn, table, clauses, newest=True))
-    if not firsts:
+    when there are none. Used to offer "the newest period that has data" when a chosen range is empty.
+    ``pairs`` (e.g. a cached :func:`known_pairs`) saves the loose index scan when a list is ``None``."""
+    edges = _pair_edges(conn, _all_pairs(conn, exchanges, symbols, pairs))
+    firsts = edges[["funding_first", "prices_first"]].min(axis=None)
+    lasts = edges[["funding_last", "prices_last"]].max(axis=None)
+    if pd.isna(firsts):
         return None
-    return min(firsts), max(lasts)
+    return firsts.to_pydatetime(), lasts.to_pydatetime()
 
 
-def _all_pairs(conn: Connection, exchanges, symbols) -> list[tuple[str, str]]:
+def _all_pairs(conn: Connection, exchanges, symbols, pairs=None) -> list[tuple[str, str]]:
     if exchanges is not None and symbols is not None:
         return [(e, s) for e in exchanges for s in symbols]
-    listed = list_symbols(conn)
-    return [
-        (e, s)
-        for e, s in zip(listed["exchange"], listed["symbol"], strict=True)
-        if (exchanges is None or e in exchanges) and (symbols is None or s in symbols)
-    ]
+    pairs = known_pairs(conn) if pairs is None else pairs
+    return [(e, s) for e, s in pairs if (exchanges is None or e in exchanges) and (symbols is None or s in symbols)]
 
 
 # --- chart series -----------------------------------------------------------------------------------------------
@@ -585,12 +581,16 @@ class FeedHealth:
     status: Status
 
 
-_NEWEST_SQL = {
-    "funding": "SELECT max(time) FROM (SELECT time FROM funding_rates WHERE exchange = :exchange "
-    "AND time <= :now ORDER BY time DESC LIMIT 1) x",
-    "ohlcv": "SELECT max(time) + interval '1 minute' FROM (SELECT time FROM prices WHERE exchange = :exchange "
-    "AND timeframe = '1m' AND price_kind = 'last' AND time <= :now ORDER BY time DESC LIMIT 1) x",
-}
+_NEWEST_SQL = """
+SELECT p.exchange, max(f.time) AS funding, max(c.time) + interval '1 minute' AS ohlcv
+FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
+LEFT JOIN LATERAL (SELECT e.time FROM (VALUES (true), (false)) AS k(v) CROSS JOIN LATERAL (
+    SELECT time FROM funding_rates WHERE exchange = p.exchange AND symbol = p.symbol AND settled = k.v
+      AND time <= :now ORDER BY time DESC LIMIT 1) e ORDER BY e.time DESC LIMIT 1) f ON true
+LEFT JOIN LATERAL (SELECT time FROM prices WHERE exchange = p.exchange AND symbol = p.symbol AND timeframe = '1m'
+      AND price_kind = 'last' AND time <= :now ORDER BY time DESC LIMIT 1) c ON true
+GROUP BY p.exchange
+"""
 
 
 def feed_health(
@@ -598,12 +598,15 @@ def feed_health(
     now: datetime,
     exchanges: Sequence[str] | None = None,
     cadences: dict[str, float] | None = None,
+    pairs: Sequence[tuple[str, str]] | None = None,
 ) -> FeedHealth:
     """Lag and status of each ``exchanges`` × ``cadences`` stream at ``now`` (aware UTC).
 
     ``exchanges`` default to the configured ``ALPHAPULSE_EXCHANGES``; ``cadences`` map a stream of
     :data:`STREAMS` to its expected cadence in seconds (default from settings: ``funding_poll_seconds``,
-    ``ohlcv_poll_seconds``). Raises ``ValueError`` for a naive ``now`` or an unknown stream name.
+    ``ohlcv_poll_seconds``); ``pairs`` (e.g. a cached :func:`known_pairs`) saves the loose index scan. The newest
+    row of an exchange is the newest of its symbols' ``LIMIT 1`` index probes. Raises ``ValueError`` for a naive
+    ``now`` or an unknown stream name.
     """
     _require_aware(now=now)
     settings = get_settings()
@@ -613,24 +616,21 @@ def feed_health(
     unknown = set(cadences) - set(STREAMS)
     if unknown:
         raise ValueError(f"unknown streams {sorted(unknown)}; known: {', '.join(STREAMS)}")
+    wanted = [p for p in (known_pairs(conn) if pairs is None else pairs) if p[0] in exchanges]
+    newest = {row.exchange: row for row in conn.execute(text(_NEWEST_SQL), {**_pair_params(wanted), "now": now})}
     rows = []
     for exchange in exchanges:
         for stream, cadence in cadences.items():
-            newest = conn.execute(text(_NEWEST_SQL[stream]), {"exchange": exchange, "now": now}).scalar()
-            lag = (now - newest).total_seconds() if newest is not None else None
+            time_ = getattr(newest[exchange], stream) if exchange in newest else None
+            lag = (now - time_).total_seconds() if time_ is not None else None
             rows.append(
                 {
-                    "exchange": exchange,
-                    "stream": stream,
-                    "newest_time": newest,
-                    "lag_seconds": lag,
-                    "cadence_seconds": float(cadence),
-                    "status": feed_status(lag, cadence),
+                    "exchange": exchange, "stream": stream, "newest_time": time_,
+                    "lag_seconds": lag, "cadence_seconds": float(cadence), "status": feed_status(lag, cadence),
                 }  # fmt: skip
             )
-    feeds = pd.DataFrame(
-        rows, columns=["exchange", "stream", "newest_time", "lag_seconds", "cadence_seconds", "status"]
-    )
+    feeds = pd.DataFrame(rows, columns=["exchange", "stream", "newest_time", "lag_seconds", "cadence_seconds",
+                                        "status"])
     feeds["newest_time"] = pd.to_datetime(feeds["newest_time"], utc=True)
     feeds["lag_seconds"] = feeds["lag_seconds"].astype("float64")
     return FeedHealth(now=now, feeds=feeds, status=overall_status(feeds["status"]))

@@ -119,6 +119,11 @@ class Settings:
     api_max_range_days: int = _env_field(
         "ALPHAPULSE_API_MAX_RANGE_DAYS", 400, "Longest start..end range the history endpoints accept (days)."
     )
+    api_cache_seconds: float = _env_field(
+        "ALPHAPULSE_API_CACHE_SECONDS",
+        30.0,
+        "How long each web worker reuses the list of exchange + symbol pairs with data (seconds).",
+    )
 
     @property
     def local_database_url(self) -> str:
