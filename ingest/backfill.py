@@ -113,9 +113,11 @@ def _ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
 
-async def fill_candles(client: ExchangeClient, symbol: str, gap: Gap, sink: Sink, now_ms: int) -> int:
-    """Page 1-minute candles through ``gap``; returns the candles sent to ``sink`` (still-open one dropped)."""
-    limit = PAGE_LIMITS.get((client.id, "ohlcv"), DEFAULT_PAGE_LIMIT)
+async def fill_candles(client: ExchangeClient, symbol: str, gap: Gap, sink: Sink, now_ms: int,
+                       page_limit: int | None = None) -> int:
+    """Page 1-minute candles through ``gap`` (``page_limit`` rows per request, default :data:`PAGE_LIMITS`);
+    returns the candles sent to ``sink`` (the still-open one dropped)."""
+    limit = page_limit or PAGE_LIMITS.get((client.id, "ohlcv"), DEFAULT_PAGE_LIMIT)
     since, end, sent = _ms(gap.start), min(_ms(gap.end), now_ms), 0
     while since < end:
         page = await client.fetch_ohlcv(symbol, since, limit)
@@ -130,9 +132,10 @@ async def fill_candles(client: ExchangeClient, symbol: str, gap: Gap, sink: Sink
     return sent
 
 
-async def fill_funding(client: ExchangeClient, symbol: str, gap: Gap, sink: Sink, interval: float | None) -> int:
+async def fill_funding(client: ExchangeClient, symbol: str, gap: Gap, sink: Sink, interval: float | None,
+                       page_limit: int | None = None) -> int:
     """Page settled funding through ``gap``; returns the rows sent to ``sink``."""
-    limit = PAGE_LIMITS.get((client.id, "funding_history"), DEFAULT_PAGE_LIMIT)
+    limit = page_limit or PAGE_LIMITS.get((client.id, "funding_history"), DEFAULT_PAGE_LIMIT)
     since, end, sent = _ms(gap.start), _ms(gap.end), 0
     while since < end:
         page = await client.fetch_funding_history(symbol, since, limit)
@@ -151,7 +154,8 @@ async def fill_funding(client: ExchangeClient, symbol: str, gap: Gap, sink: Sink
 
 
 async def backfill_symbol(client: ExchangeClient, engine: Engine, symbol: str, since: datetime, until: datetime,
-                          sink: Sink, *, intervals: dict[str, float] | None = None) -> dict[str, int]:
+                          sink: Sink, *, intervals: dict[str, float] | None = None,
+                          page_limit: int | None = None) -> dict[str, int]:
     """Fill every gap of both streams of ``symbol`` in ``[since, until)``; returns rows sent per stream.
 
     ``intervals`` (symbol → hours) gives the funding interval; without one, it is inferred from the stored
@@ -161,13 +165,13 @@ async def backfill_symbol(client: ExchangeClient, engine: Engine, symbol: str, s
     sent = {"ohlcv": 0, "funding_history": 0}
     for gap in find_gaps(stored_times(engine, "ohlcv", client.id, symbol, since, until), since, until,
                          timedelta(milliseconds=TIMEFRAME_MS)):
-        sent["ohlcv"] += await fill_candles(client, symbol, gap, sink, now_ms)
+        sent["ohlcv"] += await fill_candles(client, symbol, gap, sink, now_ms, page_limit)
     settled = stored_times(engine, "funding_history", client.id, symbol, since - timedelta(days=2), until)
     interval = (intervals or {}).get(symbol) or interval_from_times(settled)
     step = timedelta(hours=interval or 1)
     in_range = [t for t in settled if t >= since]
     for gap in find_gaps(in_range, since, until, step, tolerance=step * (FUNDING_GAP_FACTOR - 1)):
-        sent["funding_history"] += await fill_funding(client, symbol, gap, sink, interval)
+        sent["funding_history"] += await fill_funding(client, symbol, gap, sink, interval, page_limit)
     return sent
 
 

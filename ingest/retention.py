@@ -55,10 +55,10 @@ def apply_retention(engine: Engine, settings: Settings) -> RetentionResult:
                 conn.execute(text("SELECT add_retention_policy(CAST(:t AS regclass), make_interval(days => :d), "
                                   "if_not_exists => true)"), {"t": table, "d": days})
                 continue
-            chunks = conn.execute(text(
-                f"SELECT drop_chunks(CAST(:t AS regclass), older_than => least(now(), "
-                f"(SELECT max(time) FROM {table})) - make_interval(days => :d))"), {"t": table, "d": days}
-            ).scalars().all()
+            cutoff = conn.execute(text(f"SELECT least(now(), (SELECT max(time) FROM {table})) "
+                                       "- make_interval(days => :d)"), {"d": days}).scalar_one()
+            chunks = conn.execute(text("SELECT drop_chunks(CAST(:t AS regclass), older_than => :cutoff)"),
+                                  {"t": table, "cutoff": cutoff}).scalars().all()
             dropped[table] = len(chunks)
             if chunks:
                 log.info("retention: dropped %d chunk(s) of %s older than %d days", len(chunks), table, days)

@@ -180,7 +180,8 @@ class Worker:
             for key, t in (await asyncio.to_thread(newest_stored, self.engine, client.id)).items():
                 self.newest[key] = max(t, self.newest.get(key, t))
         except SQLAlchemyError as e:
-            log.warning("%s: catch-up backfill skipped, database unreachable (%s)", client.id, type(e).__name__)
+            log.warning("%s: catch-up backfill skipped, database unreachable (%s: %s)", client.id,
+                        type(e).__name__, _short(str(e)))
             return
         for symbol in symbols:
             if self.stopping:
@@ -303,7 +304,8 @@ class Worker:
         except _DB_ERRORS as e:
             self.buffer.put_back(batch)
             self.metrics.set("database_up", 0)
-            log.warning("database unreachable (%s); %d rows buffered", type(e).__name__, self.buffer.rows)
+            log.warning("database unreachable (%s: %s); %d rows buffered", type(e).__name__, _short(str(e)),
+                        self.buffer.rows)
             return False
         except Exception as e:  # noqa: BLE001 - one unwritable batch must never stop the writer
             log.error("batch of %d %s rows from %s %s not writable, dropped: %s; e.g. %s", len(batch.frame),
