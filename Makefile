@@ -50,6 +50,15 @@ run: migrate
 test: system-deps-test db-start
 	@$(BIN)/python -m pytest
 
+# Benchmark of the app's queries/API/charts and gunicorn memory (prints figures; not part of `make test`).
+bench-app: db-start
+	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_app.py $(BENCH_ARGS)
+
+# Ingest benchmark: 1M derived candle rows through the pipeline vs raw COPY, worker RSS polling 100 symbols
+# of the fake exchange (BENCH_ARGS="--rss-minutes 10"; prints figures; not part of `make test`).
+bench-ingest: db-start
+	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_ingest.py $(BENCH_ARGS)
+
 lint: venv
 	@$(BIN)/ruff check .
 	@$(BIN)/lint-imports

@@ -5,6 +5,16 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 
 # --- ingest (INGEST's part: starts the worker in the background before the dashboard) ---
+# Bundled real history first (idempotent: seconds when already loaded), then the live worker in the background.
+# Without internet the worker logs one line per exchange per backoff step and keeps running.
+echo "[run] loading the bundled real history (data/recorded)"
+$PY -m ingest load-recorded
+INGEST_LOG="$($PY -c 'from settings import get_settings; print(get_settings().var_dir)')/log/ingest.log"
+mkdir -p "$(dirname "$INGEST_LOG")"
+$PY -m ingest run >>"$INGEST_LOG" 2>&1 &
+INGEST_PID=$!
+trap 'kill -TERM "$INGEST_PID" 2>/dev/null && wait "$INGEST_PID" 2>/dev/null || true' EXIT
+echo "[run] ingest worker running (pid ${INGEST_PID}, log ${INGEST_LOG})"
 
 # --- dashboard: gunicorn in the foreground (Ctrl-C stops it; host/port/workers from settings, see README) ---
 URL=$($PY -c 'from settings import get_settings as g; s = g(); print(f"http://{s.dashboard_host}:{s.dashboard_port}/")')

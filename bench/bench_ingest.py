@@ -1,0 +1,177 @@
+"""Ingest benchmark (prints figures; not a test, not part of ``make test``): ``make bench-ingest``.
+
+1. **Pipeline vs raw COPY.** ``--rows`` (default 1,000,000) 1-minute candle rows go through the whole ingest
+   path (validate → classic and robust z-score anomalies → idempotent COPY/staging/ON CONFLICT write with the
+   1-hour rollups) into the ``prices`` hypertable of a scratch database; in the same run the same rows are
+   written with raw binary ``COPY`` into an empty copy of the table (also a hypertable, 1-day chunks, same
+   primary key). Prints rows/s of both and their ratio (goal: pipeline ≥ 0.5 × COPY).
+   **The rows are derived**: the bundled real Binance 1-minute series of 5 symbols (215,991 rows) repeated
+   under extra synthetic symbol names ``D<k><BASE>/USDT:USDT`` (exchange ``bench-derived``), prices unchanged.
+2. **Worker RSS.** ``python -m ingest run`` polls ``--rss-symbols`` (default 100) Binance symbols from the local
+   fake exchange (``python -m tests.fake_exchange``) for ``--rss-minutes`` (default 10); prints the worker's
+   RSS (psutil) every minute and at the end (goal ≤ 150 MB).
+
+The scratch database ``alphapulse_bench_ingest`` is created on the configured server and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import pandas as pd
+import psutil
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import make_url, text
+
+from db.engine import make_engine
+from db.local import LocalCluster
+from ingest.pipeline import ingest_candles
+from ingest.recorded import read_klines_1m
+from settings import PROJECT_ROOT, get_settings, load_settings
+from tests.fake_exchange.store import RecordedStore
+
+DB_NAME = "alphapulse_bench_ingest"
+COLUMNS = ("time", "exchange", "symbol", "timeframe", "price_kind", "open", "high", "low", "close", "volume",
+           "quote_volume")
+BINARY_TYPES = ["timestamptz", "text", "text", "text", "text", "float8", "float8", "float8", "float8", "float8",
+                "float8"]
+
+
+def server_url() -> str:
+    settings = get_settings()
+    return LocalCluster.from_settings(settings).start() if settings.uses_local_cluster else settings.database_url
+
+
+def scratch_db(url: str) -> str:
+    admin = make_engine(make_url(url).set(database="postgres").render_as_string(False), pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    admin.dispose()
+    db_url = make_url(url).set(database=DB_NAME).render_as_string(hide_password=False)
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.attributes["database_url"] = db_url
+    cfg.attributes["skip_logging_config"] = True
+    command.upgrade(cfg, "head")
+    return db_url
+
+
+def drop_db(url: str) -> None:
+    admin = make_engine(make_url(url).set(database="postgres").render_as_string(False), pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def derived_candles(n_rows: int) -> list[pd.DataFrame]:
+    """Batches of real candles under derived symbol names (one batch per copy of the 5-symbol series)."""
+    real = read_klines_1m()
+    batches, total, k = [], 0, 0
+    while total < n_rows:
+        take = real.head(n_rows - total)
+        names = {s: f"D{k}{s}" for s in take["symbol"].unique()}
+        batches.append(take.assign(exchange="bench-derived", symbol=take["symbol"].map(names)))
+        total += len(take)
+        k += 1
+    return batches
+
+
+def bench_pipeline(engine, batches) -> float:
+    settings = load_settings({})
+    started = time.perf_counter()
+    written = anomalies = 0
+    for batch in batches:
+        result = ingest_candles(engine, batch, settings)
+        written += result.written
+        anomalies += result.anomalies
+    elapsed = time.perf_counter() - started
+    print(f"  pipeline: {written:,} rows written, {anomalies:,} anomalies, {elapsed:.2f} s")
+    return elapsed
+
+
+def bench_copy(engine, batches) -> float:
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bench_copy"))
+        conn.execute(text("CREATE TABLE bench_copy (LIKE prices INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"))
+        conn.execute(text("ALTER TABLE bench_copy ADD PRIMARY KEY (exchange, symbol, timeframe, price_kind, time)"))
+        conn.execute(text("SELECT create_hypertable('bench_copy', 'time', chunk_time_interval => interval '1 day', "
+                          "create_default_indexes => false)"))
+    rows = []
+    for batch in batches:  # preparing Python tuples is not part of the COPY timing
+        data = batch.loc[:, list(COLUMNS)]
+        columns = [data["time"].dt.to_pydatetime()] + [data[c].tolist() for c in COLUMNS[1:]]
+        rows.extend(zip(*columns, strict=True))
+    rows = [tuple(None if isinstance(v, float) and v != v else v for v in r) for r in rows]  # noqa: PLR0124
+    cols = ", ".join(f'"{c}"' for c in COLUMNS)
+    started = time.perf_counter()
+    with engine.begin() as conn, conn.connection.driver_connection.cursor() as cur, cur.copy(
+        f"COPY bench_copy ({cols}) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(BINARY_TYPES)
+        for row in rows:
+            copy.write_row(row)
+    elapsed = time.perf_counter() - started
+    print(f"  raw binary COPY: {len(rows):,} rows, {elapsed:.2f} s")
+    return elapsed
+
+
+def bench_rss(db_url: str, minutes: float, n_symbols: int) -> None:
+    bases = RecordedStore.load(n_symbols).bases
+    fake = subprocess.Popen([sys.executable, "-m", "tests.fake_exchange", "--symbols", str(n_symbols), "--running"],
+                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        url = re.search(r"(http://\S+)", fake.stdout.readline()).group(1)
+        days = (datetime.now(UTC) - datetime(2025, 6, 16, tzinfo=UTC)).days + 1
+        env = {**os.environ, "DATABASE_URL": db_url, "ALPHAPULSE_EXCHANGE_BASE_URL": url,
+               "ALPHAPULSE_EXCHANGES": "binanceusdm", "ALPHAPULSE_SYMBOLS": ",".join(bases),
+               "ALPHAPULSE_BACKFILL_DAYS": str(days), "ALPHAPULSE_LOG_LEVEL": "WARNING"}
+        worker = subprocess.Popen([sys.executable, "-m", "ingest", "run"], cwd=PROJECT_ROOT, env=env,
+                                  stderr=subprocess.DEVNULL)
+        proc, peak, started = psutil.Process(worker.pid), 0, time.monotonic()
+        while time.monotonic() - started < minutes * 60 and worker.poll() is None:
+            time.sleep(min(60.0, minutes * 60))
+            rss = proc.memory_info().rss
+            peak = max(peak, rss)
+            print(f"  after {(time.monotonic() - started) / 60:.1f} min: worker RSS {rss / 2**20:.1f} MB")
+        print(f"worker RSS after {minutes:g} min polling {len(bases)} symbols: {rss / 2**20:.1f} MB "
+              f"(peak {peak / 2**20:.1f} MB; goal <= 150 MB)")
+    finally:
+        for p in (worker, fake):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                p.wait(timeout=15)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="candle rows (derived from recorded data)")
+    parser.add_argument("--rss-minutes", type=float, default=10.0, help="worker polling time for the RSS figure")
+    parser.add_argument("--rss-symbols", type=int, default=100, help="symbols the worker polls")
+    args = parser.parse_args(argv)
+    db_url = scratch_db(server_url())
+    engine = make_engine(db_url)
+    try:
+        batches = derived_candles(args.rows)
+        n = sum(len(b) for b in batches)
+        print(f"ingest benchmark: {n:,} candle rows (DERIVED: real Binance 1m series under synthetic symbol names)")
+        pipeline_s = bench_pipeline(engine, batches)
+        copy_s = bench_copy(engine, batches)
+        print(f"pipeline {n / pipeline_s:,.0f} rows/s | raw binary COPY {n / copy_s:,.0f} rows/s | "
+              f"ratio {copy_s / pipeline_s:.2f} (goal >= 0.5)")
+        if args.rss_minutes > 0:
+            bench_rss(db_url, args.rss_minutes, args.rss_symbols)
+    finally:
+        engine.dispose()
+        drop_db(db_url)
+
+
+if __name__ == "__main__":
+    main()
