@@ -11,7 +11,7 @@ and ``format=json|csv``, see :mod:`app.params`):
   ``anomaly_rows`` (anomalies also take ``metric``, ``min_abs_z`` and ``limit``).
 * ``/metrics`` — pipeline metrics and feed health as Prometheus gauges (:mod:`app.prometheus`).
 
-JSON bodies are ``{"meta": {...}, "data": [records]}``: times ISO-8601 UTC with ms (``…Z``), floats exact
+JSON bodies (orjson) are ``{"meta": {...}, "data": [records]}``: times ISO-8601 UTC (``…Z``), floats exact
 (shortest round-trip repr), missing values ``null``, units as in the ``db.queries`` docstrings (funding rate =
 fraction per interval). Errors are JSON
 ``{"error": message, "parameter": name}`` with 400/404 (see :func:`register_error_handlers`); a database
@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import orjson
 import pandas as pd
 from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import Connection
@@ -94,19 +95,41 @@ def _iso(value):
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def _json_column(series: pd.Series) -> list:
+def _orjson_default(value):
+    """Values orjson does not know: whitelisted bucket widths by name, pandas' missing markers as null."""
+    if isinstance(value, timedelta):
+        return queries.bucket_name(value)
+    if value is pd.NaT or value is pd.NA:
+        return None
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+#: orjson options: naive datetimes are UTC, written with ``Z``; numpy scalars/arrays accepted.
+_ORJSON = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY
+
+
+def _column_values(series: pd.Series) -> list:
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        text = series.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
-        return [None if pd.isna(t) else t for t in text]
-    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in series.tolist()]
+        naive = series.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
+        if (naive.view("int64")[~np.isnat(naive)] % 1_000_000).any():  # sub-second times: one format for all
+            text = series.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return [None if pd.isna(t) else t for t in text]
+        return naive.tolist()  # datetimes (orjson: ISO-8601 with Z, no fraction); NaT -> None
+    return series.tolist()
 
 
 def json_records(frame: pd.DataFrame) -> list[dict]:
-    """``frame`` as JSON-ready records: UTC times as ISO-8601 with ms and ``Z``, NaN/NaT as ``None``, floats
-    as Python floats (``json`` writes the shortest repr that round-trips exactly, unlike pandas' ``to_json``,
-    which rounds to a fixed number of decimal places and would blur small funding rates)."""
-    columns = {name: _json_column(frame[name]) for name in frame.columns}
+    """``frame`` as records for :func:`dumps`: UTC times ISO-8601 with ``Z`` (with microseconds for every row of a
+    column when any row has a sub-second part, e.g. Binance's funding-time jitter, else whole seconds),
+    floats as Python floats (orjson writes the shortest repr that round-trips exactly and NaN as ``null``;
+    pandas' ``to_json`` would round to a fixed number of decimal places and blur small funding rates)."""
+    columns = {name: _column_values(frame[name]) for name in frame.columns}
     return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def dumps(value) -> bytes:
+    """JSON bytes of ``value`` with the API's conventions (orjson; see :func:`json_records`)."""
+    return orjson.dumps(value, default=_orjson_default, option=_ORJSON)
 
 
 def respond(frame: pd.DataFrame, fmt: str, meta: dict, filename: str) -> Response:
@@ -115,8 +138,7 @@ def respond(frame: pd.DataFrame, fmt: str, meta: dict, filename: str) -> Respons
         body = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
         headers = {"Content-Disposition": f'attachment; filename="{filename}.csv"'}
         return Response(body, mimetype="text/csv", headers=headers)
-    body = json.dumps({"meta": {**meta, "count": len(frame)}, "data": json_records(frame)}, default=_iso,
-                      separators=(",", ":"), allow_nan=False)  # fmt: skip
+    body = dumps({"meta": {**meta, "count": len(frame)}, "data": json_records(frame)})
     return Response(body, mimetype="application/json")
 
 

@@ -300,6 +300,17 @@ def _source_timeframes(width: timedelta) -> list[str]:
 
 def _price_stmt(timeframe: str, pairs: list[tuple[str, str]], start, end, width: timedelta):
     t = prices.c
+    where = (
+        tuple_(t.exchange, t.symbol).in_(pairs),
+        t.timeframe == timeframe,
+        t.price_kind == "last",
+        t.time >= start,
+        t.time < end,
+    )
+    if CANDLE_TIMEFRAMES[timeframe] == width:  # one candle per bucket: the stored rows are the buckets
+        columns = (t.time, t.exchange, t.symbol, t.open, t.high, t.low, t.close, t.volume)
+        source = literal(timeframe).label("source_timeframe")
+        return select(*columns, source).where(*where).order_by(t.exchange, t.symbol, t.time)
     tb = func.time_bucket(literal(width), t.time).label("time")
     return (
         select(
@@ -313,14 +324,9 @@ def _price_stmt(timeframe: str, pairs: list[tuple[str, str]], start, end, width:
             func.sum(t.volume).label("volume"),
             literal(timeframe).label("source_timeframe"),
         )
-        .where(
-            tuple_(t.exchange, t.symbol).in_(pairs),
-            t.timeframe == timeframe,
-            t.price_kind == "last",
-            t.time >= start,
-            t.time < end,
-        )
+        .where(*where)
         .group_by(tb, t.exchange, t.symbol)
+        .order_by(t.exchange, t.symbol, tb)
     )
 
 
@@ -355,15 +361,17 @@ def price_series(
         part = _frame(conn.execute(_price_stmt(timeframe, remaining, start, end, width)), ["time"])
         if not part.empty:
             parts.append(part)
-            found = set(zip(part["exchange"], part["symbol"], strict=True))
+            found = set(part[["exchange", "symbol"]].drop_duplicates().itertuples(index=False, name=None))
             remaining = [p for p in remaining if p not in found]
     columns = ["time", "exchange", "symbol", "open", "high", "low", "close", "volume", "source_timeframe"]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="datetime64[us, UTC]" if c == "time" else object) for c in columns})
-    frame = pd.concat(parts, ignore_index=True)
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     for col in ("open", "high", "low", "close", "volume"):
         frame[col] = frame[col].astype("float64")
-    return frame.sort_values(["exchange", "symbol", "time"], ignore_index=True)[columns]
+    if len(parts) > 1:
+        frame = frame.sort_values(["exchange", "symbol", "time"], ignore_index=True)
+    return frame[columns]
 
 
 def anomaly_rows(

@@ -1,0 +1,337 @@
+"""``make bench-app``: server time and response size of the app's chart queries and API endpoints (prints figures).
+
+Not a test: nothing is asserted; the goals of issue 4 are printed next to the figures (p95 <= 50 ms at every range,
+>= 5x faster than a naive raw-row query at 30 d, responses <= 300 KB, gunicorn worker RSS <= 150 MB).
+
+Data (database ``alphapulse_bench_app`` on the configured server, created once and reused; ``--reload`` rebuilds):
+
+* **recorded**: the bundled real history through INGEST's loader (``ingest.recorded.load_recorded``): Binance USD-M
+  1-minute candles of BTC, ETH, SOL, BNB, XRP for 30 days (2025-05-25 -> 2025-06-24), settled funding, anomalies;
+* **derived** (labelled so in the symbol name, ``DRV<k><BASE>/USDT:USDT``, k = 1..9): 45 more symbols, each a copy of
+  one recorded symbol's 1-minute candles with prices multiplied by (1 + k/100) -> 50 symbols x 30 days x 1,440
+  candles; written through INGEST's write path ``db.writes.write_candles`` (COPY -> staging -> ON CONFLICT, 1-hour
+  rollups upserted);
+* **derived predicted funding** for all 50 symbols: one snapshot per minute (the live worker's 60 s cadence), the
+  rate = the next settled rate of the recorded base symbol, mark price = that minute's close; ``write_funding``.
+
+Measured per range (1 h, 24 h, 7 d, 30 d ending at the newest candle) for the 5 recorded symbols, REPEAT runs after
+a warm-up, in process (server time = the handler's time without network):
+``/api/prices``, ``/api/funding-rates``, ``/api/anomalies`` via Flask's test client; the overview's chart work
+(query + UI's figure builder + Plotly JSON, i.e. the body of the Dash callback's figure); and the naive variants
+(every raw 1-minute candle / funding snapshot in the range, no bucketing, same JSON encoder). Then gunicorn is
+started on a free port with the configured workers, exercised over HTTP, and its workers' memory is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.io as pio
+import psutil
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, make_url, text
+
+from app import create_app, with_database
+from app.api import dumps, json_records
+from app.figures import funding_figure, price_figure
+from db import queries
+from db.engine import make_engine
+from db.local import LocalCluster
+from db.writes import write_candles, write_funding
+from ingest.recorded import load_recorded, read_funding, read_klines_1m
+from settings import PROJECT_ROOT, get_settings
+
+DB_NAME = "alphapulse_bench_app"
+DERIVED_COPIES = 9
+RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+REPEAT = 20
+GOAL_P95_MS, GOAL_SPEEDUP, GOAL_BYTES, GOAL_RSS_MB = 50.0, 5.0, 300_000, 150.0
+EXCHANGE = "binanceusdm"
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+# --- database -----------------------------------------------------------------------------------------------------
+
+
+def bench_database(reload: bool) -> tuple[str, bool]:
+    """URL of the benchmark database (created and migrated when missing or ``reload``); True when it is new."""
+    settings = get_settings()
+    server = LocalCluster.from_settings(settings).start() if settings.uses_local_cluster else settings.database_url
+    admin = make_engine(make_url(server).set(database="postgres").render_as_string(False), pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DB_NAME}).scalar()
+        if exists and reload:
+            conn.execute(text(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)'))
+        if not exists or reload:
+            conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    admin.dispose()
+    url = make_url(server).set(database=DB_NAME).render_as_string(hide_password=False)
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["skip_logging_config"] = True
+    command.upgrade(cfg, "head")
+    return url, not exists or reload
+
+
+def _derived_candles(candles: pd.DataFrame, k: int) -> pd.DataFrame:
+    factor = 1 + k / 100
+    out = candles.copy()
+    out["symbol"] = [f"DRV{k}{s.split('/')[0]}/USDT:USDT" for s in out["symbol"]]
+    for col in ("open", "high", "low", "close"):
+        out[col] = out[col] * factor
+    return out
+
+
+def _predicted_funding(candles: pd.DataFrame, settled: pd.DataFrame) -> pd.DataFrame:
+    """One predicted-funding snapshot per candle minute: the next settled rate of the base symbol (derived)."""
+    parts = []
+    for symbol, group in candles.groupby("symbol"):
+        base = symbol.split("/")[0].removeprefix("DRV").lstrip("0123456789") + "/USDT:USDT"
+        sched = settled[settled["symbol"] == base].sort_values("time")
+        merged = pd.merge_asof(group[["time", "close"]].sort_values("time"),
+                               sched[["time", "funding_rate", "funding_interval_hours"]].rename(
+                                   columns={"time": "next_funding_time"}),
+                               left_on="time", right_on="next_funding_time", direction="forward")  # fmt: skip
+        merged = merged.dropna(subset=["funding_rate"])
+        parts.append(pd.DataFrame({
+            "time": merged["time"], "exchange": EXCHANGE, "symbol": symbol, "settled": False,
+            "funding_rate": merged["funding_rate"], "funding_interval_hours": merged["funding_interval_hours"],
+            "mark_price": merged["close"], "index_price": np.nan, "next_funding_time": merged["next_funding_time"],
+        }))  # fmt: skip
+    return pd.concat(parts, ignore_index=True)
+
+
+def load(engine: Engine) -> None:
+    """Recorded history via INGEST's loader, then 45 derived symbols and per-minute predicted funding."""
+    t0 = time.perf_counter()
+    load_recorded(engine, get_settings())
+    log(f"[bench-app] recorded history loaded through ingest.recorded in {time.perf_counter() - t0:.1f} s")
+    candles = read_klines_1m()
+    settled = read_funding()
+    settled = settled[settled["exchange"] == EXCHANGE]
+    t0, rows = time.perf_counter(), 0
+    for k in range(1, DERIVED_COPIES + 1):
+        derived = _derived_candles(candles, k)
+        for _, part in derived.groupby("symbol"):
+            rows += write_candles(engine, part).written
+    log(f"[bench-app] derived candles: {rows:,} rows written in {time.perf_counter() - t0:.1f} s")
+    t0, rows = time.perf_counter(), 0
+    for k in range(0, DERIVED_COPIES + 1):
+        frame = candles if k == 0 else _derived_candles(candles, k)
+        for _, part in frame.groupby("symbol"):
+            rows += write_funding(engine, _predicted_funding(part, settled)).written
+    log(f"[bench-app] derived predicted funding: {rows:,} rows written in {time.perf_counter() - t0:.1f} s")
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+
+
+# --- measurement --------------------------------------------------------------------------------------------------
+
+
+def measure(fn: Callable[[], int], repeat: int = REPEAT) -> tuple[float, float, int]:
+    """(p50 ms, p95 ms, bytes of the last run) of ``fn`` (which returns its response size) after one warm-up."""
+    size = fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        size = fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), float(np.percentile(times, 95)), size
+
+
+def _iso(t) -> str:
+    return pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _naive_json(conn, sql: str, params: dict) -> int:
+    result = conn.execute(text(sql), params)
+    keys = list(result.keys())
+    rows = result.fetchall()
+    frame = pd.DataFrame({k: list(v) for k, v in zip(keys, zip(*rows, strict=True), strict=True)}, columns=keys)
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    return len(dumps({"data": json_records(frame)}))
+
+
+NAIVE_PRICES = ("SELECT time, exchange, symbol, open, high, low, close, volume FROM prices WHERE exchange = :e "
+                "AND symbol = ANY(:s) AND timeframe = '1m' AND price_kind = 'last' AND time >= :a AND time < :b "
+                "ORDER BY exchange, symbol, time")  # fmt: skip
+NAIVE_FUNDING = ("SELECT time, exchange, symbol, settled, funding_rate, funding_interval_hours FROM funding_rates "
+                 "WHERE exchange = :e AND symbol = ANY(:s) AND time >= :a AND time < :b "
+                 "ORDER BY exchange, symbol, settled, time")  # fmt: skip
+
+
+def bench_ranges(engine: Engine, url: str, symbols: list[str], end) -> list[dict]:
+    client = create_app(with_database(get_settings(), url), with_dashboard=False).test_client()
+    plain = ",".join(s.split(":")[0] for s in symbols)
+    results = []
+    for name, span in RANGES.items():
+        start = end - span
+        bucket = queries.choose_bucket(start, end)
+        args = f"exchange={EXCHANGE}&symbols={plain}&start={_iso(start)}&end={_iso(end)}"
+        naive = {"e": EXCHANGE, "s": symbols, "a": start, "b": end}
+
+        def api(path, args=args):
+            response = client.get(f"{path}?{args}")
+            assert response.status_code == 200, response.get_data(as_text=True)
+            return len(response.get_data())
+
+        def chart(kind, start=start, bucket=bucket):
+            with engine.connect() as conn:
+                if kind == "funding":
+                    anomalies = queries.anomaly_rows(conn, [EXCHANGE], symbols, start, end, limit=5000)
+                    frame = queries.funding_series(conn, [EXCHANGE], symbols, start, end, bucket)
+                    fig = funding_figure(frame, "interval", bucket, "bench", anomalies)
+                else:
+                    anomalies = queries.anomaly_rows(conn, [EXCHANGE], symbols, start, end, limit=5000)
+                    frame = queries.price_series(conn, [EXCHANGE], symbols, start, end, bucket)
+                    fig = price_figure(frame, bucket, "bench", anomalies)
+            return len(pio.to_json(fig).encode())
+
+        def naive_query(sql, params=naive):
+            with engine.connect() as conn:
+                return _naive_json(conn, sql, params)
+
+        cases = {
+            "api /api/prices": lambda: api("/api/prices"),
+            "api /api/funding-rates": lambda: api("/api/funding-rates"),
+            "api /api/anomalies": lambda: api("/api/anomalies"),
+            "chart funding (query+figure)": lambda: chart("funding"),
+            "chart prices (query+figure)": lambda: chart("prices"),
+            "naive raw prices (no bucket)": lambda: naive_query(NAIVE_PRICES),
+            "naive raw funding (no bucket)": lambda: naive_query(NAIVE_FUNDING),
+        }
+        for case, fn in cases.items():
+            p50, p95, size = measure(fn, REPEAT if span <= timedelta(days=7) or "naive" not in case else 5)
+            results.append({"range": name, "bucket": queries.bucket_name(bucket), "case": case, "p50_ms": p50,
+                            "p95_ms": p95, "bytes": size})  # fmt: skip
+            log(f"  {name:>4} {case:32s} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  {size / 1000:9.1f} KB")
+    for path in ("/api/symbols", "/api/health", "/api/metrics", "/metrics"):
+        p50, p95, size = measure(lambda path=path: len(client.get(path).get_data()))
+        results.append({"range": "-", "bucket": "-", "case": f"api {path}", "p50_ms": p50, "p95_ms": p95,
+                        "bytes": size})  # fmt: skip
+        log(f"     - {'api ' + path:32s} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  {size / 1000:9.1f} KB")
+    return results
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_gunicorn(url: str, symbols: list[str], end) -> dict:
+    """Start gunicorn on the benchmark database, exercise pages and API over HTTP, read worker memory."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": url, "ALPHAPULSE_PORT": str(port),
+           "ALPHAPULSE_LOG_LEVEL": "WARNING"}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app.wsgi:app"],
+                            cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/api/symbols", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        plain = ",".join(s.split(":")[0] for s in symbols)
+        start = end - RANGES["30d"]
+        urls = [f"{base}/", f"{base}/anomalies", f"{base}/system", f"{base}/api/symbols",
+                f"{base}/api/prices?symbols={plain}&start={_iso(start)}&end={_iso(end)}",
+                f"{base}/api/funding-rates?symbols={plain}&start={_iso(start)}&end={_iso(end)}"]  # fmt: skip
+        http = []
+        for _ in range(10):
+            for u in urls:
+                t0 = time.perf_counter()
+                urllib.request.urlopen(u, timeout=30).read()
+                if "/api/prices" in u:
+                    http.append((time.perf_counter() - t0) * 1000)
+        workers = psutil.Process(proc.pid).children()
+        mem = [w.memory_full_info() for w in workers]
+        return {"workers": len(workers), "rss_mb": [m.rss / 1e6 for m in mem], "uss_mb": [m.uss / 1e6 for m in mem],
+                "pss_mb": [m.pss / 1e6 for m in mem], "http_prices_30d_p50_ms": statistics.median(http),
+                "http_prices_30d_p95_ms": float(np.percentile(http, 95))}  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def summary(results: list[dict], served: dict) -> list[str]:
+    frame = pd.DataFrame(results)
+    lines = ["", "[bench-app] goals (issue 4):"]
+    timed = frame[~frame["case"].str.startswith("naive")]
+    worst = timed.loc[timed["p95_ms"].idxmax()]
+    lines.append(f"  worst p95 of chart/API cases: {worst['p95_ms']:.1f} ms ({worst['case']} at {worst['range']}) "
+                 f"-> goal <= {GOAL_P95_MS:.0f} ms: {'met' if worst['p95_ms'] <= GOAL_P95_MS else 'NOT met'}")
+    month = frame[frame["range"] == "30d"].set_index("case")
+    for fast, slow in (("api /api/prices", "naive raw prices (no bucket)"),
+                       ("api /api/funding-rates", "naive raw funding (no bucket)"),
+                       ("chart prices (query+figure)", "naive raw prices (no bucket)")):  # fmt: skip
+        ratio = month.loc[slow, "p50_ms"] / month.loc[fast, "p50_ms"]
+        lines.append(f"  30d {fast} vs {slow}: {ratio:.1f}x faster (p50) -> goal >= {GOAL_SPEEDUP:.0f}x: "
+                     f"{'met' if ratio >= GOAL_SPEEDUP else 'NOT met'}")
+    big = timed.loc[timed["bytes"].idxmax()]
+    lines.append(f"  largest chart/API response: {big['bytes'] / 1000:.1f} KB ({big['case']} at {big['range']}) -> "
+                 f"goal <= {GOAL_BYTES / 1000:.0f} KB: {'met' if big['bytes'] <= GOAL_BYTES else 'NOT met'}")
+    charts = timed[timed["case"].str.startswith("chart")]
+    lines.append(f"  largest chart figure: {charts['bytes'].max() / 1000:.1f} KB")
+    rss = max(served["rss_mb"])
+    lines.append(f"  gunicorn: {served['workers']} workers, RSS {', '.join(f'{v:.0f}' for v in served['rss_mb'])} MB "
+                 f"(USS {', '.join(f'{v:.0f}' for v in served['uss_mb'])}, PSS "
+                 f"{', '.join(f'{v:.0f}' for v in served['pss_mb'])}) -> goal RSS <= {GOAL_RSS_MB:.0f} MB: "
+                 f"{'met' if rss <= GOAL_RSS_MB else 'NOT met'}")
+    lines.append(f"  over HTTP (gunicorn, 5 symbols, 30 d /api/prices): p50 {served['http_prices_30d_p50_ms']:.1f} ms, "
+                 f"p95 {served['http_prices_30d_p95_ms']:.1f} ms")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reload", action="store_true", help="drop and reload the benchmark database")
+    args = parser.parse_args(argv)
+    url, new = bench_database(args.reload)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        pairs = queries.known_pairs(conn)
+    if new or len([p for p in pairs if p[0] == EXCHANGE]) < 50:
+        load(engine)
+    with engine.connect() as conn:
+        pairs = [p for p in queries.known_pairs(conn) if p[0] == EXCHANGE]
+        rows = conn.execute(text("SELECT count(*) FROM prices WHERE timeframe = '1m'")).scalar()
+        symbols = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "BNB/USDT:USDT", "XRP/USDT:USDT"]
+        end = conn.execute(text("SELECT max(time) FROM prices WHERE timeframe = '1m' AND symbol = ANY(:s)"),
+                           {"s": symbols}).scalar() + timedelta(minutes=1)  # fmt: skip
+    log(f"[bench-app] {len(pairs)} {EXCHANGE} symbols (5 recorded + derived), {rows:,} one-minute candles; "
+        f"5 recorded symbols measured, ranges ending {_iso(end)}; {REPEAT} runs each (naive 30 d: 5)")
+    results = bench_ranges(engine, url, symbols, end)
+    served = bench_gunicorn(url, symbols, end)
+    lines = summary(results, served)
+    for line in lines:
+        log(line)
+    out = PROJECT_ROOT / "artifacts"
+    out.mkdir(exist_ok=True)
+    pd.DataFrame(results).to_csv(out / "bench_app.csv", index=False)
+    Path(out / "bench_app_summary.txt").write_text("\n".join(lines) + "\n")
+    log(f"[bench-app] figures saved to {out / 'bench_app.csv'} and bench_app_summary.txt")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
