@@ -15,7 +15,8 @@ Data (database ``alphapulse_bench_app`` on the configured server, created once a
   rate = the next settled rate of the recorded base symbol, mark price = that minute's close; ``write_funding``.
 
 Measured per range (1 h, 24 h, 7 d, 30 d ending at the newest candle) for the 5 recorded symbols, REPEAT runs after
-a warm-up, in process (server time = the handler's time without network):
+a warm-up, in process (server time = the handler's time without network; bytes = as sent to a browser, i.e.
+compressed by Flask-Compress with zstd level 1; naive cases: uncompressed JSON):
 ``/api/prices``, ``/api/funding-rates``, ``/api/anomalies`` via Flask's test client; the overview's chart work
 (query + UI's figure builder + Plotly JSON, i.e. the body of the Dash callback's figure); and the naive variants
 (every raw 1-minute candle / funding snapshot in the range, no bucketing, same JSON encoder). Then gunicorn is
@@ -42,6 +43,7 @@ import plotly.io as pio
 import psutil
 from alembic import command
 from alembic.config import Config
+from backports import zstd
 from sqlalchemy import Engine, make_url, text
 
 from app import create_app, with_database
@@ -60,6 +62,8 @@ RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(
 REPEAT = 20
 GOAL_P95_MS, GOAL_SPEEDUP, GOAL_BYTES, GOAL_RSS_MB = 50.0, 5.0, 300_000, 150.0
 EXCHANGE = "binanceusdm"
+#: What a current browser sends: responses are measured as they go over the wire (Flask-Compress, zstd level 1).
+BROWSER = {"Accept-Encoding": "gzip, deflate, br, zstd"}
 
 
 def log(message: str) -> None:
@@ -187,7 +191,7 @@ def bench_ranges(engine: Engine, url: str, symbols: list[str], end) -> list[dict
         naive = {"e": EXCHANGE, "s": symbols, "a": start, "b": end}
 
         def api(path, args=args):
-            response = client.get(f"{path}?{args}")
+            response = client.get(f"{path}?{args}", headers=BROWSER)
             assert response.status_code == 200, response.get_data(as_text=True)
             return len(response.get_data())
 
@@ -201,7 +205,7 @@ def bench_ranges(engine: Engine, url: str, symbols: list[str], end) -> list[dict
                     anomalies = queries.anomaly_rows(conn, [EXCHANGE], symbols, start, end, limit=5000)
                     frame = queries.price_series(conn, [EXCHANGE], symbols, start, end, bucket)
                     fig = price_figure(frame, bucket, "bench", anomalies)
-            return len(pio.to_json(fig).encode())
+            return len(zstd.compress(pio.to_json(fig).encode(), 1))  # as Flask-Compress sends the callback
 
         def naive_query(sql, params=naive):
             with engine.connect() as conn:
@@ -222,7 +226,7 @@ def bench_ranges(engine: Engine, url: str, symbols: list[str], end) -> list[dict
                             "p95_ms": p95, "bytes": size})  # fmt: skip
             log(f"  {name:>4} {case:32s} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  {size / 1000:9.1f} KB")
     for path in ("/api/symbols", "/api/health", "/api/metrics", "/metrics"):
-        p50, p95, size = measure(lambda path=path: len(client.get(path).get_data()))
+        p50, p95, size = measure(lambda path=path: len(client.get(path, headers=BROWSER).get_data()))
         results.append({"range": "-", "bucket": "-", "case": f"api {path}", "p50_ms": p50, "p95_ms": p95,
                         "bytes": size})  # fmt: skip
         log(f"     - {'api ' + path:32s} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  {size / 1000:9.1f} KB")

@@ -3,6 +3,7 @@ what an independent SQL query reads from the same database."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from dataclasses import replace
@@ -210,3 +211,13 @@ def test_rate_limit_answers_429_in_json_and_spares_health(recorded_db_url):
     assert [r.status_code for r in responses] == [200, 200, 429]
     assert responses[-1].get_json()["status"] == 429 and "2 per 1 minute" in responses[-1].get_json()["error"]
     assert all(client.get("/api/health").status_code == 503 for _ in range(3))  # old history: down, not limited
+
+
+def test_large_responses_are_compressed_when_the_client_accepts_it(client, conn):
+    end = conn.execute(text("SELECT max(time) FROM prices WHERE symbol = 'ETH/USDT:USDT'")).scalar()
+    url = f"/api/prices?symbols=ETH&start={iso(end - timedelta(hours=24))}&end={iso(end)}"
+    plain = client.get(url)
+    packed = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert plain.headers.get("Content-Encoding") is None
+    assert packed.headers["Content-Encoding"] == "gzip" and len(packed.data) < len(plain.data) / 4
+    assert json.loads(gzip.decompress(packed.data)) == plain.get_json()
