@@ -8,6 +8,9 @@ Every writer takes a ``pandas.DataFrame`` with the columns of one table (``inges
    ``DO NOTHING`` where a stored row never changes (closed candles, anomalies, metrics), ``DO UPDATE … WHERE
    IS DISTINCT FROM`` where a value legitimately changes (funding: a settled row may gain its mark price
    later; 1-hour rollups grow while their hour fills). Duplicates inside one batch are removed in SQL first.
+   Candles have a fast path: when nothing is stored in the batch's key ranges and the batch has no duplicate
+   keys, one ``COPY`` straight into the hypertable, no staging (the primary key still guards: a concurrent
+   insert of the same key rolls the savepoint back and the batch takes the ``ON CONFLICT`` path).
 
 So a duplicate never loses the rest of its batch, and replaying the same data writes 0 rows (the returned
 count is rows inserted or actually changed). The whole batch is one transaction: on error nothing is written
@@ -33,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from db.schema import anomalies, funding_rates, prices, system_metrics
 
@@ -72,27 +76,31 @@ def _epoch_us(series: pd.Series) -> pa.Array:
     return pa.array(values.view("int64"), type=pa.int64(), mask=np.isnat(values))
 
 
-def _arrow_column(series: pd.Series, name: str) -> pa.Array:
+def _arrow_column(series: pd.Series, name: str, timestamps_as_text: bool = False) -> pa.Array:
     """One column as a freshly built Arrow array: timestamps as integer µs (:func:`_epoch_us`), text as
     ``string``, numbers/booleans as inferred. Text is copied, never zero-copied from pandas' Arrow-backed
     ``str`` columns: multi-chunk ``large_string`` columns were rendered as garbage (NUL bytes, other columns'
     bytes) by Arrow's CSV writer here."""
     if name in _TIME_COLUMNS:
-        return _epoch_us(series)
+        micros = _epoch_us(series)
+        return micros.cast(pa.timestamp("us", tz="UTC")).cast(pa.string()) if timestamps_as_text else micros
     if pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
         return pa.array(series.to_numpy(dtype=object, na_value=None), type=pa.string())
     return pa.array(series.to_numpy(), from_pandas=True)
 
 
-def _copy_frame(conn: Connection, table: str, columns: tuple[str, ...], frame: pd.DataFrame) -> None:
-    """COPY ``frame[columns]`` as CSV into the staging ``table`` (NaN/None → NULL, unquoted empty field).
+def _copy_frame(conn: Connection, table: str, columns: tuple[str, ...], frame: pd.DataFrame, *,
+                timestamps_as_text: bool = False, target_columns: tuple[str, ...] | None = None) -> None:
+    """COPY ``frame[columns]`` as CSV into ``table``'s ``target_columns`` (default ``columns``); NaN/None →
+    NULL (unquoted empty field).
 
     The CSV is rendered by Arrow's C++ writer (shortest round-trip float text), ~5× faster than
-    ``DataFrame.to_csv``. Timestamps travel as integer microseconds (exact); see :func:`_arrow_column`."""
-    table_ = pa.table({c: _arrow_column(frame[c], c) for c in columns})
+    ``DataFrame.to_csv``. Timestamps travel as integer microseconds into staging tables (exact), or as
+    ISO-8601 UTC text (``2025-06-17 03:12:00.000000Z``) with ``timestamps_as_text``; see :func:`_arrow_column`."""
+    table_ = pa.table({c: _arrow_column(frame[c], c, timestamps_as_text) for c in columns})
     sink = io.BytesIO()
     pacsv.write_csv(table_, sink, pacsv.WriteOptions(include_header=False))
-    cols = ", ".join(_q(c) for c in columns)
+    cols = ", ".join(_q(c) for c in target_columns or columns)
     with conn.connection.driver_connection.cursor() as cur, cur.copy(
         f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)"
     ) as copy:
@@ -135,24 +143,69 @@ def _run(bind: Engine | Connection, work) -> WriteResult:
         return work(conn)
 
 
+_RANGE_STORED = text(
+    "SELECT EXISTS (SELECT 1 FROM prices WHERE exchange = :exchange AND symbol = :symbol AND timeframe = :timeframe "
+    "AND price_kind = :price_kind AND time BETWEEN :lo AND :hi)"
+)
+
+
+def _can_conflict(conn: Connection, frame: pd.DataFrame) -> bool:
+    """True when a stored candle lies in the time range of any exchange + symbol + timeframe + price kind of
+    ``frame`` (a primary-key range probe per series) or the batch repeats a key."""
+    if frame.duplicated(subset=list(_PRICE_KEY)).any():
+        return True
+    times = pd.to_datetime(frame["time"], utc=True)
+    ranges = times.groupby([frame[c] for c in _PRICE_KEY[:-1]]).agg(["min", "max"])
+    for (exchange, symbol, timeframe, kind), (lo, hi) in ranges.iterrows():
+        params = {"exchange": exchange, "symbol": symbol, "timeframe": timeframe, "price_kind": kind,
+                  "lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()}
+        if conn.execute(_RANGE_STORED, params).scalar_one():
+            return True
+    return False
+
+
+def _copy_new_candles(conn: Connection, frame: pd.DataFrame) -> int | None:
+    """Fast path for a batch none of whose keys can be stored yet (:func:`_can_conflict` is false): one text
+    ``COPY`` straight into the hypertable, no staging. Returns the rows written, or ``None`` when the batch
+    may conflict or a concurrent writer stored one of its keys meanwhile (savepoint rolled back; the caller
+    takes the upsert path)."""
+    if _can_conflict(conn, frame):
+        return None
+    try:
+        with conn.begin_nested():
+            _copy_frame(conn, prices.name, CANDLE_COLUMNS, frame, timestamps_as_text=True)
+    except IntegrityError:
+        return None
+    one_minute = frame[frame["timeframe"] == "1m"]
+    hours = pd.DataFrame({"exchange": one_minute["exchange"], "symbol": one_minute["symbol"],
+                          "price_kind": one_minute["price_kind"],
+                          "time": pd.to_datetime(one_minute["time"], utc=True).dt.floor("1h")}).drop_duplicates()
+    _copy_frame(conn, "touched_hours", ("exchange", "symbol", "price_kind", "time"), hours, timestamps_as_text=True,
+                target_columns=("exchange", "symbol", "price_kind", "bucket"))
+    return len(frame)
+
+
 def write_candles(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult:
     """Write candles (``CANDLE_COLUMNS``), ``DO NOTHING`` on an existing key, then upsert the 1-hour rollups
-    of the hours that received new 1-minute rows. Raises SQLAlchemy/psycopg errors (batch not written)."""
+    of the hours that received new 1-minute rows. A batch that cannot conflict (bulk loads, backfill of empty
+    ranges) is copied straight in (:func:`_copy_new_candles`). Raises SQLAlchemy/psycopg errors (batch
+    not written)."""
     if frame.empty:
         return WriteResult(0, 0)
-
     def work(conn: Connection) -> WriteResult:
-        stage = _stage(conn, prices.name, CANDLE_COLUMNS, frame)
         conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS touched_hours (exchange text, symbol text, "
                           "price_kind text, bucket timestamptz) ON COMMIT DROP"))
         conn.execute(text("TRUNCATE touched_hours"))
-        insert = _insert_sql(prices.name, stage, CANDLE_COLUMNS, "DO NOTHING")
-        written = conn.execute(text(
-            f"WITH ins AS ({insert} RETURNING exchange, symbol, timeframe, price_kind, time), "
-            "t AS (INSERT INTO touched_hours SELECT DISTINCT exchange, symbol, price_kind, "
-            "time_bucket('1 hour', time) FROM ins WHERE timeframe = '1m' RETURNING 1) "
-            "SELECT (SELECT count(*) FROM ins)"
-        )).scalar_one()
+        written = _copy_new_candles(conn, frame)
+        if written is None:
+            stage = _stage(conn, prices.name, CANDLE_COLUMNS, frame)
+            insert = _insert_sql(prices.name, stage, CANDLE_COLUMNS, "DO NOTHING")
+            written = conn.execute(text(
+                f"WITH ins AS ({insert} RETURNING exchange, symbol, timeframe, price_kind, time), "
+                "t AS (INSERT INTO touched_hours SELECT DISTINCT exchange, symbol, price_kind, "
+                "time_bucket('1 hour', time) FROM ins WHERE timeframe = '1m' RETURNING 1) "
+                "SELECT (SELECT count(*) FROM ins)"
+            )).scalar_one()
         rollups = 0
         if written:
             conn.execute(text("ANALYZE touched_hours"))  # temp tables have no statistics otherwise

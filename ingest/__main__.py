@@ -57,7 +57,7 @@ def _backfill(args, settings: Settings) -> int:
 
 
 async def _backfill_async(settings: Settings, exchange: str, symbols, since, until) -> dict[str, int]:
-    from ingest.backfill import backfill_symbol
+    from ingest.backfill import backfill_symbol, known_intervals
     from ingest.exchange import ExchangeClient
     from ingest.pipeline import ingest_candles, ingest_funding
 
@@ -72,8 +72,9 @@ async def _backfill_async(settings: Settings, exchange: str, symbols, since, unt
         totals["rejected"] += result.rejected_total
 
     async with ExchangeClient(exchange, settings) as client:
+        intervals = await known_intervals(client, list(symbols))
         for symbol in symbols:
-            sent = await backfill_symbol(client, engine, symbol, since, until, sink)
+            sent = await backfill_symbol(client, engine, symbol, since, until, sink, intervals=intervals)
             log.info("backfill %s %s: %d candles, %d settlements fetched", exchange, symbol, sent["ohlcv"],
                      sent["funding_history"])
     return totals

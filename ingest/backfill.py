@@ -25,7 +25,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from ingest.exchange import TIMEFRAME_MS, ExchangeClient
-from ingest.normalize import closed_candles, settled_funding
+from ingest.normalize import closed_candles, interval_hours, settled_funding
 from ingest.rows import CandleRow, FundingRow, rows_to_frame
 
 log = logging.getLogger(__name__)
@@ -173,6 +173,17 @@ async def backfill_symbol(client: ExchangeClient, engine: Engine, symbol: str, s
     for gap in find_gaps(in_range, since, until, step, tolerance=step * (FUNDING_GAP_FACTOR - 1)):
         sent["funding_history"] += await fill_funding(client, symbol, gap, sink, interval, page_limit)
     return sent
+
+
+async def known_intervals(client: ExchangeClient, symbols: list[str]) -> dict[str, float]:
+    """Funding interval (hours) per symbol as the exchange states it: ``fetchFundingIntervals`` where ccxt has
+    it, else the ``interval`` of the current funding structures (Bybit, OKX). Symbols without a stated
+    interval are absent (never assumed 8 h). Raises the exchange's domain errors."""
+    found = await client.fetch_funding_intervals(symbols)
+    if not found:
+        found = await client.fetch_funding_rates(symbols)
+    intervals = {s: interval_hours(v.get("interval")) for s, v in found.items() if s in symbols}
+    return {s: h for s, h in intervals.items() if h}
 
 
 def parse_since(value: str) -> datetime:

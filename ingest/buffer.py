@@ -41,9 +41,6 @@ class Buffer:
         self._batches: deque[Batch] = deque()
         self.rows = 0
 
-    def __len__(self) -> int:
-        return len(self._batches)
-
     def put(self, batch: Batch) -> None:
         """Append ``batch``; drop the oldest batches while the bound is exceeded (counted)."""
         if batch.frame.empty:

@@ -85,10 +85,6 @@ class Metrics:
         key = (metric, _key(labels))
         self._counters[key] = self._counters.get(key, 0.0) + amount
 
-    def gauge(self, metric: str, **labels: str) -> float | None:
-        """Current value of a gauge (``None`` if never set)."""
-        return self._gauges.get((metric, _key(labels)))
-
     def sample(self, now: datetime, worker: str = "ingest") -> pd.DataFrame:
         """All gauges, the counters' increases since the last sample (then zeroed) and the process's RSS and
         CPU, as a ``system_metrics`` frame stamped ``now``."""

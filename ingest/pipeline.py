@@ -12,6 +12,7 @@ batch as context (read from the database), so a batch split differently yields t
 from __future__ import annotations
 
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -91,17 +92,21 @@ def ingest_candles(engine: Engine, frame: pd.DataFrame, settings: Settings, *,
                    use_context: bool = True) -> PipelineResult:
     """Validate, find ``log_return_1m``/``volume_1m`` anomalies of 1-minute ``last`` candles, write both.
 
+    Anomalies are written only after the candles were (a failed candle write raises and writes neither).
+
     ``use_context=False`` skips reading stored history (bulk loads into an empty range)."""
     checked = validate_candles(frame, settings, known_symbols, now)
     valid = checked.valid
-    found = pd.DataFrame()
     one_minute = valid[(valid["timeframe"] == "1m") & (valid["price_kind"] == "last")]
-    if not one_minute.empty:
-        series = (_with_context(engine, one_minute, _CANDLE_CONTEXT, {"kind": "last"}, settings.anomaly_window + 1)
-                  if use_context else one_minute)
-        found = frame_anomalies(series, candle_metrics, **_anomaly_args(settings))
-    written = write_candles(engine, valid)
-    anomalies_written = write_anomalies(engine, found).written if not found.empty else 0
+    series = one_minute
+    if use_context and not one_minute.empty:
+        series = _with_context(engine, one_minute, _CANDLE_CONTEXT, {"kind": "last"}, settings.anomaly_window + 1)
+    # The candle write (server-side work; psycopg releases the GIL while waiting) overlaps the z-scores.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(write_candles, engine, valid)
+        found = frame_anomalies(series, candle_metrics, **_anomaly_args(settings)) if not series.empty else None
+        written = pending.result()
+    anomalies_written = write_anomalies(engine, found).written if found is not None and not found.empty else 0
     return _result(checked, written, anomalies_written)
 
 

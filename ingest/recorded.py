@@ -18,7 +18,6 @@ Raises ``FileNotFoundError`` when a dataset file is missing.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,14 +42,6 @@ VENUES = {"binance": ("binanceusdm", "USDT"), "bybit": ("bybit", "USDT"), "okx":
           "hyperliquid": ("hyperliquid", "USDC")}
 #: Spacing (hours) above which consecutive settlements are treated as a gap in the record, not an interval.
 MAX_INTERVAL_HOURS = 8.0
-
-
-@dataclass(frozen=True)
-class RecordedDataset:
-    """One bundled stream: ``kind`` ``candles`` or ``funding`` and its rows (``ingest.rows`` columns)."""
-
-    kind: str
-    frame: pd.DataFrame
 
 
 def _ms(series: pd.Series) -> pd.Series:

@@ -11,8 +11,7 @@ Bulk paths (recorded history, backfill, benchmark) carry the same columns as ``p
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import pandas as pd
@@ -21,7 +20,7 @@ import pandas as pd
 from db.writes import ANOMALY_COLUMNS, CANDLE_COLUMNS, FUNDING_COLUMNS, METRIC_COLUMNS
 
 __all__ = ["ANOMALY_COLUMNS", "CANDLE_COLUMNS", "FUNDING_COLUMNS", "METRIC_COLUMNS", "AnomalyRow", "CandleRow",
-           "FundingRow", "MetricRow", "frame_to_rows", "rows_to_frame"]
+           "FundingRow", "MetricRow", "rows_to_frame"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +103,3 @@ def rows_to_frame(rows: list, row_type: type) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     frame = pd.DataFrame([asdict(r) for r in rows])
     return frame[columns]
-
-
-def frame_to_rows(frame: pd.DataFrame, row_type: type) -> list:
-    """The inverse of :func:`rows_to_frame` (timestamps become ``datetime``, NaN becomes ``None``)."""
-    names = [f.name for f in fields(row_type)]
-    out = []
-    for record in frame[names].to_dict("records"):
-        clean = {k: (None if _isnan(v) else (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v))
-                 for k, v in record.items()}
-        out.append(row_type(**clean))
-    return out
-
-
-def _isnan(value) -> bool:
-    return isinstance(value, float) and math.isnan(value)

@@ -33,11 +33,19 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from db.writes import write_metrics
-from ingest.backfill import Gap, backfill_symbol, fill_candles, fill_funding, interval_from_times, stored_times
+from ingest.backfill import (
+    Gap,
+    backfill_symbol,
+    fill_candles,
+    fill_funding,
+    interval_from_times,
+    known_intervals,
+    stored_times,
+)
 from ingest.buffer import Batch, Buffer
 from ingest.exchange import TIMEFRAME_MS, ExchangeCallError, ExchangeClient, RateLimited, Unsupported
 from ingest.metrics import Metrics, hypertable_sizes
-from ingest.normalize import interval_hours, predicted_funding
+from ingest.normalize import predicted_funding
 from ingest.pipeline import ingest_candles, ingest_funding
 from ingest.retention import apply_retention
 from ingest.retry import network_backoff, rate_limit_backoff
@@ -159,17 +167,10 @@ class Worker:
             await asyncio.gather(*(self._stream(client, s, list(symbols)) for s in STREAMS))
 
     async def _load_intervals(self, client: ExchangeClient, symbols: list[str]) -> None:
-        found = {}
         try:
-            found = await self._retrying(client.id, "funding", lambda: client.fetch_funding_intervals(symbols)) or {}
+            known = await self._retrying(client.id, "funding", lambda: known_intervals(client, symbols)) or {}
         except Unsupported:
-            found = {}
-        if not found:  # e.g. Bybit: the interval comes with the current funding structure
-            try:
-                found = await self._retrying(client.id, "funding", lambda: client.fetch_funding_rates(symbols)) or {}
-            except Unsupported:
-                found = {}
-        known = {s: interval_hours(v.get("interval")) for s, v in found.items() if interval_hours(v.get("interval"))}
+            known = {}
         self.intervals[client.id] = known
 
     async def _catch_up(self, client: ExchangeClient, symbols: list[str]) -> None:
