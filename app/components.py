@@ -12,10 +12,11 @@ from datetime import datetime
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import html
+from dash import dcc, html
 
 from app import format as fmt
 from app.controls import DEFAULT_RANGE, PRESETS
+from app.figures import HEIGHT, empty_figure
 from db.symbols import display_symbol
 
 #: Bootstrap colour of each feed / pipeline status.
@@ -218,3 +219,15 @@ def empty_notice(state, start: datetime, end: datetime, extent: tuple[datetime, 
     ]
     label = f"Show the {fmt.span_label(length)} up to {fmt.utc(last)}"
     return True, text, label, {}, anchor
+
+
+def graph(graph_id: str, height: int = HEIGHT) -> dcc.Graph:
+    """A ``dcc.Graph`` ``height`` px tall that follows its container's width (``responsive=True``: Plotly
+    resizes with the window and the figure's own height is ignored), showing "Loading…" until drawn."""
+    return dcc.Graph(
+        id=graph_id,
+        figure=empty_figure("Loading…"),
+        responsive=False,
+        style={"height": f"{height}px"},
+        config={"displaylogo": False},
+    )

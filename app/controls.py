@@ -69,6 +69,7 @@ class ViewState:
     metrics: tuple[str, ...] = ()
     min_z: float = 0.0
     problems: tuple[str, ...] = field(default=(), compare=False)
+    defaulted: bool = field(default=False, compare=False)
 
     def window(self, now: datetime) -> tuple[datetime, datetime]:
         """``(start, end)`` of the range at ``now`` (aware UTC); a custom range without dates falls back to 24 h."""
@@ -244,7 +245,8 @@ def _range_controls(prefix: str, state: ViewState) -> html.Div:
     )
 
 
-def _refresh_controls(prefix: str, state: ViewState) -> html.Div:
+def _refresh_controls(prefix: str, state: ViewState, request: dict | None) -> html.Div:
+    checked = f"Last updated {utc(datetime.fromisoformat(request['now']), seconds=True)}" if request else ""
     return html.Div(
         [
             html.Label("Auto-refresh", htmlFor=f"{prefix}-refresh", className="ap-label"),
@@ -257,22 +259,42 @@ def _refresh_controls(prefix: str, state: ViewState) -> html.Div:
                 className="ap-refresh",
             ),
             dcc.Interval(id=f"{prefix}-interval", interval=max(state.refresh, 1) * 1000, disabled=not state.refresh),
-            html.Span(id=f"{prefix}-updated", className="ap-updated text-muted"),
+            html.Span(checked, id=f"{prefix}-updated", className="ap-updated text-muted"),
         ],
         className="ap-refresh-row",
     )
 
 
-def control_bar(prefix: str, state: ViewState, pairs, show_funding: bool = True) -> html.Div:
+def control_values(state: ViewState) -> dict:
+    """The values the controls of :func:`control_bar` start with for ``state`` (keys of
+    :func:`state_from_controls`)."""
+    custom = state.range == CUSTOM and state.start is not None and state.end is not None
+    return {
+        "exchanges": list(state.exchanges), "symbols": list(state.symbols), "range": state.range,
+        "start_date": state.start.date().isoformat() if custom else None,
+        "end_date": (state.end - timedelta(days=1)).date().isoformat() if custom else None,
+        "anchor": format_time(state.end) if state.end and not custom else None,
+        "refresh": state.refresh, "funding": state.funding, "metrics": list(state.metrics), "min_z": state.min_z,
+    }  # fmt: skip
+
+
+def initial_store(state: ViewState) -> dict:
+    """The ``{prefix}-state`` store of a freshly rendered page: exactly what the controls will produce (a custom
+    range is whole UTC days, as the date picker shows it)."""
+    return state_to_store(state_from_controls(control_values(state)))
+
+
+def control_bar(prefix: str, state: ViewState, show_funding: bool = True, request: dict | None = None):
     """The shared controls for page ``prefix``, set from ``state``.
 
-    ``pairs`` is ``db.queries.list_symbols`` output (columns ``exchange``, ``symbol``, ``display``): the
-    exchange and symbol options are the ones with data. Also holds the page's ``{prefix}-state`` store (the
-    resolved view, written by :func:`register_callbacks`), the "problems" alert for bad URL parameters and
-    the empty-range notice with its jump button (``{prefix}-jump``).
+    The exchange and symbol pickers start with the chosen values as their only options; ``app.refresh`` fills in
+    every pair with data right after the page loads (so rendering needs no query). Also holds the page's stores:
+    ``{prefix}-state`` (the view, :func:`initial_store`; rewritten by :func:`register_callbacks`), ``{prefix}-fp``
+    (``request``: the first draw request, see ``app.refresh``), ``{prefix}-drawn`` (fingerprint of what is drawn),
+    ``{prefix}-defaulted`` (True when the symbols are :data:`DEFAULT_SYMBOLS` because the link named none); the
+    "problems" alert for bad URL parameters and the empty-range notice with its jump button (``{prefix}-jump``).
     """
-    exchanges = sorted(set(pairs["exchange"]) | set(state.exchanges)) if len(pairs) else list(state.exchanges)
-    symbols = sorted(set(pairs["symbol"]) | set(state.symbols)) if len(pairs) else list(state.symbols)
+    exchanges, symbols = list(state.exchanges), list(state.symbols)
     funding = dbc.RadioItems(
         id=f"{prefix}-funding",
         options=[{"label": "per interval", "value": "interval"}, {"label": "annualised", "value": "annual"}],
@@ -295,7 +317,8 @@ def control_bar(prefix: str, state: ViewState, pairs, show_funding: bool = True)
                 ],
                 className="ap-controls-row",
             ),
-            html.Div([_range_controls(prefix, state), _refresh_controls(prefix, state)], className="ap-controls-row"),
+            html.Div([_range_controls(prefix, state), _refresh_controls(prefix, state, request)],
+                     className="ap-controls-row"),
             html.Div(id=f"{prefix}-window", className="ap-window text-muted"),
             dbc.Alert(
                 ["Some link parameters were ignored: ", "; ".join(state.problems)],
@@ -308,7 +331,10 @@ def control_bar(prefix: str, state: ViewState, pairs, show_funding: bool = True)
                 ],
                 id=f"{prefix}-empty", color="info", is_open=False, className="ap-empty",
             ),
-            dcc.Store(id=f"{prefix}-state"),
+            dcc.Store(id=f"{prefix}-state", data=initial_store(state)),
+            dcc.Store(id=f"{prefix}-fp", data=request),
+            dcc.Store(id=f"{prefix}-drawn"),
+            dcc.Store(id=f"{prefix}-defaulted", data=state.defaulted),
             dcc.Store(id=f"{prefix}-newest"),
         ],
         className="ap-controls",
@@ -402,6 +428,7 @@ def register_callbacks(prefix: str, extra: Mapping[str, str] | None = None) -> N
         Output(f"{prefix}-interval", "disabled"),
         Output(f"{prefix}-live", "style"),
         inputs,
+        prevent_initial_call=True,  # the layout already holds the initial state (initial_store)
     )
     def _state(*values):
         state = state_from_controls(dict(zip(keys, values, strict=True)))
@@ -463,12 +490,10 @@ def register_nav_callback() -> None:
 DEFAULT_SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
 
 
-def with_defaults(state: ViewState, pairs) -> ViewState:
-    """``state`` with symbols chosen when it names none: :data:`DEFAULT_SYMBOLS` that have data, else the
-    first two symbols of ``pairs`` (``db.queries.list_symbols`` output). Unknown names are kept (the page says
-    they have no data) so a link is never silently changed."""
-    if state.symbols or not len(pairs):
+def with_defaults(state: ViewState) -> ViewState:
+    """``state`` with :data:`DEFAULT_SYMBOLS` when it names no symbol (``defaulted`` set, so the page may replace
+    them by symbols that have data once it knows them). Unknown names are kept: the page says they have no data,
+    a link is never silently changed."""
+    if state.symbols:
         return state
-    have = list(dict.fromkeys(pairs["symbol"]))
-    chosen = [s for s in DEFAULT_SYMBOLS if s in have] or have[:2]
-    return replace(state, symbols=tuple(chosen))
+    return replace(state, symbols=DEFAULT_SYMBOLS, defaulted=True)

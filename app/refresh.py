@@ -1,75 +1,157 @@
-"""Redraw only when new data arrived: the *fingerprint* callback each live page registers.
+"""Page start-up without database round trips, and redraw only when new data arrived.
 
-On every control change and every auto-refresh tick, ``{prefix}-check`` reads a cheap fingerprint of the view
-(a few newest-time index probes, e.g. :func:`market_fingerprint`) and writes ``{prefix}-fp`` only when the
-view or the fingerprint changed; otherwise ``no_update``, so the page's draw callback (an input on
-``{prefix}-fp``) does not run and the browser redraws nothing. The "last updated" stamp is refreshed on every
-tick. Nothing is kept between requests except in the browser's ``dcc.Store``.
+Every live page has three stores (built by ``app.controls.control_bar``):
+
+* ``{prefix}-state`` — the view (controls); ``{prefix}-fp`` — a *draw request* ``{"query", "state", "now"}``: the
+  page's draw callback runs whenever it changes; ``{prefix}-drawn`` — the *fingerprint* of what is on screen.
+
+The layout renders with a draw request already in ``{prefix}-fp`` (:func:`start_page`, no query), so the page
+draws straight away. Two callbacks registered here per page then keep it current:
+
+* ``_baseline`` (on ``{prefix}-fp``, in parallel with the draw) stores the fingerprint of the drawn window:
+  ``db.queries.window_fingerprint`` (row count and newest time per table in the range — time-bounded, cheap);
+* ``_check`` (on every auto-refresh tick and control change) writes a new draw request only when the view
+  changed or the fingerprint of the current window differs from the stored one; else ``no_update``, so
+  nothing is queried for the charts and the browser redraws nothing. It always refreshes the "last updated"
+  stamp.
+
+Known pairs (exchange + symbol with data) come from the API's per-app cache (``app.api.pairs``), so no page
+pays the loose index scan over every chunk more than once per cache period. Nothing is kept in this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from dash import Input, Output, State, callback, no_update
+from dash.exceptions import PreventUpdate
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import controls
+from app.api import pairs as cached_pairs
 from app.dashboard import read_connection
 from app.format import utc
 from db import queries
+from db.symbols import display_symbol
 
-#: Bounds that cover every stored time (for "newest anomaly of the selection").
-ALL_TIME = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
-
-
-def selection(state: controls.ViewState) -> tuple[list[str] | None, list[str] | None]:
-    """``(exchanges, symbols)`` of ``state`` for ``db.queries`` (``None``: all)."""
-    return (list(state.exchanges) or None), (list(state.symbols) or None)
+#: Tables whose fingerprint decides a redraw, per kind of page.
+MARKET_TABLES = ("funding_rates", "prices", "anomalies")
+SYSTEM_TABLES = (*MARKET_TABLES, "system_metrics")
 
 
-def market_fingerprint(conn: Connection, state: controls.ViewState) -> dict:
-    """Newest funding/price time and newest anomaly time of the selection (ISO strings; None when none)."""
-    exchanges, symbols = selection(state)
-    extent = queries.data_extent(conn, exchanges, symbols)
-    newest_anomaly = queries.anomaly_rows(conn, exchanges, symbols, *ALL_TIME, limit=1)
-    return {
-        "data": extent[1].isoformat() if extent else None,
-        "anomaly": newest_anomaly["time"].iloc[0].isoformat() if len(newest_anomaly) else None,
-    }
+def selection(conn: Connection, state: controls.ViewState) -> tuple[list[str], list[str]]:
+    """Explicit ``(exchanges, symbols)`` of ``state`` for ``db.queries``: an empty exchange choice means every
+    exchange that has one of the symbols (from the cached known pairs), so no query needs a loose index scan."""
+    symbols = list(state.symbols)
+    if state.exchanges:
+        return list(state.exchanges), symbols
+    exchanges = sorted({e for e, s in cached_pairs(conn) if s in symbols}) if symbols else []
+    return exchanges, symbols
 
 
-def register_refresh(prefix: str, fingerprint: Callable[[Connection, controls.ViewState], dict]) -> None:
-    """Register page ``prefix``'s fingerprint callback: ``{prefix}-state`` + ``{prefix}-interval`` ->
-    ``{prefix}-fp`` (``{"query", "state", "now", **fingerprint}``) and ``{prefix}-updated``."""
+def fingerprint(conn: Connection, state: controls.ViewState, start: datetime, end: datetime,
+                tables: Sequence[str] = MARKET_TABLES) -> dict:
+    """JSON form of ``db.queries.window_fingerprint`` for the view's selection in ``[start, end)``."""
+    exchanges, symbols = selection(conn, state)
+    found = queries.window_fingerprint(conn, exchanges, symbols, start, end, tables)
+    return {name: [rows, newest.isoformat() if newest else None] for name, (rows, newest) in found.items()}
+
+
+def draw_request(store: dict, now: datetime) -> dict:
+    """The ``{prefix}-fp`` value asking the page to draw view ``store`` (``controls`` store) at ``now``."""
+    return {"query": store["query"], "state": store, "now": now.isoformat()}
+
+
+def resolve(fp: dict) -> tuple[controls.ViewState, datetime, datetime, timedelta]:
+    """``(state, start, end, bucket)`` of a draw request: the window as of the request's ``now``."""
+    state = controls.state_from_store(fp["state"])
+    start, end = state.window(datetime.fromisoformat(fp["now"]))
+    return state, start, end, queries.choose_bucket(start, end)
+
+
+def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES) -> None:
+    """Register page ``prefix``'s ``_baseline`` and ``_check`` callbacks (module docstring; ``tables`` are the
+    fingerprinted tables) and its picker options (:func:`register_options`)."""
+    register_options(prefix)
+
+    @callback(Output(f"{prefix}-drawn", "data"), Input(f"{prefix}-fp", "data"))
+    def _baseline(fp):
+        if not fp:
+            raise PreventUpdate
+        state, start, end, _ = resolve(fp)
+        try:
+            with read_connection() as conn:
+                return {"query": fp["query"], "fp": fingerprint(conn, state, start, end, tables)}
+        except SQLAlchemyError:
+            return None
 
     @callback(
         Output(f"{prefix}-fp", "data"),
         Output(f"{prefix}-updated", "children"),
         Input(f"{prefix}-state", "data"),
         Input(f"{prefix}-interval", "n_intervals"),
-        State(f"{prefix}-fp", "data"),
+        State(f"{prefix}-drawn", "data"),
+        prevent_initial_call=True,  # the layout holds the first draw request
     )
-    def _check(state_data, _ticks, old):
-        if not state_data:
-            return no_update, no_update
+    def _check(store, _ticks, drawn):
+        if not store:
+            raise PreventUpdate
         now = datetime.now(UTC)
+        stamp = f"Last updated {utc(now, seconds=True)}"
+        if not drawn or drawn.get("query") != store["query"]:
+            return draw_request(store, now), stamp
+        state = controls.state_from_store(store)
         try:
             with read_connection() as conn:
-                newest = fingerprint(conn, controls.state_from_store(state_data))
+                current = fingerprint(conn, state, *state.window(now), tables)
         except SQLAlchemyError as exc:
             return no_update, f"Database unreachable at {utc(now, seconds=True)} ({type(exc).__name__})"
-        fp = {"query": state_data["query"], "state": state_data, **newest}
-        stamp = f"Last updated {utc(now, seconds=True)}"
-        if old and all(old.get(k) == v for k, v in fp.items()):
-            return no_update, stamp
-        return {**fp, "now": now.isoformat()}, stamp
+        return (no_update if current == drawn["fp"] else draw_request(store, now)), stamp
 
 
-def resolve(fp: dict) -> tuple[controls.ViewState, datetime, datetime, timedelta]:
-    """``(state, start, end, bucket)`` of a fingerprint store: the window as it was when the data was checked."""
-    state = controls.state_from_store(fp["state"])
-    start, end = state.window(datetime.fromisoformat(fp["now"]))
-    return state, start, end, queries.choose_bucket(start, end)
+def register_options(prefix: str) -> None:
+    """Fill page ``prefix``'s exchange and symbol pickers with every pair that has data, once after the page
+    loads (``db.queries.list_symbols`` on the cached known pairs). When the symbols were defaults and none of
+    them has data, select the first two symbols that have (``{prefix}-symbols`` changes, the page redraws)."""
+
+    @callback(
+        Output(f"{prefix}-exchanges", "options"),
+        Output(f"{prefix}-symbols", "options"),
+        Output(f"{prefix}-symbols", "value"),
+        Input(f"{prefix}-defaulted", "data"),
+        State(f"{prefix}-exchanges", "value"),
+        State(f"{prefix}-symbols", "value"),
+    )
+    def _options(defaulted, exchanges, symbols):
+        try:
+            with read_connection() as conn:
+                listed = queries.list_symbols(conn, pairs=cached_pairs(conn))
+        except SQLAlchemyError:
+            raise PreventUpdate from None
+        have = list(dict.fromkeys(listed["symbol"]))
+        value = no_update
+        if defaulted and have and not set(symbols or ()) & set(have):
+            value = have[:2]
+        return (
+            [{"label": e, "value": e} for e in sorted(set(listed["exchange"]) | set(exchanges or ()))],
+            [{"label": display_symbol(s), "value": s} for s in sorted(set(have) | set(symbols or ()))],
+            value,
+        )
+
+
+@dataclass(frozen=True)
+class PageStart:
+    """What a page's ``layout(**query)`` renders with: the view (defaults applied) and the first draw request."""
+
+    state: controls.ViewState
+    request: dict
+
+
+def start_page(query: dict) -> PageStart:
+    """The view of ``query`` (URL parameters) and its first draw request; no database access."""
+    state = controls.with_defaults(controls.parse_query(query))
+    now = datetime.now(UTC)
+    return PageStart(state, draw_request(controls.initial_store(state), now))

@@ -95,6 +95,9 @@ def _no_console_errors(ui) -> None:
 
 
 def _screenshot(ui, artifacts_dir, name: str) -> None:
+    """Full-page captures at laptop and phone width (Dash's dev-tools bar hidden: it is not part of the app)."""
+    ui.driver.execute_script(
+        "document.querySelectorAll('[class^=\"dash-debug-menu\"]').forEach(e => { e.style.display = 'none'; });")
     for label, (width, height) in (("laptop", LAPTOP), ("phone", PHONE)):
         ui.driver.set_window_size(width, height)
         time.sleep(0.6)  # let Plotly's responsive resize settle before the capture

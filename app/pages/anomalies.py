@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-import pandas as pd
 from dash import Input, Output, callback, dcc, html
+from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import controls
-from app.components import ANOMALY_COLUMNS, EMPTY_NOTICE_CLOSED, anomaly_rows_for_grid, empty_notice, error_alert, grid
+from app.components import (
+    ANOMALY_COLUMNS,
+    EMPTY_NOTICE_CLOSED,
+    anomaly_rows_for_grid,
+    empty_notice,
+    error_alert,
+    graph,
+    grid,
+)
 from app.dashboard import read_connection
 from app.figures import anomaly_scatter, empty_figure
-from app.refresh import market_fingerprint, register_refresh, resolve, selection
+from app.refresh import register_refresh, resolve, selection, start_page
 from db import queries
 
 dash.register_page(__name__, path="/anomalies", name="Anomalies", title="AlphaPulse · Anomalies", order=1)
@@ -35,8 +43,6 @@ METRICS = {
 
 #: Most anomalies drawn and listed (the newest ones; the page says when there are more).
 MAX_ROWS = 2000
-
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 
 
 def _filters(state: controls.ViewState) -> html.Div:
@@ -65,39 +71,29 @@ def _filters(state: controls.ViewState) -> html.Div:
 
 def layout(**query) -> html.Div:
     """The page for the view in ``query`` (URL parameters, see :mod:`app.controls`); reads the symbol list."""
-    state = controls.parse_query(query)
-    problem = None
-    try:
-        with read_connection() as conn:
-            pairs = queries.list_symbols(conn)
-    except SQLAlchemyError as exc:
-        pairs, problem = pd.DataFrame(columns=["exchange", "symbol", "display"]), error_alert("Database", exc)
-    state = controls.with_defaults(state, pairs)
+    start = start_page(query)
     return html.Div(
         [
             html.H1("Anomalies", className="ap-title"),
-            problem,
-            controls.control_bar(P, state, pairs, show_funding=False),
-            _filters(state),
+            controls.control_bar(P, start.state, show_funding=False, request=start.request),
+            _filters(start.state),
             html.Div(id=f"{P}-error"),
             html.Div(
                 [
                     html.Div(id=f"{P}-summary", className="ap-window text-muted"),
-                    html.Div(dcc.Graph(id=f"{P}-scatter", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
-                             className="ap-panel"),
+                    html.Div(graph(f"{P}-scatter", 420), className="ap-panel"),
                     html.H2("Recent anomalies (newest first)", className="ap-h2"),
                     grid(f"{P}-table", ANOMALY_COLUMNS, height=420),
                 ],
                 id=f"{P}-content",
             ),
-            dcc.Store(id=f"{P}-fp"),
         ],
         className="ap-page",
     )
 
 
 controls.register_callbacks(P, extra={"metrics": f"{P}-metrics", "min_z": f"{P}-minz"})
-register_refresh(P, market_fingerprint)
+register_refresh(P)
 
 DRAW_OUTPUTS = {
     "scatter": Output(f"{P}-scatter", "figure"),
@@ -116,14 +112,18 @@ DRAW_OUTPUTS = {
 }
 
 
-@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data")}, prevent_initial_call=True)
+@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data")})
 def _draw(fp):
+    if not fp:
+        raise PreventUpdate
     state, start, end, bucket = resolve(fp)
     out = {"window": controls.window_text(start, end, bucket, state.live), "notice": EMPTY_NOTICE_CLOSED,
            "error": None, "content": {}, "summary": ""}
-    exchanges, symbols = selection(state)
+    if not state.symbols:
+        return {**out, "scatter": empty_figure("Choose at least one symbol."), "rows": []}
     try:
         with read_connection() as conn:
+            exchanges, symbols = selection(conn, state)
             rows = queries.anomaly_rows(conn, exchanges, symbols, start, end, metrics=list(state.metrics) or None,
                                         min_abs_z=state.min_z, limit=MAX_ROWS)
             extent = queries.data_extent(conn, exchanges, symbols) if rows.empty else None

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 import dash
 import dash_bootstrap_components as dbc
-import pandas as pd
-from dash import Input, Output, callback, dcc, html, no_update
+from dash import Input, Output, callback, html, no_update
+from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import controls
@@ -27,20 +27,18 @@ from app.components import (
     comparison_rows,
     empty_notice,
     error_alert,
+    graph,
     grid,
     symbol_card,
 )
 from app.dashboard import read_connection
 from app.figures import empty_figure, funding_figure, price_figure
-from app.refresh import market_fingerprint, register_refresh, resolve, selection
+from app.refresh import register_refresh, resolve, selection, start_page
 from db import queries
 
 dash.register_page(__name__, path="/", name="Overview", title="AlphaPulse · Overview", order=0)
 
 P = "overview"
-
-#: Plotly modebar options of every graph on the page.
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 
 #: Most cards drawn at once (the table always lists every pair).
 MAX_CARDS = 12
@@ -48,35 +46,24 @@ MAX_CARDS = 12
 
 def layout(**query) -> html.Div:
     """The page for the view in ``query`` (URL parameters, see :mod:`app.controls`); reads the symbol list."""
-    state = controls.parse_query(query)
-    problem = None
-    try:
-        with read_connection() as conn:
-            pairs = queries.list_symbols(conn)
-    except SQLAlchemyError as exc:
-        pairs, problem = pd.DataFrame(columns=["exchange", "symbol", "display"]), error_alert("Database", exc)
-    state = controls.with_defaults(state, pairs)
+    start = start_page(query)
     return html.Div(
         [
             html.H1("Funding and prices", className="ap-title"),
-            problem,
-            controls.control_bar(P, state, pairs),
+            controls.control_bar(P, start.state, request=start.request),
             html.Div(id=f"{P}-error"),
             html.Div(
                 [
                     html.Div(id=f"{P}-cards", className="ap-cards"),
                     html.H2("Funding rate", className="ap-h2"),
-                    html.Div(dcc.Graph(id=f"{P}-funding-chart", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
-                             className="ap-panel"),
+                    html.Div(graph(f"{P}-funding-chart"), className="ap-panel"),
                     html.H2("Price", className="ap-h2"),
-                    html.Div(dcc.Graph(id=f"{P}-price-chart", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
-                             className="ap-panel"),
+                    html.Div(graph(f"{P}-price-chart"), className="ap-panel"),
                     html.H2("Comparison of the selected symbols", className="ap-h2"),
                     grid(f"{P}-table", COMPARISON_COLUMNS, height=260),
                 ],
                 id=f"{P}-content",
             ),
-            dcc.Store(id=f"{P}-fp"),
         ],
         className="ap-page",
     )
@@ -85,7 +72,7 @@ def layout(**query) -> html.Div:
 controls.register_callbacks(P)
 
 
-register_refresh(P, market_fingerprint)
+register_refresh(P)
 
 
 DRAW_OUTPUTS = {
@@ -108,8 +95,10 @@ DRAW_OUTPUTS = {
 HIDDEN = {"display": "none"}
 
 
-@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data")}, prevent_initial_call=True)
+@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data")})
 def _draw(fp):
+    if not fp:
+        raise PreventUpdate
     state, start, end, bucket = resolve(fp)
     out = {"window": controls.window_text(start, end, bucket, state.live), "notice": EMPTY_NOTICE_CLOSED,
            "error": None, "content": {}}
@@ -131,7 +120,7 @@ def _draw(fp):
 
 
 def _query(conn, state: controls.ViewState, start: datetime, end: datetime, bucket: timedelta) -> dict:
-    exchanges, symbols = selection(state)
+    exchanges, symbols = selection(conn, state)
     funding = queries.funding_series(conn, exchanges, symbols, start, end, bucket)
     prices = queries.price_series(conn, exchanges, symbols, start, end, bucket)
     anomalies = queries.anomaly_rows(conn, exchanges, symbols, start, end, limit=5000)

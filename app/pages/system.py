@@ -18,16 +18,16 @@ from datetime import datetime
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, callback, dcc, html
-from sqlalchemy import Connection
+from dash import Input, Output, callback, html
+from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import controls
-from app.components import error_alert, grid, status_badge
+from app.components import error_alert, graph, grid, status_badge
 from app.dashboard import current_settings, read_connection
 from app.figures import empty_figure, feed_lag_figure, metric_figure
 from app.format import duration, utc
-from app.refresh import market_fingerprint, register_refresh, resolve
+from app.refresh import SYSTEM_TABLES, register_refresh, resolve, start_page
 from db import health, queries
 from db.engine import probe_timescaledb
 from db.storage import hypertable_sizes
@@ -36,49 +36,42 @@ dash.register_page(__name__, path="/system", name="System", title="AlphaPulse ·
 
 P = "system"
 
-#: Metric charts: (metric name in ``system_metrics``, title, y-axis title with unit, label columns, agg, kind).
-#: Names are the ones ingest writes (``ingest`` worker metrics); a metric without rows shows "no data".
+#: Metric charts: (metric in ``system_metrics``, title, y-axis title with unit, label columns, agg, kind).
+#: Names, units and labels are ingest's (table in ``ingest.metrics``); counters hold the increase since the
+#: previous sample, so ``sum`` per bucket is the bucket's total. A metric without rows says so.
 PANELS = (
-    ("rows_written", "Rows written per minute", "rows / min", ("table",), "sum", "bars"),
-    ("rows_rejected", "Rows rejected by validation", "rows", ("reason",), "sum", "bars"),
-    ("fetch_errors", "Errors by class", "errors", ("error",), "sum", "bars"),
+    ("rows_written", "Rows written per minute", "rows / min", ("exchange", "stream"), "sum", "bars"),
+    ("rows_rejected", "Rows rejected by validation, by reason", "rows per bucket", ("reason",), "sum", "bars"),
+    ("fetch_errors", "Fetch errors by class", "errors per bucket", ("error",), "sum", "bars"),
     ("fetch_latency_seconds", "Fetch latency (exchange REST)", "seconds", ("exchange", "stream"), "avg", "lines"),
-    ("write_latency_seconds", "Write latency (database)", "seconds", ("table",), "avg", "lines"),
+    ("write_latency_seconds", "Write latency (database)", "seconds", ("exchange", "stream"), "avg", "lines"),
 )
 
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
-
+#: Panels whose bucket totals are shown per minute (bucket total ÷ bucket minutes).
+PER_MINUTE = {"rows_written"}
 
 def layout(**query) -> html.Div:
     """The page for the view in ``query`` (URL parameters, see :mod:`app.controls`)."""
-    state = controls.parse_query(query)
-    try:
-        with read_connection() as conn:
-            pairs = queries.list_symbols(conn)
-    except SQLAlchemyError:
-        pairs = pd.DataFrame(columns=["exchange", "symbol", "display"])
+    start = start_page(query)
     panels = [
         html.Div([html.H2(title, className="ap-h2"),
-                  html.Div(dcc.Graph(id=f"{P}-m-{name}", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
-                           className="ap-panel")])
+                  html.Div(graph(f"{P}-m-{name}", 260), className="ap-panel")])
         for name, title, *_ in PANELS
     ]
     return html.Div(
         [
             html.H1("Pipeline health", className="ap-title"),
-            controls.control_bar(P, controls.with_defaults(state, pairs), pairs, show_funding=False),
+            controls.control_bar(P, start.state, show_funding=False, request=start.request),
             html.Div(id=f"{P}-status", className="ap-system-status"),
             html.H2("Feeds: lag against expected cadence", className="ap-h2"),
             html.Div(id=f"{P}-feeds"),
-            html.Div(dcc.Graph(id=f"{P}-lag", figure=empty_figure("Loading…"), config=GRAPH_CONFIG),
-                     className="ap-panel"),
+            html.Div(graph(f"{P}-lag", 300), className="ap-panel"),
             html.Div(panels, className="ap-metrics"),
             html.H2("Hypertables", className="ap-h2"),
             html.Div(id=f"{P}-sizes"),
             html.H2("Newest value of every metric", className="ap-h2"),
             grid(f"{P}-latest", (("metric", "Metric"), ("labels", "Labels"), ("value", "Value"), ("unit", "Unit"),
                                  ("time", "Time (UTC)")), height=300),
-            dcc.Store(id=f"{P}-fp"),
         ],
         className="ap-page",
     )
@@ -87,13 +80,7 @@ def layout(**query) -> html.Div:
 controls.register_callbacks(P)
 
 
-def system_fingerprint(conn: Connection, state: controls.ViewState) -> dict:
-    """Newest metric time plus the market fingerprint: the page redraws when either moves."""
-    latest = queries.latest_metrics(conn)
-    return {**market_fingerprint(conn, state), "metrics": latest["time"].max().isoformat() if len(latest) else None}
-
-
-register_refresh(P, system_fingerprint)
+register_refresh(P, SYSTEM_TABLES)
 
 
 def _status_block(status: str, now: datetime, info) -> html.Div:
@@ -149,8 +136,10 @@ DRAW_OUTPUTS = {
 }
 
 
-@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data")}, prevent_initial_call=True)
+@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data")})
 def _draw(fp):
+    if not fp:
+        raise PreventUpdate
     state, start, end, bucket = resolve(fp)
     now = datetime.fromisoformat(fp["now"])
     window = controls.window_text(start, end, bucket, state.live)
@@ -166,6 +155,9 @@ def _draw(fp):
         blank = empty_figure("Database unreachable")
         return {"status": [status_badge("down"), error_alert(" Database", exc)], "feeds": None, "lag": blank,
                 "sizes": None, "latest": [], "window": window, "panels": tuple(blank for _ in PANELS)}
+    minutes = bucket.total_seconds() / 60
+    series = [frame.assign(value=frame["value"] / minutes) if name in PER_MINUTE and len(frame) else frame
+              for frame, (name, *_) in zip(series, PANELS, strict=True)]
     panels = tuple(
         metric_figure(frame, unit, split, fp["query"], bucket, kind) if len(frame)
         else empty_figure(f"No {name} metric in this range", height=140)

@@ -1,0 +1,168 @@
+"""``make bench-ui``: page load to all charts drawn, in headless Chromium, against gunicorn (prints figures).
+
+Not a test: nothing is asserted; the goal of issue 4 (page load to all charts drawn <= 1 s) is printed beside
+the figures.
+
+Data: database ``alphapulse_bench_ui`` on the configured server (created once, reused), holding the bundled real
+history loaded through INGEST's loader (``ingest.recorded.load_recorded``; quick when already loaded). The app is
+served by gunicorn with the project's ``gunicorn.conf.py`` (workers/threads from settings) on a free port.
+
+Measured per page and view, REPEAT loads after one warm-up load, each in a fresh tab state (``about:blank`` in
+between, browser cache kept as a returning analyst's would be): the time from navigation start
+(``performance.timeOrigin``) until every ``dcc.Graph`` on the page holds its data (the "Loading…" placeholder has no
+traces; a graph counts as drawn when Plotly has rendered traces or a final message) and, on the anomalies page,
+the grid holds its rows. Views: the overview with 2 and 5 symbols over 24 h and 30 d, the anomalies page over
+7 d, the system page; all anchored at the end of the bundled 1-minute data (2025-06-24).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from sqlalchemy import make_url, text
+
+from db.engine import make_engine
+from db.local import LocalCluster
+from ingest.recorded import load_recorded
+from settings import PROJECT_ROOT, get_settings
+
+DB_NAME = "alphapulse_bench_ui"
+REPEAT = 7
+END = "2025-06-24T10:00Z"
+VIEWS = {
+    "overview 2 symbols 24h": f"/?symbols=BTC/USDT,ETH/USDT&exchange=binanceusdm&end={END}",
+    "overview 2 symbols 30d": f"/?symbols=BTC/USDT,ETH/USDT&exchange=binanceusdm&range=30d&end={END}",
+    "overview 5 symbols 24h": f"/?symbols=BTC/USDT,ETH/USDT,SOL/USDT,BNB/USDT,XRP/USDT&exchange=binanceusdm&end={END}",
+    "overview 5 symbols 30d": "/?symbols=BTC/USDT,ETH/USDT,SOL/USDT,BNB/USDT,XRP/USDT&exchange=binanceusdm"
+    f"&range=30d&end={END}",
+    "anomalies 2 symbols 7d": f"/anomalies?symbols=BTC/USDT,ETH/USDT&exchange=binanceusdm&range=7d&end={END}",
+    "system": f"/system?end={END}",
+}
+
+#: Resolves with ms since navigation start once every graph shows data (or a final message) and grids are filled.
+_DRAWN_JS = """
+const done = arguments[arguments.length - 1];
+function drawn() {
+  const graphs = Array.from(document.querySelectorAll('.dash-graph'));
+  if (!graphs.length) { return false; }
+  const ok = graphs.every(g => {
+    const p = g.querySelector('.js-plotly-plot');
+    if (!p || !p._fullLayout) { return false; }
+    const notes = (p._fullLayout.annotations || []).map(a => a.text);
+    return (p._fullData && p._fullData.length > 0) || (notes.length && !notes.includes('Loading…'));
+  });
+  const grids = Array.from(document.querySelectorAll('.ap-grid'));
+  const gridsOk = !document.querySelector('#anomalies-table') ||
+                  document.querySelectorAll('#anomalies-table .ag-row').length > 0;
+  return ok && gridsOk && grids.length >= 0;
+}
+function poll() { if (drawn()) { done(performance.now()); } else { requestAnimationFrame(poll); } }
+poll();
+"""
+
+
+def log(message: str) -> None:
+    print(f"[bench-ui] {message}", file=sys.stderr, flush=True)
+
+
+def bench_database() -> str:
+    """URL of ``alphapulse_bench_ui`` (created and migrated if missing) with the bundled history loaded."""
+    settings = get_settings()
+    server = LocalCluster.from_settings(settings).start() if settings.uses_local_cluster else settings.database_url
+    admin = make_engine(make_url(server).set(database="postgres").render_as_string(False), pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DB_NAME}).scalar():
+            conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    admin.dispose()
+    url = make_url(server).set(database=DB_NAME).render_as_string(hide_password=False)
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["skip_logging_config"] = True
+    command.upgrade(cfg, "head")
+    engine = make_engine(url)
+    started = time.perf_counter()
+    load_recorded(engine, settings)
+    engine.dispose()
+    log(f"bundled history ready in {DB_NAME} ({time.perf_counter() - started:.1f} s)")
+    return url
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(url: str) -> tuple[subprocess.Popen, str]:
+    """gunicorn with the project's config on a free port; returns (process, base URL) once it answers."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": url, "ALPHAPULSE_PORT": str(port), "ALPHAPULSE_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app.wsgi:app"],
+                            cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(base + "/api/symbols", timeout=2).read()
+            return proc, base
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError("gunicorn did not answer within 30 s")
+
+
+def browser(width: int = 1366, height: int = 900) -> webdriver.Chrome:
+    """Debian's headless Chromium with the same flags as the browser tests."""
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver.set_script_timeout(30)
+    return driver
+
+
+def load_time_ms(driver: webdriver.Chrome, url: str) -> float:
+    """Milliseconds from navigation start to every chart drawn (see module docstring)."""
+    driver.get("about:blank")
+    driver.get(url)
+    return float(driver.execute_async_script(_DRAWN_JS))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=REPEAT, help="measured loads per view (after one warm-up)")
+    args = parser.parse_args(argv)
+    url = bench_database()
+    proc, base = start_gunicorn(url)
+    driver = browser()
+    try:
+        print(f"page load to all charts drawn, headless Chromium {driver.capabilities.get('browserVersion')}, "
+              f"gunicorn ({get_settings().web_workers} workers), {args.repeat} loads after a warm-up; goal <= 1000 ms")
+        print(f"{'view':28} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+        for name, path in VIEWS.items():
+            load_time_ms(driver, base + path)
+            times = sorted(load_time_ms(driver, base + path) for _ in range(args.repeat))
+            p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+            print(f"{name:28} {statistics.median(times):8.0f} {p95:8.0f} {times[-1]:8.0f}")
+    finally:
+        driver.quit()
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
