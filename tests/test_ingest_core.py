@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from db.writes import write_candles, write_funding
 from ingest.anomaly import MAD_SCALE, candle_metrics, robust_anomalies, trailing_classic, trailing_robust
+from ingest.pipeline import ingest_candles
 from ingest.recorded import read_funding, read_klines_1m
 from ingest.symbols import SymbolError, display_symbol, normalize_symbol
 from ingest.validate import validate_candles, validate_funding
@@ -132,6 +133,14 @@ def test_hourly_rollups_equal_resampled_recorded_candles(clean_db, klines):
     for col in ("open", "high", "low", "close"):
         np.testing.assert_array_equal(stored[col].to_numpy(), hourly[col].to_numpy())
     np.testing.assert_allclose(stored["volume"].to_numpy(), hourly["volume"].to_numpy(), rtol=1e-12)
+
+
+def test_replaying_a_batch_writes_no_rows_and_no_anomalies(clean_db, klines):
+    batch = klines[klines["symbol"] == "SOL/USDT:USDT"].head(2000)
+    first = ingest_candles(clean_db, batch, SETTINGS)
+    assert first.written == 2000 and first.anomalies > 0
+    replay = ingest_candles(clean_db, batch, SETTINGS)
+    assert (replay.written, replay.anomalies, replay.rollups) == (0, 0, 0)
 
 
 def test_funding_upsert_fills_mark_price_once(clean_db):

@@ -13,7 +13,7 @@ from sqlalchemy import make_url, text
 
 from db.engine import make_engine
 from ingest.backfill import backfill_symbol
-from ingest.exchange import ExchangeClient
+from ingest.exchange import ExchangeClient, Unsupported
 from ingest.pipeline import ingest_candles, ingest_funding
 from ingest.worker import Worker
 from settings import load_settings
@@ -202,3 +202,19 @@ def test_unreachable_exchange_is_reported_per_backoff_step_and_never_crashes(cle
     assert {r.getMessage().split()[0] for r in lines} == {"binanceusdm", "okx"}
     assert all(r.exc_info is None and "ExchangeNotAvailable" in r.getMessage() for r in lines)
     assert len(lines) >= 4
+
+
+def test_unknown_symbol_maps_to_unsupported_and_stops_only_that_symbol(fake_exchange):
+    settings = _settings(fake_exchange)
+
+    async def fetch():
+        async with ExchangeClient("binanceusdm", settings) as client:
+            await client.load_markets()
+            with pytest.raises(Unsupported) as info:
+                await client.fetch_ohlcv("NOPE/USDT:USDT", None, 5)
+            return info.value, await client.fetch_ohlcv(BTC, None, 5)
+
+    error, candles = asyncio.run(fetch())
+    assert error.error_class == "BadSymbol" and error.exchange == "binanceusdm"
+    assert isinstance(error.__cause__, Exception)  # the ccxt exception is chained
+    assert len(candles) == 5
