@@ -174,11 +174,13 @@ def health() -> tuple[dict, int]:
 
 
 def symbols() -> Response:
-    """``/api/symbols``: every exchange + symbol with data (``streams`` joined by ``;`` in CSV)."""
+    """``/api/symbols``: every exchange + symbol with data (``streams`` joined by ``;`` in CSV); cached per app
+    like :func:`pairs`, so first/last times may be up to ``ALPHAPULSE_API_CACHE_SECONDS`` old."""
     reject_unknown(request.args, ("format",))
     fmt = parse_format(request.args.get("format"))
     with connect() as conn:
-        frame = queries.list_symbols(conn, pairs(conn))
+        cache = current_app.extensions[CACHE_KEY]
+        frame = cache.get("list_symbols", lambda: queries.list_symbols(conn, pairs(conn))).copy()
     frame["streams"] = [";".join(s) if fmt == "csv" else list(s) for s in frame["streams"]]
     return respond(frame, fmt, {}, "symbols")
 

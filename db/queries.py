@@ -594,11 +594,29 @@ SELECT p.exchange, max(f.time) AS funding, max(c.time) + interval '1 minute' AS 
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
 LEFT JOIN LATERAL (SELECT e.time FROM (VALUES (true), (false)) AS k(v) CROSS JOIN LATERAL (
     SELECT time FROM funding_rates WHERE exchange = p.exchange AND symbol = p.symbol AND settled = k.v
-      AND time <= :now ORDER BY time DESC LIMIT 1) e ORDER BY e.time DESC LIMIT 1) f ON true
+      AND time <= :now AND time > :since ORDER BY time DESC LIMIT 1) e ORDER BY e.time DESC LIMIT 1) f ON true
 LEFT JOIN LATERAL (SELECT time FROM prices WHERE exchange = p.exchange AND symbol = p.symbol AND timeframe = '1m'
-      AND price_kind = 'last' AND time <= :now ORDER BY time DESC LIMIT 1) c ON true
+      AND price_kind = 'last' AND time <= :now AND time > :since ORDER BY time DESC LIMIT 1) c ON true
 GROUP BY p.exchange
 """
+
+#: Feed health first looks this far back (plan-time chunk exclusion keeps the probes to the newest chunks); only
+#: exchanges with a stream silent for longer are probed again without the bound (they are down either way).
+HEALTH_LOOKBACK = timedelta(hours=6)
+
+
+def _newest(conn: Connection, pairs: Sequence[tuple[str, str]], now: datetime) -> dict[str, dict]:
+    """``{exchange: {"funding": time | None, "ohlcv": time | None}}`` of the newest rows at or before ``now``."""
+    newest = {}
+    params = {**_pair_params(pairs), "now": now, "since": now - HEALTH_LOOKBACK}
+    for row in conn.execute(text(_NEWEST_SQL), params):
+        newest[row.exchange] = {"funding": row.funding, "ohlcv": row.ohlcv}
+    stale = [p for p in pairs if None in newest.get(p[0], {None: None}).values()]
+    if stale:
+        params = {**_pair_params(stale), "now": now, "since": datetime(1970, 1, 1, tzinfo=UTC)}
+        for row in conn.execute(text(_NEWEST_SQL), params):
+            newest[row.exchange] = {"funding": row.funding, "ohlcv": row.ohlcv}
+    return newest
 
 
 def feed_health(
@@ -625,11 +643,11 @@ def feed_health(
     if unknown:
         raise ValueError(f"unknown streams {sorted(unknown)}; known: {', '.join(STREAMS)}")
     wanted = [p for p in (known_pairs(conn) if pairs is None else pairs) if p[0] in exchanges]
-    newest = {row.exchange: row for row in conn.execute(text(_NEWEST_SQL), {**_pair_params(wanted), "now": now})}
+    newest = _newest(conn, wanted, now)
     rows = []
     for exchange in exchanges:
         for stream, cadence in cadences.items():
-            time_ = getattr(newest[exchange], stream) if exchange in newest else None
+            time_ = newest.get(exchange, {}).get(stream)
             lag = (now - time_).total_seconds() if time_ is not None else None
             rows.append(
                 {
