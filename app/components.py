@@ -205,7 +205,8 @@ def empty_notice(state, start: datetime, end: datetime, extent: tuple[datetime, 
     names = ", ".join(display_symbol(s) for s in state.symbols) or "the selection"
     if extent is None:
         text = [html.Strong(f"There is no data for {names} yet. "),
-                "Start the ingest worker (make run) or load the bundled history; this page refreshes by itself."]
+                "Pick other symbols in the symbol box (it lists those with data), or start the ingest worker "
+                "(make run) or load the bundled history; this page refreshes by itself."]
         return True, text, "", {"display": "none"}, None
     first, last = (t.astimezone(end.tzinfo) for t in extent)
     anchor = (last.replace(second=0, microsecond=0) + pd.Timedelta(minutes=1)).isoformat()

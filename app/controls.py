@@ -491,9 +491,9 @@ DEFAULT_SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
 
 
 def with_defaults(state: ViewState) -> ViewState:
-    """``state`` with :data:`DEFAULT_SYMBOLS` when it names no symbol (``defaulted`` set, so the page may replace
-    them by symbols that have data once it knows them). Unknown names are kept: the page says they have no data,
-    a link is never silently changed."""
+    """``state`` with :data:`DEFAULT_SYMBOLS` when it names no symbol (``defaulted`` set). Chosen without a query so
+    the page renders at once; when they have no data the page says so and the picker lists the symbols that have.
+    Unknown names in a link are kept (and reported as without data), a link is never silently changed."""
     if state.symbols:
         return state
     return replace(state, symbols=DEFAULT_SYMBOLS, defaulted=True)

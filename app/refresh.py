@@ -114,31 +114,25 @@ def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES) -> None
 
 def register_options(prefix: str) -> None:
     """Fill page ``prefix``'s exchange and symbol pickers with every pair that has data, once after the page
-    loads (``db.queries.list_symbols`` on the cached known pairs). When the symbols were defaults and none of
-    them has data, select the first two symbols that have (``{prefix}-symbols`` changes, the page redraws)."""
+    loads (``db.queries.list_symbols`` on the cached known pairs). Outputs only options, never values: a callback
+    that could change a control's value would make Dash hold the first draw until it returned."""
 
     @callback(
         Output(f"{prefix}-exchanges", "options"),
         Output(f"{prefix}-symbols", "options"),
-        Output(f"{prefix}-symbols", "value"),
         Input(f"{prefix}-defaulted", "data"),
         State(f"{prefix}-exchanges", "value"),
         State(f"{prefix}-symbols", "value"),
     )
-    def _options(defaulted, exchanges, symbols):
+    def _options(_defaulted, exchanges, symbols):
         try:
             with read_connection() as conn:
                 listed = queries.list_symbols(conn, pairs=cached_pairs(conn))
         except SQLAlchemyError:
             raise PreventUpdate from None
-        have = list(dict.fromkeys(listed["symbol"]))
-        value = no_update
-        if defaulted and have and not set(symbols or ()) & set(have):
-            value = have[:2]
         return (
             [{"label": e, "value": e} for e in sorted(set(listed["exchange"]) | set(exchanges or ()))],
-            [{"label": display_symbol(s), "value": s} for s in sorted(set(have) | set(symbols or ()))],
-            value,
+            [{"label": display_symbol(s), "value": s} for s in sorted(set(listed["symbol"]) | set(symbols or ()))],
         )
 
 

@@ -1,0 +1,130 @@
+"""Unit tests of the UI's pure parts: number formatting, URL state, figure builders (no browser, no database).
+
+Inputs are taken from the bundled recorded data (``data/recorded``) where values matter, so expectations are
+derived from real rows rather than typed in.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from app import controls
+from app import format as fmt
+from app.figures import GAP_FACTOR, funding_figure, price_figure, strongest, with_gaps
+from ingest.recorded import read_funding, read_klines_1m
+
+
+@pytest.fixture(scope="module")
+def funding() -> pd.DataFrame:
+    """Recorded settled Binance funding of BTC and SOL (fractions per interval, intervals inferred by ingest)."""
+    frame = read_funding()
+    keep = frame["exchange"].eq("binanceusdm") & frame["symbol"].isin(["BTC/USDT:USDT", "SOL/USDT:USDT"])
+    return frame[keep].sort_values("time").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def candles() -> pd.DataFrame:
+    """One recorded day of BTC 1-minute candles."""
+    frame = read_klines_1m()
+    btc = frame[frame["symbol"] == "BTC/USDT:USDT"].sort_values("time")
+    return btc[btc["time"] < btc["time"].iloc[0] + pd.Timedelta(days=1)].reset_index(drop=True)
+
+
+def test_annualise_uses_each_symbols_own_interval(funding):
+    row = funding.iloc[-1]
+    rate, hours = float(row["funding_rate"]), float(row["funding_interval_hours"])
+    assert fmt.annualise(rate, hours) == pytest.approx(rate * (24 / hours) * 365)
+    assert fmt.annualise(rate, 4) == pytest.approx(2 * fmt.annualise(rate, 8))
+    with pytest.raises(ValueError, match="positive"):
+        fmt.annualise(rate, 0)
+
+
+def test_formatters_carry_units_and_never_print_nan():
+    assert fmt.pct(0.0001) == "+0.0100 %"
+    assert fmt.bps(0.0001) == "+1.00 bp"
+    assert fmt.funding_text(0.0001, 8, "interval") == "+0.0100 % / 8h (+1.00 bp)"
+    assert fmt.funding_text(0.0001, 8, "annual") == "+10.95 % / yr"
+    assert fmt.funding_text(float("nan"), 8, "annual") == fmt.MISSING
+    assert fmt.price(107282.44) == "107,282.4"
+    assert fmt.price(None) == fmt.MISSING
+    assert fmt.duration(timedelta(hours=3, minutes=12)) == "3 h 12 min"
+    assert fmt.duration(timedelta(seconds=-5)) == "overdue"
+    assert fmt.span_label(timedelta(days=7)) == "7 d"
+    assert fmt.span_label(timedelta(hours=24)) == "24 h"
+
+
+def test_query_round_trip_and_bad_parameters_are_reported_not_fatal():
+    state = controls.parse_query(
+        {"symbols": "btc,ETH/USDT", "exchange": "binanceusdm", "range": "7d", "end": "2025-06-20T00:00Z",
+         "refresh": "30", "funding": "annual", "metric": "volume_1m", "min_z": "6"}
+    )  # fmt: skip
+    assert state.symbols == ("BTC/USDT:USDT", "ETH/USDT:USDT") and state.problems == ()
+    assert controls.parse_query(dict(pair.split("=", 1) for pair in controls.to_query(state).split("&"))) == state
+    assert state.window(datetime(2030, 1, 1, tzinfo=UTC)) == (datetime(2025, 6, 13, tzinfo=UTC),
+                                                              datetime(2025, 6, 20, tzinfo=UTC))
+    bad = controls.parse_query({"range": "2y", "refresh": "7", "end": "yesterday", "symbols": "BTC USDT"})
+    assert bad == controls.ViewState() and len(bad.problems) == 4
+    assert any("range='2y'" in p for p in bad.problems)
+    custom = controls.parse_query({"range": "custom", "start": "2025-06-10", "end": "2025-06-01"})
+    assert custom.range == controls.DEFAULT_RANGE and custom.problems
+
+
+def test_controls_produce_the_same_state_the_layout_starts_with():
+    state = controls.with_defaults(controls.parse_query({"range": "custom", "start": "2025-06-01",
+                                                        "end": "2025-06-08"}))
+    assert state.symbols == controls.DEFAULT_SYMBOLS and state.defaulted
+    store = controls.initial_store(state)
+    assert controls.state_from_store(store) == controls.state_from_controls(controls.control_values(state))
+    assert store["start"] == "2025-06-01T00:00Z" and store["end"] == "2025-06-08T00:00Z"
+
+
+def test_with_gaps_breaks_lines_only_at_missing_buckets(candles):
+    holed = candles.drop(index=range(100, 130)).reset_index(drop=True)  # 30 recorded minutes removed
+    gapped = with_gaps(holed, timedelta(minutes=1))
+    assert len(gapped) == len(holed) + 1
+    assert gapped["close"].isna().sum() == 1
+    assert with_gaps(candles, timedelta(minutes=1)).equals(candles)
+    assert GAP_FACTOR > 1
+
+
+def _last(values) -> float:
+    return float(pd.Series(values).dropna().iloc[-1])
+
+
+def test_funding_figure_has_zero_line_units_and_settled_markers(funding):
+    fig = funding_figure(funding, "interval", timedelta(minutes=15), "view")
+    assert {t.meta["symbol"] for t in fig.data} == {"BTC/USDT:USDT", "SOL/USDT:USDT"}
+    assert all(t.connectgaps is False and t.mode == "lines+markers" for t in fig.data)
+    assert fig.layout.yaxis.title.text == "Funding rate (% per funding interval)"
+    assert fig.layout.xaxis.title.text == "Time (UTC)"
+    assert any(s.y0 == 0 and s.y1 == 0 for s in fig.layout.shapes)
+    assert fig.layout.uirevision == "view"
+    btc = funding[funding["symbol"] == "BTC/USDT:USDT"]
+    trace = next(t for t in fig.data if t.meta["symbol"] == "BTC/USDT:USDT")
+    last = _last(trace.y)
+    assert last == pytest.approx(btc["funding_rate"].iloc[-1] * 100)
+    annual = funding_figure(funding, "annual", timedelta(minutes=15), "view")
+    row = btc.iloc[-1]
+    annual_last = _last(next(t for t in annual.data if t.meta["symbol"] == "BTC/USDT:USDT").y)
+    assert annual_last == pytest.approx(fmt.annualise(row["funding_rate"], row["funding_interval_hours"]) * 100)
+
+
+def test_price_figure_candles_for_one_series_percent_change_for_several(candles):
+    one = price_figure(candles, timedelta(minutes=1), "v")
+    assert one.data[0].type == "candlestick" and one.layout.yaxis.title.text == "Price (USDT)"
+    other = candles.assign(symbol="ETH/USDT:USDT")
+    two = price_figure(pd.concat([candles, other]), timedelta(minutes=1), "v")
+    assert [t.type for t in two.data] == ["scatter", "scatter"]
+    assert two.layout.yaxis.title.text == "Change since range start (%)"
+    expected = (candles["close"].iloc[-1] / candles["open"].iloc[0] - 1) * 100
+    assert two.data[0].y[-1] == pytest.approx(expected)
+
+
+def test_strongest_keeps_the_largest_abs_z_in_time_order():
+    times = pd.date_range("2025-06-01", periods=5, freq="h", tz="UTC")
+    marks = pd.DataFrame({"time": times, "z_score": [1.0, -9.0, 3.0, 8.0, -2.0]})
+    top = strongest(marks, limit=2)
+    assert list(top["z_score"]) == [-9.0, 8.0]
