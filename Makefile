@@ -10,7 +10,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.requirements.stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test system-deps system-deps-test timescaledb venv db-start db-stop db-status migrate lint bench-ingest bench-app clean
+.PHONY: run test system-deps system-deps-test timescaledb venv db-start db-stop db-status migrate lint bench-ingest bench-app bench-ui clean
 
 # --- installation ------------------------------------------------------------------------
 system-deps:
@@ -58,6 +58,10 @@ bench-app: db-start
 # of the fake exchange (BENCH_ARGS="--rss-minutes 10"; prints figures; not part of `make test`).
 bench-ingest: db-start
 	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_ingest.py $(BENCH_ARGS)
+
+# Page load to all charts drawn in headless Chromium against gunicorn (prints figures; not part of `make test`).
+bench-ui: db-start
+	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_ui.py $(BENCH_ARGS)
 
 lint: venv
 	@$(BIN)/ruff check .
