@@ -42,6 +42,7 @@ from app.params import (
     parse_format,
     parse_history,
     parse_int,
+    reject_repeated,
     reject_unknown,
 )
 from app.prometheus import render_metrics
@@ -275,9 +276,15 @@ ROUTES: tuple[tuple[str, Callable], ...] = (
 )
 
 
+def _no_repeated_parameters() -> None:
+    reject_repeated(request.args.lists())
+
+
 def create_blueprint() -> Blueprint:
-    """A new ``/api`` blueprint (one per app: no state shared between apps or tests)."""
+    """A new ``/api`` blueprint (one per app: no state shared between apps or tests); every request is first
+    checked for repeated query parameters (:func:`app.params.reject_repeated`)."""
     bp = Blueprint("api", __name__, url_prefix="/api")
+    bp.before_request(_no_repeated_parameters)
     for rule, view in ROUTES:
         bp.add_url_rule(rule, view_func=view, methods=["GET"])
     return bp

@@ -22,6 +22,8 @@ from db.symbols import SymbolError, normalize_symbol
 DEFAULT_RANGE = timedelta(hours=24)
 #: Output formats of the history endpoints.
 FORMATS = ("json", "csv")
+#: Times outside ``[EARLIEST, LATEST)`` are rejected (no market data before 1970; avoids datetime overflow).
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 #: Parameters every history endpoint accepts.
 HISTORY_PARAMS = frozenset({"exchange", "symbols", "start", "end", "bucket", "format"})
 
@@ -52,6 +54,14 @@ class HistoryQuery:
     fmt: str
 
 
+def reject_repeated(lists: Iterable[tuple[str, list[str]]]) -> None:
+    """Raise :class:`ParamError` (400) for a parameter given more than once (``(name, values)`` pairs, e.g.
+    ``MultiDict.lists()``): lists are comma-separated, and silently using one of several values would mislead."""
+    for name, values in lists:
+        if len(values) > 1:
+            raise ParamError(name, f"{name} is given {len(values)} times; give it once (lists are comma-separated)")
+
+
 def reject_unknown(args: Mapping[str, str], allowed: Iterable[str]) -> None:
     """Raise :class:`ParamError` (400) naming the first parameter of ``args`` not in ``allowed``."""
     allowed = set(allowed)
@@ -61,13 +71,19 @@ def reject_unknown(args: Mapping[str, str], allowed: Iterable[str]) -> None:
 
 
 def parse_time(name: str, raw: str) -> datetime:
-    """An aware UTC datetime from ISO-8601 ``raw`` (naive values are UTC). Raises :class:`ParamError` (400)."""
+    """An aware UTC datetime from ISO-8601 ``raw`` (naive values are UTC) within ``[EARLIEST, LATEST)``.
+
+    Raises :class:`ParamError` (400) for a malformed or out-of-range time.
+    """
     text = raw.strip()
     try:
         value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     except ValueError:
         raise ParamError(name, f"{name}={raw!r} is not an ISO-8601 time (e.g. 2025-06-01T08:00:00Z)") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not EARLIEST <= value < LATEST:
+        raise ParamError(name, f"{name}={raw!r} is outside {EARLIEST.year}..{LATEST.year - 1}")
+    return value
 
 
 def parse_range(args: Mapping[str, str], now: datetime, max_range: timedelta) -> tuple[datetime, datetime]:
