@@ -32,7 +32,7 @@ import pandas as pd
 from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from app.params import (
     HistoryQuery,
@@ -300,7 +300,8 @@ def _error(status: int, message: str, parameter: str | None = None) -> tuple[dic
 def register_error_handlers(app: Flask) -> None:
     """JSON errors for :data:`JSON_PREFIXES` paths: :class:`ParamError` -> 400/404 naming the parameter,
     HTTP errors (404 route, 405, 429 rate limit) -> their status, database errors -> 503, anything else -> 500
-    with a generic message (logged with its traceback, never sent). Other paths keep Flask's default pages."""
+    with a generic message (logged with its traceback, never sent). Other paths get Flask's plain HTML error
+    pages with the same status codes."""
 
     def wants_json() -> bool:
         return request.path.startswith(JSON_PREFIXES)
@@ -318,9 +319,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(SQLAlchemyError)
     def database_error(exc: SQLAlchemyError):
         log.error("database error on %s: %s", request.path, exc)
-        return _error(503, "database unavailable; try again shortly")
+        return _error(503, "database unavailable; try again shortly") if wants_json() else ServiceUnavailable()
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
         log.exception("unhandled error on %s", request.path)
-        return _error(500, "internal error; it has been logged")
+        return _error(500, "internal error; it has been logged") if wants_json() else InternalServerError()
