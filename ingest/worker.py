@@ -193,6 +193,8 @@ class Worker:
                 self._remember_interval(client.id, symbol, since, until)
             except Unsupported as e:
                 log.warning("%s %s: catch-up backfill stopped: %s", client.id, symbol, e.error_class)
+            except ValueError as e:  # SpanError: the exchange answered outside the request; the live stream retries
+                log.error("%s %s: catch-up backfill stopped: %s", client.id, symbol, _short(str(e)))
             except SQLAlchemyError as e:
                 log.warning("%s: catch-up backfill skipped, database unreachable (%s)", client.id, type(e).__name__)
                 return
@@ -215,6 +217,11 @@ class Worker:
                 log.error("%s %s: stream stopped: %s (%s)", client.id, stream, e.error_class, _short(str(e)))
                 self.metrics.set("stream_up", -1, exchange=client.id, stream=stream)
                 return
+            except Exception as e:  # noqa: BLE001 - e.g. SpanError from a bad page: log, count, next cycle
+                log.error("%s %s: cycle failed: %s: %s", client.id, stream, type(e).__name__, _short(str(e)))
+                self.metrics.inc("fetch_errors", exchange=client.id, stream=stream, error=type(e).__name__)
+                self.metrics.set("stream_up", 0, exchange=client.id, stream=stream)
+                done = None
             if done is not None:
                 self.metrics.set("fetch_latency_seconds", time.monotonic() - started, exchange=client.id,
                                  stream=stream)
