@@ -19,7 +19,8 @@ a warm-up, in process (server time = the handler's time without network; bytes =
 compressed by Flask-Compress with zstd level 1; naive cases: uncompressed JSON):
 ``/api/prices``, ``/api/funding-rates``, ``/api/anomalies`` via Flask's test client; the overview's chart work
 (query + UI's figure builder + Plotly JSON, i.e. the body of the Dash callback's figure); and the naive variants
-(every raw 1-minute candle / funding snapshot in the range, no bucketing, same JSON encoder). Then gunicorn is
+(every raw 1-minute candle / funding snapshot in the range, no bucketing, same JSON encoder); and the
+``db.queries`` functions alone (DataFrame out, size in rows). Then gunicorn is
 started on a free port with the configured workers, exercised over HTTP, and its workers' memory is read.
 """
 
@@ -180,51 +181,73 @@ NAIVE_FUNDING = ("SELECT time, exchange, symbol, settled, funding_rate, funding_
                  "ORDER BY exchange, symbol, settled, time")  # fmt: skip
 
 
+class RangeCases:
+    """The measured cases of one range: each method returns its response size (bytes, or rows for ``db``)."""
+
+    def __init__(self, engine: Engine, client, symbols: list[str], start, end) -> None:
+        self.engine, self.client, self.symbols, self.start, self.end = engine, client, symbols, start, end
+        self.bucket = queries.choose_bucket(start, end)
+        plain = ",".join(s.split(":")[0] for s in symbols)
+        self.args = f"exchange={EXCHANGE}&symbols={plain}&start={_iso(start)}&end={_iso(end)}"
+
+    def api(self, path: str) -> int:
+        response = self.client.get(f"{path}?{self.args}", headers=BROWSER)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return len(response.get_data())
+
+    def chart(self, kind: str) -> int:
+        """The overview callback's work for one chart: queries + UI's figure builder + Plotly JSON, compressed."""
+        sel = ([EXCHANGE], self.symbols, self.start, self.end)
+        with self.engine.connect() as conn:
+            anomalies = queries.anomaly_rows(conn, *sel, limit=5000)
+            if kind == "funding":
+                frame = queries.funding_series(conn, *sel, self.bucket)
+                fig = funding_figure(frame, "interval", self.bucket, "bench", anomalies)
+            else:
+                frame = queries.price_series(conn, *sel, self.bucket)
+                fig = price_figure(frame, self.bucket, "bench", anomalies)
+        return len(zstd.compress(pio.to_json(fig).encode(), 1))  # as Flask-Compress sends the callback
+
+    def naive(self, sql: str) -> int:
+        with self.engine.connect() as conn:
+            return _naive_json(conn, sql, {"e": EXCHANGE, "s": self.symbols, "a": self.start, "b": self.end})
+
+    def db(self, name: str) -> int:
+        sel = ([EXCHANGE], self.symbols, self.start, self.end)
+        with self.engine.connect() as conn:
+            if name == "latest_snapshot":
+                return len(queries.latest_snapshot(conn, [EXCHANGE], self.symbols, self.end))
+            if name == "anomaly_rows":
+                return len(queries.anomaly_rows(conn, *sel, limit=5000))
+            return len(getattr(queries, name)(conn, *sel, self.bucket))
+
+    def cases(self) -> dict[str, Callable[[], int]]:
+        return {
+            "db price_series (rows)": lambda: self.db("price_series"),
+            "db funding_series (rows)": lambda: self.db("funding_series"),
+            "db anomaly_rows (rows)": lambda: self.db("anomaly_rows"),
+            "db latest_snapshot (rows)": lambda: self.db("latest_snapshot"),
+            "api /api/prices": lambda: self.api("/api/prices"),
+            "api /api/funding-rates": lambda: self.api("/api/funding-rates"),
+            "api /api/anomalies": lambda: self.api("/api/anomalies"),
+            "chart funding (query+figure)": lambda: self.chart("funding"),
+            "chart prices (query+figure)": lambda: self.chart("prices"),
+            "naive raw prices (no bucket)": lambda: self.naive(NAIVE_PRICES),
+            "naive raw funding (no bucket)": lambda: self.naive(NAIVE_FUNDING),
+        }
+
+
 def bench_ranges(engine: Engine, url: str, symbols: list[str], end) -> list[dict]:
     client = create_app(with_database(get_settings(), url), with_dashboard=False).test_client()
-    plain = ",".join(s.split(":")[0] for s in symbols)
     results = []
     for name, span in RANGES.items():
-        start = end - span
-        bucket = queries.choose_bucket(start, end)
-        args = f"exchange={EXCHANGE}&symbols={plain}&start={_iso(start)}&end={_iso(end)}"
-        naive = {"e": EXCHANGE, "s": symbols, "a": start, "b": end}
-
-        def api(path, args=args):
-            response = client.get(f"{path}?{args}", headers=BROWSER)
-            assert response.status_code == 200, response.get_data(as_text=True)
-            return len(response.get_data())
-
-        def chart(kind, start=start, bucket=bucket):
-            with engine.connect() as conn:
-                if kind == "funding":
-                    anomalies = queries.anomaly_rows(conn, [EXCHANGE], symbols, start, end, limit=5000)
-                    frame = queries.funding_series(conn, [EXCHANGE], symbols, start, end, bucket)
-                    fig = funding_figure(frame, "interval", bucket, "bench", anomalies)
-                else:
-                    anomalies = queries.anomaly_rows(conn, [EXCHANGE], symbols, start, end, limit=5000)
-                    frame = queries.price_series(conn, [EXCHANGE], symbols, start, end, bucket)
-                    fig = price_figure(frame, bucket, "bench", anomalies)
-            return len(zstd.compress(pio.to_json(fig).encode(), 1))  # as Flask-Compress sends the callback
-
-        def naive_query(sql, params=naive):
-            with engine.connect() as conn:
-                return _naive_json(conn, sql, params)
-
-        cases = {
-            "api /api/prices": lambda: api("/api/prices"),
-            "api /api/funding-rates": lambda: api("/api/funding-rates"),
-            "api /api/anomalies": lambda: api("/api/anomalies"),
-            "chart funding (query+figure)": lambda: chart("funding"),
-            "chart prices (query+figure)": lambda: chart("prices"),
-            "naive raw prices (no bucket)": lambda: naive_query(NAIVE_PRICES),
-            "naive raw funding (no bucket)": lambda: naive_query(NAIVE_FUNDING),
-        }
-        for case, fn in cases.items():
-            p50, p95, size = measure(fn, REPEAT if span <= timedelta(days=7) or "naive" not in case else 5)
-            results.append({"range": name, "bucket": queries.bucket_name(bucket), "case": case, "p50_ms": p50,
+        rc = RangeCases(engine, client, symbols, end - span, end)
+        for case, fn in rc.cases().items():
+            p50, p95, size = measure(fn, 5 if span > timedelta(days=7) and "naive" in case else REPEAT)
+            results.append({"range": name, "bucket": queries.bucket_name(rc.bucket), "case": case, "p50_ms": p50,
                             "p95_ms": p95, "bytes": size})  # fmt: skip
-            log(f"  {name:>4} {case:32s} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  {size / 1000:9.1f} KB")
+            unit = f"{size:9d} rows" if case.startswith("db ") else f"{size / 1000:9.1f} KB  "
+            log(f"  {name:>4} {case:32s} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  {unit}")
     for path in ("/api/symbols", "/api/health", "/api/metrics", "/metrics"):
         p50, p95, size = measure(lambda path=path: len(client.get(path, headers=BROWSER).get_data()))
         results.append({"range": "-", "bucket": "-", "case": f"api {path}", "p50_ms": p50, "p95_ms": p95,
@@ -280,7 +303,7 @@ def bench_gunicorn(url: str, symbols: list[str], end) -> dict:
 def summary(results: list[dict], served: dict) -> list[str]:
     frame = pd.DataFrame(results)
     lines = ["", "[bench-app] goals (issue 4):"]
-    timed = frame[~frame["case"].str.startswith("naive")]
+    timed = frame[~frame["case"].str.startswith(("naive", "db "))]
     worst = timed.loc[timed["p95_ms"].idxmax()]
     lines.append(f"  worst p95 of chart/API cases: {worst['p95_ms']:.1f} ms ({worst['case']} at {worst['range']}) "
                  f"-> goal <= {GOAL_P95_MS:.0f} ms: {'met' if worst['p95_ms'] <= GOAL_P95_MS else 'NOT met'}")
