@@ -147,18 +147,20 @@ ANOMALY_COLUMNS = (
 )  # fmt: skip
 
 
-def grid(grid_id: str, columns, row_data: list[dict] | None = None, height: int = 320) -> dag.AgGrid:
-    """A sortable, filterable AG Grid with ``columns`` (``(field, header)`` pairs)."""
+def grid(grid_id: str, columns, row_data: list[dict] | None = None, height: int | None = 320) -> dag.AgGrid:
+    """A sortable, filterable AG Grid with ``columns`` (``(field, header)`` pairs), ``height`` px tall with its
+    own scrollbar, or (``height=None``) as tall as its rows (for short tables such as the comparison)."""
     return dag.AgGrid(
         id=grid_id,
         columnDefs=[{"field": f, "headerName": h} for f, h in columns],
         rowData=row_data or [],
         defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90, "flex": 1,
                        "wrapHeaderText": True, "autoHeaderHeight": True},
-        dashGridOptions={"animateRows": False, "domLayout": "normal", "suppressCellFocus": True},
+        dashGridOptions={"animateRows": False, "domLayout": "normal" if height else "autoHeight",
+                         "suppressCellFocus": True},
         columnSize="responsiveSizeToFit",
         className="ap-grid",
-        style={"height": f"{height}px", "width": "100%"},
+        style={"height": f"{height}px" if height else None, "width": "100%"},
     )
 
 
@@ -228,7 +230,7 @@ def graph(graph_id: str, height: int = HEIGHT) -> dcc.Graph:
     return dcc.Graph(
         id=graph_id,
         figure=empty_figure("Loading…"),
-        responsive=False,
+        responsive=True,
         style={"height": f"{height}px"},
         config={"displaylogo": False},
     )

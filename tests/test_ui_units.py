@@ -128,3 +128,14 @@ def test_strongest_keeps_the_largest_abs_z_in_time_order():
     marks = pd.DataFrame({"time": times, "z_score": [1.0, -9.0, 3.0, 8.0, -2.0]})
     top = strongest(marks, limit=2)
     assert list(top["z_score"]) == [-9.0, 8.0]
+
+
+def test_settled_and_predicted_funding_are_drawn_differently(funding):
+    """Predicted snapshots (here *derived*: the recorded settled BTC rates relabelled as predictions taken at the
+    same times) are dotted lines without markers; settled rates are solid lines with markers."""
+    btc = funding[funding["symbol"] == "BTC/USDT:USDT"]
+    both = pd.concat([btc, btc.assign(settled=False)], ignore_index=True)
+    fig = funding_figure(both, "interval", timedelta(hours=1), "v")
+    styles = {t.meta["settled"]: (t.line.dash, t.mode) for t in fig.data}
+    assert styles == {True: ("solid", "lines+markers"), False: ("dot", "lines")}
+    assert len({t.line.color for t in fig.data}) == 1  # same series colour, told apart by dash

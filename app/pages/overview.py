@@ -60,7 +60,7 @@ def layout(**query) -> html.Div:
                     html.H2("Price", className="ap-h2"),
                     html.Div(graph(f"{P}-price-chart"), className="ap-panel"),
                     html.H2("Comparison of the selected symbols", className="ap-h2"),
-                    grid(f"{P}-table", COMPARISON_COLUMNS, height=260),
+                    grid(f"{P}-table", COMPARISON_COLUMNS, height=None),
                 ],
                 id=f"{P}-content",
             ),
