@@ -79,8 +79,9 @@ def _base_layout(fig: go.Figure, yaxis_title: str, uirevision: str) -> go.Figure
     fig.update_layout(
         template=TEMPLATE,
         height=HEIGHT,
-        margin={"l": 64, "r": 16, "t": 8, "b": 40},
+        margin={"l": 64, "r": 40, "t": 8, "b": 40},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0},
+        modebar={"orientation": "v"},  # on the right edge, clear of the legend above the plot
         hovermode="x unified",
         uirevision=uirevision,
         xaxis={"title": {"text": "Time (UTC)"}},
@@ -153,7 +154,9 @@ def funding_figure(
             )
     _add_funding_anomalies(fig, funding, anomalies, mode)
     fig.add_hline(y=0, line={"color": "#212529", "width": 1.5})
-    return _base_layout(fig, _FUNDING_AXIS[mode], uirevision)
+    fig = _base_layout(fig, _FUNDING_AXIS[mode], uirevision)
+    fig.update_yaxes(ticksuffix=" %")
+    return fig
 
 
 def _add_funding_anomalies(fig: go.Figure, funding: pd.DataFrame, anomalies: pd.DataFrame | None, mode: str) -> None:
@@ -225,6 +228,8 @@ def price_figure(prices: pd.DataFrame, bucket: timedelta, uirevision: str, anoma
         fig.add_hline(y=0, line={"color": "#adb5bd", "width": 1})
     _add_price_anomalies(fig, prices, anomalies, base)
     fig = _base_layout(fig, y_title, uirevision)
+    if base is not None:
+        fig.update_yaxes(ticksuffix=" %")
     fig.update_layout(xaxis_rangeslider_visible=False)
     return fig
 
