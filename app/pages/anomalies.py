@@ -42,7 +42,7 @@ METRICS = {
 }
 
 #: Most anomalies drawn and listed (the newest ones; the page says when there are more).
-MAX_ROWS = 2000
+MAX_ROWS = 1000
 
 
 def _filters(state: controls.ViewState) -> html.Div:
