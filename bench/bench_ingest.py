@@ -143,6 +143,15 @@ def bench_rss(db_url: str, minutes: float, n_symbols: int) -> None:
             print(f"  after {(time.monotonic() - started) / 60:.1f} min: worker RSS {rss / 2**20:.1f} MB")
         print(f"worker RSS after {minutes:g} min polling {len(bases)} symbols: {rss / 2**20:.1f} MB "
               f"(peak {peak / 2**20:.1f} MB; goal <= 150 MB)")
+        engine = make_engine(db_url)
+        with engine.connect() as conn:
+            counts = conn.execute(text(
+                "SELECT (SELECT count(DISTINCT symbol) FROM funding_rates WHERE NOT settled),"
+                " (SELECT count(*) FROM prices WHERE exchange = 'binanceusdm'),"
+                " (SELECT count(*) FROM system_metrics)")).one()
+        engine.dispose()
+        print(f"  the worker stored current funding of {counts[0]} symbols, {counts[1]:,} candles, "
+              f"{counts[2]:,} metric samples")
     finally:
         for p in (worker, fake):
             if p is not None and p.poll() is None:
