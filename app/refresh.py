@@ -21,7 +21,7 @@ pays the loose index scan over every chunk more than once per cache period. Noth
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +36,9 @@ from app.dashboard import read_connection
 from app.format import utc
 from db import queries
 from db.symbols import display_symbol
+
+#: A page's additional fingerprint part: ``(conn, now) -> JSON-able value``.
+Extra = Callable[[Connection, datetime], object]
 
 #: Tables whose fingerprint decides a redraw, per kind of page.
 MARKET_TABLES = ("funding_rates", "prices", "anomalies")
@@ -53,11 +56,15 @@ def selection(conn: Connection, state: controls.ViewState) -> tuple[list[str], l
 
 
 def fingerprint(conn: Connection, state: controls.ViewState, start: datetime, end: datetime,
-                tables: Sequence[str] = MARKET_TABLES) -> dict:
-    """JSON form of ``db.queries.window_fingerprint`` for the view's selection in ``[start, end)``."""
+                tables: Sequence[str] = MARKET_TABLES, extra: Extra | None = None) -> dict:
+    """JSON form of ``db.queries.window_fingerprint`` for the view's selection in ``[start, end)``, plus
+    ``extra(conn, now)`` under ``"extra"`` when given (e.g. the feed statuses, which change with the clock)."""
     exchanges, symbols = selection(conn, state)
     found = queries.window_fingerprint(conn, exchanges, symbols, start, end, tables)
-    return {name: [rows, newest.isoformat() if newest else None] for name, (rows, newest) in found.items()}
+    out = {name: [rows, newest.isoformat() if newest else None] for name, (rows, newest) in found.items()}
+    if extra is not None:
+        out["extra"] = extra(conn, datetime.now(UTC))
+    return out
 
 
 def draw_request(store: dict, now: datetime) -> dict:
@@ -72,9 +79,10 @@ def resolve(fp: dict) -> tuple[controls.ViewState, datetime, datetime, timedelta
     return state, start, end, queries.choose_bucket(start, end)
 
 
-def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES) -> None:
+def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: Extra | None = None) -> None:
     """Register page ``prefix``'s ``_baseline`` and ``_check`` callbacks (module docstring; ``tables`` are the
-    fingerprinted tables) and its picker options (:func:`register_options`)."""
+    fingerprinted tables, ``extra`` an additional part, see :func:`fingerprint`) and its picker options
+    (:func:`register_options`)."""
     register_options(prefix)
 
     @callback(Output(f"{prefix}-drawn", "data"), Input(f"{prefix}-fp", "data"))
@@ -84,7 +92,7 @@ def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES) -> None
         state, start, end, _ = resolve(fp)
         try:
             with read_connection() as conn:
-                return {"query": fp["query"], "fp": fingerprint(conn, state, start, end, tables)}
+                return {"query": fp["query"], "fp": fingerprint(conn, state, start, end, tables, extra)}
         except SQLAlchemyError:
             return None
 
@@ -106,7 +114,7 @@ def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES) -> None
         state = controls.state_from_store(store)
         try:
             with read_connection() as conn:
-                current = fingerprint(conn, state, *state.window(now), tables)
+                current = fingerprint(conn, state, *state.window(now), tables, extra)
         except SQLAlchemyError as exc:
             return no_update, f"Database unreachable at {utc(now, seconds=True)} ({type(exc).__name__})"
         return (no_update if current == drawn["fp"] else draw_request(store, now)), stamp

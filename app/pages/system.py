@@ -20,9 +20,11 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, callback, html
 from dash.exceptions import PreventUpdate
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import controls
+from app.api import pairs as cached_pairs
 from app.components import error_alert, graph, grid, status_badge
 from app.dashboard import current_settings, read_connection
 from app.figures import empty_figure, feed_lag_figure, metric_figure
@@ -80,7 +82,14 @@ def layout(**query) -> html.Div:
 controls.register_callbacks(P)
 
 
-register_refresh(P, SYSTEM_TABLES)
+def feed_statuses(conn: Connection, now: datetime) -> list[str]:
+    """``exchange/stream=status`` of every feed at ``now``: part of the page's fingerprint, so the page redraws when
+    a feed changes status although no new row arrived (a stalled feed writes nothing)."""
+    fh = queries.feed_health(conn, now, current_settings().exchanges, pairs=cached_pairs(conn))
+    return [f"{r.exchange}/{r.stream}={r.status}" for r in fh.feeds.itertuples(index=False)]
+
+
+register_refresh(P, SYSTEM_TABLES, extra=feed_statuses)
 
 
 def _status_block(status: str, now: datetime, info) -> html.Div:
@@ -146,7 +155,7 @@ def _draw(fp):
     try:
         with read_connection() as conn:
             info = probe_timescaledb(conn)
-            fh = queries.feed_health(conn, now, current_settings().exchanges)
+            fh = queries.feed_health(conn, now, current_settings().exchanges, pairs=cached_pairs(conn))
             sizes = hypertable_sizes(conn)
             latest = queries.latest_metrics(conn)
             series = [queries.metric_series(conn, name, start, end, bucket, agg=agg)
