@@ -10,7 +10,14 @@ window, and nothing later is used. A z-score is computed once the window holds `
   (1.4826 = 1/Φ⁻¹(3/4) makes it a consistent estimator of σ for normal data; ``scipy.stats.median_abs_deviation``
   with ``scale="normal"``).
 
-``z = (x_t − centre) / spread``; an observation is an anomaly when spread > 0 and ``|z| ≥ threshold``.
+``z = (x_t − centre) / spread``; an observation is an anomaly when the spread is usable and ``|z| ≥ threshold``.
+
+A spread is *usable* when it exceeds ``SPREAD_FLOOR_ABS + SPREAD_FLOOR_REL × |centre|``: a window of identical
+values (Binance's neutral funding rate 0.0001 repeated) has a spread of 0 up to floating-point noise (1e-20), and
+dividing by that noise gave z-scores of 1e17. When the MAD is not usable (more than half the window equals the
+median), the robust spread falls back to 1.2533 × the mean absolute deviation around the median (the "modified
+z-score" fallback of IBM SPSS Modeler's anomaly documentation; 1.2533 = √(π/2) makes it consistent with σ for
+normal data); when that is not usable either, no z-score is given.
 
 Metrics (``anomalies.metric``): ``funding_rate`` (settled rates, fraction per interval), ``log_return_1m``
 (ln(close_t / close_{t−1}) of consecutive 1-minute candles; undefined across a gap), ``volume_1m``
@@ -21,7 +28,8 @@ Bulk computation uses pandas rolling windows per series. The robust MAD has no r
 exactly (numpy, over the window's values) only for candidates: with q₃₀, q₇₀ the window's 30 % and 70 %
 quantiles, at least ~60 % of the window lies outside (q₃₀, q₇₀), so MAD ≥ d = min(median − q₃₀, q₇₀ − median),
 hence |z| ≤ |x − median| / (1.4826 d). Points below the threshold by that bound are skipped; the result equals
-the exhaustive computation (tested).
+the exhaustive computation (tested). A window whose MAD is 0 (where the mean-deviation fallback applies) has
+d = 0, so all its points are candidates and the fallback never hides behind the prefilter.
 """
 
 from __future__ import annotations
@@ -35,8 +43,19 @@ from ingest.rows import ANOMALY_COLUMNS
 #: 1 / Φ⁻¹(0.75): scales the MAD to a standard deviation for normal data (scipy's ``scale="normal"``).
 MAD_SCALE = 1.4826
 METHODS = ("zscore", "robust")
+#: √(π/2): scales the mean absolute deviation to a standard deviation for normal data (robust fallback).
+MEANAD_SCALE = 1.2533
+#: A spread at or below ``SPREAD_FLOOR_ABS + SPREAD_FLOOR_REL × |centre|`` is floating-point noise, not spread.
+SPREAD_FLOOR_ABS = 1e-12
+SPREAD_FLOOR_REL = 1e-9
 #: Safety margin on the MAD lower bound of the robust prefilter (floating point).
 _BOUND_MARGIN = 0.999
+
+
+def usable_spread(spread, centre):
+    """Boolean mask (same shape): ``spread`` is finite and above the noise floor for ``centre`` (see module doc)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(spread) & (spread > SPREAD_FLOOR_ABS + SPREAD_FLOOR_REL * np.abs(centre))
 
 
 def trailing_classic(values: pd.Series, window: int, min_periods: int) -> pd.DataFrame:
@@ -54,25 +73,31 @@ def trailing_robust(values: pd.Series, window: int, min_periods: int) -> pd.Data
     centre = values.shift(1).rolling(window, min_periods=min_periods).median()
     idx = np.flatnonzero(centre.notna().to_numpy())
     spread = pd.Series(np.nan, index=values.index)
-    spread.iloc[idx] = MAD_SCALE * _exact_mad(values.to_numpy(dtype="float64"), idx, window,
-                                              centre.to_numpy()[idx])
+    spread.iloc[idx] = _robust_spread(values.to_numpy(dtype="float64"), idx, window, centre.to_numpy()[idx])
     return _with_z(values, centre, spread)
 
 
 def _with_z(values: pd.Series, centre: pd.Series, spread: pd.Series) -> pd.DataFrame:
-    spread = spread.where(spread > 0)
+    spread = spread.where(usable_spread(spread.to_numpy(), centre.to_numpy()))
     return pd.DataFrame({"centre": centre, "spread": spread, "z": (values - centre) / spread})
 
 
-def _exact_mad(x: np.ndarray, idx: np.ndarray, window: int, medians: np.ndarray, block: int = 20_000) -> np.ndarray:
-    """MAD of the ``window`` values before each position in ``idx`` (NaNs ignored), around ``medians``."""
+def _robust_spread(x: np.ndarray, idx: np.ndarray, window: int, medians: np.ndarray,
+                   block: int = 20_000) -> np.ndarray:
+    """Robust spread of the ``window`` values before each position in ``idx`` (NaNs ignored), around
+    ``medians``: 1.4826 × MAD, or 1.2533 × mean absolute deviation where the MAD is not usable (NaN stays)."""
     padded = np.concatenate([np.full(window, np.nan), x])
     views = sliding_window_view(padded, window)  # views[i] = x[i-window:i]
     out = np.empty(len(idx))
     for start in range(0, len(idx), block):
         sel = idx[start:start + block]
-        dev = np.abs(views[sel] - medians[start:start + block, None])
-        out[start:start + block] = np.nanmedian(dev, axis=1)
+        centre = medians[start:start + block]
+        dev = np.abs(views[sel] - centre[:, None])
+        spread = MAD_SCALE * np.nanmedian(dev, axis=1)
+        fallback = ~usable_spread(spread, centre)
+        if fallback.any():
+            spread[fallback] = MEANAD_SCALE * np.nanmean(dev[fallback], axis=1)
+        out[start:start + block] = spread
     return out
 
 
@@ -88,10 +113,10 @@ def robust_anomalies(values: pd.Series, window: int, min_periods: int, threshold
     with np.errstate(invalid="ignore"):
         candidate = np.isfinite(x) & np.isfinite(median) & (np.abs(x - median) >= threshold * bound)
     idx = np.flatnonzero(candidate)
-    spread = MAD_SCALE * _exact_mad(x, idx, window, median[idx])
+    spread = _robust_spread(x, idx, window, median[idx])
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (x[idx] - median[idx]) / spread
-        hit = (spread > 0) & (np.abs(z) >= threshold)
+        hit = usable_spread(spread, median[idx]) & (np.abs(z) >= threshold)
     return pd.DataFrame({"pos": idx[hit], "value": x[idx][hit], "centre": median[idx][hit],
                          "spread": spread[hit], "z": z[hit]})
 

@@ -12,7 +12,14 @@ from scipy import stats
 from sqlalchemy import text
 
 from db.writes import write_candles, write_funding
-from ingest.anomaly import MAD_SCALE, candle_metrics, robust_anomalies, trailing_classic, trailing_robust
+from ingest.anomaly import (
+    MAD_SCALE,
+    MEANAD_SCALE,
+    candle_metrics,
+    robust_anomalies,
+    trailing_classic,
+    trailing_robust,
+)
 from ingest.pipeline import ingest_candles
 from ingest.recorded import read_funding, read_klines_1m
 from ingest.symbols import SymbolError, display_symbol, normalize_symbol
@@ -158,3 +165,36 @@ def test_recorded_intervals_keep_8h_4h_and_1h():
     assert intervals[("binanceusdm", "BTC/USDT:USDT")] == {8.0}
     assert intervals[("binanceusdm", "HYPE/USDT:USDT")] == {4.0}
     assert intervals[("hyperliquid", "BTC/USDC:USDC")] == {1.0}
+
+
+def test_robust_spread_on_recorded_funding_uses_mean_deviation_where_mad_is_zero():
+    """Hyperliquid's hourly funding sits at its neutral 0.0000125 for long stretches: the MAD of such windows is 0
+    (or float noise), where the robust spread falls back to 1.2533 × mean |x − median|, computed independently."""
+    funding = read_funding()
+    btc = funding[(funding["exchange"] == "hyperliquid") & (funding["symbol"] == "BTC/USDC:USDC")]
+    values = btc.sort_values("time")["funding_rate"].reset_index(drop=True)
+    ours = trailing_robust(values, 240, 30)
+    x = values.to_numpy()
+    fallbacks = 0
+    for t in range(31, len(x), 3):
+        prior = x[max(0, t - 240):t]
+        median = np.median(prior)
+        spread = stats.median_abs_deviation(prior, scale=1 / MAD_SCALE)
+        floor = 1e-12 + 1e-9 * abs(median)
+        if spread <= floor:
+            fallbacks += 1
+            spread = MEANAD_SCALE * np.mean(np.abs(prior - median))
+        if spread <= floor:
+            assert np.isnan(ours["z"].iloc[t])
+            continue
+        assert ours["spread"].iloc[t] == pytest.approx(spread, rel=1e-9)
+        assert ours["z"].iloc[t] == pytest.approx((x[t] - median) / spread, rel=1e-9)
+    assert fallbacks > 0
+    assert np.nanmax(np.abs(ours["z"].to_numpy())) < 1e6  # float-noise spreads (1e-20) no longer divide
+
+
+def test_identical_window_with_float_noise_gives_no_zscore():
+    values = pd.Series([1e-4, 1e-4 + 1e-20] * 40 + [2e-4])
+    assert np.isnan(trailing_classic(values, 60, 30)["z"].iloc[-1])
+    assert np.isnan(trailing_robust(values, 60, 30)["z"].iloc[-1])
+    assert robust_anomalies(values, 60, 30, 4.0).empty
