@@ -142,7 +142,8 @@ COMPARISON_COLUMNS = (
 #: Column definitions of the anomalies grid: (field, header with unit).
 ANOMALY_COLUMNS = (
     ("time", "Time (UTC)"), ("symbol", "Symbol"), ("exchange", "Exchange"), ("metric", "Metric"),
-    ("method", "Method"), ("value", "Value"), ("centre", "Centre"), ("spread", "Spread"), ("z_score", "z"),
+    ("method", "Method"), ("value", "Value (metric's unit)"), ("centre", "Centre (metric's unit)"),
+    ("spread", "Spread (metric's unit)"), ("z_score", "z (dimensionless)"),
     ("threshold", "Threshold |z|"), ("window", "Window (obs.)"),
 )  # fmt: skip
 

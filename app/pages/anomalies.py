@@ -33,12 +33,12 @@ dash.register_page(__name__, path="/anomalies", name="Anomalies", title="AlphaPu
 
 P = "anomalies"
 
-#: Metrics ingest flags (``anomalies.metric``) and what their values are.
+#: Metrics ingest flags (``anomalies.metric``): (what it is, unit of value / centre / spread).
 METRICS = {
-    "funding_rate": "funding rate (fraction / interval)",
-    "log_return_1m": "1-min log return",
-    "volume_1m": "1-min volume (base units)",
-    "premium": "premium (mark − index) / index",
+    "funding_rate": ("funding rate", "fraction per funding interval"),
+    "log_return_1m": ("1-min log return", "natural log"),
+    "volume_1m": ("1-min volume", "base-asset units"),
+    "premium": ("premium (mark − index) / index", "fraction"),
 }
 
 #: Most anomalies drawn and listed (the newest ones; the page says when there are more).
@@ -50,7 +50,7 @@ def _filters(state: controls.ViewState) -> html.Div:
         [
             dcc.Dropdown(
                 id=f"{P}-metrics",
-                options=[{"label": label, "value": name} for name, label in METRICS.items()],
+                options=[{"label": f"{label} ({unit})", "value": name} for name, (label, unit) in METRICS.items()],
                 value=list(state.metrics),
                 multi=True,
                 placeholder="All metrics",
@@ -83,6 +83,9 @@ def layout(**query) -> html.Div:
                     html.Div(id=f"{P}-summary", className="ap-window text-muted"),
                     html.Div(graph(f"{P}-scatter", 420), className="ap-panel"),
                     html.H2("Recent anomalies (newest first)", className="ap-h2"),
+                    html.Div("Units of value, centre and spread: "
+                             + "; ".join(f"{name}: {unit}" for name, (_, unit) in METRICS.items()) + ".",
+                             className="ap-window text-muted"),
                     grid(f"{P}-table", ANOMALY_COLUMNS, height=420),
                 ],
                 id=f"{P}-content",
