@@ -114,7 +114,8 @@ def _feeds_table(feeds: pd.DataFrame) -> dbc.Table:
         ])
         for r in feeds.itertuples(index=False)
     ])  # fmt: skip
-    return dbc.Table([head, body], bordered=False, hover=True, size="sm", responsive=True, className="bg-white ap-nowrap")
+    return dbc.Table([head, body], bordered=False, hover=True, size="sm", responsive=True,
+                     className="bg-white ap-nowrap")
 
 
 def _sizes_table(sizes: pd.DataFrame) -> dbc.Table:
