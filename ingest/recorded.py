@@ -25,6 +25,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from ingest.pipeline import PipelineResult, ingest_candles, ingest_funding
+from ingest.retention import retention_cutoff
 from ingest.symbols import normalize_symbol
 from settings import PROJECT_ROOT, Settings
 
@@ -123,6 +124,17 @@ def _missing(engine: Engine, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(keep, ignore_index=True) if keep else frame.iloc[0:0]
 
 
+_TABLE = {"candles": "prices", "funding": "funding_rates"}
+
+
+def within_retention(engine: Engine, kind: str, frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The rows of ``frame`` that retention would keep (:func:`ingest.retention.retention_cutoff`): all of them
+    while the table holds only history, else those newer than ``now − retention_days``."""
+    with engine.connect() as conn:
+        cutoff = retention_cutoff(conn, _TABLE[kind], settings.retention_days)
+    return frame if cutoff is None else frame[frame["time"] >= cutoff]
+
+
 def load_recorded(engine: Engine, settings: Settings, data_dir: Path = RECORDED_DIR) -> PipelineResult:
     """Load every bundled dataset not yet stored through validate → anomalies → write; returns the totals.
 
@@ -131,7 +143,7 @@ def load_recorded(engine: Engine, settings: Settings, data_dir: Path = RECORDED_
     total = PipelineResult()
     for kind, reader, ingest in (("candles", read_klines_1m, ingest_candles),
                                  ("funding", read_funding, ingest_funding)):
-        frame = reader(data_dir)
+        frame = within_retention(engine, kind, reader(data_dir), settings)
         todo = _missing(engine, kind, frame)
         if todo.empty:
             log.info("recorded %s: all %d rows already stored, skipped", kind, len(frame))

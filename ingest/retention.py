@@ -4,10 +4,11 @@
 ``anomalies``) and ``settings.metrics_retention_days`` (default 30) for ``system_metrics``.
 
 The Apache edition of TimescaleDB has no retention *policies* (background jobs), so the worker applies
-``drop_chunks(table, older_than => cutoff)`` itself every ``settings.retention_check_seconds``, with
-``cutoff = least(now(), newest row of the table) − age``: with live data flowing that is ``now() − age``; on a
-machine without internet, where the newest data is the bundled history, the history the product shows is not
-dropped the moment it is loaded. Where the
+``drop_chunks(table, older_than => now() − age)`` itself every ``settings.retention_check_seconds``, but only
+on a table that holds rows newer than that cutoff (:func:`retention_cutoff`). A table holding nothing but
+older history — the bundled recorded data on a machine without internet — is left whole: dropping it would
+empty the product, and retention resumes as soon as live data arrives. The bundled-history loader skips rows
+older than the same cutoff, so ``make run`` does not reload what retention dropped. Where the
 server runs the Timescale License edition (``probe_timescaledb(...).has_tsl``) :func:`apply_retention` instead
 registers ``add_retention_policy(..., if_not_exists => true)`` and lets the server's job scheduler drop chunks.
 ``python -m ingest retention`` applies it once.
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from db.engine import probe_timescaledb
 from db.schema import MARKET_TABLES, system_metrics
@@ -42,6 +44,12 @@ def retention_ages(settings: Settings) -> dict[str, int]:
     return ages
 
 
+def retention_cutoff(conn: Connection, table: str, days: int) -> datetime | None:
+    """``now() − days`` (UTC) when ``table`` holds a row newer than that, else None (history only: keep it)."""
+    return conn.execute(text(f"SELECT CASE WHEN max(time) >= now() - make_interval(days => :d) "
+                             f"THEN now() - make_interval(days => :d) END FROM {table}"), {"d": days}).scalar_one()
+
+
 def apply_retention(engine: Engine, settings: Settings) -> RetentionResult:
     """Drop (or schedule dropping of) chunks older than each table's age; returns what was done.
 
@@ -55,8 +63,10 @@ def apply_retention(engine: Engine, settings: Settings) -> RetentionResult:
                 conn.execute(text("SELECT add_retention_policy(CAST(:t AS regclass), make_interval(days => :d), "
                                   "if_not_exists => true)"), {"t": table, "d": days})
                 continue
-            cutoff = conn.execute(text(f"SELECT least(now(), (SELECT max(time) FROM {table})) "
-                                       "- make_interval(days => :d)"), {"d": days}).scalar_one()
+            cutoff = retention_cutoff(conn, table, days)
+            if cutoff is None:
+                dropped[table] = 0
+                continue
             chunks = conn.execute(text("SELECT drop_chunks(CAST(:t AS regclass), older_than => :cutoff)"),
                                   {"t": table, "cutoff": cutoff}).scalars().all()
             dropped[table] = len(chunks)

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from sqlalchemy import text
 
-from db.writes import write_metrics
+from db.writes import write_funding, write_metrics
+from ingest.recorded import read_funding, within_retention
 from ingest.retention import apply_retention
 from settings import PROJECT_ROOT, load_settings
 
@@ -60,3 +61,32 @@ def test_retention_drops_chunks_older_than_the_age(clean_db):
     if not result.policies:
         assert result.dropped["system_metrics"] == 1
         assert _count(clean_db, "SELECT count(*) FROM system_metrics") == 2
+
+
+def test_retention_keeps_a_table_that_holds_only_history(clean_db):
+    """Bundled history on a machine without internet: nothing newer than the cutoff, so nothing is dropped;
+    once a live row arrives, the old chunks go."""
+    now = datetime.now(UTC)
+    history = pd.DataFrame({"time": [now - timedelta(days=400), now - timedelta(days=200)],
+                            "metric": "buffer_depth_rows", "value": [1.0, 2.0], "unit": "rows", "labels": [{}, {}]})
+    write_metrics(clean_db, history)
+    settings = load_settings({"ALPHAPULSE_METRICS_RETENTION_DAYS": "30"})
+    result = apply_retention(clean_db, settings)
+    if result.policies:
+        return  # Timescale License edition: the server's own job applies retention
+    assert result.dropped["system_metrics"] == 0
+    assert _count(clean_db, "SELECT count(*) FROM system_metrics") == 2
+    write_metrics(clean_db, history.iloc[:1].assign(time=[now], value=[3.0]))
+    assert apply_retention(clean_db, settings).dropped["system_metrics"] == 2
+    assert _count(clean_db, "SELECT count(*) FROM system_metrics") == 1
+
+
+def test_recorded_loader_skips_rows_retention_would_drop(clean_db):
+    funding = read_funding()
+    settings = load_settings({"ALPHAPULSE_RETENTION_DAYS": "90"})
+    assert len(within_retention(clean_db, "funding", funding, settings)) == len(funding)  # history only: all
+    live = funding.iloc[:1].assign(time=[pd.Timestamp.now(tz="UTC").floor("s")])
+    write_funding(clean_db, live)
+    cutoff = pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=90)
+    kept = within_retention(clean_db, "funding", funding, settings)
+    assert len(kept) == int((funding["time"] >= cutoff).sum())
