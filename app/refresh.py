@@ -121,18 +121,22 @@ def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: 
 
 
 def register_options(prefix: str) -> None:
-    """Fill page ``prefix``'s exchange and symbol pickers with every pair that has data, once after the page
-    loads (``db.queries.list_symbols`` on the cached known pairs). Outputs only options, never values: a callback
-    that could change a control's value would make Dash hold the first draw until it returned."""
+    """Fill page ``prefix``'s exchange and symbol pickers with every pair that has data, once, after the first
+    draw's fingerprint is stored (``db.queries.list_symbols`` on the cached known pairs), so it does not compete
+    with the first draw for the server. Outputs only options, never values: a callback that could change a
+    control's value would make Dash hold the first draw until it returned."""
 
     @callback(
         Output(f"{prefix}-exchanges", "options"),
         Output(f"{prefix}-symbols", "options"),
-        Input(f"{prefix}-defaulted", "data"),
+        Input(f"{prefix}-drawn", "data"),
         State(f"{prefix}-exchanges", "value"),
         State(f"{prefix}-symbols", "value"),
+        State(f"{prefix}-symbols", "options"),
     )
-    def _options(_defaulted, exchanges, symbols):
+    def _options(_drawn, exchanges, symbols, shown):
+        if shown and {o["value"] for o in shown} - set(symbols or ()):
+            raise PreventUpdate  # filled already
         try:
             with read_connection() as conn:
                 listed = queries.list_symbols(conn, pairs=cached_pairs(conn))

@@ -18,6 +18,7 @@ the grid holds its rows. Views: the overview with 2 and 5 symbols over 24 h and 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import socket
 import statistics
@@ -27,6 +28,7 @@ import time
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from sqlalchemy import make_url, text
@@ -37,7 +39,12 @@ from ingest.recorded import load_recorded
 from settings import PROJECT_ROOT, get_settings
 
 DB_NAME = "alphapulse_bench_ui"
+#: gunicorn's error log of the run (warnings and tracebacks), and a screenshot of any load that timed out.
+LOG = PROJECT_ROOT / "artifacts" / "bench_ui_gunicorn.log"
+TIMEOUT_SHOT = PROJECT_ROOT / "artifacts" / "bench_ui_timeout.png"
 REPEAT = 7
+#: Seconds a page may take to draw before the load counts as failed.
+SCRIPT_TIMEOUT = 30
 #: Unmeasured loads per view first: one per gunicorn worker, so no measured load pays a worker's first request.
 WARMUP = 2
 END = "2025-06-24T10:00Z"
@@ -112,8 +119,10 @@ def start_gunicorn(url: str) -> tuple[subprocess.Popen, str]:
     """gunicorn with the project's config on a free port; returns (process, base URL) once it answers."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": url, "ALPHAPULSE_PORT": str(port), "ALPHAPULSE_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app.wsgi:app"],
-                            cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    LOG.parent.mkdir(exist_ok=True)
+    with LOG.open("w") as log_file:  # the child keeps its own descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app.wsgi:app"],
+                                cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
     base = f"http://127.0.0.1:{port}"
     for _ in range(150):
         try:
@@ -133,15 +142,21 @@ def browser(width: int = 1366, height: int = 900) -> webdriver.Chrome:
                  "--disable-background-networking", f"--window-size={width},{height}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    driver.set_script_timeout(30)
+    driver.set_script_timeout(SCRIPT_TIMEOUT)
     return driver
 
 
 def load_time_ms(driver: webdriver.Chrome, url: str) -> float:
-    """Milliseconds from navigation start to every chart drawn (see module docstring)."""
+    """Milliseconds from navigation start to every chart drawn (see module docstring); NaN when not drawn within
+    the script timeout (a screenshot is saved to ``TIMEOUT_SHOT``)."""
     driver.get("about:blank")
     driver.get(url)
-    return float(driver.execute_async_script(_DRAWN_JS))
+    try:
+        return float(driver.execute_async_script(_DRAWN_JS))
+    except TimeoutException:
+        driver.save_screenshot(str(TIMEOUT_SHOT))
+        log(f"not drawn within {SCRIPT_TIMEOUT} s: {url} (screenshot {TIMEOUT_SHOT.name}, log {LOG.name})")
+        return float("nan")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -160,9 +175,15 @@ def main(argv: list[str] | None = None) -> None:
         for name, path in VIEWS.items():
             for _ in range(WARMUP):
                 load_time_ms(driver, base + path)
-            times = sorted(load_time_ms(driver, base + path) for _ in range(args.repeat))
+            measured = [load_time_ms(driver, base + path) for _ in range(args.repeat)]
+            times = sorted(t for t in measured if not math.isnan(t))
+            failed = len(measured) - len(times)
+            if not times:
+                print(f"{name:28} {'timeout':>8}")
+                continue
             p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-            print(f"{name:28} {statistics.median(times):8.0f} {p95:8.0f} {times[-1]:8.0f}")
+            note = f"  ({failed} not drawn within {SCRIPT_TIMEOUT} s)" if failed else ""
+            print(f"{name:28} {statistics.median(times):8.0f} {p95:8.0f} {times[-1]:8.0f}{note}")
     finally:
         driver.quit()
         proc.terminate()
