@@ -133,6 +133,10 @@ def test_overview_default_view_is_empty_and_jump_button_shows_newest_data(ui, re
     until(lambda: not ui.driver.find_elements(By.CSS_SELECTOR, "#overview-empty"), timeout=10)  # notice closed
     _no_console_errors(ui)
 
+    ui.find_element("#overview-live").click()  # "Back to now": live again, so empty again
+    until(lambda: "end=" not in ui.driver.current_url, timeout=10)
+    until(lambda: "No data for" in ui.find_element("#overview-empty-text").text, timeout=15)
+
 
 def test_two_symbols_show_two_funding_traces_ending_at_database_values(ui, recorded_engine, artifacts_dir):
     """Start with BTC only, add ETH in the symbol picker: two settled funding traces whose last points are the
