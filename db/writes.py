@@ -23,6 +23,12 @@ open = ``first(open, time)``, high = ``max(high)``, low = ``min(low)``, close = 
 volume/quote_volume = ``sum`` over the 1-minute rows stored in that hour (TimescaleDB ``first``/``last``,
 available in the Apache edition). ``ON CONFLICT DO UPDATE``, so a partially filled hour is corrected when its
 remaining minutes arrive. The app charts long ranges from these rows (30 days × 5 symbols = 3,600 rows).
+
+**Hourly funding rollups.** :func:`write_funding` likewise recomputes, from the stored rows, the
+``funding_rates_1h`` row of every exchange + symbol + settled flag + hour that received an inserted or changed
+funding row (mean rate, the hour's last rate / interval / mark / index, row count; ``ON CONFLICT DO UPDATE …
+WHERE IS DISTINCT FROM``). A 30-day funding chart reads ~720 of these per series instead of ~43,000 one-minute
+snapshots.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from db.schema import anomalies, funding_rates, prices, system_metrics
+from db.pgcopy import encode
+from db.schema import anomalies, funding_rates, funding_rates_1h, prices, system_metrics
 
 CANDLE_COLUMNS = ("time", "exchange", "symbol", "timeframe", "price_kind", "open", "high", "low", "close",
                   "volume", "quote_volume")
@@ -49,13 +56,19 @@ ANOMALY_COLUMNS = ("time", "exchange", "symbol", "metric", "method", "value", "c
 METRIC_COLUMNS = ("time", "metric", "value", "unit", "labels")
 
 _PRICE_KEY = ("exchange", "symbol", "timeframe", "price_kind", "time")
+#: Binary COPY types (:mod:`db.pgcopy`) of the candle and anomaly columns.
+_CANDLE_TYPES = dict(zip(CANDLE_COLUMNS, ("timestamptz", "text", "text", "text", "text", "float8", "float8",
+                                          "float8", "float8", "float8", "float8"), strict=True))
+_ANOMALY_TYPES = dict(zip(ANOMALY_COLUMNS, ("timestamptz", "text", "text", "text", "text", "float8", "float8",
+                                            "float8", "float8", "float8", "int4"), strict=True))
 _FUNDING_KEY = ("exchange", "symbol", "settled", "time")
 
 
 @dataclass(frozen=True)
 class WriteResult:
     """``written``: rows inserted or changed in the target; ``received``: rows in the batch;
-    ``rollups``: 1-hour candles inserted or updated (candles only)."""
+    ``rollups``: 1-hour rollup rows inserted or updated (candles: ``timeframe='1h'`` candles; funding:
+    ``funding_rates_1h`` rows)."""
 
     written: int
     received: int
@@ -107,6 +120,31 @@ def _copy_frame(conn: Connection, table: str, columns: tuple[str, ...], frame: p
         copy.write(sink.getbuffer())
 
 
+def _copy_binary(conn: Connection, table: str, types: dict[str, str], frame: pd.DataFrame) -> None:
+    """Binary ``COPY`` of ``frame[list(types)]`` into ``table`` (one buffer encoded by :func:`db.pgcopy.encode`:
+    numpy, no per-row Python; the server parses no text)."""
+    cols = ", ".join(_q(c) for c in types)
+    payload = encode(frame, types)
+    with conn.connection.driver_connection.cursor() as cur, cur.copy(
+        f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.write(payload)
+
+
+def _upsert_binary(conn: Connection, target: str, types: dict[str, str], frame: pd.DataFrame,
+                   on_conflict: str) -> int:
+    """Binary COPY of ``frame`` into a temporary staging table with ``types``' columns of ``target``, then one
+    ``INSERT … SELECT … ON CONFLICT ON CONSTRAINT pk_<target> <on_conflict>``; returns rows inserted/changed."""
+    stage = f"stage_bin_{target}"
+    cols = ", ".join(_q(c) for c in types)
+    conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} "
+                      "WITH NO DATA"))
+    conn.execute(text(f"TRUNCATE {stage}"))  # several batches may share one outer transaction
+    _copy_binary(conn, stage, types, frame)
+    return conn.execute(text(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
+                             f"ON CONFLICT ON CONSTRAINT pk_{target} {on_conflict}")).rowcount
+
+
 def _stage(conn: Connection, target: str, columns: tuple[str, ...], frame: pd.DataFrame) -> str:
     """A temporary staging table with ``columns`` of ``target`` (timestamps as bigint µs), loaded with
     ``frame``; dropped at commit."""
@@ -145,75 +183,121 @@ def _run(bind: Engine | Connection, work) -> WriteResult:
 
 _RANGE_STORED = text(
     "SELECT EXISTS (SELECT 1 FROM prices WHERE exchange = :exchange AND symbol = :symbol AND timeframe = :timeframe "
-    "AND price_kind = :price_kind AND time BETWEEN :lo AND :hi)"
+    "AND price_kind = :price_kind AND time BETWEEN :lo AND :hi), "
+    "EXISTS (SELECT 1 FROM prices WHERE exchange = :exchange AND symbol = :symbol AND timeframe = :timeframe "
+    "AND price_kind = :price_kind AND time >= :hour_lo AND time < :hour_hi)"
 )
 
 
-def _can_conflict(conn: Connection, frame: pd.DataFrame) -> bool:
-    """True when a stored candle lies in the time range of any exchange + symbol + timeframe + price kind of
-    ``frame`` (a primary-key range probe per series) or the batch repeats a key."""
-    if frame.duplicated(subset=list(_PRICE_KEY)).any():
-        return True
+def _probe(conn: Connection, frame: pd.DataFrame) -> tuple[bool, bool]:
+    """``(can_conflict, hours_shared)`` of a candle batch, by a primary-key range probe per exchange + symbol +
+    timeframe + price kind: ``can_conflict`` when a stored candle lies in a series' time range or the batch
+    repeats a key; ``hours_shared`` when a stored candle lies in the whole hours that range touches (so the
+    1-hour rollups must be computed from stored rows too, not from the batch alone)."""
     times = pd.to_datetime(frame["time"], utc=True)
-    ranges = times.groupby([frame[c] for c in _PRICE_KEY[:-1]]).agg(["min", "max"])
-    for (exchange, symbol, timeframe, kind), (lo, hi) in ranges.iterrows():
+    ranges = times.groupby([frame[c] for c in _PRICE_KEY[:-1]]).agg(["min", "max", "size", "nunique"])
+    if (ranges["size"] != ranges["nunique"]).any():  # the batch repeats a key
+        return True, True
+    shared = False
+    for (exchange, symbol, timeframe, kind), (lo, hi, _, _) in ranges.iterrows():
         params = {"exchange": exchange, "symbol": symbol, "timeframe": timeframe, "price_kind": kind,
-                  "lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()}
-        if conn.execute(_RANGE_STORED, params).scalar_one():
-            return True
-    return False
+                  "lo": lo.to_pydatetime(), "hi": hi.to_pydatetime(), "hour_lo": lo.floor("1h").to_pydatetime(),
+                  "hour_hi": (hi.floor("1h") + pd.Timedelta(hours=1)).to_pydatetime()}
+        conflict, in_hours = conn.execute(_RANGE_STORED, params).one()
+        if conflict:
+            return True, True
+        shared = shared or in_hours
+    return False, shared
 
 
-def _copy_new_candles(conn: Connection, frame: pd.DataFrame) -> int | None:
-    """Fast path for a batch none of whose keys can be stored yet (:func:`_can_conflict` is false): one text
-    ``COPY`` straight into the hypertable, no staging. Returns the rows written, or ``None`` when the batch
-    may conflict or a concurrent writer stored one of its keys meanwhile (savepoint rolled back; the caller
-    takes the upsert path)."""
-    if _can_conflict(conn, frame):
-        return None
+def _copy_new_candles(conn: Connection, frame: pd.DataFrame) -> bool:
+    """Fast path for a batch none of whose keys can be stored yet: one binary ``COPY`` straight into the
+    hypertable, no staging. False when a concurrent writer stored one of its keys meanwhile (savepoint rolled
+    back; the caller takes the upsert path)."""
     try:
         with conn.begin_nested():
-            _copy_frame(conn, prices.name, CANDLE_COLUMNS, frame, timestamps_as_text=True)
+            _copy_binary(conn, prices.name, _CANDLE_TYPES, frame)
     except IntegrityError:
-        return None
+        return False
+    return True
+
+
+def _touch_hours(conn: Connection, frame: pd.DataFrame) -> None:
+    """Fill ``touched_hours`` with the hours (per exchange, symbol, price kind) of ``frame``'s 1-minute rows."""
     one_minute = frame[frame["timeframe"] == "1m"]
     hours = pd.DataFrame({"exchange": one_minute["exchange"], "symbol": one_minute["symbol"],
                           "price_kind": one_minute["price_kind"],
-                          "time": pd.to_datetime(one_minute["time"], utc=True).dt.floor("1h")}).drop_duplicates()
-    _copy_frame(conn, "touched_hours", ("exchange", "symbol", "price_kind", "time"), hours, timestamps_as_text=True,
-                target_columns=("exchange", "symbol", "price_kind", "bucket"))
-    return len(frame)
+                          "bucket": pd.to_datetime(one_minute["time"], utc=True).dt.floor("1h")}).drop_duplicates()
+    _copy_binary(conn, "touched_hours", {"exchange": "text", "symbol": "text", "price_kind": "text",
+                                         "bucket": "timestamptz"}, hours)
+
+
+def _upsert_staged_candles(conn: Connection, frame: pd.DataFrame) -> int:
+    """Slow path: staging table + ``INSERT … ON CONFLICT DO NOTHING``; records the hours of the 1-minute rows
+    actually inserted in ``touched_hours``. Returns rows inserted."""
+    stage = _stage(conn, prices.name, CANDLE_COLUMNS, frame)
+    insert = _insert_sql(prices.name, stage, CANDLE_COLUMNS, "DO NOTHING")
+    return conn.execute(text(
+        f"WITH ins AS ({insert} RETURNING exchange, symbol, timeframe, price_kind, time), "
+        "t AS (INSERT INTO touched_hours SELECT DISTINCT exchange, symbol, price_kind, "
+        "time_bucket('1 hour', time) FROM ins WHERE timeframe = '1m' RETURNING 1) "
+        "SELECT (SELECT count(*) FROM ins)"
+    )).scalar_one()
+
+
+def hour_rollups(frame: pd.DataFrame) -> pd.DataFrame:
+    """The 1-hour candles (``CANDLE_COLUMNS``, ``timeframe='1h'``, ``time`` = hour start, UTC) of the 1-minute
+    rows of ``frame``, by the same rule as the SQL rollup (first open, max high, min low, last close by time;
+    volume sums, NULL when all NULL). Complete only when no other 1-minute rows of those hours are stored."""
+    one = frame[frame["timeframe"] == "1m"]
+    times = pd.to_datetime(one["time"], utc=True)
+    order = np.argsort(times.dt.tz_convert(None).to_numpy(), kind="stable")  # first/last follow time order
+    one = one.iloc[order].assign(time=times.iloc[order].dt.floor("1h"))
+    groups = one.groupby(["exchange", "symbol", "price_kind", "time"], sort=False)
+    out = groups.agg(open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"))
+    out["volume"] = groups["volume"].sum(min_count=1)
+    out["quote_volume"] = groups["quote_volume"].sum(min_count=1)
+    return out.reset_index().assign(timeframe="1h")
+
+
+def _write_candles(conn: Connection, frame: pd.DataFrame) -> WriteResult:
+    conflict, shared = _probe(conn, frame)
+    copied = not conflict and _copy_new_candles(conn, frame)
+    if copied and not shared:  # every touched hour holds only this batch's minutes: roll up here, upsert them
+        rollups = _upsert_binary(conn, prices.name, _CANDLE_TYPES, hour_rollups(frame), _ROLLUP_CONFLICT)
+        return WriteResult(len(frame), len(frame), rollups)
+    conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS touched_hours (exchange text, symbol text, "
+                      "price_kind text, bucket timestamptz) ON COMMIT DROP"))
+    conn.execute(text("TRUNCATE touched_hours"))
+    if copied:
+        written = len(frame)
+        _touch_hours(conn, frame)
+    else:  # a key may be stored (or a concurrent writer stored one: COPY rolled back): upsert through staging
+        written = _upsert_staged_candles(conn, frame)
+    rollups = 0
+    if written:
+        conn.execute(text("ANALYZE touched_hours"))  # temp tables have no statistics otherwise
+        rollups = conn.execute(text(_ROLLUP_SQL)).rowcount
+    return WriteResult(int(written), len(frame), int(rollups))
 
 
 def write_candles(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult:
     """Write candles (``CANDLE_COLUMNS``), ``DO NOTHING`` on an existing key, then upsert the 1-hour rollups
     of the hours that received new 1-minute rows. A batch that cannot conflict (bulk loads, backfill of empty
-    ranges) is copied straight in (:func:`_copy_new_candles`). Raises SQLAlchemy/psycopg errors (batch
-    not written)."""
+    ranges) is copied straight in (:func:`_copy_new_candles`, binary COPY); when, in addition, no stored candle
+    shares its hours, the rollups are computed from the batch (:func:`hour_rollups`) instead of re-reading the
+    hours from the hypertable. Raises SQLAlchemy/psycopg errors (batch not written)."""
     if frame.empty:
         return WriteResult(0, 0)
-    def work(conn: Connection) -> WriteResult:
-        conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS touched_hours (exchange text, symbol text, "
-                          "price_kind text, bucket timestamptz) ON COMMIT DROP"))
-        conn.execute(text("TRUNCATE touched_hours"))
-        written = _copy_new_candles(conn, frame)
-        if written is None:
-            stage = _stage(conn, prices.name, CANDLE_COLUMNS, frame)
-            insert = _insert_sql(prices.name, stage, CANDLE_COLUMNS, "DO NOTHING")
-            written = conn.execute(text(
-                f"WITH ins AS ({insert} RETURNING exchange, symbol, timeframe, price_kind, time), "
-                "t AS (INSERT INTO touched_hours SELECT DISTINCT exchange, symbol, price_kind, "
-                "time_bucket('1 hour', time) FROM ins WHERE timeframe = '1m' RETURNING 1) "
-                "SELECT (SELECT count(*) FROM ins)"
-            )).scalar_one()
-        rollups = 0
-        if written:
-            conn.execute(text("ANALYZE touched_hours"))  # temp tables have no statistics otherwise
-            rollups = conn.execute(text(_ROLLUP_SQL)).rowcount
-        return WriteResult(int(written), len(frame), int(rollups))
+    return _run(bind, lambda conn: _write_candles(conn, frame))
 
-    return _run(bind, work)
 
+_ROLLUP_CONFLICT = """DO UPDATE SET
+  open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+  volume = EXCLUDED.volume, quote_volume = EXCLUDED.quote_volume, received_at = now()
+WHERE (prices.open, prices.high, prices.low, prices.close, prices.volume, prices.quote_volume)
+      IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume,
+                        EXCLUDED.quote_volume)"""
 
 _ROLLUP_SQL = """
 INSERT INTO prices (time, exchange, symbol, timeframe, price_kind, open, high, low, close, volume, quote_volume)
@@ -226,13 +310,7 @@ WHERE p.timeframe = '1m'
   AND (p.exchange, p.symbol, p.price_kind, time_bucket('1 hour', p.time))
       IN (SELECT exchange, symbol, price_kind, bucket FROM touched_hours)
 GROUP BY 1, p.exchange, p.symbol, p.price_kind
-ON CONFLICT ON CONSTRAINT pk_prices DO UPDATE SET
-  open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-  volume = EXCLUDED.volume, quote_volume = EXCLUDED.quote_volume, received_at = now()
-WHERE (prices.open, prices.high, prices.low, prices.close, prices.volume, prices.quote_volume)
-      IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume,
-                        EXCLUDED.quote_volume)
-"""
+ON CONFLICT ON CONSTRAINT pk_prices """ + _ROLLUP_CONFLICT
 
 _FUNDING_UPDATE = """DO UPDATE SET
   funding_rate = EXCLUDED.funding_rate,
@@ -250,16 +328,66 @@ WHERE (funding_rates.funding_rate, funding_rates.funding_interval_hours, funding
        COALESCE(EXCLUDED.next_funding_time, funding_rates.next_funding_time))"""
 
 
+#: Hourly funding rollups (``funding_rates_1h``) of the hours listed in ``touched_funding_hours``, recomputed from the
+#: stored ``funding_rates`` rows: mean rate, the last row's rate / interval / mark / index (TimescaleDB ``last``),
+#: row count. ``:lo``/``:hi`` bound the rows read (plan-time chunk exclusion). Rows are rewritten only when a value
+#: changed, so the count is rollup rows inserted or changed.
+_FUNDING_ROLLUP_SQL = f"""
+INSERT INTO {funding_rates_1h.name} (time, exchange, symbol, settled, funding_rate, funding_rate_last,
+                                     funding_interval_hours, mark_price, index_price, rows)
+SELECT h.hour, f.exchange, f.symbol, f.settled, avg(f.funding_rate), last(f.funding_rate, f.time),
+       last(f.funding_interval_hours, f.time), last(f.mark_price, f.time), last(f.index_price, f.time), count(*)
+FROM touched_funding_hours h
+JOIN funding_rates f ON f.exchange = h.exchange AND f.symbol = h.symbol AND f.settled = h.settled
+ AND f.time >= h.hour AND f.time < h.hour + interval '1 hour' AND f.time >= :lo AND f.time < :hi
+GROUP BY h.hour, f.exchange, f.symbol, f.settled
+ON CONFLICT ON CONSTRAINT pk_{funding_rates_1h.name} DO UPDATE SET
+  funding_rate = EXCLUDED.funding_rate, funding_rate_last = EXCLUDED.funding_rate_last,
+  funding_interval_hours = EXCLUDED.funding_interval_hours, mark_price = EXCLUDED.mark_price,
+  index_price = EXCLUDED.index_price, rows = EXCLUDED.rows, updated_at = now()
+WHERE ({funding_rates_1h.name}.funding_rate, {funding_rates_1h.name}.funding_rate_last,
+       {funding_rates_1h.name}.funding_interval_hours, {funding_rates_1h.name}.mark_price,
+       {funding_rates_1h.name}.index_price, {funding_rates_1h.name}.rows)
+  IS DISTINCT FROM (EXCLUDED.funding_rate, EXCLUDED.funding_rate_last, EXCLUDED.funding_interval_hours,
+                    EXCLUDED.mark_price, EXCLUDED.index_price, EXCLUDED.rows)"""
+
+
+def _funding_rollups(conn: Connection, frame: pd.DataFrame) -> int:
+    """Upsert the ``funding_rates_1h`` rows of the hours in ``touched_funding_hours`` (see
+    :data:`_FUNDING_ROLLUP_SQL`); ``frame``'s time range bounds the rows read. Returns rollup rows written."""
+    times = pd.to_datetime(frame["time"], utc=True)
+    bounds = {"lo": times.min().floor("1h").to_pydatetime(), "hi": (times.max().floor("1h") + pd.Timedelta(hours=1))
+              .to_pydatetime()}  # fmt: skip
+    conn.execute(text("ANALYZE touched_funding_hours"))  # temp tables have no statistics otherwise
+    return conn.execute(text(_FUNDING_ROLLUP_SQL), bounds).rowcount
+
+
 def write_funding(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult:
     """Write funding rows (``FUNDING_COLUMNS``). An existing key is updated only when a value differs (a
-    settled row gaining its mark price, a corrected rate); known values are never replaced by NULL."""
+    settled row gaining its mark price, a corrected rate); known values are never replaced by NULL.
+
+    Then the hourly rollups (``funding_rates_1h``, UTC hour start = ``time_bucket('1 hour', time)``) of every
+    exchange + symbol + settled + hour that received an inserted or changed row are recomputed from the stored
+    rows (:data:`_FUNDING_ROLLUP_SQL`), in the same transaction; replaying a batch writes 0 rows and 0 rollups.
+    ``rollups`` of the result counts rollup rows inserted or changed. Raises SQLAlchemy/psycopg errors (batch
+    not written)."""
     if frame.empty:
         return WriteResult(0, 0)
 
     def work(conn: Connection) -> WriteResult:
+        conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS touched_funding_hours (exchange text, symbol text, "
+                          "settled boolean, hour timestamptz) ON COMMIT DROP"))
+        conn.execute(text("TRUNCATE touched_funding_hours"))
         stage = _stage(conn, funding_rates.name, FUNDING_COLUMNS, frame)
         sql = _insert_sql(funding_rates.name, stage, FUNDING_COLUMNS, _FUNDING_UPDATE, distinct_on=_FUNDING_KEY)
-        return WriteResult(conn.execute(text(sql)).rowcount, len(frame))
+        written = conn.execute(text(
+            f"WITH ins AS ({sql} RETURNING exchange, symbol, settled, time), "
+            "t AS (INSERT INTO touched_funding_hours SELECT DISTINCT exchange, symbol, settled, "
+            "time_bucket('1 hour', time) FROM ins RETURNING 1) "
+            "SELECT (SELECT count(*) FROM ins)"
+        )).scalar_one()
+        rollups = _funding_rollups(conn, frame) if written else 0
+        return WriteResult(int(written), len(frame), int(rollups))
 
     return _run(bind, work)
 
@@ -270,9 +398,7 @@ def write_anomalies(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResu
         return WriteResult(0, 0)
 
     def work(conn: Connection) -> WriteResult:
-        stage = _stage(conn, anomalies.name, ANOMALY_COLUMNS, frame)
-        sql = _insert_sql(anomalies.name, stage, ANOMALY_COLUMNS, "DO NOTHING")
-        return WriteResult(conn.execute(text(sql)).rowcount, len(frame))
+        return WriteResult(_upsert_binary(conn, anomalies.name, _ANOMALY_TYPES, frame, "DO NOTHING"), len(frame))
 
     return _run(bind, work)
 

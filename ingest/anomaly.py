@@ -93,11 +93,22 @@ def _robust_spread(x: np.ndarray, idx: np.ndarray, window: int, medians: np.ndar
         sel = idx[start:start + block]
         centre = medians[start:start + block]
         dev = np.abs(views[sel] - centre[:, None])
-        spread = MAD_SCALE * np.nanmedian(dev, axis=1)
+        spread = MAD_SCALE * _row_nanmedian(dev)
         fallback = ~usable_spread(spread, centre)
         if fallback.any():
             spread[fallback] = MEANAD_SCALE * np.nanmean(dev[fallback], axis=1)
         out[start:start + block] = spread
+    return out
+
+
+def _row_nanmedian(values: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(values, axis=1)``, with ``np.median`` (partition) for the rows without NaN: nanmedian's
+    masked-array sort was most of the robust z-score's time; the values are the same."""
+    has_nan = np.isnan(values).any(axis=1)
+    out = np.empty(len(values))
+    out[~has_nan] = np.median(values[~has_nan], axis=1)
+    if has_nan.any():
+        out[has_nan] = np.nanmedian(values[has_nan], axis=1)
     return out
 
 
