@@ -24,7 +24,7 @@ from sqlalchemy import Connection, and_, func, literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from db.health import Status, feed_status, overall_status
-from db.schema import anomalies, funding_rates, prices, system_metrics
+from db.schema import anomalies, funding_rates, funding_rates_1h, prices, system_metrics
 from settings import get_settings
 
 #: Bucket widths charts may use, finest first (ccxt timeframe notation -> width).
@@ -251,6 +251,58 @@ def _all_pairs(conn: Connection, exchanges, symbols, pairs=None) -> list[tuple[s
 # --- chart series -----------------------------------------------------------------------------------------------
 
 
+#: Bucket widths read from the hourly rollups (``funding_rates_1h``) rather than raw funding rows.
+ROLLUP_WIDTH = timedelta(hours=1)
+
+
+def _funding_raw_stmt(exchanges, symbols, pairs, start, end, width: timedelta):
+    t = funding_rates.c
+    tb = func.time_bucket(literal(width), t.time).label("time")
+    where = [t.time >= start, t.time < end]
+    where += [tuple_(t.exchange, t.symbol).in_(pairs)] if pairs is not None else _filters(funding_rates, exchanges,
+                                                                                          symbols)
+    return (
+        select(
+            tb,
+            t.exchange,
+            t.symbol,
+            t.settled,
+            func.avg(t.funding_rate).label("funding_rate"),
+            func.last(t.funding_interval_hours, t.time).label("funding_interval_hours"),
+            func.count().label("rows"),
+        )
+        .where(*where)
+        .group_by(tb, t.exchange, t.symbol, t.settled)
+        .order_by(t.exchange, t.symbol, t.settled, tb)
+    )
+
+
+def _funding_rollup_stmt(pairs: list[tuple[str, str]], start, end, width: timedelta):
+    """Buckets of whole hours from ``funding_rates_1h``: mean = ``sum(mean × rows) / sum(rows)`` (the mean of the
+    bucket's raw rows), interval of the last hour's last row, rows summed; 1-hour buckets are the stored rows."""
+    r = funding_rates_1h.c
+    where = (tuple_(r.exchange, r.symbol).in_(pairs), r.time >= start, r.time < end)
+    order = (r.exchange, r.symbol, r.settled)
+    if width == ROLLUP_WIDTH:
+        columns = (r.time, r.exchange, r.symbol, r.settled, r.funding_rate, r.funding_interval_hours, r.rows)
+        return select(*columns).where(*where).order_by(*order, r.time)
+    tb = func.time_bucket(literal(width), r.time).label("time")
+    return (
+        select(
+            tb,
+            r.exchange,
+            r.symbol,
+            r.settled,
+            (func.sum(r.funding_rate * r.rows) / func.sum(r.rows)).label("funding_rate"),
+            func.last(r.funding_interval_hours, r.time).label("funding_interval_hours"),
+            func.sum(r.rows).label("rows"),
+        )
+        .where(*where)
+        .group_by(tb, *order)
+        .order_by(*order, tb)
+    )
+
+
 def funding_series(
     conn: Connection,
     exchanges: Sequence[str] | None,
@@ -267,29 +319,33 @@ def funding_series(
     (of the bucket's last row, TimescaleDB ``last()``; NaN if unknown), ``rows`` (rows in the bucket).
     Sorted by exchange, symbol, settled, time. ``bucket`` defaults to :func:`choose_bucket`; it must be one
     of :data:`BUCKET_WIDTHS` (``KeyError`` otherwise). Raises ``ValueError`` for a bad range.
+
+    Source: buckets of 1 hour and more are aggregated from the hourly rollups ``funding_rates_1h`` that ingest
+    maintains (same values as from the raw rows: the rollup keeps each hour's mean and row count); raw
+    ``funding_rates`` rows are read for finer buckets and for pairs with no rollup row in the range.
     """
     _check_range(start, end)
     width = _resolve_bucket(start, end, bucket)
     start, end = align_range(start, end, width)
-    t = funding_rates.c
-    tb = func.time_bucket(literal(width), t.time).label("time")
-    stmt = (
-        select(
-            tb,
-            t.exchange,
-            t.symbol,
-            t.settled,
-            func.avg(t.funding_rate).label("funding_rate"),
-            func.last(t.funding_interval_hours, t.time).label("funding_interval_hours"),
-            func.count().label("rows"),
-        )
-        .where(t.time >= start, t.time < end, *_filters(funding_rates, exchanges, symbols))
-        .group_by(tb, t.exchange, t.symbol, t.settled)
-        .order_by(t.exchange, t.symbol, t.settled, tb)
-    )
-    frame = _frame(conn.execute(stmt), ["time"])
+    parts = []
+    if width >= ROLLUP_WIDTH:
+        pairs = _all_pairs(conn, exchanges, symbols)
+        part = _frame(conn.execute(_funding_rollup_stmt(pairs, start, end, width)), ["time"]) if pairs else None
+        if part is not None and not part.empty:
+            parts.append(part)
+            found = set(part[["exchange", "symbol"]].drop_duplicates().itertuples(index=False, name=None))
+            pairs = [p for p in pairs if p not in found]
+        if pairs or not parts:
+            parts.append(_frame(conn.execute(_funding_raw_stmt(None, None, pairs, start, end, width)), ["time"]))
+    else:
+        parts.append(_frame(conn.execute(_funding_raw_stmt(exchanges, symbols, None, start, end, width)), ["time"]))
+    frame = parts[0] if len(parts) == 1 else pd.concat([p for p in parts if not p.empty] or parts[:1],
+                                                       ignore_index=True)
+    if len(parts) > 1:
+        frame = frame.sort_values(["exchange", "symbol", "settled", "time"], ignore_index=True)
     for col in ("funding_rate", "funding_interval_hours"):
         frame[col] = frame[col].astype("float64")
+    frame["rows"] = frame["rows"].astype("int64")
     return frame
 
 

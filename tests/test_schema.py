@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy import inspect, make_url, text
 
 from db.engine import make_engine, probe_timescaledb
-from db.schema import CHUNK_INTERVAL, HYPERTABLES, metadata
+from db.schema import CHUNK_INTERVAL, CHUNK_INTERVALS, HYPERTABLES, metadata
 from tests.conftest import alembic_config
 
 HYPERTABLE_NAMES = {t.name for t in HYPERTABLES}
@@ -25,7 +25,8 @@ TSL_ONLY = (
 )
 
 
-def test_every_table_is_a_hypertable_with_one_day_chunks(engine):
+def test_every_table_is_a_hypertable_with_its_chunk_interval(engine):
+    """1-day chunks for the raw tables; 7-day chunks for the small hourly rollup table (see db.schema)."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -34,7 +35,8 @@ def test_every_table_is_a_hypertable_with_one_day_chunks(engine):
             )
         ).all()
     assert {r.hypertable_name for r in rows} == HYPERTABLE_NAMES
-    assert all(r.column_name == "time" and r.time_interval == CHUNK_INTERVAL for r in rows)
+    assert all(r.column_name == "time" and r.time_interval == CHUNK_INTERVALS[r.hypertable_name] for r in rows)
+    assert {n for n, i in CHUNK_INTERVALS.items() if i != CHUNK_INTERVAL} == {"funding_rates_1h"}
     assert set(metadata.tables) == HYPERTABLE_NAMES
 
 

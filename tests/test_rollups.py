@@ -1,0 +1,192 @@
+"""Hourly funding rollups (``funding_rates_1h``): maintained by ``db.writes.write_funding``, filled by migration
+0002, read by ``db.queries.funding_series`` for buckets >= 1 h. Every expected value comes from an independent SQL
+aggregation of the raw ``funding_rates`` rows (``date_trunc``/``DISTINCT ON``, not ``time_bucket``/``last``) or a
+pandas aggregation of them, on the bundled real history; the per-minute predicted snapshots are derived from
+recorded candles and settled rates (labelled so), as the live worker's 60 s cadence would store them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from alembic import command
+from sqlalchemy import make_url, text
+
+from db import queries
+from db.engine import make_engine
+from db.writes import write_funding
+from ingest.recorded import read_funding, read_klines_1m
+from tests.conftest import alembic_config
+
+EXCHANGE = "binanceusdm"
+KEY = ["exchange", "symbol", "settled", "time"]
+VALUES = ["funding_rate", "funding_rate_last", "funding_interval_hours", "mark_price", "index_price", "rows"]
+
+#: The rollup as plain SQL over raw rows: hour by date_trunc (UTC session), mean and count by GROUP BY, the last
+#: row's values by DISTINCT ON ... ORDER BY time DESC.
+INDEPENDENT = """
+WITH h AS (SELECT date_trunc('hour', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, * FROM funding_rates),
+agg AS (SELECT exchange, symbol, settled, hour, avg(funding_rate) AS funding_rate, count(*) AS rows
+        FROM h GROUP BY 1, 2, 3, 4),
+lst AS (SELECT DISTINCT ON (exchange, symbol, settled, hour) exchange, symbol, settled, hour,
+               funding_rate AS funding_rate_last, funding_interval_hours, mark_price, index_price
+        FROM h ORDER BY exchange, symbol, settled, hour, time DESC)
+SELECT agg.hour AS time, agg.exchange, agg.symbol, agg.settled, agg.funding_rate, lst.funding_rate_last,
+       lst.funding_interval_hours, lst.mark_price, lst.index_price, agg.rows
+FROM agg JOIN lst USING (exchange, symbol, settled, hour)
+"""
+STORED = "SELECT time, exchange, symbol, settled, " + ", ".join(VALUES) + " FROM funding_rates_1h"
+
+
+def _read(conn, sql: str, **params) -> pd.DataFrame:
+    result = conn.execute(text(sql), params)
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    for col in VALUES:
+        frame[col] = frame[col].astype("float64")
+    return frame.sort_values(KEY, ignore_index=True)
+
+
+def assert_rollup_matches_raw(engine) -> int:
+    """``funding_rates_1h`` holds exactly the rows :data:`INDEPENDENT` computes; returns their number."""
+    with engine.connect() as conn:
+        conn.execute(text("SET TIME ZONE 'UTC'"))
+        want, got = _read(conn, INDEPENDENT), _read(conn, STORED)
+    assert len(got) == len(want)
+    pd.testing.assert_frame_equal(got[KEY], want[KEY])
+    np.testing.assert_allclose(got["funding_rate"], want["funding_rate"], rtol=1e-12, atol=0)
+    for col in VALUES[1:]:
+        np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy(), err_msg=col)
+    return len(got)
+
+
+def predicted_snapshots(symbol: str, hours: int) -> pd.DataFrame:
+    """DERIVED per-minute predicted funding for ``symbol`` over the last ``hours`` of recorded candles: the rate
+    is the symbol's next recorded settled rate, the mark price that minute's close (no index price)."""
+    candles = read_klines_1m()
+    candles = candles[candles["symbol"] == symbol].sort_values("time")
+    candles = candles[candles["time"] > candles["time"].max() - pd.Timedelta(hours=hours)]
+    settled = read_funding()
+    settled = settled[(settled["exchange"] == EXCHANGE) & (settled["symbol"] == symbol)].sort_values("time")
+    merged = pd.merge_asof(candles[["time", "close"]], settled[["time", "funding_rate", "funding_interval_hours"]]
+                           .rename(columns={"time": "next_funding_time"}), left_on="time",
+                           right_on="next_funding_time", direction="forward").dropna(subset=["funding_rate"])
+    return pd.DataFrame({
+        "time": merged["time"], "exchange": EXCHANGE, "symbol": symbol, "settled": False,
+        "funding_rate": merged["funding_rate"], "funding_interval_hours": merged["funding_interval_hours"],
+        "mark_price": merged["close"], "index_price": np.nan, "next_funding_time": merged["next_funding_time"],
+    }).reset_index(drop=True)  # fmt: skip
+
+
+def test_recorded_history_rollups_equal_the_raw_aggregation(recorded_engine):
+    assert assert_rollup_matches_raw(recorded_engine) > 0
+
+
+def test_write_funding_maintains_rollups_incrementally_and_replay_writes_nothing(clean_db):
+    snaps = predicted_snapshots("BTC/USDT:USDT", hours=6)
+    settled = read_funding()
+    settled = settled[(settled["exchange"] == EXCHANGE) & (settled["symbol"] == "BTC/USDT:USDT")]
+    settled = settled[settled["time"].between(snaps["time"].min() - pd.Timedelta(days=2), snaps["time"].max())]
+    cut = len(snaps) // 2 + 17  # inside an hour: that hour is written twice
+    first = write_funding(clean_db, pd.concat([settled, snaps.iloc[:cut]], ignore_index=True))
+    assert first.written == len(settled) + cut and first.rollups > 0
+    assert_rollup_matches_raw(clean_db)
+    second = write_funding(clean_db, snaps.iloc[cut:])
+    hours = snaps["time"].iloc[cut:].dt.floor("1h").nunique()
+    assert second.written == len(snaps) - cut and second.rollups == hours
+    assert_rollup_matches_raw(clean_db)
+    replay = write_funding(clean_db, pd.concat([settled, snaps], ignore_index=True))
+    assert (replay.written, replay.rollups) == (0, 0)
+    # A settled rate gaining its mark price later changes that hour's rollup (the last row's mark price).
+    marked = settled.tail(1).assign(mark_price=float(snaps["mark_price"].iloc[-1]))
+    gained = write_funding(clean_db, marked)
+    assert (gained.written, gained.rollups) == (1, 1)
+    again = write_funding(clean_db, marked)
+    assert (again.written, again.rollups) == (0, 0)
+    assert_rollup_matches_raw(clean_db)
+
+
+@pytest.mark.parametrize("width", [timedelta(hours=1), timedelta(hours=4), timedelta(days=1)])
+def test_funding_series_from_rollups_equals_raw_bucket_means(recorded_engine, width):
+    exchanges, symbols = [EXCHANGE, "bybit", "hyperliquid"], ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+    with recorded_engine.connect() as conn:
+        end = conn.execute(text("SELECT max(time) FROM funding_rates WHERE exchange = ANY(:e)"),
+                           {"e": exchanges}).scalar()  # fmt: skip
+        start = end - timedelta(days=30)
+        got = queries.funding_series(conn, exchanges, symbols, start, end, width)
+        lo, hi = queries.align_range(start, end, width)
+        stored = conn.execute(text("SELECT count(DISTINCT (exchange, symbol)) FROM funding_rates_1h WHERE "
+                                   "exchange = ANY(:e) AND symbol = ANY(:s) AND time >= :a AND time < :b"),
+                              {"e": exchanges, "s": symbols, "a": lo, "b": hi}).scalar()  # fmt: skip
+        raw = pd.DataFrame(conn.execute(text(
+            "SELECT time, exchange, symbol, settled, funding_rate, funding_interval_hours FROM funding_rates "
+            "WHERE exchange = ANY(:e) AND symbol = ANY(:s) AND time >= :a AND time < :b ORDER BY time"),
+            {"e": exchanges, "s": symbols, "a": lo, "b": hi}).fetchall())  # fmt: skip
+    assert stored == got[["exchange", "symbol"]].drop_duplicates().shape[0] > 1  # every series read from rollups
+    raw["time"] = pd.to_datetime(raw["time"], utc=True)
+    raw["bucket"] = raw["time"].dt.floor(width)
+    want = raw.groupby(["exchange", "symbol", "settled", "bucket"], as_index=False).agg(
+        funding_rate=("funding_rate", "mean"), interval=("funding_interval_hours", "last"), rows=("time", "size"))
+    merged = got.merge(want, left_on=KEY, right_on=["exchange", "symbol", "settled", "bucket"], how="outer",
+                       indicator=True)  # fmt: skip
+    assert (merged["_merge"] == "both").all() and len(got) == len(want) > 0
+    np.testing.assert_allclose(merged["funding_rate_x"], merged["funding_rate_y"], rtol=1e-12)
+    np.testing.assert_array_equal(merged["funding_interval_hours"], merged["interval"].astype(float))
+    np.testing.assert_array_equal(merged["rows_x"], merged["rows_y"])
+
+
+def test_funding_series_reads_raw_rows_for_pairs_without_rollups(clean_db):
+    """Rows stored other than through write_funding (no rollup) still chart: that pair is read from raw rows."""
+    snaps = predicted_snapshots("ETH/USDT:USDT", hours=3)
+    with clean_db.begin() as conn:
+        conn.execute(text("INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate, "
+                          "funding_interval_hours, mark_price) VALUES (:time, :exchange, :symbol, :settled, "
+                          ":funding_rate, :funding_interval_hours, :mark_price)"),
+                     snaps.drop(columns=["index_price", "next_funding_time"]).to_dict(orient="records"))
+    start, end = snaps["time"].min().to_pydatetime(), snaps["time"].max().to_pydatetime() + timedelta(minutes=1)
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM funding_rates_1h")).scalar() == 0
+        got = queries.funding_series(conn, [EXCHANGE], ["ETH/USDT:USDT"], start, end, timedelta(hours=1))
+    want = snaps.groupby(snaps["time"].dt.floor("1h"))["funding_rate"].agg(["mean", "size"])
+    assert list(got["time"]) == list(want.index)
+    np.testing.assert_allclose(got["funding_rate"], want["mean"], rtol=1e-12)
+    assert list(got["rows"]) == list(want["size"])
+
+
+@pytest.fixture
+def scratch_url(server_url):
+    name = f"alphapulse_rollup_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(make_url(server_url).set(database="postgres").render_as_string(False), pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(server_url).set(database=name).render_as_string(False)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_migration_0002_fills_rollups_from_stored_rows_and_downgrade_drops_them(scratch_url):
+    cfg = alembic_config(scratch_url)
+    command.upgrade(cfg, "0001")
+    eng = make_engine(scratch_url, pool_size=1)
+    try:
+        funding = read_funding()
+        rows = pd.concat([funding[funding["exchange"] == "hyperliquid"].head(500),
+                          predicted_snapshots("SOL/USDT:USDT", hours=3)], ignore_index=True)
+        with eng.begin() as conn:  # revision 0001's table, no rollup yet: plain inserts
+            conn.execute(text("INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate, "
+                              "funding_interval_hours, mark_price) VALUES (:time, :exchange, :symbol, :settled, "
+                              ":funding_rate, :funding_interval_hours, :mark_price)"),
+                         [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in
+                          rows[["time", "exchange", "symbol", "settled", "funding_rate", "funding_interval_hours",
+                                "mark_price"]].to_dict(orient="records")])  # fmt: skip
+        command.upgrade(cfg, "head")
+        assert assert_rollup_matches_raw(eng) > 0
+        command.downgrade(cfg, "0001")
+        with eng.connect() as conn:
+            assert conn.execute(text("SELECT to_regclass('funding_rates_1h')")).scalar() is None
+    finally:
+        eng.dispose()
