@@ -87,21 +87,6 @@ def _layout() -> html.Div:
     )
 
 
-def _forget_unserved_callbacks() -> None:
-    """Drop callbacks an earlier Dash app of this process registered but never took over.
-
-    Dash keeps ``dash.callback`` registrations in module-level lists and moves them into the first app that
-    serves a request. Dash pages re-imports every page module for each app (registering its callbacks again),
-    so leftovers of an app that never served a request (e.g. one built by a test that only called the API)
-    would reach the next app twice. Uses Dash's private ``dash._callback`` lists: checked against dash 4.4.1.
-    """
-    from dash import _callback
-
-    _callback.GLOBAL_CALLBACK_LIST.clear()
-    _callback.GLOBAL_CALLBACK_MAP.clear()
-    _callback.GLOBAL_INLINE_SCRIPTS.clear()
-
-
 def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Dash:
     """Create the Dash app on ``server`` (a Flask app) and return it; pages are served from ``/``.
 
@@ -110,7 +95,6 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
     for a broken page module (e.g. a duplicate component id), at build time rather than at request time.
     """
     server.config.setdefault(SETTINGS_KEY, settings or get_settings())
-    _forget_unserved_callbacks()
     app = dash.Dash(
         __name__,
         server=server,
@@ -127,4 +111,20 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
     )
     app.layout = _layout
     register_nav_callback()
+    _finish_setup(server, app)
     return app
+
+
+def _finish_setup(server: flask.Flask, app: dash.Dash) -> None:
+    """Run Dash's one-time server set-up now, in this thread, instead of on the first request.
+
+    Dash does it lazily in a ``before_request`` hook: it registers the JavaScript paths it will serve and takes
+    over the callbacks that page modules registered with ``dash.callback``. In a gthread worker the first page's
+    parallel asset requests raced that set-up (measured: HTTP 500 "dash is not a registered library", the page
+    stuck at "Loading..."), and an app built but never requested left its callbacks in Dash's module-level lists
+    for the next app of the process. Calls Dash's private ``Dash._setup_server`` (dash 4.4.1; idempotent, the
+    hook returns at once afterwards) inside a test request context, so Flask does not count it as a request and
+    ``app.run(debug=True)`` may still add its error handlers.
+    """
+    with server.test_request_context("/"):
+        app._setup_server()
