@@ -9,6 +9,12 @@ and cheap to call from callbacks. Conventions shared by every builder:
 * ``uirevision`` is set from the caller's view key, so a refresh with new data keeps the user's zoom and
   legend choices, while a different selection (symbols, range) resets them.
 
+The overview's builders (:func:`funding_figure`, :func:`price_figure`) run on every refresh, so they assemble
+plain trace/layout dicts from numpy arrays and wrap them with ``go.Figure(..., _validate=False)``: plotly's
+property validation (~20 ms for the template alone) and per-trace pandas filtering made up most of a chart
+callback (30-45 ms of ~50 ms). The JSON sent to the browser is the same (tests/test_figures_fast.py builds the
+same figures through plotly's validation and compares).
+
 Input columns (UTC ``time`` as tz-aware datetimes):
 
 * funding: ``time, exchange, symbol, settled, funding_rate`` (fraction per interval),
@@ -21,8 +27,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from app.format import FUNDING_MODES, annualise
 from db.symbols import display_symbol
@@ -104,15 +112,101 @@ def empty_figure(message: str, height: int = HEIGHT) -> go.Figure:
     return fig
 
 
-def _funding_values(frame: pd.DataFrame, mode: str) -> pd.Series:
-    """Funding of ``frame`` in percent for display ``mode`` (annualised row by row with its own interval)."""
+def _utc_naive(times: pd.Series) -> np.ndarray:
+    """UTC ``datetime64`` array (no zone) of a datetime column: what plotly sends for tz-aware times."""
+    return pd.to_datetime(times, utc=True).dt.tz_convert(None).to_numpy()
+
+
+def _gapped(times: np.ndarray, step: timedelta, *values: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`with_gaps` on arrays: ``times`` (sorted ``datetime64``) and float ``values`` with a NaN point at
+    ``time + step`` inserted after each jump longer than ``GAP_FACTOR × step``. Raises ``ValueError`` for a
+    non-positive ``step``."""
+    if step <= timedelta(0):
+        raise ValueError(f"step must be positive, got {step!r}")
+    jumps = np.flatnonzero(np.diff(times) > np.timedelta64(step * GAP_FACTOR)) if len(times) > 1 else []
+    if not len(jumps):
+        return (times, *values)
+    at = jumps + 1
+    filled = np.insert(times, at, times[jumps] + np.timedelta64(step))
+    return (filled, *(np.insert(np.asarray(v, dtype="float64"), at, np.nan) for v in values))
+
+
+def _funding_values(rates, intervals, mode: str) -> np.ndarray:
+    """Funding rates (fraction per interval) in percent for display ``mode``; ``annual`` annualises each value
+    with its own ``intervals`` (hours; NaN where unknown), as :func:`app.format.annualise`."""
     if mode not in FUNDING_MODES:
         raise ValueError(f"unknown funding mode {mode!r}; expected one of {FUNDING_MODES}")
-    rates = frame["funding_rate"].astype(float)
+    rates = np.asarray(rates, dtype="float64")
     if mode == "annual":
-        pairs = zip(rates, frame["funding_interval_hours"], strict=True)
-        rates = pd.Series([annualise(r, h) if pd.notna(h) else float("nan") for r, h in pairs], index=frame.index)
+        hours = np.asarray(intervals, dtype="float64")
+        factor = np.full(len(rates), np.nan)
+        for h in np.unique(hours[~np.isnan(hours)]):
+            factor[hours == h] = annualise(1.0, float(h))
+        rates = rates * factor
     return rates * 100
+
+
+def _layout(yaxis_title: str, uirevision: str, **extra) -> dict:
+    """The common layout of :func:`_base_layout` as a plain dict (template included), plus ``extra`` keys."""
+    layout = {
+        "template": pio.templates[TEMPLATE].to_plotly_json(),
+        "height": HEIGHT,
+        "margin": {"l": 64, "r": 40, "t": 8, "b": 40},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0},
+        "modebar": {"orientation": "v"},  # on the right edge, clear of the legend above the plot
+        "hovermode": "x unified",
+        "uirevision": uirevision,
+        "xaxis": {"title": {"text": "Time (UTC)"}},
+        "yaxis": {"title": {"text": yaxis_title}},
+    }
+    return {**layout, **extra}
+
+
+def _hline(y: float, line: dict) -> dict:
+    """A horizontal line across the plot at ``y`` (what ``Figure.add_hline`` adds)."""
+    return {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y", "y0": y, "y1": y, "line": line}
+
+
+def _figure(traces: list[dict], layout: dict) -> go.Figure:
+    """A ``go.Figure`` of plain dicts, not re-validated by plotly (the builders' output is checked in tests)."""
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+
+
+def _series(frame: pd.DataFrame, columns: tuple[str, ...]):
+    """``((exchange, symbol), {"time": array, column: float array})`` per series of ``frame`` in order of first
+    appearance, each sorted by time (``time`` as :func:`_utc_naive`; ``settled`` stays boolean)."""
+    order = list(dict.fromkeys(zip(frame["exchange"], frame["symbol"], strict=True)))
+    frame = frame.sort_values(["exchange", "symbol", "time"], kind="stable")
+    times = _utc_naive(frame["time"])
+    arrays = {c: frame[c].to_numpy(dtype=bool) if c == "settled" else frame[c].to_numpy(dtype="float64",
+                                                                                        na_value=np.nan)
+              for c in columns}  # fmt: skip
+    positions = frame.groupby(["exchange", "symbol"], sort=False).indices
+    for key in order:
+        rows = positions[key]
+        yield key, {"time": times[rows], **{c: a[rows] for c, a in arrays.items()}}
+
+
+def _funding_trace(key, i: int, settled: bool, data: dict, mode: str, bucket: timedelta) -> dict:
+    exchange, symbol = key
+    interval = data["funding_interval_hours"]
+    known = interval[~np.isnan(interval)]
+    step = max(bucket, timedelta(hours=float(known[-1]))) if settled and len(known) else bucket
+    x, rate, hours = _gapped(data["time"], step, data["funding_rate"], interval)
+    kind = "settled" if settled else "predicted"
+    colour = PALETTE[i % len(PALETTE)]
+    return {
+        "type": "scatter",
+        "x": x,
+        "y": _funding_values(rate, hours, mode),
+        "name": f"{series_label(exchange, symbol)} ({kind})",
+        "mode": "lines+markers" if settled else "lines",
+        "line": {"color": colour, "width": 2 if settled else 1.5, "dash": "solid" if settled else "dot"},
+        "marker": {"size": 5},
+        "connectgaps": False,
+        "meta": {"exchange": exchange, "symbol": symbol, "settled": settled},
+        "hovertemplate": "%{y:.4f} %<extra>%{fullData.name}</extra>",
+    }
 
 
 def funding_figure(
@@ -126,53 +220,38 @@ def funding_figure(
     predicted snapshots; settled rates are expected every funding interval. Raises ``ValueError`` on an
     unknown mode.
     """
-    fig = go.Figure()
-    keys = funding[["exchange", "symbol"]].drop_duplicates().itertuples(index=False)
-    for i, (exchange, symbol) in enumerate(keys):
-        colour = PALETTE[i % len(PALETTE)]
-        series = funding[(funding["exchange"] == exchange) & (funding["symbol"] == symbol)]
+    if mode not in FUNDING_MODES:
+        raise ValueError(f"unknown funding mode {mode!r}; expected one of {FUNDING_MODES}")
+    traces = []
+    columns = ("settled", "funding_rate", "funding_interval_hours")
+    for i, (key, data) in enumerate(_series(funding, columns)):
         for settled in (True, False):
-            part = series[series["settled"] == settled].sort_values("time")
-            if part.empty:
-                continue
-            interval = part["funding_interval_hours"].dropna()
-            step = max(bucket, timedelta(hours=float(interval.iloc[-1]))) if settled and len(interval) else bucket
-            part = with_gaps(part, step)
-            kind = "settled" if settled else "predicted"
-            fig.add_trace(
-                go.Scatter(
-                    x=part["time"],
-                    y=_funding_values(part, mode),
-                    name=f"{series_label(exchange, symbol)} ({kind})",
-                    mode="lines+markers" if settled else "lines",
-                    line={"color": colour, "width": 2 if settled else 1.5, "dash": "solid" if settled else "dot"},
-                    marker={"size": 5},
-                    connectgaps=False,
-                    meta={"exchange": exchange, "symbol": symbol, "settled": settled},
-                    hovertemplate="%{y:.4f} %<extra>%{fullData.name}</extra>",
-                )
-            )
-    _add_funding_anomalies(fig, funding, anomalies, mode)
-    fig.add_hline(y=0, line={"color": "#212529", "width": 1.5})
-    fig = _base_layout(fig, _FUNDING_AXIS[mode], uirevision)
-    fig.update_yaxes(ticksuffix=" %")
-    return fig
+            rows = data["settled"] == settled
+            if rows.any():
+                part = {c: v[rows] for c, v in data.items()}
+                traces.append(_funding_trace(key, i, settled, part, mode, bucket))
+    marks = _funding_anomalies(funding, anomalies, mode)
+    if marks is not None:
+        traces.append(marks)
+    layout = _layout(_FUNDING_AXIS[mode], uirevision, shapes=[_hline(0, {"color": "#212529", "width": 1.5})])
+    layout["yaxis"]["ticksuffix"] = " %"
+    return _figure(traces, layout)
 
 
-def _add_funding_anomalies(fig: go.Figure, funding: pd.DataFrame, anomalies: pd.DataFrame | None, mode: str) -> None:
+def _funding_anomalies(funding: pd.DataFrame, anomalies: pd.DataFrame | None, mode: str) -> dict | None:
+    """The marker trace of the strongest ``funding_rate`` anomalies (each annualised with its series' last
+    known interval), or None when there are none."""
     if anomalies is None or anomalies.empty:
-        return
+        return None
     marks = anomalies[anomalies["metric"] == "funding_rate"]
     if marks.empty:
-        return
-    total, marks = len(marks), strongest(marks).copy()
-    intervals = funding.dropna(subset=["funding_interval_hours"]).groupby(["exchange", "symbol"])[
-        "funding_interval_hours"
-    ].last()
-    marks["funding_rate"] = marks["value"]
-    keys = zip(marks["exchange"], marks["symbol"], strict=True)
-    marks["funding_interval_hours"] = [intervals.get(key, float("nan")) for key in keys]
-    fig.add_trace(_anomaly_marker_trace(marks, _funding_values(marks, mode), total))
+        return None
+    total, marks = len(marks), strongest(marks)
+    known = funding.dropna(subset=["funding_interval_hours"])
+    intervals = dict(zip(zip(known["exchange"], known["symbol"], strict=True), known["funding_interval_hours"],
+                         strict=True))  # the last row of each series wins
+    hours = [intervals.get(key, np.nan) for key in zip(marks["exchange"], marks["symbol"], strict=True)]
+    return _anomaly_marker_trace(marks, _funding_values(marks["value"], hours, mode), total)
 
 
 def strongest(anomalies: pd.DataFrame, limit: int = MAX_MARKERS) -> pd.DataFrame:
@@ -183,18 +262,20 @@ def strongest(anomalies: pd.DataFrame, limit: int = MAX_MARKERS) -> pd.DataFrame
     return top.drop(columns="_absz").sort_values("time")
 
 
-def _anomaly_marker_trace(marks: pd.DataFrame, y: pd.Series, total: int) -> go.Scatter:
+def _anomaly_marker_trace(marks: pd.DataFrame, y, total: int) -> dict:
     labels = [series_label(e, s) for e, s in zip(marks["exchange"], marks["symbol"], strict=True)]
     name = "anomaly" if total <= len(marks) else f"anomalies: {len(marks)} of {total} (largest |z|)"
-    return go.Scatter(
-        x=marks["time"],
-        y=y,
-        name=name,
-        mode="markers",
-        marker={"symbol": "x", "size": 10, "color": "#dc3545", "line": {"width": 1, "color": "#dc3545"}},
-        customdata=list(zip(labels, marks["metric"], marks["z_score"], strict=True)),
-        hovertemplate="%{customdata[0]}: %{customdata[1]} anomaly, z = %{customdata[2]:.2f}<extra></extra>",
-    )
+    return {
+        "type": "scatter",
+        "x": _utc_naive(marks["time"]),
+        "y": np.asarray(y, dtype="float64"),
+        "name": name,
+        "mode": "markers",
+        "marker": {"symbol": "x", "size": 10, "color": "#dc3545", "line": {"width": 1, "color": "#dc3545"}},
+        "customdata": [list(row) for row in zip(labels, marks["metric"], marks["z_score"].astype(float),
+                                                strict=True)],
+        "hovertemplate": "%{customdata[0]}: %{customdata[1]} anomaly, z = %{customdata[2]:.2f}<extra></extra>",
+    }
 
 
 def price_figure(prices: pd.DataFrame, bucket: timedelta, uirevision: str, anomalies: pd.DataFrame | None = None):
@@ -202,71 +283,69 @@ def price_figure(prices: pd.DataFrame, bucket: timedelta, uirevision: str, anoma
     series of the % change of ``close`` from the series' first ``open`` in the range. Anomalies of any metric
     of a shown series are red crosses at that bucket's close. ``bucket`` is the candle width (gap detection).
     """
-    keys = list(prices[["exchange", "symbol"]].drop_duplicates().itertuples(index=False))
-    if len(keys) == 1:
-        fig, y_title = _candles(prices.sort_values("time"), keys[0]), "Price (USDT)"
-        base = None
+    series = list(_series(prices, ("open", "high", "low", "close")))
+    if len(series) == 1:
+        traces, y_title, shapes, base = [_candles(*series[0])], "Price (USDT)", [], None
     else:
-        fig, y_title = go.Figure(), "Change since range start (%)"
-        base = {}
-        for i, (exchange, symbol) in enumerate(keys):
-            part = prices[(prices["exchange"] == exchange) & (prices["symbol"] == symbol)].sort_values("time")
-            base[(exchange, symbol)] = float(part["open"].iloc[0])
-            part = with_gaps(part, bucket)
-            fig.add_trace(
-                go.Scatter(
-                    x=part["time"],
-                    y=(part["close"] / base[(exchange, symbol)] - 1) * 100,
-                    name=series_label(exchange, symbol),
-                    mode="lines",
-                    line={"color": PALETTE[i % len(PALETTE)], "width": 1.8},
-                    connectgaps=False,
-                    meta={"exchange": exchange, "symbol": symbol},
-                    hovertemplate="%{y:+.2f} %<extra>%{fullData.name}</extra>",
-                )
-            )
-        fig.add_hline(y=0, line={"color": "#adb5bd", "width": 1})
-    _add_price_anomalies(fig, prices, anomalies, base)
-    fig = _base_layout(fig, y_title, uirevision)
+        traces, y_title, base = [], "Change since range start (%)", {}
+        for i, ((exchange, symbol), data) in enumerate(series):
+            base[(exchange, symbol)] = float(data["open"][0])
+            x, close = _gapped(data["time"], bucket, data["close"])
+            traces.append({
+                "type": "scatter",
+                "x": x,
+                "y": (close / base[(exchange, symbol)] - 1) * 100,
+                "name": series_label(exchange, symbol),
+                "mode": "lines",
+                "line": {"color": PALETTE[i % len(PALETTE)], "width": 1.8},
+                "connectgaps": False,
+                "meta": {"exchange": exchange, "symbol": symbol},
+                "hovertemplate": "%{y:+.2f} %<extra>%{fullData.name}</extra>",
+            })  # fmt: skip
+        shapes = [_hline(0, {"color": "#adb5bd", "width": 1})]
+    marks = _price_anomalies(series, anomalies, base)
+    if marks is not None:
+        traces.append(marks)
+    layout = _layout(y_title, uirevision, **({"shapes": shapes} if shapes else {}))
+    layout["xaxis"]["rangeslider"] = {"visible": False}
     if base is not None:
-        fig.update_yaxes(ticksuffix=" %")
-    fig.update_layout(xaxis_rangeslider_visible=False)
-    return fig
+        layout["yaxis"]["ticksuffix"] = " %"
+    return _figure(traces, layout)
 
 
-def _candles(part: pd.DataFrame, key) -> go.Figure:
+def _candles(key, data: dict) -> dict:
     exchange, symbol = key
-    return go.Figure(
-        go.Candlestick(
-            x=part["time"],
-            open=part["open"],
-            high=part["high"],
-            low=part["low"],
-            close=part["close"],
-            name=series_label(exchange, symbol),
-            meta={"exchange": exchange, "symbol": symbol},
-            increasing={"line": {"color": "#198754"}},
-            decreasing={"line": {"color": "#dc3545"}},
-        )
-    )
+    return {
+        "type": "candlestick",
+        "x": data["time"],
+        **{c: data[c] for c in ("open", "high", "low", "close")},
+        "name": series_label(exchange, symbol),
+        "meta": {"exchange": exchange, "symbol": symbol},
+        "increasing": {"line": {"color": "#198754"}},
+        "decreasing": {"line": {"color": "#dc3545"}},
+    }
 
 
-def _add_price_anomalies(fig: go.Figure, prices: pd.DataFrame, anomalies: pd.DataFrame | None, base) -> None:
-    if anomalies is None or anomalies.empty or prices.empty:
-        return
+def _price_anomalies(series: list, anomalies: pd.DataFrame | None, base: dict | None) -> dict | None:
+    """The marker trace of the strongest anomalies (any metric) of the shown series, each at the close of the
+    last bucket at or before it (in % change from ``base`` when given), or None when there are none."""
+    if anomalies is None or anomalies.empty or not series:
+        return None
     total, marks = len(anomalies), strongest(anomalies)
-    frames = []
-    for (exchange, symbol), part in prices.sort_values("time").groupby(["exchange", "symbol"], sort=False):
-        own = marks[(marks["exchange"] == exchange) & (marks["symbol"] == symbol)]
-        if own.empty:
-            continue
-        joined = pd.merge_asof(own, part[["time", "close"]], on="time", direction="backward")
-        if base is not None:
-            joined["close"] = (joined["close"] / base[(exchange, symbol)] - 1) * 100
-        frames.append(joined.dropna(subset=["close"]))
-    if frames:
-        joined = pd.concat(frames)
-        fig.add_trace(_anomaly_marker_trace(joined, joined["close"], total))
+    mark_times = _utc_naive(marks["time"])
+    exchanges, symbols = marks["exchange"].to_numpy(), marks["symbol"].to_numpy()
+    rows, closes = [], []
+    for key, data in series:
+        own = np.flatnonzero((exchanges == key[0]) & (symbols == key[1]))
+        at = np.searchsorted(data["time"], mark_times[own], side="right") - 1  # last bucket at or before
+        found = at >= 0
+        close = data["close"][at[found]]
+        rows.append(own[found])
+        closes.append((close / base[key] - 1) * 100 if base is not None else close)
+    rows = np.concatenate(rows)
+    if not len(rows):
+        return None
+    return _anomaly_marker_trace(marks.iloc[rows], np.concatenate(closes), total)
 
 
 def anomaly_scatter(anomalies: pd.DataFrame, uirevision: str) -> go.Figure:

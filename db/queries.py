@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, and_, func, literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.exc import DBAPIError
 
 from db.health import Status, feed_status, overall_status
 from db.schema import anomalies, funding_rates, funding_rates_1h, prices, system_metrics
@@ -67,6 +68,28 @@ def _frame(result, time_columns: Sequence[str] = ()) -> pd.DataFrame:
     keys = list(result.keys())
     rows = result.fetchall()
     # Column-wise construction: ~7x faster than pd.DataFrame(rows) on SQLAlchemy Row objects.
+    columns = zip(*rows, strict=True) if rows else ([] for _ in keys)
+    frame = pd.DataFrame({key: list(values) for key, values in zip(keys, columns, strict=True)}, columns=keys)
+    for col in time_columns:
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame
+
+
+def _fetch(conn: Connection, stmt, time_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """:func:`_frame` of a Core ``stmt`` fetched in psycopg's **binary** result format (timestamps and doubles as
+    raw bytes, not text to parse): 30-60 % less client time for the thousands of rows of a chart series
+    (measured on 5,000 anomaly rows and 7,200 one-minute candles). The statement runs on the connection's own
+    DBAPI connection, inside its transaction; a driver error is raised as SQLAlchemy's ``DBAPIError`` subclass
+    (``OperationalError`` when the database is unreachable), as ``conn.execute`` would."""
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        with conn.connection.driver_connection.cursor(binary=True) as cur:
+            cur.execute(compiled.string, compiled.params)
+            keys = [column.name for column in cur.description]
+            rows = cur.fetchall()
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(compiled.string, compiled.params, exc, dbapi.Error) from exc
     columns = zip(*rows, strict=True) if rows else ([] for _ in keys)
     frame = pd.DataFrame({key: list(values) for key, values in zip(keys, columns, strict=True)}, columns=keys)
     for col in time_columns:
@@ -255,26 +278,27 @@ def _all_pairs(conn: Connection, exchanges, symbols, pairs=None) -> list[tuple[s
 ROLLUP_WIDTH = timedelta(hours=1)
 
 
-def _funding_raw_stmt(exchanges, symbols, pairs, start, end, width: timedelta):
-    t = funding_rates.c
-    tb = func.time_bucket(literal(width), t.time).label("time")
-    where = [t.time >= start, t.time < end]
-    where += [tuple_(t.exchange, t.symbol).in_(pairs)] if pairs is not None else _filters(funding_rates, exchanges,
-                                                                                          symbols)
-    return (
-        select(
-            tb,
-            t.exchange,
-            t.symbol,
-            t.settled,
-            func.avg(t.funding_rate).label("funding_rate"),
-            func.last(t.funding_interval_hours, t.time).label("funding_interval_hours"),
-            func.count().label("rows"),
-        )
-        .where(*where)
-        .group_by(tb, t.exchange, t.symbol, t.settled)
-        .order_by(t.exchange, t.symbol, t.settled, tb)
-    )
+#: Raw funding rows bucketed per exchange + symbol + settled flag: one LATERAL ``GROUP BY`` per series over its
+#: primary-key range (rows arrive in time order, so no sort of all rows: 7 days x 5 symbols of 1-minute snapshots
+#: in 15-minute buckets took 27 ms instead of 59 ms as one ``GROUP BY``).
+_FUNDING_RAW_SQL = """
+SELECT b.time, p.exchange, p.symbol, s.settled, b.funding_rate, b.funding_interval_hours, b.rows
+FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
+CROSS JOIN (VALUES (false), (true)) AS s(settled)
+CROSS JOIN LATERAL (
+    SELECT time_bucket(:width, f.time) AS time, avg(f.funding_rate) AS funding_rate,
+           last(f.funding_interval_hours, f.time) AS funding_interval_hours, count(*) AS rows
+    FROM funding_rates f
+    WHERE f.exchange = p.exchange AND f.symbol = p.symbol AND f.settled = s.settled
+      AND f.time >= :start AND f.time < :end
+    GROUP BY 1 ORDER BY 1) b
+ORDER BY p.exchange, p.symbol, s.settled, b.time
+"""
+
+
+def _funding_raw_stmt(pairs: Sequence[tuple[str, str]], start, end, width: timedelta):
+    """Buckets of raw ``funding_rates`` rows (:data:`_FUNDING_RAW_SQL`) of ``pairs`` in ``[start, end)``."""
+    return text(_FUNDING_RAW_SQL).bindparams(**_pair_params(pairs), width=width, start=start, end=end)
 
 
 def _funding_rollup_stmt(pairs: list[tuple[str, str]], start, end, width: timedelta):
@@ -328,17 +352,15 @@ def funding_series(
     width = _resolve_bucket(start, end, bucket)
     start, end = align_range(start, end, width)
     parts = []
-    if width >= ROLLUP_WIDTH:
-        pairs = _all_pairs(conn, exchanges, symbols)
-        part = _frame(conn.execute(_funding_rollup_stmt(pairs, start, end, width)), ["time"]) if pairs else None
-        if part is not None and not part.empty:
+    pairs = _all_pairs(conn, exchanges, symbols)
+    if width >= ROLLUP_WIDTH and pairs:
+        part = _fetch(conn, _funding_rollup_stmt(pairs, start, end, width), ["time"])
+        if not part.empty:
             parts.append(part)
             found = set(part[["exchange", "symbol"]].drop_duplicates().itertuples(index=False, name=None))
             pairs = [p for p in pairs if p not in found]
-        if pairs or not parts:
-            parts.append(_frame(conn.execute(_funding_raw_stmt(None, None, pairs, start, end, width)), ["time"]))
-    else:
-        parts.append(_frame(conn.execute(_funding_raw_stmt(exchanges, symbols, None, start, end, width)), ["time"]))
+    if pairs or not parts:
+        parts.append(_fetch(conn, _funding_raw_stmt(pairs, start, end, width), ["time"]))
     frame = parts[0] if len(parts) == 1 else pd.concat([p for p in parts if not p.empty] or parts[:1],
                                                        ignore_index=True)
     if len(parts) > 1:
@@ -355,35 +377,35 @@ def _source_timeframes(width: timedelta) -> list[str]:
 
 
 def _price_stmt(timeframe: str, pairs: list[tuple[str, str]], start, end, width: timedelta):
-    t = prices.c
-    where = (
-        tuple_(t.exchange, t.symbol).in_(pairs),
-        t.timeframe == timeframe,
-        t.price_kind == "last",
-        t.time >= start,
-        t.time < end,
-    )
+    """Last-price candles of ``timeframe`` of ``pairs`` in ``[start, end)`` as buckets of ``width``: the stored rows
+    when one candle is one bucket, else :data:`_PRICE_BUCKETS_SQL`."""
     if CANDLE_TIMEFRAMES[timeframe] == width:  # one candle per bucket: the stored rows are the buckets
+        t = prices.c
         columns = (t.time, t.exchange, t.symbol, t.open, t.high, t.low, t.close, t.volume)
         source = literal(timeframe).label("source_timeframe")
+        where = (tuple_(t.exchange, t.symbol).in_(pairs), t.timeframe == timeframe, t.price_kind == "last",
+                 t.time >= start, t.time < end)  # fmt: skip
         return select(*columns, source).where(*where).order_by(t.exchange, t.symbol, t.time)
-    tb = func.time_bucket(literal(width), t.time).label("time")
-    return (
-        select(
-            tb,
-            t.exchange,
-            t.symbol,
-            func.first(t.open, t.time).label("open"),
-            func.max(t.high).label("high"),
-            func.min(t.low).label("low"),
-            func.last(t.close, t.time).label("close"),
-            func.sum(t.volume).label("volume"),
-            literal(timeframe).label("source_timeframe"),
-        )
-        .where(*where)
-        .group_by(tb, t.exchange, t.symbol)
-        .order_by(t.exchange, t.symbol, tb)
-    )
+    return text(_PRICE_BUCKETS_SQL).bindparams(**_pair_params(pairs), timeframe=timeframe, width=width, start=start,
+                                               end=end)
+
+
+#: Candles of one timeframe bucketed per exchange + symbol: one LATERAL ``GROUP BY`` per series over its
+#: primary-key range (7 days x 5 symbols of 1-minute candles in 15-minute buckets: 40 ms instead of 58 ms as
+#: one ``GROUP BY`` with a sort of all 50,000 rows).
+_PRICE_BUCKETS_SQL = """
+SELECT b.time, p.exchange, p.symbol, b.open, b.high, b.low, b.close, b.volume,
+       CAST(:timeframe AS text) AS source_timeframe
+FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
+CROSS JOIN LATERAL (
+    SELECT time_bucket(:width, c.time) AS time, first(c.open, c.time) AS open, max(c.high) AS high,
+           min(c.low) AS low, last(c.close, c.time) AS close, sum(c.volume) AS volume
+    FROM prices c
+    WHERE c.exchange = p.exchange AND c.symbol = p.symbol AND c.timeframe = :timeframe AND c.price_kind = 'last'
+      AND c.time >= :start AND c.time < :end
+    GROUP BY 1 ORDER BY 1) b
+ORDER BY p.exchange, p.symbol, b.time
+"""
 
 
 def price_series(
@@ -414,7 +436,7 @@ def price_series(
     for timeframe in _source_timeframes(width):
         if not remaining:
             break
-        part = _frame(conn.execute(_price_stmt(timeframe, remaining, start, end, width)), ["time"])
+        part = _fetch(conn, _price_stmt(timeframe, remaining, start, end, width), ["time"])
         if not part.empty:
             parts.append(part)
             found = set(part[["exchange", "symbol"]].drop_duplicates().itertuples(index=False, name=None))
@@ -476,7 +498,7 @@ def anomaly_rows(
         .order_by(t.time.desc(), t.exchange, t.symbol, t.metric, t.method)
         .limit(limit)
     )
-    return _frame(conn.execute(stmt), ["time"])
+    return _fetch(conn, stmt, ["time"])
 
 
 # --- latest values ----------------------------------------------------------------------------------------------
