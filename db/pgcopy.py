@@ -15,6 +15,8 @@ follows the first appearance of each group (COPY does not care about order).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
@@ -43,7 +45,14 @@ def _values(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def encode(frame: pd.DataFrame, types: dict[str, str]) -> bytes:
-    """The complete binary COPY payload (signature, rows, trailer) of ``frame[list(types)]``.
+    """The complete binary COPY payload (signature, rows, trailer) of ``frame[list(types)]``: the parts of
+    :func:`encode_parts` joined."""
+    return b"".join(encode_parts(frame, types))
+
+
+def encode_parts(frame: pd.DataFrame, types: dict[str, str]) -> Iterator[bytes]:
+    """The binary COPY payload of ``frame[list(types)]`` in parts (signature, one part per group of rows,
+    trailer), so a caller can send each part while the next is encoded.
 
     ``types`` maps column → one of :data:`TYPES`, in the order of the ``COPY … (columns)`` list. NaN/None/NaT
     become NULL. Text is encoded as UTF-8. Raises ``KeyError`` for an unknown type or missing column and
@@ -54,12 +63,11 @@ def encode(frame: pd.DataFrame, types: dict[str, str]) -> bytes:
     keys = pd.DataFrame({f"k{i}": columns[c][0] if types[c] == "text" else columns[c][1]
                          for i, c in enumerate(names)}
                         | {"_": np.zeros(len(frame), dtype=bool)})
-    parts = [SIGNATURE]
+    yield SIGNATURE
     if len(frame):
         for positions in keys.groupby(list(keys.columns), sort=False).indices.values():
-            parts.append(_encode_group(names, types, columns, positions))
-    parts.append(TRAILER)
-    return b"".join(parts)
+            yield _encode_group(names, types, columns, positions)
+    yield TRAILER
 
 
 def _encode_group(names, types, columns, positions: np.ndarray) -> bytes:

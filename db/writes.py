@@ -44,7 +44,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from db.pgcopy import encode
+from db.pgcopy import encode_parts
 from db.schema import anomalies, funding_rates, funding_rates_1h, prices, system_metrics
 
 CANDLE_COLUMNS = ("time", "exchange", "symbol", "timeframe", "price_kind", "open", "high", "low", "close",
@@ -121,14 +121,14 @@ def _copy_frame(conn: Connection, table: str, columns: tuple[str, ...], frame: p
 
 
 def _copy_binary(conn: Connection, table: str, types: dict[str, str], frame: pd.DataFrame) -> None:
-    """Binary ``COPY`` of ``frame[list(types)]`` into ``table`` (one buffer encoded by :func:`db.pgcopy.encode`:
-    numpy, no per-row Python; the server parses no text)."""
+    """Binary ``COPY`` of ``frame[list(types)]`` into ``table`` (buffers encoded by :mod:`db.pgcopy` with numpy,
+    no per-row Python; the server parses no text)."""
     cols = ", ".join(_q(c) for c in types)
-    payload = encode(frame, types)
     with conn.connection.driver_connection.cursor() as cur, cur.copy(
         f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)"
     ) as copy:
-        copy.write(payload)
+        for part in encode_parts(frame, types):  # the server parses a group while the next is encoded
+            copy.write(part)
 
 
 def _upsert_binary(conn: Connection, target: str, types: dict[str, str], frame: pd.DataFrame,

@@ -12,7 +12,7 @@ batch as context (read from the database), so a batch split differently yields t
 from __future__ import annotations
 
 from collections.abc import Collection
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -82,6 +82,16 @@ def _anomaly_args(settings: Settings) -> dict:
             "threshold": settings.anomaly_z_threshold}
 
 
+def _write_candle_batch(engine: Engine, valid: pd.DataFrame, found: Future) -> tuple:
+    """One transaction: the candles, then (once ``found`` resolves) their anomalies. Returns ``(WriteResult of
+    the candles, anomaly rows inserted)``; raises (nothing written) when a write or ``found`` fails."""
+    with engine.begin() as conn:
+        written = write_candles(conn, valid)
+        anomalies = found.result()
+        anomalies_written = write_anomalies(conn, anomalies).written if anomalies is not None else 0
+    return written, anomalies_written
+
+
 def _result(checked: Validated, written, anomalies_written: int) -> PipelineResult:
     return PipelineResult(received=len(checked.valid) + len(checked.rejected), written=written.written,
                           anomalies=anomalies_written, rollups=written.rollups, rejected=checked.rejected_counts())
@@ -92,7 +102,9 @@ def ingest_candles(engine: Engine, frame: pd.DataFrame, settings: Settings, *,
                    use_context: bool = True) -> PipelineResult:
     """Validate, find ``log_return_1m``/``volume_1m`` anomalies of 1-minute ``last`` candles, write both.
 
-    Anomalies are written only after the candles were (a failed candle write raises and writes neither).
+    Candles and anomalies are written in one transaction (a failed write raises and writes neither). The
+    candle write (server-side work; psycopg releases the GIL while waiting) runs in a thread and overlaps the
+    z-scores, which the same transaction writes once they are ready.
 
     ``use_context=False`` skips reading stored history (bulk loads into an empty range)."""
     checked = validate_candles(frame, settings, known_symbols, now)
@@ -101,12 +113,15 @@ def ingest_candles(engine: Engine, frame: pd.DataFrame, settings: Settings, *,
     series = one_minute
     if use_context and not one_minute.empty:
         series = _with_context(engine, one_minute, _CANDLE_CONTEXT, {"kind": "last"}, settings.anomaly_window + 1)
-    # The candle write (server-side work; psycopg releases the GIL while waiting) overlaps the z-scores.
+    found: Future = Future()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(write_candles, engine, valid)
-        found = frame_anomalies(series, candle_metrics, **_anomaly_args(settings)) if not series.empty else None
-        written = pending.result()
-    anomalies_written = write_anomalies(engine, found).written if found is not None and not found.empty else 0
+        pending = pool.submit(_write_candle_batch, engine, valid, found)
+        try:
+            found.set_result(frame_anomalies(series, candle_metrics, **_anomaly_args(settings))
+                             if not series.empty else None)
+        except BaseException as exc:  # the writer rolls back and re-raises it
+            found.set_exception(exc)
+        written, anomalies_written = pending.result()
     return _result(checked, written, anomalies_written)
 
 

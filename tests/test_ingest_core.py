@@ -142,6 +142,28 @@ def test_hourly_rollups_equal_resampled_recorded_candles(clean_db, klines):
     np.testing.assert_allclose(stored["volume"].to_numpy(), hourly["volume"].to_numpy(), rtol=1e-12)
 
 
+def test_rollups_from_the_batch_equal_the_sql_rollups_with_null_volumes(clean_db, klines):
+    """A batch alone in its hours is rolled up client-side (db.writes.hour_rollups); the stored 1-hour rows must
+    equal what the SQL aggregate gives over the stored 1-minute rows. Derived input: recorded ETH candles with
+    the volumes of one whole hour and of a few single minutes set to NULL."""
+    eth = klines[klines["symbol"] == "ETH/USDT:USDT"].reset_index(drop=True)
+    eth = eth.iloc[int(np.argmax(eth["time"].dt.minute == 0)):].head(300).reset_index(drop=True)  # from a full hour
+    hours = eth["time"].dt.floor("1h")
+    eth.loc[hours == hours.iloc[60], "volume"] = np.nan
+    eth.loc[[130, 200, 201], "volume"] = np.nan
+    assert write_candles(clean_db, eth).rollups == hours.nunique()
+    with clean_db.connect() as conn:
+        stored = pd.DataFrame(conn.execute(text(
+            "SELECT time, open, high, low, close, volume, quote_volume FROM prices WHERE timeframe = '1h' "
+            "ORDER BY time")).mappings().all())
+        sql = pd.DataFrame(conn.execute(text(
+            "SELECT time_bucket('1 hour', time) AS time, first(open, time) AS open, max(high) AS high, "
+            "min(low) AS low, last(close, time) AS close, sum(volume) AS volume, sum(quote_volume) AS quote_volume "
+            "FROM prices WHERE timeframe = '1m' GROUP BY 1 ORDER BY 1")).mappings().all())
+    assert stored["volume"].isna().sum() == 1
+    pd.testing.assert_frame_equal(stored, sql, rtol=1e-12)
+
+
 def test_replaying_a_batch_writes_no_rows_and_no_anomalies(clean_db, klines):
     batch = klines[klines["symbol"] == "SOL/USDT:USDT"].head(2000)
     first = ingest_candles(clean_db, batch, SETTINGS)
