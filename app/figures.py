@@ -175,15 +175,12 @@ def _figure(traces: list[dict], layout: dict) -> go.Figure:
 def _series(frame: pd.DataFrame, columns: tuple[str, ...]):
     """``((exchange, symbol), {"time": array, column: float array})`` per series of ``frame`` in order of first
     appearance, each sorted by time (``time`` as :func:`_utc_naive`; ``settled`` stays boolean)."""
-    order = list(dict.fromkeys(zip(frame["exchange"], frame["symbol"], strict=True)))
-    frame = frame.sort_values(["exchange", "symbol", "time"], kind="stable")
     times = _utc_naive(frame["time"])
     arrays = {c: frame[c].to_numpy(dtype=bool) if c == "settled" else frame[c].to_numpy(dtype="float64",
                                                                                         na_value=np.nan)
               for c in columns}  # fmt: skip
-    positions = frame.groupby(["exchange", "symbol"], sort=False).indices
-    for key in order:
-        rows = positions[key]
+    for key, unordered in frame.groupby(["exchange", "symbol"], sort=False).indices.items():  # first-appearance order
+        rows = unordered[np.argsort(times[unordered], kind="stable")]
         yield key, {"time": times[rows], **{c: a[rows] for c, a in arrays.items()}}
 
 

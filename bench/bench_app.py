@@ -237,19 +237,27 @@ class RangeCases:
         }
 
 
-def bench_ranges(engine: Engine, url: str, symbols: list[str], end) -> list[dict]:
+def bench_ranges(engine: Engine, url: str, symbols: list[str], end, ranges: list[str] | None = None,
+                 only: str | None = None, repeat: int = REPEAT) -> list[dict]:
+    """Measure every case (or those whose name contains ``only``) at ``ranges`` (default all of :data:`RANGES`)."""
     client = create_app(with_database(get_settings(), url), with_dashboard=False).test_client()
     results = []
     for name, span in RANGES.items():
+        if ranges and name not in ranges:
+            continue
         rc = RangeCases(engine, client, symbols, end - span, end)
         for case, fn in rc.cases().items():
-            p50, p95, size = measure(fn, 5 if span > timedelta(days=7) and "naive" in case else REPEAT)
+            if only and only not in case:
+                continue
+            p50, p95, size = measure(fn, 5 if span > timedelta(days=7) and "naive" in case else repeat)
             results.append({"range": name, "bucket": queries.bucket_name(rc.bucket), "case": case, "p50_ms": p50,
                             "p95_ms": p95, "bytes": size})  # fmt: skip
             unit = f"{size:9d} rows" if case.startswith("db ") else f"{size / 1000:9.1f} KB  "
             log(f"  {name:>4} {case:32s} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  {unit}")
     for path in ("/api/symbols", "/api/health", "/api/metrics", "/metrics"):
-        p50, p95, size = measure(lambda path=path: len(client.get(path, headers=BROWSER).get_data()))
+        if (ranges and set(ranges) != set(RANGES)) or (only and only not in f"api {path}"):
+            continue
+        p50, p95, size = measure(lambda path=path: len(client.get(path, headers=BROWSER).get_data()), repeat)
         results.append({"range": "-", "bucket": "-", "case": f"api {path}", "p50_ms": p50, "p95_ms": p95,
                         "bytes": size})  # fmt: skip
         log(f"     - {'api ' + path:32s} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  {size / 1000:9.1f} KB")
@@ -332,7 +340,15 @@ def summary(results: list[dict], served: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reload", action="store_true", help="drop and reload the benchmark database")
+    parser.add_argument("--ranges", help=f"comma list of ranges to measure (default all: {','.join(RANGES)})")
+    parser.add_argument("--only", help="measure only the cases whose name contains this text, e.g. 'chart'")
+    parser.add_argument("--repeat", type=int, default=REPEAT, help=f"timed runs per case (default {REPEAT})")
+    parser.add_argument("--no-gunicorn", action="store_true", help="skip the gunicorn part (HTTP, worker RSS)")
     args = parser.parse_args(argv)
+    ranges = args.ranges.split(",") if args.ranges else None
+    unknown = set(ranges or ()) - set(RANGES)
+    if unknown:
+        parser.error(f"unknown ranges {sorted(unknown)}; known: {', '.join(RANGES)}")
     url, new = bench_database(args.reload)
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -346,8 +362,11 @@ def main(argv: list[str] | None = None) -> None:
         end = conn.execute(text("SELECT max(time) FROM prices WHERE timeframe = '1m' AND symbol = ANY(:s)"),
                            {"s": symbols}).scalar() + timedelta(minutes=1)  # fmt: skip
     log(f"[bench-app] {len(pairs)} {EXCHANGE} symbols (5 recorded + derived), {rows:,} one-minute candles; "
-        f"5 recorded symbols measured, ranges ending {_iso(end)}; {REPEAT} runs each (naive 30 d: 5)")
-    results = bench_ranges(engine, url, symbols, end)
+        f"5 recorded symbols measured, ranges ending {_iso(end)}; {args.repeat} runs each (naive 30 d: 5)")
+    results = bench_ranges(engine, url, symbols, end, ranges, args.only, args.repeat)
+    if ranges or args.only or args.no_gunicorn:  # a partial run: figures only, no goal summary
+        engine.dispose()
+        return
     served = bench_gunicorn(url, symbols, end)
     lines = summary(results, served)
     for line in lines:
