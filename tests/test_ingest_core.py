@@ -11,11 +11,12 @@ import pytest
 from scipy import stats
 from sqlalchemy import text
 
-from db.writes import write_candles, write_funding
+from db.writes import DIRECT_COPY_MIN_ROWS, write_anomalies, write_candles, write_funding
 from ingest.anomaly import (
     MAD_SCALE,
     MEANAD_SCALE,
     candle_metrics,
+    frame_anomalies,
     robust_anomalies,
     trailing_classic,
     trailing_robust,
@@ -162,6 +163,20 @@ def test_rollups_from_the_batch_equal_the_sql_rollups_with_null_volumes(clean_db
             "FROM prices WHERE timeframe = '1m' GROUP BY 1 ORDER BY 1")).mappings().all())
     assert stored["volume"].isna().sum() == 1
     pd.testing.assert_frame_equal(stored, sql, rtol=1e-12)
+
+
+def test_large_anomaly_batches_copy_straight_in_and_replay_writes_nothing(clean_db, klines):
+    """Anomalies of the recorded candles (real data): a batch above DIRECT_COPY_MIN_ROWS into an empty range is
+    copied straight in; a replay, and a batch overlapping stored anomalies, write only what is new."""
+    found = frame_anomalies(klines[klines["timeframe"] == "1m"], candle_metrics, window=240, min_periods=30,
+                            threshold=4.0)
+    first = found.iloc[::2]
+    assert len(first) >= DIRECT_COPY_MIN_ROWS
+    assert write_anomalies(clean_db, first).written == len(first)
+    assert write_anomalies(clean_db, first).written == 0
+    assert write_anomalies(clean_db, found).written == len(found) - len(first)
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM anomalies")).scalar_one() == len(found)
 
 
 def test_replaying_a_batch_writes_no_rows_and_no_anomalies(clean_db, klines):
