@@ -4,7 +4,9 @@
    path (validate → classic and robust z-score anomalies → idempotent COPY/staging/ON CONFLICT write with the
    1-hour rollups) into the ``prices`` hypertable of a scratch database; in the same run the same rows are
    written with raw binary ``COPY`` into an empty copy of the table (also a hypertable, 1-day chunks, same
-   primary key). Prints rows/s of both and their ratio (goal: pipeline ≥ 0.5 × COPY).
+   primary key). Prints rows/s of both and their ratio (goal: pipeline ≥ 0.5 × COPY). The reference COPY
+   sends buffers encoded before the clock starts (:mod:`db.pgcopy`), so it measures the server alone; the
+   older reference, psycopg's ``write_row`` (per-row encoding inside the timing), is printed as well.
    **The rows are derived**: the bundled real Binance 1-minute series of 5 symbols (215,991 rows) repeated
    under extra synthetic symbol names ``D<k><BASE>/USDT:USDT`` (exchange ``bench-derived``), prices unchanged.
 2. **Worker RSS.** ``python -m ingest run`` polls ``--rss-symbols`` (default 100) Binance symbols from the local

@@ -109,20 +109,26 @@ def ingest_candles(engine: Engine, frame: pd.DataFrame, settings: Settings, *,
     ``use_context=False`` skips reading stored history (bulk loads into an empty range)."""
     checked = validate_candles(frame, settings, known_symbols, now)
     valid = checked.valid
-    one_minute = valid[(valid["timeframe"] == "1m") & (valid["price_kind"] == "last")]
-    series = one_minute
-    if use_context and not one_minute.empty:
-        series = _with_context(engine, one_minute, _CANDLE_CONTEXT, {"kind": "last"}, settings.anomaly_window + 1)
     found: Future = Future()
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(_write_candle_batch, engine, valid, found)
-        try:
-            found.set_result(frame_anomalies(series, candle_metrics, **_anomaly_args(settings))
-                             if not series.empty else None)
+        try:  # the context read (own connection) never sees the batch: the writer commits after `found`
+            found.set_result(_candle_anomalies(engine, valid, settings, use_context))
         except BaseException as exc:  # the writer rolls back and re-raises it
             found.set_exception(exc)
         written, anomalies_written = pending.result()
     return _result(checked, written, anomalies_written)
+
+
+def _candle_anomalies(engine: Engine, valid: pd.DataFrame, settings: Settings,
+                      use_context: bool) -> pd.DataFrame | None:
+    """Anomalies of the 1-minute ``last`` candles of ``valid`` (with stored context), ``None`` when there are none."""
+    series = valid[(valid["timeframe"] == "1m") & (valid["price_kind"] == "last")]
+    if series.empty:
+        return None
+    if use_context:
+        series = _with_context(engine, series, _CANDLE_CONTEXT, {"kind": "last"}, settings.anomaly_window + 1)
+    return frame_anomalies(series, candle_metrics, **_anomaly_args(settings))
 
 
 def ingest_funding(engine: Engine, frame: pd.DataFrame, settings: Settings, *,
