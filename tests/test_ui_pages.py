@@ -76,6 +76,18 @@ def _traces(ui, graph_id: str, kind: str | None = None, timeout: float = 15) -> 
     return until(ready, timeout=timeout)
 
 
+def _pick(ui, dropdown: str, label: str) -> None:
+    """Choose option ``label`` in a multi-select dropdown, retrying until the page has filled the options in
+    (they load after the first draw)."""
+
+    def attempt():
+        ui.select_dcc_dropdown(dropdown, value=label)
+        ActionChains(ui.driver).send_keys(Keys.ESCAPE).perform()  # close the menu
+        return label in ui.find_element(dropdown).text
+
+    until(attempt, timeout=15, poll=0.5)
+
+
 def _last_value(values: list) -> float:
     return next(v for v in reversed(values) if v is not None)
 
@@ -143,8 +155,7 @@ def test_two_symbols_show_two_funding_traces_ending_at_database_values(ui, recor
     last settled rates before the range end in the database (in % per interval)."""
     _open(ui, "/?symbols=BTC/USDT&exchange=binanceusdm&range=7d&end=2025-06-20T00:00Z")
     assert len(_traces(ui, "overview-funding-chart")) == 1
-    ui.select_dcc_dropdown("#overview-symbols", value="ETH/USDT")
-    ActionChains(ui.driver).send_keys(Keys.ESCAPE).perform()  # close the dropdown menu
+    _pick(ui, "#overview-symbols", "ETH/USDT")
     traces = until(lambda: (t := _traces(ui, "overview-funding-chart")) and len(t) == 2 and t, timeout=15)
     by_symbol = {t["meta"]["symbol"]: t for t in traces}
     assert set(by_symbol) == {"BTC/USDT:USDT", "ETH/USDT:USDT"}
