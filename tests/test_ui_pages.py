@@ -264,6 +264,13 @@ window.__watch = setInterval(() => {
 """
 
 
+def _next_tick(ui) -> None:
+    """Wait for the next auto-refresh check (its "last updated" stamp changes every tick) and its answer."""
+    stamp = ui.find_element("#overview-updated").text
+    until(lambda: ui.find_element("#overview-updated").text != stamp, timeout=12)
+    time.sleep(0.5)  # a redraw it asked for would start within this
+
+
 def _insert_candles(engine, rows: pd.DataFrame) -> None:
     with engine.begin() as conn:
         conn.execute(text(
@@ -287,15 +294,15 @@ def test_auto_refresh_redraws_only_when_new_data_arrives(dash_duo, clean_db, db_
     dash_duo.driver.get(dash_duo.server_url + "/?symbols=BTC/USDT&exchange=binanceusdm&range=1h&refresh=5")
     before = until(lambda: (t := _traces(dash_duo, "overview-price-chart")) and t, timeout=20)
     dash_duo.driver.execute_script(_WATCH_JS)
-    stamp = dash_duo.find_element("#overview-updated").text
-    until(lambda: dash_duo.find_element("#overview-updated").text != stamp, timeout=12)  # a tick happened
-    time.sleep(6)  # and another one
+    _next_tick(dash_duo)
+    _next_tick(dash_duo)
     assert dash_duo.driver.execute_script("return window.__redraws") == 0
 
     _insert_candles(clean_db, btc.iloc[30:])
     until(lambda: dash_duo.driver.execute_script("return window.__redraws") >= 1, timeout=15)
     after = _traces(dash_duo, "overview-price-chart")
     assert len(after[0]["x"]) == len(before[0]["x"]) + 1
-    time.sleep(6)
+    _next_tick(dash_duo)
+    _next_tick(dash_duo)
     assert dash_duo.driver.execute_script("return window.__redraws") == 1
     _no_console_errors(dash_duo)
