@@ -39,18 +39,6 @@ def annualise(rate: float, interval_hours: float) -> float:
     return rate * (_HOURS_PER_YEAR / interval_hours)
 
 
-def funding_in_mode(rate: float, interval_hours: float, mode: str) -> float:
-    """Funding as a fraction in display ``mode``: per interval (``"interval"``) or per year (``"annual"``).
-
-    Raises ``ValueError`` on an unknown mode or (annual) a non-positive interval.
-    """
-    if mode == "interval":
-        return rate
-    if mode == "annual":
-        return annualise(rate, interval_hours)
-    raise ValueError(f"unknown funding mode {mode!r}; expected one of {FUNDING_MODES}")
-
-
 def pct(fraction: float | None, digits: int = 4, signed: bool = True) -> str:
     """``0.000123`` -> ``"+0.0123 %"`` (fraction shown as percent)."""
     if _missing(fraction):
