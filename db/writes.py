@@ -2,15 +2,17 @@
 
 Every writer takes a ``pandas.DataFrame`` with the columns of one table (``ingest.rows.*_COLUMNS``), and:
 
-1. ``COPY``s it (CSV, one round trip) into a temporary staging table shaped like the target
-   (``CREATE TEMP TABLE … (LIKE target) ON COMMIT DROP``);
+1. ``COPY``s it (one round trip; binary format encoded with numpy by :mod:`db.pgcopy` for candles, anomalies
+   and candle rollups, CSV for funding and metrics) into a temporary staging table shaped like the target
+   (``CREATE TEMP TABLE … AS SELECT … WITH NO DATA``, dropped at commit);
 2. moves it with one ``INSERT … SELECT … ON CONFLICT ON CONSTRAINT pk_<table>`` into the hypertable:
    ``DO NOTHING`` where a stored row never changes (closed candles, anomalies, metrics), ``DO UPDATE … WHERE
    IS DISTINCT FROM`` where a value legitimately changes (funding: a settled row may gain its mark price
    later; 1-hour rollups grow while their hour fills). Duplicates inside one batch are removed in SQL first.
-   Candles have a fast path: when nothing is stored in the batch's key ranges and the batch has no duplicate
-   keys, one ``COPY`` straight into the hypertable, no staging (the primary key still guards: a concurrent
-   insert of the same key rolls the savepoint back and the batch takes the ``ON CONFLICT`` path).
+   Candles (and anomaly batches of at least :data:`DIRECT_COPY_MIN_ROWS`) have a fast path: when nothing is
+   stored in the batch's key ranges and the batch has no duplicate keys, one binary ``COPY`` straight into the
+   hypertable, no staging (the primary key still guards: a concurrent insert of the same key rolls the
+   savepoint back and the batch takes the ``ON CONFLICT`` path).
 
 So a duplicate never loses the rest of its batch, and replaying the same data writes 0 rows (the returned
 count is rows inserted or actually changed). The whole batch is one transaction: on error nothing is written
@@ -23,6 +25,8 @@ open = ``first(open, time)``, high = ``max(high)``, low = ``min(low)``, close = 
 volume/quote_volume = ``sum`` over the 1-minute rows stored in that hour (TimescaleDB ``first``/``last``,
 available in the Apache edition). ``ON CONFLICT DO UPDATE``, so a partially filled hour is corrected when its
 remaining minutes arrive. The app charts long ranges from these rows (30 days × 5 symbols = 3,600 rows).
+When no stored 1-minute candle shares the batch's hours (bulk loads, backfill of empty ranges), the same
+aggregates are computed from the batch itself (:func:`hour_rollups`) instead of re-reading the hypertable.
 
 **Hourly funding rollups.** :func:`write_funding` likewise recomputes, from the stored rows, the
 ``funding_rates_1h`` row of every exchange + symbol + settled flag + hour that received an inserted or changed
