@@ -58,7 +58,7 @@ SETTINGS_KEY = "ALPHAPULSE_SETTINGS"
 #: Default and largest ``limit`` of ``/api/anomalies``.
 ANOMALY_LIMIT_DEFAULT, ANOMALY_LIMIT_MAX = 1000, 10_000
 #: Anomaly metrics ingest writes (``db.schema.anomalies.metric``).
-ANOMALY_METRICS = ("funding_rate", "log_return_1m", "volume_1m", "premium")
+ANOMALY_METRICS = ("funding_rate", "log_return_1m", "log_volume_1m", "premium")
 #: Paths whose errors are answered in JSON (the Dash pages keep Flask's HTML errors).
 JSON_PREFIXES = ("/api/", "/metrics")
 

@@ -129,7 +129,10 @@ anomalies = Table(
         "metric",
         Text,
         nullable=False,
-        comment="funding_rate (fraction), log_return_1m (natural log), volume_1m (base units), premium (fraction)",
+        comment=(
+            "funding_rate (fraction), log_return_1m (natural log), log_volume_1m (ln of base units), "
+            "premium (fraction)"
+        ),
     ),
     Column("method", Text, nullable=False, comment="zscore (mean/std, ddof=0) or robust (median/MAD×1.4826)"),
     Column("value", Double, nullable=False, comment="observed value of the metric, metric's unit"),

@@ -20,8 +20,10 @@ z-score" fallback of IBM SPSS Modeler's anomaly documentation; 1.2533 = √(π/2
 normal data); when that is not usable either, no z-score is given.
 
 Metrics (``anomalies.metric``): ``funding_rate`` (settled rates, fraction per interval), ``log_return_1m``
-(ln(close_t / close_{t−1}) of consecutive 1-minute candles; undefined across a gap), ``volume_1m``
-(base-asset volume of a 1-minute candle), ``premium`` ((mark − index) / index of the predicted-funding
+(ln(close_t / close_{t−1}) of consecutive 1-minute candles; undefined across a gap), ``log_volume_1m``
+(ln of the base-asset volume of a 1-minute candle; undefined for a zero-volume minute — volume is roughly
+log-normal, and z-scores of the raw volume flagged ~120 robust anomalies per symbol and day on the recorded
+ETH month, against ~7 on its logarithm), ``premium`` ((mark − index) / index of the predicted-funding
 snapshots, fraction).
 
 Bulk computation uses pandas rolling windows per series. The robust MAD has no rolling form, so it is computed
@@ -159,9 +161,10 @@ def series_anomalies(times: pd.Series, values: pd.Series, *, window: int, min_pe
 
 
 def candle_metrics(frame: pd.DataFrame) -> dict[str, pd.Series]:
-    """``{"log_return_1m": …, "volume_1m": …}`` for one symbol's time-ordered 1-minute candles.
+    """``{"log_return_1m": …, "log_volume_1m": …}`` (natural logs) for one symbol's time-ordered 1-minute candles.
 
-    The log return is NaN where the previous candle is not exactly one minute earlier (gap)."""
+    The log return is NaN where the previous candle is not exactly one minute earlier (gap); the log volume is
+    NaN where the volume is 0 or missing."""
     close = frame["close"].to_numpy(dtype="float64")
     times = pd.to_datetime(frame["time"], utc=True)
     prev_ok = (times.diff() == pd.Timedelta(minutes=1)).to_numpy()
@@ -169,7 +172,10 @@ def candle_metrics(frame: pd.DataFrame) -> dict[str, pd.Series]:
     if len(close) > 1:
         log_ret[1:] = np.log(close[1:] / close[:-1])
     log_ret[~prev_ok] = np.nan
-    return {"log_return_1m": pd.Series(log_ret), "volume_1m": frame["volume"].astype("float64").reset_index(drop=True)}
+    volume = frame["volume"].to_numpy(dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_volume = np.where(volume > 0, np.log(volume), np.nan)
+    return {"log_return_1m": pd.Series(log_ret), "log_volume_1m": pd.Series(log_volume)}
 
 
 def frame_anomalies(frame: pd.DataFrame, metric_fn, *, window: int, min_periods: int,

@@ -127,10 +127,10 @@ def test_prices_over_thirty_days_are_hourly_from_rollups(client, conn):
 def test_anomalies_equal_the_table(client, conn):
     start, end = datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 24, tzinfo=UTC)
     got = records(client.get(f"/api/anomalies?symbols=ETH&exchange={EXCHANGE}&start={iso(start)}&end={iso(end)}"
-                             "&metric=volume_1m,log_return_1m&min_abs_z=6&limit=50"))  # fmt: skip
+                             "&metric=log_volume_1m,log_return_1m&min_abs_z=6&limit=50"))  # fmt: skip
     want = sql_frame(conn, "SELECT time, metric, method, value, centre, spread, z_score, threshold, \"window\" "
                            "FROM anomalies WHERE exchange = :e AND symbol = 'ETH/USDT:USDT' AND metric IN "
-                           "('volume_1m', 'log_return_1m') AND abs(z_score) >= 6 AND time >= :a AND time < :b "
+                           "('log_volume_1m', 'log_return_1m') AND abs(z_score) >= 6 AND time >= :a AND time < :b "
                            "ORDER BY time DESC, metric, method LIMIT 50", e=EXCHANGE, a=start, b=end)  # fmt: skip
     assert len(got) == len(want) > 0
     got = got.sort_values(["time", "metric", "method"], ignore_index=True)

@@ -66,7 +66,7 @@ def test_classic_zscore_matches_scipy_on_recorded_returns(klines):
 
 def test_robust_zscore_matches_scipy_on_recorded_volume(klines):
     eth = klines[klines["symbol"] == "ETH/USDT:USDT"].head(1200)
-    values = candle_metrics(eth)["volume_1m"]
+    values = candle_metrics(eth)["log_volume_1m"]
     ours = trailing_robust(values, 240, 30)
     x = values.to_numpy()
     for t in range(31, len(x), 11):

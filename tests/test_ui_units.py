@@ -59,7 +59,7 @@ def test_formatters_carry_units_and_never_print_nan():
 def test_query_round_trip_and_bad_parameters_are_reported_not_fatal():
     state = controls.parse_query(
         {"symbols": "btc,ETH/USDT", "exchange": "binanceusdm", "range": "7d", "end": "2025-06-20T00:00Z",
-         "refresh": "30", "funding": "annual", "metric": "volume_1m", "min_z": "6"}
+         "refresh": "30", "funding": "annual", "metric": "log_volume_1m", "min_z": "6"}
     )  # fmt: skip
     assert state.symbols == ("BTC/USDT:USDT", "ETH/USDT:USDT") and state.problems == ()
     assert controls.parse_query(dict(pair.split("=", 1) for pair in controls.to_query(state).split("&"))) == state

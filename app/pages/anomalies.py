@@ -37,7 +37,7 @@ P = "anomalies"
 METRICS = {
     "funding_rate": ("funding rate", "fraction per funding interval"),
     "log_return_1m": ("1-min log return", "natural log"),
-    "volume_1m": ("1-min volume", "base-asset units"),
+    "log_volume_1m": ("1-min log volume", "natural log of base-asset units"),
     "premium": ("premium (mark − index) / index", "fraction"),
 }
 
