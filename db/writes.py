@@ -403,7 +403,7 @@ _ANOMALIES_STORED = text(
 )
 #: Smallest anomaly batch worth the direct COPY: it costs one range probe per series, and below this size the
 #: staging ``INSERT … ON CONFLICT`` is as fast.
-DIRECT_COPY_MIN_ROWS = 5_000
+DIRECT_COPY_MIN_ROWS = 2_000
 
 
 def _copy_new_anomalies(conn: Connection, frame: pd.DataFrame) -> bool:
