@@ -100,7 +100,7 @@ def _result(checked: Validated, written, anomalies_written: int) -> PipelineResu
 def ingest_candles(engine: Engine, frame: pd.DataFrame, settings: Settings, *,
                    known_symbols: Collection[str] | None = None, now: datetime | None = None,
                    use_context: bool = True) -> PipelineResult:
-    """Validate, find ``log_return_1m``/``volume_1m`` anomalies of 1-minute ``last`` candles, write both.
+    """Validate, find ``log_return_1m``/``log_volume_1m`` anomalies of 1-minute ``last`` candles, write both.
 
     Candles and anomalies are written in one transaction (a failed write raises and writes neither). The
     candle write (server-side work; psycopg releases the GIL while waiting) runs in a thread and overlaps the
