@@ -16,13 +16,22 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     ``prepare_threshold=None`` stops psycopg from preparing statements: PostgreSQL may then pick a
     generic plan that scans a whole time range through the ``time`` index (2–4× slower bucket
     queries, measured in ``ARCHITECTURE.md``). ``pool_pre_ping`` survives database restarts.
+
+    JIT compilation is off for every session (``options=-c jit=off``): the per-series LATERAL chart queries are
+    estimated above ``jit_above_cost`` (the planner cannot see how few rows a series has) and compiling them cost
+    80-300 ms for queries that run in under 1 ms; health probes over many chunks paid ~35 ms the same way.
     """
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"prepare_threshold": None, "connect_timeout": 5, "application_name": "alphapulse"},
+        connect_args={
+            "prepare_threshold": None,
+            "connect_timeout": 5,
+            "application_name": "alphapulse",
+            "options": "-c jit=off",
+        },
     )
 
 
