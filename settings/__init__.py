@@ -70,7 +70,10 @@ class Settings:
         "ALPHAPULSE_BACKFILL_DAYS", 7, "How far back the live worker catches up on start (days)."
     )
     retention_days: int = _env_field(
-        "ALPHAPULSE_RETENTION_DAYS", 90, "Chunks of market hypertables older than this are dropped (days)."
+        "ALPHAPULSE_RETENTION_DAYS",
+        90,
+        "Chunks of market hypertables older than this are dropped (days); a table holding only older history "
+        "(the bundled data on a machine without internet) is left whole.",
     )
     metrics_retention_days: int = _env_field(
         "ALPHAPULSE_METRICS_RETENTION_DAYS", 30, "Chunks of system_metrics older than this are dropped (days)."
