@@ -74,15 +74,23 @@ def recorded_engine(recorded_db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-def _fresh_database(server_url: str) -> Iterator[str]:
-    """Create ``alphapulse_test_<random>`` on the server, migrate it to head, yield its URL, drop it after."""
+@pytest.fixture
+def scratch_url(server_url: str) -> Iterator[str]:
+    """An empty database (not migrated) for one test that runs migrations itself; dropped after the test."""
+    yield from _fresh_database(server_url, migrate=False)
+
+
+def _fresh_database(server_url: str, migrate: bool = True) -> Iterator[str]:
+    """Create ``alphapulse_test_<random>`` on the server, migrate it to head (unless ``migrate`` is False), yield
+    its URL, drop it after."""
     name = f"alphapulse_test_{uuid.uuid4().hex[:10]}"
     admin = make_engine(make_url(server_url).set(database="postgres").render_as_string(False), pool_size=1)
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     try:
-        command.upgrade(alembic_config(url), "head")
+        if migrate:
+            command.upgrade(alembic_config(url), "head")
         yield url
     finally:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

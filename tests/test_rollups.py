@@ -6,14 +6,13 @@ recorded candles and settled rates (labelled so), as the live worker's 60 s cade
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 from alembic import command
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
 from db import queries
 from db.engine import make_engine
@@ -154,18 +153,6 @@ def test_funding_series_reads_raw_rows_for_pairs_without_rollups(clean_db):
     assert list(got["time"]) == list(want.index)
     np.testing.assert_allclose(got["funding_rate"], want["mean"], rtol=1e-12)
     assert list(got["rows"]) == list(want["size"])
-
-
-@pytest.fixture
-def scratch_url(server_url):
-    name = f"alphapulse_rollup_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(make_url(server_url).set(database="postgres").render_as_string(False), pool_size=1)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(server_url).set(database=name).render_as_string(False)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_migration_0002_fills_rollups_from_stored_rows_and_downgrade_drops_them(scratch_url):

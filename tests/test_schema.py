@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-import uuid
 
-import pytest
 from alembic import command
-from sqlalchemy import inspect, make_url, text
+from sqlalchemy import inspect, text
 
 from db.engine import make_engine, probe_timescaledb
 from db.schema import CHUNK_INTERVAL, CHUNK_INTERVALS, HYPERTABLES, metadata
@@ -65,18 +63,6 @@ def test_schema_uses_nothing_tsl_only(engine):
     for path in sources:
         body = path.read_text()
         assert not [word for word in TSL_ONLY if word in body], path
-
-
-@pytest.fixture
-def scratch_url(server_url):
-    name = f"alphapulse_scratch_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(make_url(server_url).set(database="postgres").render_as_string(False), pool_size=1)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(server_url).set(database=name).render_as_string(False)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _public_tables(url: str) -> set[str]:
