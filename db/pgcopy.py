@@ -5,7 +5,8 @@ field and a 32-bit header-extension length (both 0 here); then per row a 16-bit 
 32-bit byte length (-1 = NULL) followed by the value in the type's binary send format; then a 16-bit -1
 trailer. All integers big-endian. Send formats used: ``timestamptz`` = int64 microseconds since
 2000-01-01 00:00 UTC; ``float8`` = IEEE-754 binary64; ``int4`` = int32; ``bool`` = one byte 0/1;
-``text`` = the UTF-8 bytes (no terminator).
+``text`` = the UTF-8 bytes (no terminator); ``jsonb`` = a version byte 1 followed by the JSON text in UTF-8
+(PostgreSQL ``jsonb_send``/``jsonb_recv``; the server parses the text, so a value must be valid JSON).
 
 Rows are variable-length only through their text values and NULLs, so the rows are grouped by (text values,
 NULL pattern): inside a group every row has the same layout and the group is one numpy structured array,
@@ -26,12 +27,14 @@ TRAILER = b"\xff\xff"
 PG_EPOCH_US = 946_684_800_000_000
 #: Column type name → (big-endian numpy dtype of the value, byte length).
 _FIXED = {"timestamptz": (">i8", 8), "float8": (">f8", 8), "int4": (">i4", 4), "bool": ("u1", 1)}
-TYPES = (*_FIXED, "text")
+#: Variable-length column types → the prefix of the UTF-8 bytes (``jsonb``'s binary format version 1).
+_VARIABLE = {"text": b"", "jsonb": b"\x01"}
+TYPES = (*_FIXED, *_VARIABLE)
 
 
 def _values(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(values, is_null)`` of one column as numpy arrays; text as ``(codes, uniques)`` (code -1 = NULL)."""
-    if kind == "text":
+    """``(values, is_null)`` of one column as numpy arrays; text/jsonb as ``(codes, uniques)`` (code -1 = NULL)."""
+    if kind in _VARIABLE:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         return codes, np.asarray(uniques, dtype=object)
     if kind == "timestamptz":
@@ -55,12 +58,13 @@ def encode_parts(frame: pd.DataFrame, types: dict[str, str]) -> Iterator[bytes]:
     trailer), so a caller can send each part while the next is encoded.
 
     ``types`` maps column → one of :data:`TYPES`, in the order of the ``COPY … (columns)`` list. NaN/None/NaT
-    become NULL. Text is encoded as UTF-8. Raises ``KeyError`` for an unknown type or missing column and
-    ``ValueError`` (``OverflowError``) for values that do not fit their type."""
+    become NULL. Text is encoded as UTF-8; a ``jsonb`` column holds JSON text (``str``, e.g. ``json.dumps``).
+    Raises ``KeyError`` for an unknown type or missing column and ``ValueError`` (``OverflowError``) for values
+    that do not fit their type (invalid JSON is rejected by the server: ``psycopg`` ``DataError``)."""
     names = list(types)
     columns = {c: _values(frame[c], types[c]) for c in names}
     # Group key: the text codes and the NULL masks (text NULL is code -1).
-    keys = pd.DataFrame({f"k{i}": columns[c][0] if types[c] == "text" else columns[c][1]
+    keys = pd.DataFrame({f"k{i}": columns[c][0] if types[c] in _VARIABLE else columns[c][1]
                          for i, c in enumerate(names)}
                         | {"_": np.zeros(len(frame), dtype=bool)})
     yield SIGNATURE
@@ -76,13 +80,13 @@ def _encode_group(names, types, columns, positions: np.ndarray) -> bytes:
     fields, fill = [("count", ">i2")], {"count": len(names)}
     for i, name in enumerate(names):
         values, extra = columns[name]
-        is_text = types[name] == "text"
+        is_text = types[name] in _VARIABLE
         if (values[first] < 0) if is_text else extra[first]:  # NULL
             fields.append((f"l{i}", ">i4"))
             fill[f"l{i}"] = -1
             continue
         if is_text:
-            raw = str(extra[values[first]]).encode("utf-8")
+            raw = _VARIABLE[types[name]] + str(extra[values[first]]).encode("utf-8")
             fields += [(f"l{i}", ">i4"), (f"v{i}", f"S{len(raw)}" if raw else "V0")]
             fill[f"l{i}"] = len(raw)
             if raw:

@@ -2,8 +2,8 @@
 
 Every writer takes a ``pandas.DataFrame`` with the columns of one table (``ingest.rows.*_COLUMNS``), and:
 
-1. ``COPY``s it (one round trip; binary format encoded with numpy by :mod:`db.pgcopy` for candles, anomalies
-   and candle rollups, CSV for funding and metrics) into a temporary staging table shaped like the target
+1. ``COPY``s it (one round trip; binary format encoded with numpy by :mod:`db.pgcopy`: exact floats and
+   timestamps, NULLs kept) into a temporary staging table shaped like the target
    (``CREATE TEMP TABLE … AS SELECT … WITH NO DATA``, dropped at commit);
 2. moves it with one ``INSERT … SELECT … ON CONFLICT ON CONSTRAINT pk_<table>`` into the hypertable:
    ``DO NOTHING`` where a stored row never changes (closed candles, anomalies, metrics), ``DO UPDATE … WHERE
@@ -37,14 +37,11 @@ snapshots.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
@@ -66,6 +63,11 @@ _CANDLE_TYPES = dict(zip(CANDLE_COLUMNS, ("timestamptz", "text", "text", "text",
 _ANOMALY_TYPES = dict(zip(ANOMALY_COLUMNS, ("timestamptz", "text", "text", "text", "text", "float8", "float8",
                                             "float8", "float8", "float8", "int4"), strict=True))
 _FUNDING_KEY = ("exchange", "symbol", "settled", "time")
+_FUNDING_TYPES = dict(zip(FUNDING_COLUMNS, ("timestamptz", "text", "text", "bool", "float8", "float8", "float8",
+                                            "float8", "timestamptz"), strict=True))
+_METRIC_TYPES = dict(zip(METRIC_COLUMNS, ("timestamptz", "text", "float8", "text", "jsonb"), strict=True))
+#: Binary COPY types of each target's columns, for :func:`_stage`.
+_TYPES = {prices.name: _CANDLE_TYPES, funding_rates.name: _FUNDING_TYPES, system_metrics.name: _METRIC_TYPES}
 
 
 @dataclass(frozen=True)
@@ -81,47 +83,6 @@ class WriteResult:
 
 def _q(name: str) -> str:
     return f'"{name}"'
-
-
-#: Timestamp columns of the tables: staged as integer microseconds since the epoch (UTC), see :func:`_stage`.
-_TIME_COLUMNS = ("time", "next_funding_time")
-
-
-def _epoch_us(series: pd.Series) -> pa.Array:
-    """Integer microseconds since 1970-01-01 UTC of a datetime column (exact), null where NaT."""
-    values = pd.to_datetime(series, utc=True).dt.tz_convert(None).to_numpy(dtype="datetime64[us]")
-    return pa.array(values.view("int64"), type=pa.int64(), mask=np.isnat(values))
-
-
-def _arrow_column(series: pd.Series, name: str, timestamps_as_text: bool = False) -> pa.Array:
-    """One column as a freshly built Arrow array: timestamps as integer µs (:func:`_epoch_us`), text as
-    ``string``, numbers/booleans as inferred. Text is copied, never zero-copied from pandas' Arrow-backed
-    ``str`` columns: multi-chunk ``large_string`` columns were rendered as garbage (NUL bytes, other columns'
-    bytes) by Arrow's CSV writer here."""
-    if name in _TIME_COLUMNS:
-        micros = _epoch_us(series)
-        return micros.cast(pa.timestamp("us", tz="UTC")).cast(pa.string()) if timestamps_as_text else micros
-    if pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
-        return pa.array(series.to_numpy(dtype=object, na_value=None), type=pa.string())
-    return pa.array(series.to_numpy(), from_pandas=True)
-
-
-def _copy_frame(conn: Connection, table: str, columns: tuple[str, ...], frame: pd.DataFrame, *,
-                timestamps_as_text: bool = False, target_columns: tuple[str, ...] | None = None) -> None:
-    """COPY ``frame[columns]`` as CSV into ``table``'s ``target_columns`` (default ``columns``); NaN/None →
-    NULL (unquoted empty field).
-
-    The CSV is rendered by Arrow's C++ writer (shortest round-trip float text), ~5× faster than
-    ``DataFrame.to_csv``. Timestamps travel as integer microseconds into staging tables (exact), or as
-    ISO-8601 UTC text (``2025-06-17 03:12:00.000000Z``) with ``timestamps_as_text``; see :func:`_arrow_column`."""
-    table_ = pa.table({c: _arrow_column(frame[c], c, timestamps_as_text) for c in columns})
-    sink = io.BytesIO()
-    pacsv.write_csv(table_, sink, pacsv.WriteOptions(include_header=False))
-    cols = ", ".join(_q(c) for c in target_columns or columns)
-    with conn.connection.driver_connection.cursor() as cur, cur.copy(
-        f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)"
-    ) as copy:
-        copy.write(sink.getbuffer())
 
 
 def _copy_binary(conn: Connection, table: str, types: dict[str, str], frame: pd.DataFrame) -> None:
@@ -150,31 +111,24 @@ def _upsert_binary(conn: Connection, target: str, types: dict[str, str], frame: 
 
 
 def _stage(conn: Connection, target: str, columns: tuple[str, ...], frame: pd.DataFrame) -> str:
-    """A temporary staging table with ``columns`` of ``target`` (timestamps as bigint µs), loaded with
-    ``frame``; dropped at commit."""
+    """A temporary staging table with ``columns`` of ``target`` (same column types), loaded with ``frame`` by
+    binary COPY (types from :data:`_TYPES`); dropped at commit. Returns its name."""
     stage = f"stage_{target}"
-    select = ", ".join(f"0::bigint AS {_q(c)}" if c in _TIME_COLUMNS else _q(c) for c in columns)
-    conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS SELECT {select} FROM {target} "
+    cols = ", ".join(_q(c) for c in columns)
+    conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} "
                       "WITH NO DATA"))
     conn.execute(text(f"TRUNCATE {stage}"))  # several batches may share one outer transaction
-    _copy_frame(conn, stage, columns, frame)
+    _copy_binary(conn, stage, {c: _TYPES[target][c] for c in columns}, frame)
     return stage
-
-
-def _staged(column: str) -> str:
-    if column in _TIME_COLUMNS:
-        return f"timestamptz 'epoch' + {_q(column)} * interval '1 microsecond'"
-    return _q(column)
 
 
 def _insert_sql(target: str, stage: str, columns: tuple[str, ...], on_conflict: str,
                 distinct_on: tuple[str, ...] | None = None) -> str:
     cols = ", ".join(_q(c) for c in columns)
-    values = ", ".join(_staged(c) for c in columns)
-    select = f"SELECT {values} FROM {stage}"
+    select = f"SELECT {cols} FROM {stage}"
     if distinct_on:
         key = ", ".join(_q(c) for c in distinct_on)
-        select = f"SELECT DISTINCT ON ({key}) {values} FROM {stage} ORDER BY {key}"
+        select = f"SELECT DISTINCT ON ({key}) {cols} FROM {stage} ORDER BY {key}"
     return f"INSERT INTO {target} ({cols}) {select} ON CONFLICT ON CONSTRAINT pk_{target} {on_conflict}"
 
 
