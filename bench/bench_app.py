@@ -9,8 +9,8 @@ Data (database ``alphapulse_bench_app`` on the configured server, created once a
   1-minute candles of BTC, ETH, SOL, BNB, XRP for 30 days (2025-05-25 -> 2025-06-24), settled funding, anomalies;
 * **derived** (labelled so in the symbol name, ``DRV<k><BASE>/USDT:USDT``, k = 1..9): 45 more symbols, each a copy of
   one recorded symbol's 1-minute candles with prices multiplied by (1 + k/100) -> 50 symbols x 30 days x 1,440
-  candles; written through INGEST's write path ``db.writes.write_candles`` (COPY -> staging -> ON CONFLICT, 1-hour
-  rollups upserted);
+  candles; written through INGEST's write path ``db.writes.write_candles`` (COPY -> staging -> ON CONFLICT, 15-minute
+  and 1-hour rollups upserted);
 * **derived predicted funding** for all 50 symbols: one snapshot per minute (the live worker's 60 s cadence), the
   rate = the next settled rate of the recorded base symbol, mark price = that minute's close; ``write_funding``.
 

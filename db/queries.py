@@ -39,8 +39,8 @@ BUCKET_WIDTHS: dict[str, timedelta] = {
     "1w": timedelta(days=7),
 }
 
-#: Candle timeframes the ``prices`` table may hold, finest first (ingest writes 1m and upserts 1h rollups;
-#: bundled history may add others).
+#: Candle timeframes the ``prices`` table may hold, finest first (ingest writes 1m and upserts 15m and 1h rollups,
+#: ``db.writes.ROLLUP_TIMEFRAMES``; bundled history may add others).
 CANDLE_TIMEFRAMES: dict[str, timedelta] = {k: v for k, v in BUCKET_WIDTHS.items() if k != "1w"}
 
 #: Default largest number of points in one trace.
@@ -373,7 +373,8 @@ def funding_series(
 
 
 def _source_timeframes(width: timedelta) -> list[str]:
-    """Candle timeframes that tile ``width`` exactly, coarsest first (1h buckets read 1h rollups before 1m rows)."""
+    """Candle timeframes that tile ``width`` exactly, coarsest first (1h buckets read 1h rollups before 15m and 1m
+    rows; 15m buckets read 15m rollups before 1m rows)."""
     return [name for name, tf in reversed(CANDLE_TIMEFRAMES.items()) if tf <= width and width % tf == timedelta(0)]
 
 
@@ -425,8 +426,9 @@ def price_series(
     (sum, base-asset units), ``source_timeframe`` (candle timeframe read). Sorted by exchange, symbol, time.
 
     Source: for each exchange + symbol the coarsest stored timeframe that tiles the bucket, e.g. 1-hour rollups
-    for buckets >= 1 h (ingest maintains them), else 1-minute candles; finer timeframes are read only for
-    pairs that have none of the coarser one in the range. Empty buckets yield no row (gaps stay gaps).
+    for buckets of whole hours, 15-minute rollups for 15-minute buckets (ingest maintains both), else 1-minute
+    candles; finer timeframes are read only for pairs that have none of the coarser one in the range. Empty
+    buckets yield no row (gaps stay gaps).
     Raises ``ValueError`` for a bad range, ``KeyError`` for a bucket outside :data:`BUCKET_WIDTHS`.
     """
     _check_range(start, end)

@@ -8,7 +8,7 @@ Every writer takes a ``pandas.DataFrame`` with the columns of one table (``inges
 2. moves it with one ``INSERT … SELECT … ON CONFLICT ON CONSTRAINT pk_<table>`` into the hypertable:
    ``DO NOTHING`` where a stored row never changes (closed candles, anomalies, metrics), ``DO UPDATE … WHERE
    IS DISTINCT FROM`` where a value legitimately changes (funding: a settled row may gain its mark price
-   later; 1-hour rollups grow while their hour fills). Duplicates inside one batch are removed in SQL first.
+   later; candle rollups grow while their bucket fills). Duplicates inside one batch are removed in SQL first.
    Candles (and anomaly batches of at least :data:`DIRECT_COPY_MIN_ROWS`) have a fast path: when nothing is
    stored in the batch's key ranges and the batch has no duplicate keys, one binary ``COPY`` straight into the
    hypertable, no staging (the primary key still guards: a concurrent insert of the same key rolls the
@@ -19,14 +19,16 @@ count is rows inserted or actually changed). The whole batch is one transaction:
 and the exception (``sqlalchemy.exc.OperationalError`` when the database is unreachable, ``DBAPIError``
 otherwise) propagates, so the caller can keep the batch and retry.
 
-**1-hour candle rollups.** After 1-minute candles are written, :func:`write_candles` upserts the
-``timeframe='1h'`` candles of every hour that received new 1-minute rows (same exchange, symbol, price kind):
-open = ``first(open, time)``, high = ``max(high)``, low = ``min(low)``, close = ``last(close, time)``,
-volume/quote_volume = ``sum`` over the 1-minute rows stored in that hour (TimescaleDB ``first``/``last``,
-available in the Apache edition). ``ON CONFLICT DO UPDATE``, so a partially filled hour is corrected when its
-remaining minutes arrive. The app charts long ranges from these rows (30 days × 5 symbols = 3,600 rows).
-When no stored 1-minute candle shares the batch's hours (bulk loads, backfill of empty ranges), the same
-aggregates are computed from the batch itself (:func:`hour_rollups`) instead of re-reading the hypertable.
+**Candle rollups** (:data:`ROLLUP_TIMEFRAMES`: 15-minute and 1-hour). After 1-minute candles are written,
+:func:`write_candles` upserts the rollup candles (``timeframe='15m'`` and ``'1h'``) of every hour that received
+new 1-minute rows (same exchange, symbol, price kind): open = ``first(open, time)``, high = ``max(high)``,
+low = ``min(low)``, close = ``last(close, time)``, volume/quote_volume = ``sum`` over the 1-minute rows stored in
+that bucket (TimescaleDB ``first``/``last``, available in the Apache edition). ``ON CONFLICT DO UPDATE``, so a
+partially filled bucket is corrected when its remaining minutes arrive. The app charts long ranges from these
+rows (30 days × 5 symbols = 3,600 hourly rows; 7 days × 5 symbols = 3,360 15-minute rows instead of 50,400
+one-minute rows). When no stored 1-minute candle shares the batch's hours (bulk loads, backfill of empty
+ranges), the same aggregates are computed from the batch itself (:func:`candle_rollups`) instead of re-reading
+the hypertable.
 
 **Hourly funding rollups.** :func:`write_funding` likewise recomputes, from the stored rows, the
 ``funding_rates_1h`` row of every exchange + symbol + settled flag + hour that received an inserted or changed
@@ -57,6 +59,12 @@ ANOMALY_COLUMNS = ("time", "exchange", "symbol", "metric", "method", "value", "c
 METRIC_COLUMNS = ("time", "metric", "value", "unit", "labels")
 
 _PRICE_KEY = ("exchange", "symbol", "timeframe", "price_kind", "time")
+#: Candle rollups ingest maintains from the 1-minute rows (ccxt timeframe -> bucket width), finest first. Each
+#: width divides the coarsest (:data:`_ROLLUP_SPAN`, one hour), so the hours a batch touches hold whole buckets
+#: of every rollup timeframe: hours are the unit of the probe and of ``touched_hours``.
+ROLLUP_WIDTHS: dict[str, pd.Timedelta] = {"15m": pd.Timedelta(minutes=15), "1h": pd.Timedelta(hours=1)}
+ROLLUP_TIMEFRAMES: tuple[str, ...] = tuple(ROLLUP_WIDTHS)
+_ROLLUP_SPAN = max(ROLLUP_WIDTHS.values())
 #: Binary COPY types (:mod:`db.pgcopy`) of the candle and anomaly columns.
 _CANDLE_TYPES = dict(zip(CANDLE_COLUMNS, ("timestamptz", "text", "text", "text", "text", "float8", "float8",
                                           "float8", "float8", "float8", "float8"), strict=True))
@@ -73,8 +81,8 @@ _TYPES = {prices.name: _CANDLE_TYPES, funding_rates.name: _FUNDING_TYPES, system
 @dataclass(frozen=True)
 class WriteResult:
     """``written``: rows inserted or changed in the target; ``received``: rows in the batch;
-    ``rollups``: 1-hour rollup rows inserted or updated (candles: ``timeframe='1h'`` candles; funding:
-    ``funding_rates_1h`` rows)."""
+    ``rollups``: rollup rows inserted or updated (candles: :data:`ROLLUP_TIMEFRAMES` candles, e.g. 4 × 15m + 1 × 1h
+    per touched hour; funding: ``funding_rates_1h`` rows)."""
 
     written: int
     received: int
@@ -151,7 +159,7 @@ def _probe(conn: Connection, frame: pd.DataFrame) -> tuple[bool, bool]:
     """``(can_conflict, hours_shared)`` of a candle batch, by a primary-key range probe per exchange + symbol +
     timeframe + price kind: ``can_conflict`` when a stored candle lies in a series' time range or the batch
     repeats a key; ``hours_shared`` when a stored candle lies in the whole hours that range touches (so the
-    1-hour rollups must be computed from stored rows too, not from the batch alone)."""
+    candle rollups must be computed from stored rows too, not from the batch alone)."""
     times = pd.to_datetime(frame["time"], utc=True)
     ranges = times.groupby([frame[c] for c in _PRICE_KEY[:-1]]).agg(["min", "max", "size", "nunique"])
     if (ranges["size"] != ranges["nunique"]).any():  # the batch repeats a key
@@ -159,8 +167,8 @@ def _probe(conn: Connection, frame: pd.DataFrame) -> tuple[bool, bool]:
     shared = False
     for (exchange, symbol, timeframe, kind), (lo, hi, _, _) in ranges.iterrows():
         params = {"exchange": exchange, "symbol": symbol, "timeframe": timeframe, "price_kind": kind,
-                  "lo": lo.to_pydatetime(), "hi": hi.to_pydatetime(), "hour_lo": lo.floor("1h").to_pydatetime(),
-                  "hour_hi": (hi.floor("1h") + pd.Timedelta(hours=1)).to_pydatetime()}
+                  "lo": lo.to_pydatetime(), "hi": hi.to_pydatetime(), "hour_lo": lo.floor(_ROLLUP_SPAN).to_pydatetime(),
+                  "hour_hi": (hi.floor(_ROLLUP_SPAN) + _ROLLUP_SPAN).to_pydatetime()}
         conflict, in_hours = conn.execute(_RANGE_STORED, params).one()
         if conflict:
             return True, True
@@ -185,7 +193,8 @@ def _touch_hours(conn: Connection, frame: pd.DataFrame) -> None:
     one_minute = frame[frame["timeframe"] == "1m"]
     hours = pd.DataFrame({"exchange": one_minute["exchange"], "symbol": one_minute["symbol"],
                           "price_kind": one_minute["price_kind"],
-                          "bucket": pd.to_datetime(one_minute["time"], utc=True).dt.floor("1h")}).drop_duplicates()
+                          "bucket": pd.to_datetime(one_minute["time"], utc=True).dt.floor(_ROLLUP_SPAN)})
+    hours = hours.drop_duplicates()
     _copy_binary(conn, "touched_hours", {"exchange": "text", "symbol": "text", "price_kind": "text",
                                          "bucket": "timestamptz"}, hours)
 
@@ -198,31 +207,36 @@ def _upsert_staged_candles(conn: Connection, frame: pd.DataFrame) -> int:
     return conn.execute(text(
         f"WITH ins AS ({insert} RETURNING exchange, symbol, timeframe, price_kind, time), "
         "t AS (INSERT INTO touched_hours SELECT DISTINCT exchange, symbol, price_kind, "
-        "time_bucket('1 hour', time) FROM ins WHERE timeframe = '1m' RETURNING 1) "
+        f"time_bucket({_sql_interval(_ROLLUP_SPAN)}, time) FROM ins WHERE timeframe = '1m' RETURNING 1) "
         "SELECT (SELECT count(*) FROM ins)"
     )).scalar_one()
 
 
-def hour_rollups(frame: pd.DataFrame) -> pd.DataFrame:
-    """The 1-hour candles (``CANDLE_COLUMNS``, ``timeframe='1h'``, ``time`` = hour start, UTC) of the 1-minute
-    rows of ``frame``, by the same rule as the SQL rollup (first open, max high, min low, last close by time;
-    volume sums, NULL when all NULL). Complete only when no other 1-minute rows of those hours are stored."""
+def candle_rollups(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rollup candles (``CANDLE_COLUMNS``, one block per :data:`ROLLUP_TIMEFRAMES` entry, ``time`` = bucket
+    start, UTC) of the 1-minute rows of ``frame``, by the same rule as the SQL rollup (first open, max high, min
+    low, last close by time; volume sums, NULL when all NULL). Complete only when no other 1-minute rows of those
+    hours are stored."""
     one = frame[frame["timeframe"] == "1m"]
     times = pd.to_datetime(one["time"], utc=True)
     order = np.argsort(times.dt.tz_convert(None).to_numpy(), kind="stable")  # first/last follow time order
-    one = one.iloc[order].assign(time=times.iloc[order].dt.floor("1h"))
-    groups = one.groupby(["exchange", "symbol", "price_kind", "time"], sort=False)
-    out = groups.agg(open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"))
-    out["volume"] = groups["volume"].sum(min_count=1)
-    out["quote_volume"] = groups["quote_volume"].sum(min_count=1)
-    return out.reset_index().assign(timeframe="1h")
+    one, times = one.iloc[order], times.iloc[order]
+    blocks = []
+    for timeframe, width in ROLLUP_WIDTHS.items():
+        groups = one.assign(time=times.dt.floor(width)).groupby(["exchange", "symbol", "price_kind", "time"],
+                                                                 sort=False)
+        out = groups.agg(open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"))
+        out["volume"] = groups["volume"].sum(min_count=1)
+        out["quote_volume"] = groups["quote_volume"].sum(min_count=1)
+        blocks.append(out.reset_index().assign(timeframe=timeframe))
+    return pd.concat(blocks, ignore_index=True)
 
 
 def _write_candles(conn: Connection, frame: pd.DataFrame) -> WriteResult:
     conflict, shared = _probe(conn, frame)
     copied = not conflict and _copy_new_candles(conn, frame)
     if copied and not shared:  # every touched hour holds only this batch's minutes: roll up here, upsert them
-        rollups = _upsert_binary(conn, prices.name, _CANDLE_TYPES, hour_rollups(frame), _ROLLUP_CONFLICT)
+        rollups = _upsert_binary(conn, prices.name, _CANDLE_TYPES, candle_rollups(frame), _ROLLUP_CONFLICT)
         return WriteResult(len(frame), len(frame), rollups)
     conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS touched_hours (exchange text, symbol text, "
                       "price_kind text, bucket timestamptz) ON COMMIT DROP"))
@@ -240,11 +254,11 @@ def _write_candles(conn: Connection, frame: pd.DataFrame) -> WriteResult:
 
 
 def write_candles(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult:
-    """Write candles (``CANDLE_COLUMNS``), ``DO NOTHING`` on an existing key, then upsert the 1-hour rollups
-    of the hours that received new 1-minute rows. A batch that cannot conflict (bulk loads, backfill of empty
-    ranges) is copied straight in (:func:`_copy_new_candles`, binary COPY); when, in addition, no stored candle
-    shares its hours, the rollups are computed from the batch (:func:`hour_rollups`) instead of re-reading the
-    hours from the hypertable. Raises SQLAlchemy/psycopg errors (batch not written)."""
+    """Write candles (``CANDLE_COLUMNS``), ``DO NOTHING`` on an existing key, then upsert the candle rollups
+    (:data:`ROLLUP_TIMEFRAMES`) of the hours that received new 1-minute rows. A batch that cannot conflict (bulk
+    loads, backfill of empty ranges) is copied straight in (:func:`_copy_new_candles`, binary COPY); when, in
+    addition, no stored candle shares its hours, the rollups are computed from the batch (:func:`candle_rollups`)
+    instead of re-reading the hours from the hypertable. Raises SQLAlchemy/psycopg errors (batch not written)."""
     if frame.empty:
         return WriteResult(0, 0)
     return _run(bind, lambda conn: _write_candles(conn, frame))
@@ -257,17 +271,28 @@ WHERE (prices.open, prices.high, prices.low, prices.close, prices.volume, prices
       IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume,
                         EXCLUDED.quote_volume)"""
 
-_ROLLUP_SQL = """
+
+def _sql_interval(width: pd.Timedelta) -> str:
+    """``width`` as an SQL interval literal (``'3600 seconds'``)."""
+    return f"'{int(width.total_seconds())} seconds'"
+
+
+#: Every rollup timeframe's candles of the hours in ``touched_hours``, from one read of their stored 1-minute rows.
+_ROLLUP_SQL = f"""
+WITH m AS MATERIALIZED (
+    SELECT p.time, p.exchange, p.symbol, p.price_kind, p.open, p.high, p.low, p.close, p.volume, p.quote_volume
+    FROM prices p
+    WHERE p.timeframe = '1m'
+      AND p.time >= (SELECT min(bucket) FROM touched_hours)
+      AND p.time < (SELECT max(bucket) FROM touched_hours) + interval {_sql_interval(_ROLLUP_SPAN)}
+      AND (p.exchange, p.symbol, p.price_kind, time_bucket({_sql_interval(_ROLLUP_SPAN)}, p.time))
+          IN (SELECT exchange, symbol, price_kind, bucket FROM touched_hours))
 INSERT INTO prices (time, exchange, symbol, timeframe, price_kind, open, high, low, close, volume, quote_volume)
-SELECT time_bucket('1 hour', p.time) AS bucket, p.exchange, p.symbol, '1h', p.price_kind,
-       first(p.open, p.time), max(p.high), min(p.low), last(p.close, p.time), sum(p.volume), sum(p.quote_volume)
-FROM prices p
-WHERE p.timeframe = '1m'
-  AND p.time >= (SELECT min(bucket) FROM touched_hours)
-  AND p.time < (SELECT max(bucket) FROM touched_hours) + interval '1 hour'
-  AND (p.exchange, p.symbol, p.price_kind, time_bucket('1 hour', p.time))
-      IN (SELECT exchange, symbol, price_kind, bucket FROM touched_hours)
-GROUP BY 1, p.exchange, p.symbol, p.price_kind
+""" + "\nUNION ALL\n".join(
+    f"SELECT time_bucket({_sql_interval(width)}, time), exchange, symbol, '{timeframe}', price_kind, "
+    "first(open, time), max(high), min(low), last(close, time), sum(volume), sum(quote_volume) "
+    "FROM m GROUP BY 1, exchange, symbol, price_kind" for timeframe, width in ROLLUP_WIDTHS.items()
+) + """
 ON CONFLICT ON CONSTRAINT pk_prices """ + _ROLLUP_CONFLICT
 
 _FUNDING_UPDATE = """DO UPDATE SET

@@ -4,7 +4,7 @@
 
 * Binance USD-M 1-minute klines of BTC, ETH, SOL, BNB, XRP (2025-05-25 → 2025-06-24) → ``prices``
   (``binanceusdm``, timeframe ``1m``, price kind ``last``; the last candle of each symbol is dropped because
-  it may have been still open when recorded); the 1-hour rollups follow.
+  it may have been still open when recorded); the 15-minute and 1-hour rollups follow.
 * Binance settled funding (two freqtrade downloads) with the mark price at settlement from the 8-hour
   mark-price klines, and the cross-venue funding year (binance, bybit, okx, hyperliquid) → ``funding_rates``
   (``settled=true``), funding interval per row from the spacing of that series (:func:`infer_intervals`).

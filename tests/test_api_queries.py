@@ -86,12 +86,17 @@ def test_funding_series_equals_bucket_means_of_raw_rows(conn):
     np.testing.assert_allclose(merged["funding_rate"], merged["funding_rate_want"], rtol=1e-12)
 
 
-@pytest.mark.parametrize("span", [timedelta(hours=1), timedelta(days=7), timedelta(days=30)])
-def test_price_series_equals_ohlcv_aggregated_from_raw_1m_candles(conn, newest_candle, span):
+@pytest.mark.parametrize(("span", "bucket"), [
+    (timedelta(hours=1), None), (timedelta(days=7), None), (timedelta(days=30), None),
+    (timedelta(days=1), timedelta(minutes=15)), (timedelta(days=3), timedelta(hours=4)),
+])  # fmt: skip
+def test_price_series_equals_ohlcv_aggregated_from_raw_1m_candles(conn, newest_candle, span, bucket):
+    """Whatever the source (1-minute rows, 15-minute or 1-hour rollups), the buckets equal the raw 1-minute rows
+    aggregated in pandas; the source is the coarsest rollup that tiles the bucket."""
     end = newest_candle + timedelta(minutes=1)
     start = end - span
-    got = queries.price_series(conn, [EXCHANGE], SYMBOLS, start, end)
-    width = queries.choose_bucket(start, end)
+    got = queries.price_series(conn, [EXCHANGE], SYMBOLS, start, end, bucket)
+    width = bucket or queries.choose_bucket(start, end)
     start, end = queries.align_range(start, end, width)
     assert start.minute == 0 or width < timedelta(hours=1)
     rows = raw(conn, "SELECT time, symbol, open, high, low, close, volume FROM prices WHERE exchange = :e "
@@ -104,7 +109,7 @@ def test_price_series_equals_ohlcv_aggregated_from_raw_1m_candles(conn, newest_c
         volume=("volume", "sum"),
     )  # fmt: skip
     assert got.groupby("symbol").size().max() <= queries.MAX_POINTS
-    expected_source = "1h" if width >= timedelta(hours=1) else "1m"
+    expected_source = "1h" if width >= timedelta(hours=1) else "15m" if width >= timedelta(minutes=15) else "1m"
     assert set(got["source_timeframe"]) == {expected_source}
     merged = got.merge(want, left_on=["symbol", "time"], right_on=["symbol", "bucket"], suffixes=("", "_want"))
     assert len(merged) == len(got) == len(want) > 0

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from sqlalchemy import text
 
-from db.writes import DIRECT_COPY_MIN_ROWS, write_anomalies, write_candles, write_funding
+from db.writes import DIRECT_COPY_MIN_ROWS, ROLLUP_WIDTHS, write_anomalies, write_candles, write_funding
 from ingest.anomaly import (
     MAD_SCALE,
     MEANAD_SCALE,
@@ -127,42 +127,48 @@ def test_candle_writes_are_idempotent_and_a_duplicate_keeps_the_batch(clean_db, 
     assert n == 300
 
 
-def test_hourly_rollups_equal_resampled_recorded_candles(clean_db, klines):
+def test_candle_rollups_equal_resampled_recorded_candles(clean_db, klines):
+    """Every rollup timeframe (15m, 1h) equals the recorded 1-minute candles resampled in pandas, also for a bucket
+    split over two batches (250 is inside a quarter hour and an hour: the second batch corrects both)."""
     bnb = klines[klines["symbol"] == "BNB/USDT:USDT"].head(600)
-    write_candles(clean_db, bnb.iloc[:250])  # an hour split over two batches is corrected by the second
+    write_candles(clean_db, bnb.iloc[:250])
     write_candles(clean_db, bnb.iloc[250:])
-    hourly = bnb.set_index("time").resample("1h").agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
-    with clean_db.connect() as conn:
-        stored = pd.DataFrame(conn.execute(text(
-            "SELECT time, open, high, low, close, volume FROM prices WHERE timeframe = '1h' ORDER BY time"
-        )).mappings().all()).set_index("time")
-    assert len(stored) == len(hourly)
-    for col in ("open", "high", "low", "close"):
-        np.testing.assert_array_equal(stored[col].to_numpy(), hourly[col].to_numpy())
-    np.testing.assert_allclose(stored["volume"].to_numpy(), hourly["volume"].to_numpy(), rtol=1e-12)
+    for timeframe, width in ROLLUP_WIDTHS.items():
+        want = bnb.set_index("time").resample(width).agg(
+            {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+        with clean_db.connect() as conn:
+            stored = pd.DataFrame(conn.execute(text(
+                "SELECT time, open, high, low, close, volume FROM prices WHERE timeframe = :tf ORDER BY time"
+            ), {"tf": timeframe}).mappings().all()).set_index("time")
+        assert len(stored) == len(want) > 1, timeframe
+        for col in ("open", "high", "low", "close"):
+            np.testing.assert_array_equal(stored[col].to_numpy(), want[col].to_numpy(), err_msg=timeframe)
+        np.testing.assert_allclose(stored["volume"].to_numpy(), want["volume"].to_numpy(), rtol=1e-12)
 
 
 def test_rollups_from_the_batch_equal_the_sql_rollups_with_null_volumes(clean_db, klines):
-    """A batch alone in its hours is rolled up client-side (db.writes.hour_rollups); the stored 1-hour rows must
-    equal what the SQL aggregate gives over the stored 1-minute rows. Derived input: recorded ETH candles with
-    the volumes of one whole hour and of a few single minutes set to NULL."""
+    """A batch alone in its hours is rolled up client-side (db.writes.candle_rollups); the stored 15-minute and
+    1-hour rows must equal what the SQL aggregate gives over the stored 1-minute rows. Derived input: recorded ETH
+    candles with the volumes of one whole hour and of a few single minutes set to NULL."""
     eth = klines[klines["symbol"] == "ETH/USDT:USDT"].reset_index(drop=True)
     eth = eth.iloc[int(np.argmax(eth["time"].dt.minute == 0)):].head(300).reset_index(drop=True)  # from a full hour
     hours = eth["time"].dt.floor("1h")
     eth.loc[hours == hours.iloc[60], "volume"] = np.nan
     eth.loc[[130, 200, 201], "volume"] = np.nan
-    assert write_candles(clean_db, eth).rollups == hours.nunique()
-    with clean_db.connect() as conn:
-        stored = pd.DataFrame(conn.execute(text(
-            "SELECT time, open, high, low, close, volume, quote_volume FROM prices WHERE timeframe = '1h' "
-            "ORDER BY time")).mappings().all())
-        sql = pd.DataFrame(conn.execute(text(
-            "SELECT time_bucket('1 hour', time) AS time, first(open, time) AS open, max(high) AS high, "
-            "min(low) AS low, last(close, time) AS close, sum(volume) AS volume, sum(quote_volume) AS quote_volume "
-            "FROM prices WHERE timeframe = '1m' GROUP BY 1 ORDER BY 1")).mappings().all())
-    assert stored["volume"].isna().sum() == 1
-    pd.testing.assert_frame_equal(stored, sql, rtol=1e-12)
+    buckets = sum(eth["time"].dt.floor(width).nunique() for width in ROLLUP_WIDTHS.values())
+    assert write_candles(clean_db, eth).rollups == buckets
+    for timeframe, width in ROLLUP_WIDTHS.items():
+        with clean_db.connect() as conn:
+            stored = pd.DataFrame(conn.execute(text(
+                "SELECT time, open, high, low, close, volume, quote_volume FROM prices WHERE timeframe = :tf "
+                "ORDER BY time"), {"tf": timeframe}).mappings().all())
+            sql = pd.DataFrame(conn.execute(text(
+                "SELECT time_bucket(:w, time) AS time, first(open, time) AS open, max(high) AS high, "
+                "min(low) AS low, last(close, time) AS close, sum(volume) AS volume, sum(quote_volume) AS "
+                "quote_volume FROM prices WHERE timeframe = '1m' GROUP BY 1 ORDER BY 1"),
+                {"w": width.to_pytimedelta()}).mappings().all())
+        assert stored["volume"].isna().sum() == 60 // (width // pd.Timedelta(minutes=1)), timeframe  # the NULL hour
+        pd.testing.assert_frame_equal(stored, sql, rtol=1e-12)
 
 
 def test_large_anomaly_batches_copy_straight_in_and_replay_writes_nothing(clean_db, klines):
