@@ -177,3 +177,37 @@ def test_migration_0002_fills_rollups_from_stored_rows_and_downgrade_drops_them(
             assert conn.execute(text("SELECT to_regclass('funding_rates_1h')")).scalar() is None
     finally:
         eng.dispose()
+
+
+def test_migration_0004_fills_15m_candle_rollups_from_stored_rows_and_downgrade_deletes_them(scratch_url):
+    """1-minute candles stored before revision 0004 (plain inserts, recorded data) get their 15-minute rollups
+    on upgrade, equal to the candles resampled in pandas; downgrade deletes them and keeps the 1-minute rows."""
+    cfg = alembic_config(scratch_url)
+    command.upgrade(cfg, "0003")
+    eng = make_engine(scratch_url, pool_size=1)
+    try:
+        klines = read_klines_1m()
+        rows = pd.concat([klines[klines["symbol"] == s].iloc[7:250] for s in ("ETH/USDT:USDT", "SOL/USDT:USDT")],
+                         ignore_index=True)  # fmt: skip
+        columns = ["time", "exchange", "symbol", "timeframe", "price_kind", "open", "high", "low", "close", "volume"]
+        with eng.begin() as conn:
+            conn.execute(text(f"INSERT INTO prices ({', '.join(columns)}) VALUES "
+                              f"({', '.join(':' + c for c in columns)})"), rows[columns].to_dict(orient="records"))
+        command.upgrade(cfg, "head")
+        with eng.connect() as conn:
+            got = pd.DataFrame(conn.execute(text(
+                "SELECT symbol, time, open, high, low, close, volume FROM prices WHERE timeframe = '15m' "
+                "ORDER BY symbol, time")).mappings().all())
+        want = (rows.set_index("time").groupby("symbol").resample("15min")
+                .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}).reset_index())
+        assert len(got) == len(want) > 2
+        pd.testing.assert_frame_equal(got[["symbol", "time"]], want[["symbol", "time"]])
+        for col in ("open", "high", "low", "close"):
+            np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy(), err_msg=col)
+        np.testing.assert_allclose(got["volume"].to_numpy(), want["volume"].to_numpy(), rtol=1e-12)
+        command.downgrade(cfg, "0003")
+        with eng.connect() as conn:
+            counts = dict(conn.execute(text("SELECT timeframe, count(*) FROM prices GROUP BY 1")).all())
+        assert counts == {"1m": len(rows)}
+    finally:
+        eng.dispose()
