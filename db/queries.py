@@ -65,7 +65,9 @@ def _check_range(start: datetime, end: datetime) -> None:
 
 def _frame(result, time_columns: Sequence[str] = ()) -> pd.DataFrame:
     """A DataFrame of a SQLAlchemy result; ``time_columns`` converted to UTC datetimes (empty-safe)."""
-    keys = list(result.keys())
+    # Plain ``str`` names: SQLAlchemy's keys are ``quoted_name`` (a str subclass) that pandas' python-backed string
+    # index keeps as is, and orjson refuses a str subclass as a dict key (app.api.json_records).
+    keys = list(map(str, result.keys()))
     rows = result.fetchall()
     # Column-wise construction: ~7x faster than pd.DataFrame(rows) on SQLAlchemy Row objects.
     columns = zip(*rows, strict=True) if rows else ([] for _ in keys)
