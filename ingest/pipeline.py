@@ -28,7 +28,8 @@ from settings import Settings
 @dataclass
 class PipelineResult:
     """Counts of one batch: ``received`` rows, ``rejected`` ``{(exchange, symbol, reason): n}``, ``written``
-    rows inserted/changed, ``anomalies`` anomaly rows inserted, ``rollups`` 1-hour candles upserted."""
+    rows inserted/changed, ``anomalies`` anomaly rows inserted, ``rollups`` 15-minute and 1-hour rollup candles
+    upserted."""
 
     received: int = 0
     written: int = 0
