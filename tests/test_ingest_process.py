@@ -34,7 +34,9 @@ def test_sigterm_flushes_and_exits_zero_within_10_s(clean_db, db_url, fake_excha
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and _count(clean_db, "SELECT count(*) FROM prices") == 0:
             time.sleep(0.2)
-        assert _count(clean_db, "SELECT count(*) FROM prices") > 0
+        if _count(clean_db, "SELECT count(*) FROM prices") == 0:
+            proc.kill()
+            raise AssertionError(f"no candles written within 60 s; worker log:\n{proc.communicate()[1][-3000:]}")
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         status = proc.wait(timeout=10)
