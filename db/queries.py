@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, and_, func, literal, select, text, tuple_
+from sqlalchemy import Connection, Table, and_, func, literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import DBAPIError
 
 from db.health import Status, feed_status, overall_status
-from db.schema import anomalies, funding_rates, funding_rates_1h, prices, system_metrics
+from db.schema import FUNDING_ROLLUPS, anomalies, funding_rates, prices, system_metrics
 from settings import get_settings
 
 #: Bucket widths charts may use, finest first (ccxt timeframe notation -> width).
@@ -277,8 +277,12 @@ def _all_pairs(conn: Connection, exchanges, symbols, pairs=None) -> list[tuple[s
 # --- chart series -----------------------------------------------------------------------------------------------
 
 
-#: Bucket widths read from the hourly rollups (``funding_rates_1h``) rather than raw funding rows.
-ROLLUP_WIDTH = timedelta(hours=1)
+def _funding_rollup_for(width: timedelta) -> tuple[timedelta, Table] | None:
+    """``(rollup width, table)`` of the coarsest :data:`~db.schema.FUNDING_ROLLUPS` table whose width tiles bucket
+    ``width`` (15 min -> ``funding_rates_15m``; 1 h, 4 h, 1 d, 1 w -> ``funding_rates_1h``); None for finer
+    buckets (1 min, 5 min: raw rows)."""
+    fits = [(w, t) for w, t in FUNDING_ROLLUPS.items() if w <= width and width % w == timedelta(0)]
+    return max(fits, key=lambda fit: fit[0]) if fits else None
 
 
 #: Raw funding rows bucketed per exchange + symbol + settled flag: one LATERAL ``GROUP BY`` per series over its
@@ -304,13 +308,15 @@ def _funding_raw_stmt(pairs: Sequence[tuple[str, str]], start, end, width: timed
     return text(_FUNDING_RAW_SQL).bindparams(**_pair_params(pairs), width=width, start=start, end=end)
 
 
-def _funding_rollup_stmt(pairs: list[tuple[str, str]], start, end, width: timedelta):
-    """Buckets of whole hours from ``funding_rates_1h``: mean = ``sum(mean × rows) / sum(rows)`` (the mean of the
-    bucket's raw rows), interval of the last hour's last row, rows summed; 1-hour buckets are the stored rows."""
-    r = funding_rates_1h.c
+def _funding_rollup_stmt(table: Table, table_width: timedelta, pairs: list[tuple[str, str]], start, end,
+                         width: timedelta):
+    """Buckets of ``width`` from the funding rollup ``table`` (rows of ``table_width``, which tiles ``width``): mean
+    = ``sum(mean × rows) / sum(rows)`` (the mean of the bucket's raw rows), interval of the last rollup row's last
+    row, rows summed; when ``width == table_width`` the buckets are the stored rows."""
+    r = table.c
     where = (tuple_(r.exchange, r.symbol).in_(pairs), r.time >= start, r.time < end)
     order = (r.exchange, r.symbol, r.settled)
-    if width == ROLLUP_WIDTH:
+    if width == table_width:
         columns = (r.time, r.exchange, r.symbol, r.settled, r.funding_rate, r.funding_interval_hours, r.rows)
         return select(*columns).where(*where).order_by(*order, r.time)
     tb = func.time_bucket(literal(width), r.time).label("time")
@@ -347,17 +353,20 @@ def funding_series(
     Sorted by exchange, symbol, settled, time. ``bucket`` defaults to :func:`choose_bucket`; it must be one
     of :data:`BUCKET_WIDTHS` (``KeyError`` otherwise). Raises ``ValueError`` for a bad range.
 
-    Source: buckets of 1 hour and more are aggregated from the hourly rollups ``funding_rates_1h`` that ingest
-    maintains (same values as from the raw rows: the rollup keeps each hour's mean and row count); raw
-    ``funding_rates`` rows are read for finer buckets and for pairs with no rollup row in the range.
+    Source: 15-minute buckets are the rows of ``funding_rates_15m``, buckets of 1 hour and more are aggregated
+    from ``funding_rates_1h`` (rollups ingest maintains, :data:`~db.schema.FUNDING_ROLLUPS`; same values as from
+    the raw rows: a rollup row keeps its bucket's mean and row count); raw ``funding_rates`` rows are read for
+    finer buckets and for pairs with no rollup row in the range.
     """
     _check_range(start, end)
     width = _resolve_bucket(start, end, bucket)
     start, end = align_range(start, end, width)
     parts = []
     pairs = _all_pairs(conn, exchanges, symbols)
-    if width >= ROLLUP_WIDTH and pairs:
-        part = _fetch(conn, _funding_rollup_stmt(pairs, start, end, width), ["time"])
+    rollup = _funding_rollup_for(width)
+    if rollup and pairs:
+        table_width, table = rollup
+        part = _fetch(conn, _funding_rollup_stmt(table, table_width, pairs, start, end, width), ["time"])
         if not part.empty:
             parts.append(part)
             found = set(part[["exchange", "symbol"]].drop_duplicates().itertuples(index=False, name=None))

@@ -6,8 +6,8 @@ the single description they and ``alembic check`` compare against.
 Conventions (all tables):
 
 * ``time`` is ``timestamptz`` (UTC) and the hypertable's partitioning column, 1-day chunks (7-day chunks for
-  the small rollup table ``funding_rates_1h``, see :data:`CHUNK_INTERVALS`); every primary key includes it
-  (TimescaleDB requires unique keys to contain it).
+  the small funding rollup tables ``funding_rates_15m`` and ``funding_rates_1h``, see :data:`CHUNK_INTERVALS`);
+  every primary key includes it (TimescaleDB requires unique keys to contain it).
 * ``exchange`` is a ccxt exchange id (``binanceusdm``); ``symbol`` is ccxt's unified symbol
   (``BTC/USDT:USDT`` for a USDT-margined linear perpetual).
 * Funding rates are plain fractions per funding interval (0.0001 = 0.01 % per interval), never
@@ -47,8 +47,9 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 #: Chunk interval of the raw hypertables (``funding_rates``, ``prices``, ``anomalies``, ``system_metrics``).
 CHUNK_INTERVAL = timedelta(days=1)
 
-#: Chunk interval of ``funding_rates_1h``: at most 24 rows per series and day, so 7-day chunks keep a 30-day
-#: read to 5-6 chunks (1-day chunks of ~100 kB would make planning and opening chunks the main cost).
+#: Chunk interval of the funding rollups: ``funding_rates_1h`` holds at most 24 rows per series and day, so 7-day
+#: chunks keep a 30-day read to 5-6 chunks (1-day chunks of ~100 kB would make planning and opening chunks the main
+#: cost); ``funding_rates_15m`` (96 rows per series and day) is read for 7-day ranges: 2 chunks instead of 8.
 ROLLUP_CHUNK_INTERVAL = timedelta(days=7)
 
 
@@ -160,72 +161,66 @@ system_metrics = Table(
     comment="Health of the data pipeline, written by ingest",
 )
 
-funding_rates_1h = Table(
-    "funding_rates_1h",
-    metadata,
-    Column("time", DateTime(timezone=True), nullable=False, comment="UTC start of the hour (hypertable time column)"),
-    Column("exchange", Text, nullable=False, comment="ccxt exchange id"),
-    Column("symbol", Text, nullable=False, comment="ccxt unified symbol, e.g. BTC/USDT:USDT"),
-    Column(
-        "settled",
-        Boolean,
-        nullable=False,
-        comment="as funding_rates.settled: settled rates or predicted snapshots",
-    ),
-    Column(
-        "funding_rate",
-        Double,
-        nullable=False,
-        comment="mean funding rate of the hour's rows, fraction per funding interval",
-    ),
-    Column(
-        "funding_rate_last",
-        Double,
-        nullable=False,
-        comment="funding rate of the hour's last row, fraction per funding interval",
-    ),
-    Column(
-        "funding_interval_hours",
-        Double,
-        comment="funding interval of the hour's last row, hours (NULL if that row has none)",
-    ),
-    Column(
-        "mark_price",
-        Double,
-        comment="mark price of the hour's last row, quote currency (NULL if that row has none)",
-    ),
-    Column(
-        "index_price",
-        Double,
-        comment="index price of the hour's last row, quote currency (NULL if that row has none)",
-    ),
-    Column("rows", Integer, nullable=False, comment="funding_rates rows in the hour"),
-    Column(
-        "updated_at",
-        DateTime(timezone=True),
-        nullable=False,
-        server_default=text("now()"),
-        comment="UTC time the rollup row was last written",
-    ),
-    PrimaryKeyConstraint("exchange", "symbol", "settled", "time"),
-    CheckConstraint("rows > 0", name="rows_positive"),
-    comment="Hourly rollups of funding_rates, maintained by ingest (db.writes.write_funding)",
-)
-"""``funding_rates_1h``: one row per exchange + symbol + settled flag + UTC hour (``time`` = hour start) that holds
-``funding_rates`` rows, computed from them by ``db.writes.write_funding`` (TimescaleDB ``time_bucket``, ``avg``,
-``last``). A bucket of ``k`` whole hours has mean rate ``sum(funding_rate × rows) / sum(rows)`` over its hours."""
+def _funding_rollup(name: str, period: str, adjective: str) -> Table:
+    """A funding rollup hypertable ``name``: one row per exchange + symbol + settled flag + UTC ``period`` (e.g.
+    ``hour``) of ``funding_rates``; ``adjective`` (``Hourly``) starts the table comment. Both rollups share these
+    columns, so ``db.writes`` and ``db.queries`` treat them alike."""
+    return Table(
+        name,
+        metadata,
+        Column("time", DateTime(timezone=True), nullable=False,
+               comment=f"UTC start of the {period} (hypertable time column)"),
+        Column("exchange", Text, nullable=False, comment="ccxt exchange id"),
+        Column("symbol", Text, nullable=False, comment="ccxt unified symbol, e.g. BTC/USDT:USDT"),
+        Column("settled", Boolean, nullable=False,
+               comment="as funding_rates.settled: settled rates or predicted snapshots"),
+        Column("funding_rate", Double, nullable=False,
+               comment=f"mean funding rate of the {period}'s rows, fraction per funding interval"),
+        Column("funding_rate_last", Double, nullable=False,
+               comment=f"funding rate of the {period}'s last row, fraction per funding interval"),
+        Column("funding_interval_hours", Double,
+               comment=f"funding interval of the {period}'s last row, hours (NULL if that row has none)"),
+        Column("mark_price", Double,
+               comment=f"mark price of the {period}'s last row, quote currency (NULL if that row has none)"),
+        Column("index_price", Double,
+               comment=f"index price of the {period}'s last row, quote currency (NULL if that row has none)"),
+        Column("rows", Integer, nullable=False, comment=f"funding_rates rows in the {period}"),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()"),
+               comment="UTC time the rollup row was last written"),
+        PrimaryKeyConstraint("exchange", "symbol", "settled", "time"),
+        CheckConstraint("rows > 0", name="rows_positive"),
+        comment=f"{adjective} rollups of funding_rates, maintained by ingest (db.writes.write_funding)",
+    )
+
+
+funding_rates_15m = _funding_rollup("funding_rates_15m", "15-minute bucket", "15-minute")
+funding_rates_1h = _funding_rollup("funding_rates_1h", "hour", "Hourly")
+"""Funding rollups ``funding_rates_15m`` and ``funding_rates_1h``: one row per exchange + symbol + settled flag + UTC
+15-minute bucket / hour (``time`` = its start) that holds ``funding_rates`` rows, computed from them by
+``db.writes.write_funding`` (TimescaleDB ``time_bucket``, ``avg``, ``last``). A bucket of ``k`` whole rollup periods
+has mean rate ``sum(funding_rate × rows) / sum(rows)`` over its rollup rows. Two tables rather than one with a width
+column: each is read alone (15-minute buckets from the first, 1 hour and coarser from the second), so each keeps
+the primary key and chunking of its own, and ``funding_rates_1h`` (revision 0002) stays as it was."""
+
+#: Funding rollup tables by bucket width, finest first (same columns; ``db.writes`` maintains every one,
+#: ``db.queries.funding_series`` reads the coarsest whose width tiles the chart's bucket).
+FUNDING_ROLLUPS: dict[timedelta, Table] = {
+    timedelta(minutes=15): funding_rates_15m,
+    timedelta(hours=1): funding_rates_1h,
+}
 
 Index("ix_anomalies_time", anomalies.c.time.desc())
 Index("ix_system_metrics_time", system_metrics.c.time.desc())
 
 #: Every hypertable of the schema, in creation order.
-HYPERTABLES: tuple[Table, ...] = (funding_rates, prices, anomalies, system_metrics, funding_rates_1h)
+HYPERTABLES: tuple[Table, ...] = (funding_rates, prices, anomalies, system_metrics, funding_rates_1h, funding_rates_15m)
 
 #: Chunk interval of each hypertable, by name.
 CHUNK_INTERVALS: dict[str, timedelta] = {
     **{t.name: CHUNK_INTERVAL for t in HYPERTABLES},
     funding_rates_1h.name: ROLLUP_CHUNK_INTERVAL,
+    funding_rates_15m.name: ROLLUP_CHUNK_INTERVAL,
 }
 
 #: Market-data hypertables (retention: ``retention_days``); system_metrics has its own retention.
-MARKET_TABLES: tuple[Table, ...] = (funding_rates, prices, anomalies, funding_rates_1h)
+MARKET_TABLES: tuple[Table, ...] = (funding_rates, prices, anomalies, funding_rates_1h, funding_rates_15m)

@@ -30,25 +30,27 @@ one-minute rows). When no stored 1-minute candle shares the batch's hours (bulk 
 ranges), the same aggregates are computed from the batch itself (:func:`candle_rollups`) instead of re-reading
 the hypertable.
 
-**Hourly funding rollups.** :func:`write_funding` likewise recomputes, from the stored rows, the
-``funding_rates_1h`` row of every exchange + symbol + settled flag + hour that received an inserted or changed
-funding row (mean rate, the hour's last rate / interval / mark / index, row count; ``ON CONFLICT DO UPDATE …
-WHERE IS DISTINCT FROM``). A 30-day funding chart reads ~720 of these per series instead of ~43,000 one-minute
-snapshots.
+**Funding rollups** (:data:`~db.schema.FUNDING_ROLLUPS`: ``funding_rates_15m`` and ``funding_rates_1h``).
+:func:`write_funding` likewise recomputes, from one read of the stored rows, the 15-minute and hourly rollup rows
+of every exchange + symbol + settled flag + hour that received an inserted or changed funding row (mean rate, the
+bucket's last rate / interval / mark / index, row count; ``ON CONFLICT DO UPDATE … WHERE IS DISTINCT FROM``). A
+7-day funding chart reads 672 15-minute rows per series and a 30-day one ~720 hourly rows, instead of ~10,000 and
+~43,000 one-minute snapshots.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Table, text
 from sqlalchemy.exc import IntegrityError
 
 from db.pgcopy import encode_parts
-from db.schema import anomalies, funding_rates, funding_rates_1h, prices, system_metrics
+from db.schema import FUNDING_ROLLUPS, anomalies, funding_rates, prices, system_metrics
 
 CANDLE_COLUMNS = ("time", "exchange", "symbol", "timeframe", "price_kind", "open", "high", "low", "close",
                   "volume", "quote_volume")
@@ -82,7 +84,7 @@ _TYPES = {prices.name: _CANDLE_TYPES, funding_rates.name: _FUNDING_TYPES, system
 class WriteResult:
     """``written``: rows inserted or changed in the target; ``received``: rows in the batch;
     ``rollups``: rollup rows inserted or updated (candles: :data:`ROLLUP_TIMEFRAMES` candles, e.g. 4 × 15m + 1 × 1h
-    per touched hour; funding: ``funding_rates_1h`` rows)."""
+    per touched hour; funding: :data:`~db.schema.FUNDING_ROLLUPS` rows, e.g. 4 × 15m + 1 × 1h per touched hour)."""
 
     written: int
     received: int
@@ -272,7 +274,7 @@ WHERE (prices.open, prices.high, prices.low, prices.close, prices.volume, prices
                         EXCLUDED.quote_volume)"""
 
 
-def _sql_interval(width: pd.Timedelta) -> str:
+def _sql_interval(width: timedelta) -> str:
     """``width`` as an SQL interval literal (``'3600 seconds'``)."""
     return f"'{int(width.total_seconds())} seconds'"
 
@@ -311,49 +313,66 @@ WHERE (funding_rates.funding_rate, funding_rates.funding_interval_hours, funding
        COALESCE(EXCLUDED.next_funding_time, funding_rates.next_funding_time))"""
 
 
-#: Hourly funding rollups (``funding_rates_1h``) of the hours listed in ``touched_funding_hours``, recomputed from the
-#: stored ``funding_rates`` rows: mean rate, the last row's rate / interval / mark / index (TimescaleDB ``last``),
-#: row count. ``:lo``/``:hi`` bound the rows read (plan-time chunk exclusion). Rows are rewritten only when a value
-#: changed, so the count is rollup rows inserted or changed.
+#: Unit of ``touched_funding_hours``: every :data:`~db.schema.FUNDING_ROLLUPS` width divides it, so a touched
+#: hour holds whole buckets of each rollup table.
+_FUNDING_ROLLUP_SPAN = pd.Timedelta(max(FUNDING_ROLLUPS))
+
+
+_FUNDING_ROLLUP_VALUES = ("funding_rate", "funding_rate_last", "funding_interval_hours", "mark_price", "index_price",
+                          "rows")
+
+
+def _funding_rollup_insert(width: timedelta, table: Table) -> str:
+    """``INSERT`` into ``table`` of the buckets of ``width`` of the rows in ``touched``: mean rate, the last row's
+    rate / interval / mark / index (TimescaleDB ``last``), row count; a stored row is rewritten only when a value
+    changed, so ``RETURNING`` yields rollup rows inserted or changed."""
+    t = table.name
+    return f"""INSERT INTO {t} (time, exchange, symbol, settled, {", ".join(_FUNDING_ROLLUP_VALUES)})
+SELECT time_bucket({_sql_interval(width)}, time), exchange, symbol, settled, avg(funding_rate),
+       last(funding_rate, time), last(funding_interval_hours, time), last(mark_price, time),
+       last(index_price, time), count(*)
+FROM touched GROUP BY 1, exchange, symbol, settled
+ON CONFLICT ON CONSTRAINT pk_{t} DO UPDATE SET
+  {", ".join(f"{c} = EXCLUDED.{c}" for c in _FUNDING_ROLLUP_VALUES)}, updated_at = now()
+WHERE ({", ".join(f"{t}.{c}" for c in _FUNDING_ROLLUP_VALUES)})
+  IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _FUNDING_ROLLUP_VALUES)})
+RETURNING 1"""
+
+
+#: Every :data:`~db.schema.FUNDING_ROLLUPS` table's rows of the hours listed in ``touched_funding_hours``,
+#: recomputed from one read of their stored ``funding_rates`` rows (``:lo``/``:hi`` bound it: plan-time chunk
+#: exclusion); the result is the number of rollup rows inserted or changed over all tables.
 _FUNDING_ROLLUP_SQL = f"""
-INSERT INTO {funding_rates_1h.name} (time, exchange, symbol, settled, funding_rate, funding_rate_last,
-                                     funding_interval_hours, mark_price, index_price, rows)
-SELECT h.hour, f.exchange, f.symbol, f.settled, avg(f.funding_rate), last(f.funding_rate, f.time),
-       last(f.funding_interval_hours, f.time), last(f.mark_price, f.time), last(f.index_price, f.time), count(*)
-FROM touched_funding_hours h
-JOIN funding_rates f ON f.exchange = h.exchange AND f.symbol = h.symbol AND f.settled = h.settled
- AND f.time >= h.hour AND f.time < h.hour + interval '1 hour' AND f.time >= :lo AND f.time < :hi
-GROUP BY h.hour, f.exchange, f.symbol, f.settled
-ON CONFLICT ON CONSTRAINT pk_{funding_rates_1h.name} DO UPDATE SET
-  funding_rate = EXCLUDED.funding_rate, funding_rate_last = EXCLUDED.funding_rate_last,
-  funding_interval_hours = EXCLUDED.funding_interval_hours, mark_price = EXCLUDED.mark_price,
-  index_price = EXCLUDED.index_price, rows = EXCLUDED.rows, updated_at = now()
-WHERE ({funding_rates_1h.name}.funding_rate, {funding_rates_1h.name}.funding_rate_last,
-       {funding_rates_1h.name}.funding_interval_hours, {funding_rates_1h.name}.mark_price,
-       {funding_rates_1h.name}.index_price, {funding_rates_1h.name}.rows)
-  IS DISTINCT FROM (EXCLUDED.funding_rate, EXCLUDED.funding_rate_last, EXCLUDED.funding_interval_hours,
-                    EXCLUDED.mark_price, EXCLUDED.index_price, EXCLUDED.rows)"""
+WITH touched AS MATERIALIZED (
+    SELECT f.time, f.exchange, f.symbol, f.settled, f.funding_rate, f.funding_interval_hours, f.mark_price,
+           f.index_price
+    FROM touched_funding_hours h
+    JOIN funding_rates f ON f.exchange = h.exchange AND f.symbol = h.symbol AND f.settled = h.settled
+     AND f.time >= h.hour AND f.time < h.hour + interval {_sql_interval(_FUNDING_ROLLUP_SPAN)}
+     AND f.time >= :lo AND f.time < :hi),
+""" + ",\n".join(f"up_{t.name} AS ({_funding_rollup_insert(w, t)})" for w, t in FUNDING_ROLLUPS.items()) + """
+SELECT """ + " + ".join(f"(SELECT count(*) FROM up_{t.name})" for t in FUNDING_ROLLUPS.values())
 
 
 def _funding_rollups(conn: Connection, frame: pd.DataFrame) -> int:
-    """Upsert the ``funding_rates_1h`` rows of the hours in ``touched_funding_hours`` (see
+    """Upsert the :data:`~db.schema.FUNDING_ROLLUPS` rows of the hours in ``touched_funding_hours`` (see
     :data:`_FUNDING_ROLLUP_SQL`); ``frame``'s time range bounds the rows read. Returns rollup rows written."""
     times = pd.to_datetime(frame["time"], utc=True)
-    bounds = {"lo": times.min().floor("1h").to_pydatetime(), "hi": (times.max().floor("1h") + pd.Timedelta(hours=1))
-              .to_pydatetime()}  # fmt: skip
+    bounds = {"lo": times.min().floor(_FUNDING_ROLLUP_SPAN).to_pydatetime(),
+              "hi": (times.max().floor(_FUNDING_ROLLUP_SPAN) + _FUNDING_ROLLUP_SPAN).to_pydatetime()}
     conn.execute(text("ANALYZE touched_funding_hours"))  # temp tables have no statistics otherwise
-    return conn.execute(text(_FUNDING_ROLLUP_SQL), bounds).rowcount
+    return conn.execute(text(_FUNDING_ROLLUP_SQL), bounds).scalar_one()
 
 
 def write_funding(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult:
     """Write funding rows (``FUNDING_COLUMNS``). An existing key is updated only when a value differs (a
     settled row gaining its mark price, a corrected rate); known values are never replaced by NULL.
 
-    Then the hourly rollups (``funding_rates_1h``, UTC hour start = ``time_bucket('1 hour', time)``) of every
+    Then the rollups (:data:`~db.schema.FUNDING_ROLLUPS`; bucket start = ``time_bucket(width, time)``, UTC) of every
     exchange + symbol + settled + hour that received an inserted or changed row are recomputed from the stored
     rows (:data:`_FUNDING_ROLLUP_SQL`), in the same transaction; replaying a batch writes 0 rows and 0 rollups.
-    ``rollups`` of the result counts rollup rows inserted or changed. Raises SQLAlchemy/psycopg errors (batch
-    not written)."""
+    ``rollups`` of the result counts rollup rows inserted or changed, over all rollup tables. Raises
+    SQLAlchemy/psycopg errors (batch not written)."""
     if frame.empty:
         return WriteResult(0, 0)
 
@@ -366,7 +385,7 @@ def write_funding(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult
         written = conn.execute(text(
             f"WITH ins AS ({sql} RETURNING exchange, symbol, settled, time), "
             "t AS (INSERT INTO touched_funding_hours SELECT DISTINCT exchange, symbol, settled, "
-            "time_bucket('1 hour', time) FROM ins RETURNING 1) "
+            f"time_bucket({_sql_interval(_FUNDING_ROLLUP_SPAN)}, time) FROM ins RETURNING 1) "
             "SELECT (SELECT count(*) FROM ins)"
         )).scalar_one()
         rollups = _funding_rollups(conn, frame) if written else 0

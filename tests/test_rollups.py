@@ -1,7 +1,8 @@
-"""Hourly funding rollups (``funding_rates_1h``): maintained by ``db.writes.write_funding``, filled by migration
-0002, read by ``db.queries.funding_series`` for buckets >= 1 h. Every expected value comes from an independent SQL
-aggregation of the raw ``funding_rates`` rows (``date_trunc``/``DISTINCT ON``, not ``time_bucket``/``last``) or a
-pandas aggregation of them, on the bundled real history; the per-minute predicted snapshots are derived from
+"""Funding rollups (``funding_rates_15m``, ``funding_rates_1h``): maintained by ``db.writes.write_funding``, filled by
+migrations 0005 and 0002, read by ``db.queries.funding_series`` for 15-minute buckets and buckets >= 1 h. Every
+expected value comes from an independent SQL aggregation of the raw ``funding_rates`` rows (``date_trunc`` and minute
+arithmetic/``DISTINCT ON``, not ``time_bucket``/``last``), a pandas aggregation of them or, for the series,
+``time_bucket`` over the raw rows, on the bundled real history; the per-minute predicted snapshots are derived from
 recorded candles and settled rates (labelled so), as the live worker's 60 s cadence would store them."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import text
 
 from db import queries
 from db.engine import make_engine
+from db.schema import FUNDING_ROLLUPS
 from db.writes import write_funding
 from ingest.recorded import read_funding, read_klines_1m
 from tests.conftest import alembic_config
@@ -23,21 +25,30 @@ from tests.conftest import alembic_config
 EXCHANGE = "binanceusdm"
 KEY = ["exchange", "symbol", "settled", "time"]
 VALUES = ["funding_rate", "funding_rate_last", "funding_interval_hours", "mark_price", "index_price", "rows"]
+ROLLUP_TABLES = tuple(t.name for t in FUNDING_ROLLUPS.values())
 
-#: The rollup as plain SQL over raw rows: hour by date_trunc (UTC session), mean and count by GROUP BY, the last
-#: row's values by DISTINCT ON ... ORDER BY time DESC.
+#: Start of each rollup's bucket as plain SQL over ``ts`` (the row's UTC wall time): the hour by ``date_trunc``, the
+#: quarter hour by adding whole 15 minutes of the minute-of-hour to it.
+BUCKET_START = {
+    "funding_rates_1h": "date_trunc('hour', ts)",
+    "funding_rates_15m": "date_trunc('hour', ts) + interval '15 minutes' * floor(extract(minute FROM ts) / 15)",
+}
+
+#: The rollup as plain SQL over raw rows: mean and count by GROUP BY bucket, the last row's values by DISTINCT ON ...
+#: ORDER BY time DESC.
 INDEPENDENT = """
-WITH h AS (SELECT date_trunc('hour', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, * FROM funding_rates),
-agg AS (SELECT exchange, symbol, settled, hour, avg(funding_rate) AS funding_rate, count(*) AS rows
+WITH h AS (SELECT ({bucket}) AT TIME ZONE 'UTC' AS bucket, *
+           FROM (SELECT time AT TIME ZONE 'UTC' AS ts, * FROM funding_rates) r),
+agg AS (SELECT exchange, symbol, settled, bucket, avg(funding_rate) AS funding_rate, count(*) AS rows
         FROM h GROUP BY 1, 2, 3, 4),
-lst AS (SELECT DISTINCT ON (exchange, symbol, settled, hour) exchange, symbol, settled, hour,
+lst AS (SELECT DISTINCT ON (exchange, symbol, settled, bucket) exchange, symbol, settled, bucket,
                funding_rate AS funding_rate_last, funding_interval_hours, mark_price, index_price
-        FROM h ORDER BY exchange, symbol, settled, hour, time DESC)
-SELECT agg.hour AS time, agg.exchange, agg.symbol, agg.settled, agg.funding_rate, lst.funding_rate_last,
+        FROM h ORDER BY exchange, symbol, settled, bucket, time DESC)
+SELECT agg.bucket AS time, agg.exchange, agg.symbol, agg.settled, agg.funding_rate, lst.funding_rate_last,
        lst.funding_interval_hours, lst.mark_price, lst.index_price, agg.rows
-FROM agg JOIN lst USING (exchange, symbol, settled, hour)
+FROM agg JOIN lst USING (exchange, symbol, settled, bucket)
 """
-STORED = "SELECT time, exchange, symbol, settled, " + ", ".join(VALUES) + " FROM funding_rates_1h"
+STORED = "SELECT time, exchange, symbol, settled, " + ", ".join(VALUES) + " FROM {table}"
 
 
 def _read(conn, sql: str, **params) -> pd.DataFrame:
@@ -49,17 +60,22 @@ def _read(conn, sql: str, **params) -> pd.DataFrame:
     return frame.sort_values(KEY, ignore_index=True)
 
 
-def assert_rollup_matches_raw(engine) -> int:
-    """``funding_rates_1h`` holds exactly the rows :data:`INDEPENDENT` computes; returns their number."""
+def assert_rollups_match_raw(engine, tables: tuple[str, ...] = ROLLUP_TABLES) -> dict[str, int]:
+    """Each of ``tables`` holds exactly the rows :data:`INDEPENDENT` computes with its :data:`BUCKET_START`;
+    returns their number per table."""
+    counts = {}
     with engine.connect() as conn:
         conn.execute(text("SET TIME ZONE 'UTC'"))
-        want, got = _read(conn, INDEPENDENT), _read(conn, STORED)
-    assert len(got) == len(want)
-    pd.testing.assert_frame_equal(got[KEY], want[KEY])
-    np.testing.assert_allclose(got["funding_rate"], want["funding_rate"], rtol=1e-12, atol=0)
-    for col in VALUES[1:]:
-        np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy(), err_msg=col)
-    return len(got)
+        for table in tables:
+            want = _read(conn, INDEPENDENT.format(bucket=BUCKET_START[table]))
+            got = _read(conn, STORED.format(table=table))
+            assert len(got) == len(want), table
+            pd.testing.assert_frame_equal(got[KEY], want[KEY])
+            np.testing.assert_allclose(got["funding_rate"], want["funding_rate"], rtol=1e-12, atol=0, err_msg=table)
+            for col in VALUES[1:]:
+                np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy(), err_msg=f"{table}.{col}")
+            counts[table] = len(got)
+    return counts
 
 
 def predicted_snapshots(symbol: str, hours: int) -> pd.DataFrame:
@@ -81,7 +97,7 @@ def predicted_snapshots(symbol: str, hours: int) -> pd.DataFrame:
 
 
 def test_recorded_history_rollups_equal_the_raw_aggregation(recorded_engine):
-    assert assert_rollup_matches_raw(recorded_engine) > 0
+    assert min(assert_rollups_match_raw(recorded_engine).values()) > 0
 
 
 def test_write_funding_maintains_rollups_incrementally_and_replay_writes_nothing(clean_db):
@@ -92,24 +108,29 @@ def test_write_funding_maintains_rollups_incrementally_and_replay_writes_nothing
     cut = len(snaps) // 2 + 17  # inside an hour: that hour is written twice
     first = write_funding(clean_db, pd.concat([settled, snaps.iloc[:cut]], ignore_index=True))
     assert first.written == len(settled) + cut and first.rollups > 0
-    assert_rollup_matches_raw(clean_db)
+    assert_rollups_match_raw(clean_db)
     second = write_funding(clean_db, snaps.iloc[cut:])
-    hours = snaps["time"].iloc[cut:].dt.floor("1h").nunique()
-    assert second.written == len(snaps) - cut and second.rollups == hours
-    assert_rollup_matches_raw(clean_db)
+    # Rollup rows inserted or changed: every bucket of each rollup width that holds rows of the second batch (the
+    # first batch's buckets before the cut are recomputed unchanged, so not rewritten).
+    buckets = sum(snaps["time"].iloc[cut:].dt.floor(width).nunique() for width in FUNDING_ROLLUPS)
+    assert second.written == len(snaps) - cut and second.rollups == buckets
+    assert_rollups_match_raw(clean_db)
     replay = write_funding(clean_db, pd.concat([settled, snaps], ignore_index=True))
     assert (replay.written, replay.rollups) == (0, 0)
-    # A settled rate gaining its mark price later changes that hour's rollup (the last row's mark price).
+    # A settled rate gaining its mark price later changes its bucket's row in each rollup (the last row's mark price).
     marked = settled.tail(1).assign(mark_price=float(snaps["mark_price"].iloc[-1]))
     gained = write_funding(clean_db, marked)
-    assert (gained.written, gained.rollups) == (1, 1)
+    assert (gained.written, gained.rollups) == (1, len(FUNDING_ROLLUPS))
     again = write_funding(clean_db, marked)
     assert (again.written, again.rollups) == (0, 0)
-    assert_rollup_matches_raw(clean_db)
+    assert_rollups_match_raw(clean_db)
 
 
-@pytest.mark.parametrize("width", [timedelta(hours=1), timedelta(hours=4), timedelta(days=1)])
-def test_funding_series_from_rollups_equals_raw_bucket_means(recorded_engine, width):
+@pytest.mark.parametrize(("width", "table"), [(timedelta(minutes=15), "funding_rates_15m"),
+                                              (timedelta(hours=1), "funding_rates_1h"),
+                                              (timedelta(hours=4), "funding_rates_1h"),
+                                              (timedelta(days=1), "funding_rates_1h")])
+def test_funding_series_from_rollups_equals_raw_bucket_means(recorded_engine, width, table):
     exchanges, symbols = [EXCHANGE, "bybit", "hyperliquid"], ["BTC/USDT:USDT", "ETH/USDT:USDT"]
     with recorded_engine.connect() as conn:
         end = conn.execute(text("SELECT max(time) FROM funding_rates WHERE exchange = ANY(:e)"),
@@ -117,7 +138,7 @@ def test_funding_series_from_rollups_equals_raw_bucket_means(recorded_engine, wi
         start = end - timedelta(days=30)
         got = queries.funding_series(conn, exchanges, symbols, start, end, width)
         lo, hi = queries.align_range(start, end, width)
-        stored = conn.execute(text("SELECT count(DISTINCT (exchange, symbol)) FROM funding_rates_1h WHERE "
+        stored = conn.execute(text(f"SELECT count(DISTINCT (exchange, symbol)) FROM {table} WHERE "
                                    "exchange = ANY(:e) AND symbol = ANY(:s) AND time >= :a AND time < :b"),
                               {"e": exchanges, "s": symbols, "a": lo, "b": hi}).scalar()  # fmt: skip
         raw = pd.DataFrame(conn.execute(text(
@@ -137,22 +158,70 @@ def test_funding_series_from_rollups_equals_raw_bucket_means(recorded_engine, wi
     np.testing.assert_array_equal(merged["rows_x"], merged["rows_y"])
 
 
-def test_funding_series_reads_raw_rows_for_pairs_without_rollups(clean_db):
+def test_funding_series_15m_reads_the_15m_rollup_and_equals_raw_time_buckets(clean_db):
+    """Per-minute snapshots and settled rates written through write_funding: 15-minute buckets of an unaligned
+    range equal ``time_bucket`` over the raw rows, and stay the same once the raw rows are deleted (so they come
+    from ``funding_rates_15m``)."""
+    symbols = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+    snaps = pd.concat([predicted_snapshots(s, hours=8) for s in symbols], ignore_index=True)
+    settled = read_funding()
+    settled = settled[(settled["exchange"] == EXCHANGE) & settled["symbol"].isin(symbols)
+                      & settled["time"].between(snaps["time"].min() - pd.Timedelta(days=3), snaps["time"].max())]
+    write_funding(clean_db, pd.concat([settled, snaps], ignore_index=True))
+    start = (snaps["time"].min() - pd.Timedelta(days=3, minutes=-7)).to_pydatetime()
+    end = (snaps["time"].max() - pd.Timedelta(minutes=22)).to_pydatetime()
+    width = timedelta(minutes=15)
+    lo, hi = queries.align_range(start, end, width)
+    with clean_db.connect() as conn:
+        got = queries.funding_series(conn, [EXCHANGE], symbols, start, end, width)
+        want = pd.DataFrame(conn.execute(text(
+            "SELECT time_bucket('15 minutes', time) AS time, exchange, symbol, settled, avg(funding_rate) AS rate, "
+            "last(funding_interval_hours, time) AS interval, count(*) AS rows FROM funding_rates "
+            "WHERE time >= :lo AND time < :hi GROUP BY 1, 2, 3, 4 ORDER BY exchange, symbol, settled, time"),
+            {"lo": lo, "hi": hi}).mappings().all())  # fmt: skip
+    assert len(got) == len(want) > 4 * 8 * len(symbols) and got["settled"].any()
+    assert list(got[KEY].itertuples(index=False)) == list(want[KEY].itertuples(index=False))
+    np.testing.assert_allclose(got["funding_rate"], want["rate"].astype(float), rtol=1e-12)
+    np.testing.assert_array_equal(got["funding_interval_hours"], want["interval"].astype(float))
+    np.testing.assert_array_equal(got["rows"], want["rows"])
+    with clean_db.begin() as conn:
+        conn.execute(text("DELETE FROM funding_rates"))
+    with clean_db.connect() as conn:
+        again = queries.funding_series(conn, [EXCHANGE], symbols, start, end, width)
+    pd.testing.assert_frame_equal(again, got)
+
+
+def _insert_plain(eng, rows: pd.DataFrame) -> None:
+    """Insert funding ``rows`` with plain SQL (no rollup maintenance), as rows stored before a rollup existed."""
+    columns = ["time", "exchange", "symbol", "settled", "funding_rate", "funding_interval_hours", "mark_price"]
+    with eng.begin() as conn:
+        conn.execute(text(f"INSERT INTO funding_rates ({', '.join(columns)}) VALUES "
+                          f"({', '.join(':' + c for c in columns)})"),
+                     [{k: (None if pd.isna(v) else v) for k, v in r.items()}
+                      for r in rows[columns].to_dict(orient="records")])  # fmt: skip
+
+
+@pytest.mark.parametrize("width", [timedelta(minutes=15), timedelta(hours=1)])
+def test_funding_series_reads_raw_rows_for_pairs_without_rollups(clean_db, width):
     """Rows stored other than through write_funding (no rollup) still chart: that pair is read from raw rows."""
     snaps = predicted_snapshots("ETH/USDT:USDT", hours=3)
-    with clean_db.begin() as conn:
-        conn.execute(text("INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate, "
-                          "funding_interval_hours, mark_price) VALUES (:time, :exchange, :symbol, :settled, "
-                          ":funding_rate, :funding_interval_hours, :mark_price)"),
-                     snaps.drop(columns=["index_price", "next_funding_time"]).to_dict(orient="records"))
+    _insert_plain(clean_db, snaps)
     start, end = snaps["time"].min().to_pydatetime(), snaps["time"].max().to_pydatetime() + timedelta(minutes=1)
     with clean_db.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM funding_rates_1h")).scalar() == 0
-        got = queries.funding_series(conn, [EXCHANGE], ["ETH/USDT:USDT"], start, end, timedelta(hours=1))
-    want = snaps.groupby(snaps["time"].dt.floor("1h"))["funding_rate"].agg(["mean", "size"])
+        for table in ROLLUP_TABLES:
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
+        got = queries.funding_series(conn, [EXCHANGE], ["ETH/USDT:USDT"], start, end, width)
+    want = snaps.groupby(snaps["time"].dt.floor(width))["funding_rate"].agg(["mean", "size"])
     assert list(got["time"]) == list(want.index)
     np.testing.assert_allclose(got["funding_rate"], want["mean"], rtol=1e-12)
     assert list(got["rows"]) == list(want["size"])
+
+
+def _recorded_funding_rows() -> pd.DataFrame:
+    """Settled hourly Hyperliquid rates and 3 hours of per-minute SOL snapshots (derived, see above)."""
+    funding = read_funding()
+    return pd.concat([funding[funding["exchange"] == "hyperliquid"].head(500),
+                      predicted_snapshots("SOL/USDT:USDT", hours=3)], ignore_index=True)
 
 
 def test_migration_0002_fills_rollups_from_stored_rows_and_downgrade_drops_them(scratch_url):
@@ -160,21 +229,33 @@ def test_migration_0002_fills_rollups_from_stored_rows_and_downgrade_drops_them(
     command.upgrade(cfg, "0001")
     eng = make_engine(scratch_url, pool_size=1)
     try:
-        funding = read_funding()
-        rows = pd.concat([funding[funding["exchange"] == "hyperliquid"].head(500),
-                          predicted_snapshots("SOL/USDT:USDT", hours=3)], ignore_index=True)
-        with eng.begin() as conn:  # revision 0001's table, no rollup yet: plain inserts
-            conn.execute(text("INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate, "
-                              "funding_interval_hours, mark_price) VALUES (:time, :exchange, :symbol, :settled, "
-                              ":funding_rate, :funding_interval_hours, :mark_price)"),
-                         [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in
-                          rows[["time", "exchange", "symbol", "settled", "funding_rate", "funding_interval_hours",
-                                "mark_price"]].to_dict(orient="records")])  # fmt: skip
+        _insert_plain(eng, _recorded_funding_rows())  # revision 0001's table, no rollup yet
         command.upgrade(cfg, "head")
-        assert assert_rollup_matches_raw(eng) > 0
+        assert min(assert_rollups_match_raw(eng).values()) > 0
         command.downgrade(cfg, "0001")
         with eng.connect() as conn:
-            assert conn.execute(text("SELECT to_regclass('funding_rates_1h')")).scalar() is None
+            for table in ROLLUP_TABLES:
+                assert conn.execute(text(f"SELECT to_regclass('{table}')")).scalar() is None
+    finally:
+        eng.dispose()
+
+
+def test_migration_0005_fills_15m_funding_rollups_from_stored_rows_and_downgrade_drops_them(scratch_url):
+    """Funding rows stored before revision 0005 get their 15-minute rollups on upgrade; downgrade drops the table
+    and keeps the raw rows and the hourly rollups."""
+    cfg = alembic_config(scratch_url)
+    command.upgrade(cfg, "0004")
+    eng = make_engine(scratch_url, pool_size=1)
+    try:
+        rows = _recorded_funding_rows()
+        _insert_plain(eng, rows)  # plain inserts: no rollup of either width maintained
+        command.upgrade(cfg, "head")
+        assert assert_rollups_match_raw(eng, ("funding_rates_15m",))["funding_rates_15m"] > 0
+        command.downgrade(cfg, "0004")
+        with eng.connect() as conn:
+            assert conn.execute(text("SELECT to_regclass('funding_rates_15m')")).scalar() is None
+            assert conn.execute(text("SELECT count(*) FROM funding_rates")).scalar() == len(rows)
+            assert conn.execute(text("SELECT to_regclass('funding_rates_1h')")).scalar() is not None
     finally:
         eng.dispose()
 
