@@ -28,8 +28,9 @@ from settings import Settings
 @dataclass
 class PipelineResult:
     """Counts of one batch: ``received`` rows, ``rejected`` ``{(exchange, symbol, reason): n}``, ``written``
-    rows inserted/changed, ``anomalies`` anomaly rows inserted, ``rollups`` 15-minute and 1-hour rollup candles
-    upserted."""
+    rows inserted/changed, ``anomalies`` anomaly rows inserted, ``rollups`` 15-minute and 1-hour rollup rows
+    upserted (candles: ``prices`` rows of those timeframes; funding: ``funding_rates_15m``/``funding_rates_1h``
+    rows)."""
 
     received: int = 0
     written: int = 0

@@ -55,7 +55,8 @@ def db_url(server_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def recorded_db_url(server_url: str) -> Iterator[str]:
     """A second fresh database (migrated to head) holding the bundled real history, loaded once through
-    INGEST's loader (``ingest.recorded.load_recorded``: validate -> anomalies -> writes -> 1 h rollups).
+    INGEST's loader (``ingest.recorded.load_recorded``: validate -> anomalies -> writes -> 15-minute and 1-hour
+    rollups).
     Read-only for tests: API and browser tests compare what they show with this database."""
     from ingest.recorded import load_recorded
 
