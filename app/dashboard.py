@@ -1,8 +1,9 @@
 """The one Dash app of a process, mounted on the Flask server of :func:`app.create_app`.
 
 :func:`build_dash` creates it with Dash pages (``app/pages/``: overview ``/``, anomalies ``/anomalies``,
-system ``/system``), the assets of the repository's ``assets/`` folder (CSS, served locally: Bootstrap 5.3.6
-is vendored under ``assets/vendor/`` so the dashboard works without internet access), a navigation bar
+system ``/system``), the assets of the repository's ``assets/`` folder (CSS and JavaScript, served locally: Bootstrap 5.3.6 CSS and
+the plotly.js 4.1.1 finance bundle are vendored under ``assets/vendor/`` so the dashboard works without internet
+access; browsers cache them for a year), a navigation bar
 whose links carry the current view's query string, and the ``view-query`` store the pages write.
 
 Callbacks read the database through :func:`read_connection`: the engine of the settings the Flask app was
@@ -31,6 +32,20 @@ ASSETS_FOLDER = PROJECT_ROOT / "assets"
 
 #: Bootstrap served from ``assets/vendor`` (loaded first, before our CSS; ignored by Dash's auto-loading).
 BOOTSTRAP_CSS = "/assets/vendor/bootstrap-5.3.6.min.css"
+
+#: plotly.js 4.1.1 "finance" partial bundle (npm package ``plotly.js`` 4.1.1, ``dist/plotly-finance.min.js``:
+#: traces scatter, bar, candlestick and a few more; 1.3 MB instead of the full 4.8 MB bundle). Must stay the
+#: version plotly 7.1.0 bundles (``plotly.offline.get_plotlyjs_version()``), the one dash 4.4.1's ``dcc.Graph``
+#: would otherwise download. Loaded by a plain script tag after React and before the component scripts, so
+#: ``window.Plotly`` exists when a graph first renders and ``dcc.Graph`` skips its own lazy download.
+PLOTLY_JS = "/assets/vendor/plotly-finance-4.1.1.min.js"
+
+#: URL prefix of the vendored files, and how long browsers keep them without asking again: every name carries
+#: its version, so a new version is a new URL. Without it each page load downloaded (and the server compressed)
+#: them again: Flask serves assets with ``no-cache`` and Flask-Compress's ``:zstd`` ETag never matches on
+#: revalidation.
+VENDOR_PREFIX = "/assets/vendor/"
+VENDOR_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 #: Key under which the Flask app's config holds the :class:`~settings.Settings` the dashboard reads.
 SETTINGS_KEY = "ALPHAPULSE_SETTINGS"
@@ -103,6 +118,7 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
         assets_folder=str(ASSETS_FOLDER),
         assets_path_ignore=["vendor"],
         external_stylesheets=[BOOTSTRAP_CSS],
+        external_scripts=[PLOTLY_JS],
         url_base_pathname="/",
         title="AlphaPulse",
         update_title=None,
@@ -110,9 +126,17 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     app.layout = _layout
+    server.after_request(_cache_vendor_files)
     register_nav_callback()
     _finish_setup(server, app)
     return app
+
+
+def _cache_vendor_files(response: flask.Response) -> flask.Response:
+    """Let browsers keep a successful response under ``VENDOR_PREFIX`` for a year (``VENDOR_CACHE_CONTROL``)."""
+    if response.status_code == 200 and flask.request.path.startswith(VENDOR_PREFIX):
+        response.headers["Cache-Control"] = VENDOR_CACHE_CONTROL
+    return response
 
 
 def _finish_setup(server: flask.Flask, app: dash.Dash) -> None:

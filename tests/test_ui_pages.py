@@ -7,21 +7,25 @@ Screenshots of every page at laptop and phone width go to ``artifacts/`` (git-ig
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import flask
 import pandas as pd
 import pytest
 import requests
 from dash.testing.wait import until
+from plotly.offline import get_plotlyjs_version
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from sqlalchemy import text
 
 from app import create_app, with_database
-from app.dashboard import build_dash
+from app.dashboard import PLOTLY_JS, build_dash
 from ingest.recorded import read_klines_1m
 from settings import get_settings
 
@@ -51,14 +55,32 @@ try {
 
 @pytest.fixture
 def ui(dash_duo, recorded_db_url):
-    """``dash_duo`` serving the dashboard (Flask app of ``create_app`` + ``build_dash``) on the recorded data."""
+    """``dash_duo`` serving the dashboard (Flask app of ``create_app`` + ``build_dash``) on the recorded data.
+
+    At teardown the browser leaves the page and the fixture waits (up to 10 s) until no request is being served:
+    dash_duo stops its server by raising ``SystemExit`` in every thread the server started, and one raised inside a
+    callback's query was reported by pytest as an unhandled thread exception (a teardown error, seen now and then).
+    """
     settings = with_database(get_settings(), recorded_db_url)
     server = create_app(settings, with_dashboard=False)
+    in_flight = _count_requests(server)
     # Dash dev tools validate the layout in the browser (duplicate ids, wrong prop types, callback errors) and
     # show the count in a badge that _no_console_errors checks; no reloader or hot reload in tests.
     dash_duo.start_server(build_dash(server, settings), debug=True, use_reloader=False, dev_tools_hot_reload=False)
     dash_duo.driver.set_window_size(*LAPTOP)
-    return dash_duo
+    yield dash_duo
+    dash_duo.driver.get("about:blank")
+    until(lambda: in_flight() == 0, timeout=10)
+
+
+def _count_requests(server) -> Callable[[], int]:
+    """Track the threads serving a request of ``server`` (a Flask app); returns a function counting them."""
+    serving: set[int] = set()
+    # Flask's signals, sent for every request even when a before_request hook answers it (the rate limiter); the
+    # tear-down one may come twice for a request (streamed responses), hence a set of threads and not a counter.
+    flask.request_started.connect(lambda _app, **_: serving.add(threading.get_ident()), server, weak=False)
+    flask.request_tearing_down.connect(lambda _app, **_: serving.discard(threading.get_ident()), server, weak=False)
+    return lambda: len(serving)
 
 
 def _open(ui, path: str) -> None:
@@ -165,6 +187,20 @@ def test_two_symbols_show_two_funding_traces_ending_at_database_values(ui, recor
         assert _last_value(trace["y"]) == pytest.approx(expected, rel=1e-12)
     _no_console_errors(ui)
     _screenshot(ui, artifacts_dir, "overview")
+
+
+def test_charts_draw_with_the_vendored_plotly_bundle(ui):
+    """The vendored plotly.js partial bundle draws the charts (candlesticks of one symbol included), it is the
+    plotly.js version the installed plotly package was built for, dcc.Graph does not also fetch the full bundle,
+    and browsers may keep the bundle without asking again."""
+    _open(ui, "/?symbols=BTC/USDT&exchange=binanceusdm&range=24h&end=2025-06-20T00:00Z")
+    assert {t["type"] for t in _traces(ui, "overview-price-chart")} >= {"candlestick"}
+    assert ui.driver.execute_script("return window.Plotly.version") == get_plotlyjs_version()
+    fetched = ui.driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert PLOTLY_JS in [urlsplit(url).path for url in fetched]
+    assert not [url for url in fetched if "plotly.min.js" in url]
+    assert "immutable" in requests.get(ui.server_url + PLOTLY_JS, timeout=10).headers["Cache-Control"]
+    _no_console_errors(ui)
 
 
 def _bucket_count(engine, symbol: str, start: datetime, end: datetime, width: str) -> int:
