@@ -1,9 +1,10 @@
 """The one Dash app of a process, mounted on the Flask server of :func:`app.create_app`.
 
 :func:`build_dash` creates it with Dash pages (``app/pages/``: overview ``/``, anomalies ``/anomalies``,
-system ``/system``), the assets of the repository's ``assets/`` folder (CSS and JavaScript, served locally: Bootstrap 5.3.6 CSS and
-the plotly.js 4.1.1 finance bundle are vendored under ``assets/vendor/`` so the dashboard works without internet
-access; browsers cache them for a year), a navigation bar
+system ``/system``), the assets of the repository's ``assets/`` folder (CSS and JavaScript, served locally:
+Bootstrap 5.3.6 CSS and the plotly.js 4.1.1 finance partial bundle are vendored under ``assets/vendor/`` so the
+dashboard works without internet access, and browsers cache them for a year; ``assets/plotly_loader.js`` hands
+``dcc.Graph`` that 1.3 MB bundle instead of the full 4.8 MB one it would download), a navigation bar
 whose links carry the current view's query string, and the ``view-query`` store the pages write.
 
 Callbacks read the database through :func:`read_connection`: the engine of the settings the Flask app was
@@ -32,13 +33,6 @@ ASSETS_FOLDER = PROJECT_ROOT / "assets"
 
 #: Bootstrap served from ``assets/vendor`` (loaded first, before our CSS; ignored by Dash's auto-loading).
 BOOTSTRAP_CSS = "/assets/vendor/bootstrap-5.3.6.min.css"
-
-#: plotly.js 4.1.1 "finance" partial bundle (npm package ``plotly.js`` 4.1.1, ``dist/plotly-finance.min.js``:
-#: traces scatter, bar, candlestick and a few more; 1.3 MB instead of the full 4.8 MB bundle). Must stay the
-#: version plotly 7.1.0 bundles (``plotly.offline.get_plotlyjs_version()``), the one dash 4.4.1's ``dcc.Graph``
-#: would otherwise download. Loaded by a plain script tag after React and before the component scripts, so
-#: ``window.Plotly`` exists when a graph first renders and ``dcc.Graph`` skips its own lazy download.
-PLOTLY_JS = "/assets/vendor/plotly-finance-4.1.1.min.js"
 
 #: URL prefix of the vendored files, and how long browsers keep them without asking again: every name carries
 #: its version, so a new version is a new URL. Without it each page load downloaded (and the server compressed)
@@ -118,7 +112,6 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
         assets_folder=str(ASSETS_FOLDER),
         assets_path_ignore=["vendor"],
         external_stylesheets=[BOOTSTRAP_CSS],
-        external_scripts=[PLOTLY_JS],
         url_base_pathname="/",
         title="AlphaPulse",
         update_title=None,

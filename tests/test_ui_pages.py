@@ -25,7 +25,7 @@ from selenium.webdriver.common.keys import Keys
 from sqlalchemy import text
 
 from app import create_app, with_database
-from app.dashboard import PLOTLY_JS, build_dash
+from app.dashboard import build_dash
 from ingest.recorded import read_klines_1m
 from settings import get_settings
 
@@ -197,9 +197,9 @@ def test_charts_draw_with_the_vendored_plotly_bundle(ui):
     assert {t["type"] for t in _traces(ui, "overview-price-chart")} >= {"candlestick"}
     assert ui.driver.execute_script("return window.Plotly.version") == get_plotlyjs_version()
     fetched = ui.driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
-    assert PLOTLY_JS in [urlsplit(url).path for url in fetched]
-    assert not [url for url in fetched if "plotly.min.js" in url]
-    assert "immutable" in requests.get(ui.server_url + PLOTLY_JS, timeout=10).headers["Cache-Control"]
+    bundles = [url for url in fetched if "plotly" in url and url.endswith(".js") and "plotly_loader" not in url]
+    assert [urlsplit(url).path for url in bundles] == [f"/assets/vendor/plotly-finance-{get_plotlyjs_version()}.min.js"]
+    assert "immutable" in requests.get(bundles[0], timeout=10).headers["Cache-Control"]
     _no_console_errors(ui)
 
 
