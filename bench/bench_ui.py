@@ -15,6 +15,7 @@ the grid holds its rows. Views: the overview with 2 and 5 symbols over 24 h and 
 7 d, the system page; all anchored at the end of the bundled 1-minute data (2025-06-24). Also COLD_REPEAT loads per
 view after emptying the browser's HTTP cache (a first visit: every script downloaded and compiled again). The
 1-minute load average is printed beside the figures: the machine may be shared, and figures move with it.
+At the end: the RSS of each gunicorn worker after that session of page loads and chart callbacks (goal <= 150 MB).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import sys
 import time
 import urllib.request
 
+import psutil
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.options import Options
@@ -186,6 +188,17 @@ def print_view(name: str, driver: webdriver.Chrome, url: str, repeat: int) -> No
     print(f"{name:28} {statistics.median(times):8.0f} {p95:8.0f} {times[-1]:8.0f} {cold_ms} {load}{note}", flush=True)
 
 
+def print_worker_memory(proc: subprocess.Popen) -> None:
+    """RSS / USS (MB, 10^6 bytes) of each gunicorn worker after the whole session of page loads and chart
+    callbacks above (issue 4 goal: worker RSS <= 150 MB)."""
+    workers = psutil.Process(proc.pid).children()
+    mem = [w.memory_full_info() for w in workers]
+    rss = ", ".join(f"{m.rss / 1e6:.0f}" for m in mem)
+    uss = ", ".join(f"{m.uss / 1e6:.0f}" for m in mem)
+    verdict = "met" if max(m.rss for m in mem) <= 150e6 else "NOT met"
+    print(f"gunicorn workers after the session: RSS {rss} MB (USS {uss} MB); goal RSS <= 150 MB: {verdict}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Prepare the data, start gunicorn and Chromium, print p50/p95/max load time per view."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -201,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{'view':28} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cold ms':>8} {'load avg':>9}")
         for name, path in VIEWS.items():
             print_view(name, driver, base + path, args.repeat)
+        print_worker_memory(proc)
     finally:
         driver.quit()
         proc.terminate()
