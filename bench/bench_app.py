@@ -27,6 +27,7 @@ started on a free port with the configured workers, exercised over HTTP, and its
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import socket
 import statistics
@@ -241,6 +242,7 @@ def bench_ranges(engine: Engine, url: str, symbols: list[str], end, ranges: list
                  only: str | None = None, repeat: int = REPEAT) -> list[dict]:
     """Measure every case (or those whose name contains ``only``) at ``ranges`` (default all of :data:`RANGES`)."""
     client = create_app(with_database(get_settings(), url), with_dashboard=False).test_client()
+    gc.freeze()  # as each gunicorn worker does once the app is loaded (gunicorn.conf.py post_worker_init)
     results = []
     for name, span in RANGES.items():
         if ranges and name not in ranges:
