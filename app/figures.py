@@ -1,19 +1,22 @@
-"""Pure figure builders: DataFrames (as ``db.queries`` returns them) -> ``plotly.graph_objects.Figure``.
+"""Pure figure builders: DataFrames (as ``db.queries`` returns them) -> plotly figure dicts
+``{"data": [trace dicts], "layout": {...}}``, which ``dcc.Graph`` takes as they are.
 
 No Dash, no database, no clock: the same input gives the same figure, so the builders are easy to test
 and cheap to call from callbacks. Conventions shared by every builder:
 
 * the time axis is UTC and labelled so; every y axis names its unit;
-* a gap in the data stays a gap: :func:`with_gaps` puts a NaN row where consecutive points are further
+* a gap in the data stays a gap: :func:`with_gaps` puts a NaN point where consecutive points are further
   apart than 1.5 expected steps, and every line trace has ``connectgaps=False``;
 * ``uirevision`` is set from the caller's view key, so a refresh with new data keeps the user's zoom and
   legend choices, while a different selection (symbols, range) resets them.
 
-The overview's builders (:func:`funding_figure`, :func:`price_figure`) run on every refresh, so they assemble
-plain trace/layout dicts from numpy arrays and wrap them with ``go.Figure(..., _validate=False)``: plotly's
-property validation (~20 ms for the template alone) and per-trace pandas filtering made up most of a chart
-callback (30-45 ms of ~50 ms). The JSON sent to the browser is the same (tests/test_figures_fast.py builds the
-same figures through plotly's validation and compares).
+Every builder assembles plain trace/layout dicts from numpy arrays (times as UTC ``datetime64`` without a
+zone, what plotly itself sends for tz-aware times) and never touches ``plotly.graph_objects``: plotly's property
+validation (~20 ms for the template alone) and per-trace pandas filtering made up most of a chart callback
+(30-45 ms of ~50 ms), and the graph_objects classes, validators and narwhals they load added ~21 MB to each
+gunicorn worker. The plotly_white template is read once from plotly's package data as plain JSON. The JSON sent
+to the browser is what plotly's validated figures give (tests/test_figures_fast.py and tests/test_ui_units.py
+pass every builder's output through ``go.Figure``, which rejects unknown properties, and compare the JSON).
 
 Input columns (UTC ``time`` as tz-aware datetimes):
 
@@ -25,19 +28,24 @@ Input columns (UTC ``time`` as tz-aware datetimes):
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from importlib import resources
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-import plotly.io as pio
+from plotly.colors import sequential
 
 from app.format import FUNDING_MODES, annualise
 from db.symbols import display_symbol
 
-#: Figure template and common layout (height in px).
+#: Figure template (name) and common layout (height in px).
 TEMPLATE = "plotly_white"
 HEIGHT = 380
+
+#: The template as plain JSON (plotly's package data, what ``pio.templates[TEMPLATE].to_plotly_json()`` gives);
+#: shared by every figure, so never mutated.
+TEMPLATE_JSON = json.loads(resources.files("plotly").joinpath(f"package_data/templates/{TEMPLATE}.json").read_text())
 
 #: Points further apart than this many expected steps are drawn as a gap.
 GAP_FACTOR = 1.5
@@ -48,8 +56,9 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
 #: Most anomaly markers overlaid on a funding or price chart (the largest |z|; the legend gives the total).
 MAX_MARKERS = 60
 
-#: Colour scale of |z| on the anomalies page (light = just over threshold, dark = extreme).
-Z_COLORSCALE = "YlOrRd"
+#: Colour scale of |z| on the anomalies page (light = just over threshold, dark = extreme): plotly's
+#: ``YlOrRd`` spread evenly over [0, 1], as plotly expands the name.
+Z_COLORSCALE = [[i / (len(sequential.YlOrRd) - 1), colour] for i, colour in enumerate(sequential.YlOrRd)]
 
 _FUNDING_AXIS = {
     "interval": "Funding rate (% per funding interval)",
@@ -62,54 +71,16 @@ def series_label(exchange: str, symbol: str) -> str:
     return f"{display_symbol(symbol)} · {exchange}"
 
 
-def with_gaps(frame: pd.DataFrame, step: timedelta) -> pd.DataFrame:
-    """``frame`` (sorted by ``time``) with one all-NaN row (``time`` kept) inserted after each point that
-    is followed by a jump longer than ``GAP_FACTOR × step``, so a line trace breaks there.
-
-    Raises ``ValueError`` for a non-positive ``step``.
-    """
-    if step <= timedelta(0):
-        raise ValueError(f"step must be positive, got {step!r}")
-    if len(frame) < 2:
-        return frame
-    times = pd.to_datetime(frame["time"], utc=True)
-    jumps = times.diff().shift(-1) > pd.Timedelta(step) * GAP_FACTOR
-    if not jumps.any():
-        return frame
-    breaks = frame.loc[jumps.to_numpy()].copy()
-    value_cols = [c for c in frame.columns if c not in ("time", "exchange", "symbol", "settled")]
-    breaks[value_cols] = float("nan")
-    breaks["time"] = times[jumps] + pd.Timedelta(step)
-    return pd.concat([frame, breaks]).sort_values("time", kind="stable").reset_index(drop=True)
-
-
-def _base_layout(fig: go.Figure, yaxis_title: str, uirevision: str) -> go.Figure:
-    fig.update_layout(
-        template=TEMPLATE,
-        height=HEIGHT,
-        margin={"l": 64, "r": 40, "t": 8, "b": 40},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0},
-        modebar={"orientation": "v"},  # on the right edge, clear of the legend above the plot
-        hovermode="x unified",
-        uirevision=uirevision,
-        xaxis={"title": {"text": "Time (UTC)"}},
-        yaxis={"title": {"text": yaxis_title}},
-    )
-    return fig
-
-
-def empty_figure(message: str, height: int = HEIGHT) -> go.Figure:
-    """A blank figure ``height`` px tall that shows ``message`` in its centre (axes hidden)."""
-    fig = go.Figure()
-    fig.update_layout(
-        template=TEMPLATE,
-        height=height,
-        margin={"l": 16, "r": 16, "t": 16, "b": 16},
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        annotations=[{"text": message, "showarrow": False, "font": {"size": 15, "color": "#6c757d"}}],
-    )
-    return fig
+def empty_figure(message: str, height: int = HEIGHT) -> dict:
+    """A blank figure dict ``height`` px tall that shows ``message`` in its centre (axes hidden)."""
+    return {"data": [], "layout": {
+        "template": TEMPLATE_JSON,
+        "height": height,
+        "margin": {"l": 16, "r": 16, "t": 16, "b": 16},
+        "xaxis": {"visible": False},
+        "yaxis": {"visible": False},
+        "annotations": [{"text": message, "showarrow": False, "font": {"size": 15, "color": "#6c757d"}}],
+    }}  # fmt: skip
 
 
 def _utc_naive(times: pd.Series) -> np.ndarray:
@@ -117,10 +88,13 @@ def _utc_naive(times: pd.Series) -> np.ndarray:
     return pd.to_datetime(times, utc=True).dt.tz_convert(None).to_numpy()
 
 
-def _gapped(times: np.ndarray, step: timedelta, *values: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`with_gaps` on arrays: ``times`` (sorted ``datetime64``) and float ``values`` with a NaN point at
-    ``time + step`` inserted after each jump longer than ``GAP_FACTOR × step``. Raises ``ValueError`` for a
-    non-positive ``step``."""
+def with_gaps(times: np.ndarray, step: timedelta, *values) -> tuple[np.ndarray, ...]:
+    """``(times, *values)`` with a gap point after each jump longer than ``GAP_FACTOR × step``, so a line trace
+    breaks there: ``times`` (sorted ``datetime64``) gets ``time + step`` and each of ``values`` (float arrays of
+    the same length) NaN at the inserted positions. Without jumps the inputs come back unchanged.
+
+    Raises ``ValueError`` for a non-positive ``step``.
+    """
     if step <= timedelta(0):
         raise ValueError(f"step must be positive, got {step!r}")
     jumps = np.flatnonzero(np.diff(times) > np.timedelta64(step * GAP_FACTOR)) if len(times) > 1 else []
@@ -147,9 +121,10 @@ def _funding_values(rates, intervals, mode: str) -> np.ndarray:
 
 
 def _layout(yaxis_title: str, uirevision: str, **extra) -> dict:
-    """The common layout of :func:`_base_layout` as a plain dict (template included), plus ``extra`` keys."""
+    """The layout every time chart shares (template, height, legend above the plot, UTC time axis, ``yaxis_title``
+    naming the unit, ``uirevision``) as a fresh dict, plus ``extra`` keys (which replace common ones)."""
     layout = {
-        "template": pio.templates[TEMPLATE].to_plotly_json(),
+        "template": TEMPLATE_JSON,
         "height": HEIGHT,
         "margin": {"l": 64, "r": 40, "t": 8, "b": 40},
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0},
@@ -167,9 +142,14 @@ def _hline(y: float, line: dict) -> dict:
     return {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y", "y0": y, "y1": y, "line": line}
 
 
-def _figure(traces: list[dict], layout: dict) -> go.Figure:
-    """A ``go.Figure`` of plain dicts, not re-validated by plotly (the builders' output is checked in tests)."""
-    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+def _vline(x: float, line: dict) -> dict:
+    """A vertical line across the plot at ``x`` (what ``Figure.add_vline`` adds)."""
+    return {"type": "line", "xref": "x", "x0": x, "x1": x, "yref": "y domain", "y0": 0, "y1": 1, "line": line}
+
+
+def _figure(traces: list[dict], layout: dict) -> dict:
+    """The figure dict of ``traces`` and ``layout`` (not validated by plotly: the builders' output is in tests)."""
+    return {"data": traces, "layout": layout}
 
 
 def _series(frame: pd.DataFrame, columns: tuple[str, ...]):
@@ -189,7 +169,7 @@ def _funding_trace(key, i: int, settled: bool, data: dict, mode: str, bucket: ti
     interval = data["funding_interval_hours"]
     known = interval[~np.isnan(interval)]
     step = max(bucket, timedelta(hours=float(known[-1]))) if settled and len(known) else bucket
-    x, rate, hours = _gapped(data["time"], step, data["funding_rate"], interval)
+    x, rate, hours = with_gaps(data["time"], step, data["funding_rate"], interval)
     kind = "settled" if settled else "predicted"
     colour = PALETTE[i % len(PALETTE)]
     return {
@@ -208,7 +188,7 @@ def _funding_trace(key, i: int, settled: bool, data: dict, mode: str, bucket: ti
 
 def funding_figure(
     funding: pd.DataFrame, mode: str, bucket: timedelta, uirevision: str, anomalies: pd.DataFrame | None = None
-) -> go.Figure:
+) -> dict:
     """Funding-rate chart: one colour per exchange + symbol; settled rates solid with dots, current
     (predicted) snapshots dotted; a bold zero line; ``funding_rate`` anomalies as red crosses.
 
@@ -275,7 +255,8 @@ def _anomaly_marker_trace(marks: pd.DataFrame, y, total: int) -> dict:
     }
 
 
-def price_figure(prices: pd.DataFrame, bucket: timedelta, uirevision: str, anomalies: pd.DataFrame | None = None):
+def price_figure(prices: pd.DataFrame, bucket: timedelta, uirevision: str,
+                 anomalies: pd.DataFrame | None = None) -> dict:
     """Price chart: candlesticks (quote currency) when ``prices`` holds one exchange + symbol, else one line per
     series of the % change of ``close`` from the series' first ``open`` in the range. Anomalies of any metric
     of a shown series are red crosses at that bucket's close. ``bucket`` is the candle width (gap detection).
@@ -287,7 +268,7 @@ def price_figure(prices: pd.DataFrame, bucket: timedelta, uirevision: str, anoma
         traces, y_title, base = [], "Change since range start (%)", {}
         for i, ((exchange, symbol), data) in enumerate(series):
             base[(exchange, symbol)] = float(data["open"][0])
-            x, close = _gapped(data["time"], bucket, data["close"])
+            x, close = with_gaps(data["time"], bucket, data["close"])
             traces.append({
                 "type": "scatter",
                 "x": x,
@@ -345,52 +326,55 @@ def _price_anomalies(series: list, anomalies: pd.DataFrame | None, base: dict | 
     return _anomaly_marker_trace(marks.iloc[rows], np.concatenate(closes), total)
 
 
-def anomaly_scatter(anomalies: pd.DataFrame, uirevision: str) -> go.Figure:
+def anomaly_scatter(anomalies: pd.DataFrame, uirevision: str) -> dict:
     """Anomalies over time: y = z-score (dimensionless), marker size and colour by |z|, one marker symbol per
     metric; hover shows exchange, symbol, metric, method, value, centre, spread (metric's unit) and z."""
-    fig = go.Figure()
-    symbols = ("circle", "diamond", "square", "triangle-up", "star")
     size_ref = max(float(anomalies["z_score"].abs().max()), 1.0) if not anomalies.empty else 1.0
-    for i, (metric, part) in enumerate(anomalies.groupby("metric", sort=True)):
-        absz = part["z_score"].abs()
-        labels = [series_label(e, s) for e, s in zip(part["exchange"], part["symbol"], strict=True)]
-        fig.add_trace(
-            go.Scatter(
-                x=part["time"],
-                y=part["z_score"],
-                name=metric,
-                mode="markers",
-                marker={
-                    "symbol": symbols[i % len(symbols)],
-                    "size": 7 + 18 * absz / size_ref,
-                    "color": absz,
-                    "colorscale": Z_COLORSCALE,
-                    "cmin": 0,
-                    "cmax": size_ref,
-                    "showscale": i == 0,
-                    "colorbar": {"title": {"text": "|z|"}, "thickness": 12},
-                    "line": {"width": 0.5, "color": "#495057"},
-                },
-                customdata=list(
-                    zip(labels, part["method"], part["value"], part["centre"], part["spread"], strict=True)
-                ),
-                hovertemplate=(
-                    "%{customdata[0]}<br>" + metric + " (%{customdata[1]})<br>value %{customdata[2]:.6g}"
-                    "<br>centre %{customdata[3]:.6g}<br>spread %{customdata[4]:.6g}<br>z = %{y:.2f}<extra></extra>"
-                ),
-            )
-        )
-    fig.add_hline(y=0, line={"color": "#adb5bd", "width": 1})
-    fig = _base_layout(fig, "z-score (dimensionless)", uirevision)
-    fig.update_layout(hovermode="closest")
-    return fig
+    traces = [_anomaly_metric_trace(metric, part, i, size_ref)
+              for i, (metric, part) in enumerate(anomalies.groupby("metric", sort=True))]
+    layout = _layout("z-score (dimensionless)", uirevision, hovermode="closest",
+                     shapes=[_hline(0, {"color": "#adb5bd", "width": 1})])
+    return _figure(traces, layout)
+
+
+def _anomaly_metric_trace(metric: str, part: pd.DataFrame, i: int, size_ref: float) -> dict:
+    """The marker trace of one metric's anomalies (the ``i``-th metric) on :func:`anomaly_scatter`."""
+    symbols = ("circle", "diamond", "square", "triangle-up", "star")
+    z = part["z_score"].to_numpy(dtype="float64")
+    absz = np.abs(z)
+    labels = [series_label(e, s) for e, s in zip(part["exchange"], part["symbol"], strict=True)]
+    return {
+        "type": "scatter",
+        "x": _utc_naive(part["time"]),
+        "y": z,
+        "name": metric,
+        "mode": "markers",
+        "marker": {
+            "symbol": symbols[i % len(symbols)],
+            "size": 7 + 18 * absz / size_ref,
+            "color": absz,
+            "colorscale": Z_COLORSCALE,
+            "cmin": 0,
+            "cmax": size_ref,
+            "showscale": i == 0,
+            "colorbar": {"title": {"text": "|z|"}, "thickness": 12},
+            "line": {"width": 0.5, "color": "#495057"},
+        },
+        "customdata": [list(row) for row in zip(labels, part["method"], part["value"].astype(float),
+                                                part["centre"].astype(float), part["spread"].astype(float),
+                                                strict=True)],
+        "hovertemplate": (
+            "%{customdata[0]}<br>" + metric + " (%{customdata[1]})<br>value %{customdata[2]:.6g}"
+            "<br>centre %{customdata[3]:.6g}<br>spread %{customdata[4]:.6g}<br>z = %{y:.2f}<extra></extra>"
+        ),
+    }
 
 
 #: Colour of each feed status on the System page.
 STATUS_COLOURS = {"ok": "#198754", "degraded": "#ffc107", "down": "#dc3545"}
 
 
-def feed_lag_figure(feeds: pd.DataFrame, ok_cadences: float, down_cadences: float, uirevision: str) -> go.Figure:
+def feed_lag_figure(feeds: pd.DataFrame, ok_cadences: float, down_cadences: float, uirevision: str) -> dict:
     """Lag of each feed in multiples of its expected cadence (log axis), one horizontal bar per exchange +
     stream coloured by status, with dashed lines at the ``ok``/``down`` limits (``db.health``).
 
@@ -402,52 +386,48 @@ def feed_lag_figure(feeds: pd.DataFrame, ok_cadences: float, down_cadences: floa
     top = max(float(ratio.max()) if ratio.notna().any() else 1.0, down_cadences) * 2
     shown = ratio.fillna(top).clip(lower=0.1)
     text = ["no data" if pd.isna(r) else f"{r:,.1f}×" for r in ratio]
-    fig = go.Figure(
-        go.Bar(
-            x=shown,
-            y=labels,
-            orientation="h",
-            marker={"color": [STATUS_COLOURS.get(str(s), "#6c757d") for s in feeds["status"]]},
-            text=text,
-            textposition="auto",
-            customdata=list(zip(feeds["lag_seconds"], feeds["cadence_seconds"], feeds["status"].astype(str),
-                                strict=True)),
-            hovertemplate="%{y}: lag %{customdata[0]:,.0f} s, cadence %{customdata[1]:,.0f} s, "
-            "%{customdata[2]}<extra></extra>",
-        )
-    )
-    for limit, colour in ((ok_cadences, STATUS_COLOURS["degraded"]), (down_cadences, STATUS_COLOURS["down"])):
-        fig.add_vline(x=limit, line={"dash": "dash", "color": colour, "width": 1.5})
-    fig = _base_layout(fig, "", uirevision)
-    fig.update_layout(
-        height=max(160, 48 * len(labels) + 70),
-        hovermode="closest",
-        showlegend=False,
-        xaxis={"type": "log", "title": {"text": "Lag ÷ expected cadence (×, log scale; dashed: degraded / down)"}},
-        yaxis={"title": {"text": ""}, "autorange": "reversed"},
-    )
-    return fig
+    bars = {
+        "type": "bar",
+        "x": shown.to_numpy(dtype="float64"),
+        "y": labels,
+        "orientation": "h",
+        "marker": {"color": [STATUS_COLOURS.get(str(s), "#6c757d") for s in feeds["status"]]},
+        "text": text,
+        "textposition": "auto",
+        "customdata": [list(row) for row in zip(feeds["lag_seconds"].astype(float),
+                                                feeds["cadence_seconds"].astype(float), feeds["status"].astype(str),
+                                                strict=True)],
+        "hovertemplate": "%{y}: lag %{customdata[0]:,.0f} s, cadence %{customdata[1]:,.0f} s, "
+        "%{customdata[2]}<extra></extra>",
+    }
+    limits = [_vline(limit, {"dash": "dash", "color": colour, "width": 1.5})
+              for limit, colour in ((ok_cadences, STATUS_COLOURS["degraded"]), (down_cadences, STATUS_COLOURS["down"]))]
+    x_title = "Lag ÷ expected cadence (×, log scale; dashed: degraded / down)"
+    layout = _layout("", uirevision, shapes=limits, height=max(160, 48 * len(labels) + 70), hovermode="closest",
+                     showlegend=False, xaxis={"type": "log", "title": {"text": x_title}},
+                     yaxis={"title": {"text": ""}, "autorange": "reversed"})  # fmt: skip
+    return _figure([bars], layout)
 
 
 def metric_figure(series: pd.DataFrame, y_title: str, split_by: tuple[str, ...], uirevision: str,
-                  bucket: timedelta, kind: str = "lines") -> go.Figure:
+                  bucket: timedelta, kind: str = "lines") -> dict:
     """One system metric over time (``db.queries.metric_series`` output), one trace per combination of the
     ``split_by`` label columns (e.g. ``("exchange", "stream")``); ``kind`` ``"lines"`` or ``"bars"`` (stacked,
     for counts). ``y_title`` names the unit. Gaps wider than 1.5 buckets stay gaps."""
-    fig = go.Figure()
+    traces = []
     keys = [c for c in split_by if c in series.columns]
     groups = series.groupby(keys, dropna=False, sort=True) if keys else [((), series)]
     for i, (key, group) in enumerate(groups):
         parts = key if isinstance(key, tuple) else (key,)
         name = " · ".join(str(k) for k in parts if k is not None and not pd.isna(k)) or "all"
         ordered = group.sort_values("time")
+        times = _utc_naive(ordered["time"])
+        values = ordered["value"].to_numpy(dtype="float64", na_value=np.nan)
         colour = PALETTE[i % len(PALETTE)]
         if kind == "bars":
-            fig.add_trace(go.Bar(x=ordered["time"], y=ordered["value"], name=name, marker={"color": colour}))
+            traces.append({"type": "bar", "x": times, "y": values, "name": name, "marker": {"color": colour}})
         else:
-            gapped = with_gaps(ordered, bucket)
-            fig.add_trace(go.Scatter(x=gapped["time"], y=gapped["value"], name=name, mode="lines",
-                                     connectgaps=False, line={"color": colour, "width": 1.6}))
-    fig = _base_layout(fig, y_title, uirevision)
-    fig.update_layout(height=280, barmode="stack")
-    return fig
+            x, y = with_gaps(times, bucket, values)
+            traces.append({"type": "scatter", "x": x, "y": y, "name": name, "mode": "lines", "connectgaps": False,
+                           "line": {"color": colour, "width": 1.6}})
+    return _figure(traces, _layout(y_title, uirevision, height=280, barmode="stack"))

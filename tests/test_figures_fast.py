@@ -1,19 +1,21 @@
-"""The overview's figure builders skip plotly's validation for speed (``app.figures._figure``): on recorded data
-(bundled history, queried through ``db.queries``) every figure they build must pass plotly's full validation
-unchanged (same JSON), and carry the data it was given (last points equal the query's values)."""
+"""The figure builders return plain dicts and skip plotly's validation for speed and memory (``app.figures``): on
+recorded data (bundled history, queried through ``db.queries``) every figure they build must pass plotly's full
+validation unchanged (same JSON), and carry the data it was given (last points equal the query's values)."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
 
+import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 from sqlalchemy import text
 
-from app.figures import funding_figure, price_figure
-from db import queries
+from app import figures
+from app.figures import anomaly_scatter, feed_lag_figure, funding_figure, metric_figure, price_figure
+from db import health, queries
 
 EXCHANGES = ["binanceusdm", "bybit"]
 SYMBOLS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
@@ -26,9 +28,17 @@ def newest(recorded_engine):
                             {"s": SYMBOLS}).scalar() + timedelta(minutes=1)  # fmt: skip
 
 
-def assert_valid_and_unchanged(fig: go.Figure) -> None:
-    validated = go.Figure(fig.to_dict())  # raises ValueError on any property plotly does not know
+def valid_and_unchanged(fig: dict) -> go.Figure:
+    """``fig`` as a validated ``go.Figure`` (raises ValueError on any property plotly does not know), after checking
+    that validation changes nothing in the JSON sent to the browser."""
+    assert isinstance(fig, dict)
+    validated = go.Figure(fig)
     assert json.loads(pio.to_json(validated)) == json.loads(pio.to_json(fig))
+    return validated
+
+
+def test_template_is_plotlys_own():
+    assert pio.templates[figures.TEMPLATE].to_plotly_json() == figures.TEMPLATE_JSON
 
 
 @pytest.mark.parametrize("span", [timedelta(hours=6), timedelta(days=7), timedelta(days=30)])
@@ -43,16 +53,14 @@ def test_fast_figures_pass_plotly_validation_and_keep_the_data(recorded_engine, 
         anomalies = queries.anomaly_rows(conn, EXCHANGES, symbols, start - timedelta(days=60), newest, limit=5000)
     assert not funding.empty and not prices.empty and not anomalies.empty
     for mode in ("interval", "annual"):
-        fig = funding_figure(funding, mode, bucket, "v", anomalies)
-        assert_valid_and_unchanged(fig)
-    fig = funding_figure(funding, "interval", bucket, "v")
+        valid_and_unchanged(funding_figure(funding, mode, bucket, "v", anomalies))
+    fig = valid_and_unchanged(funding_figure(funding, "interval", bucket, "v"))
     for trace in fig.data:
         meta = trace.meta
         rows = funding[(funding["exchange"] == meta["exchange"]) & (funding["symbol"] == meta["symbol"])
                        & (funding["settled"] == meta["settled"])]  # fmt: skip
         assert trace.y[-1] == pytest.approx(rows["funding_rate"].iloc[-1] * 100, rel=1e-12)
-    fig = price_figure(prices, bucket, "v", anomalies)
-    assert_valid_and_unchanged(fig)
+    fig = valid_and_unchanged(price_figure(prices, bucket, "v", anomalies))
     series = [t for t in fig.data if t.meta]
     assert len(series) == len(symbols)
     last = prices.groupby("symbol")["close"].last()
@@ -62,3 +70,35 @@ def test_fast_figures_pass_plotly_validation_and_keep_the_data(recorded_engine, 
         else:
             first_open = prices[prices["symbol"] == trace.meta["symbol"]]["open"].iloc[0]
             assert trace.y[-1] == pytest.approx((last[trace.meta["symbol"]] / first_open - 1) * 100, rel=1e-12)
+
+
+def test_anomaly_and_system_figures_pass_plotly_validation_and_keep_the_data(recorded_engine, newest):
+    start = newest - timedelta(days=30)
+    with recorded_engine.connect() as conn:
+        anomalies = queries.anomaly_rows(conn, EXCHANGES, SYMBOLS, start, newest, limit=5000)
+        feeds = queries.feed_health(conn, newest + timedelta(minutes=5), [*EXCHANGES, "no-such-exchange"],
+                                    cadences={"funding": 60.0, "ohlcv": 60.0}).feeds  # fmt: skip
+        prices = queries.price_series(conn, EXCHANGES, SYMBOLS[:1], newest - timedelta(hours=6), newest,
+                                      timedelta(minutes=1))  # fmt: skip
+    assert not anomalies.empty
+    scatter = valid_and_unchanged(anomaly_scatter(anomalies, "v"))
+    assert [t.name for t in scatter.data] == sorted(anomalies["metric"].unique())
+    for trace in scatter.data:
+        rows = anomalies[anomalies["metric"] == trace.name]
+        assert list(trace.y) == list(rows["z_score"]) and len(trace.customdata) == len(rows)
+    lag = valid_and_unchanged(feed_lag_figure(feeds, health.OK_CADENCES, health.DOWN_CADENCES, "feeds"))
+    assert list(lag.data[0].text).count("no data") == feeds["lag_seconds"].isna().sum() > 0
+    assert {s.x0 for s in lag.layout.shapes} == {health.OK_CADENCES, health.DOWN_CADENCES}
+    # a metric-series-shaped frame (time, value, one label column per split) derived from recorded volumes,
+    # with a stretch of buckets removed so the line must break
+    hole = (prices["time"] >= newest - timedelta(hours=3)) & (prices["time"] < newest - timedelta(hours=2))
+    series = prices[~hole].assign(value=prices["volume"], stream="ohlcv")
+    for kind in ("lines", "bars"):
+        fig = valid_and_unchanged(metric_figure(series, "volume", ("exchange", "stream"), "q", timedelta(minutes=1),
+                                                kind))  # fmt: skip
+        assert len(fig.data) == series["exchange"].nunique()
+        for trace in fig.data:
+            values = series[series["exchange"] == trace.name.split(" · ")[0]].sort_values("time")["value"]
+            y = pd.Series(trace.y)
+            assert (y.isna().sum() == 0) if kind == "bars" else (y.isna().sum() >= 1)
+            assert float(y.dropna().iloc[-1]) == float(values.iloc[-1])

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from app import controls
 from app import format as fmt
-from app.figures import GAP_FACTOR, funding_figure, price_figure, strongest, with_gaps
+from app.figures import GAP_FACTOR, empty_figure, strongest, with_gaps
+from app.figures import funding_figure as funding_dict
+from app.figures import price_figure as price_dict
 from ingest.recorded import read_funding, read_klines_1m
 
 
@@ -81,13 +85,37 @@ def test_controls_produce_the_same_state_the_layout_starts_with():
     assert store["start"] == "2025-06-01T00:00Z" and store["end"] == "2025-06-08T00:00Z"
 
 
+def funding_figure(*args, **kwargs) -> go.Figure:
+    """:func:`app.figures.funding_figure` validated by plotly (raises ValueError on unknown properties)."""
+    return go.Figure(funding_dict(*args, **kwargs))
+
+
+def price_figure(*args, **kwargs) -> go.Figure:
+    """:func:`app.figures.price_figure` validated by plotly (raises ValueError on unknown properties)."""
+    return go.Figure(price_dict(*args, **kwargs))
+
+
 def test_with_gaps_breaks_lines_only_at_missing_buckets(candles):
     holed = candles.drop(index=range(100, 130)).reset_index(drop=True)  # 30 recorded minutes removed
-    gapped = with_gaps(holed, timedelta(minutes=1))
-    assert len(gapped) == len(holed) + 1
-    assert gapped["close"].isna().sum() == 1
-    assert with_gaps(candles, timedelta(minutes=1)).equals(candles)
+    times = holed["time"].dt.tz_convert(None).to_numpy()
+    gapped_times, gapped_close = with_gaps(times, timedelta(minutes=1), holed["close"].to_numpy())
+    assert len(gapped_times) == len(gapped_close) == len(holed) + 1
+    assert np.isnan(gapped_close).sum() == 1
+    at = int(np.flatnonzero(np.isnan(gapped_close))[0])
+    assert gapped_times[at] == times[at - 1] + np.timedelta64(timedelta(minutes=1))
+    whole = candles["time"].dt.tz_convert(None).to_numpy()
+    assert with_gaps(whole, timedelta(minutes=1), candles["close"].to_numpy())[0] is whole
+    with pytest.raises(ValueError, match="positive"):
+        with_gaps(whole, timedelta(0))
     assert GAP_FACTOR > 1
+
+
+def test_empty_figure_is_a_valid_plain_dict_with_the_message():
+    fig = empty_figure("No prices in this range", height=140)
+    assert isinstance(fig, dict) and fig["data"] == []
+    validated = go.Figure(fig)
+    assert validated.layout.annotations[0].text == "No prices in this range"
+    assert validated.layout.height == 140 and validated.layout.xaxis.visible is False
 
 
 def _last(values) -> float:
