@@ -77,6 +77,19 @@ def pairs(conn: Connection) -> list[tuple[str, str]]:
     return current_app.extensions[CACHE_KEY].get("known_pairs", lambda: queries.known_pairs(conn))
 
 
+def feed_health(conn: Connection, now: datetime) -> queries.FeedHealth:
+    """``db.queries.feed_health`` of the configured exchanges at ``now`` (aware UTC), with the cached pairs and a
+    cached answer (per app, ``ALPHAPULSE_API_CACHE_SECONDS``) for the feeds silent longer than
+    ``db.queries.HEALTH_LOOKBACK``: their unbounded probes took ~60-80 ms of every health check while only bundled
+    history is stored, and a newer row would be found by the bounded probe anyway."""
+    cache = current_app.extensions[CACHE_KEY]
+
+    def older(stale: list[tuple[str, str]]) -> dict[str, dict]:
+        return cache.get(("newest_times", tuple(stale)), lambda: queries.newest_times(conn, stale, now))
+
+    return queries.feed_health(conn, now, settings().exchanges, pairs=pairs(conn), older=older)
+
+
 @contextmanager
 def connect():
     """A read connection from this process's engine (``db.engine.get_engine``; recreated after fork)."""
@@ -150,12 +163,11 @@ def health() -> tuple[dict, int]:
     """``/api/health``: 200 with ``status`` ok/degraded, 503 with ``down`` (database unreachable, no
     TimescaleDB, or every feed down). Feeds: the configured exchanges × ``funding``/``ohlcv``."""
     reject_unknown(request.args, ())
-    cfg = settings()
     now = _utcnow()
     try:
         with connect() as conn:
             info = probe_timescaledb(conn)
-            fh = queries.feed_health(conn, now, cfg.exchanges, pairs=pairs(conn))
+            fh = feed_health(conn, now)
     except (SQLAlchemyError, LookupError) as exc:
         log.warning("health: database check failed: %s", exc)
         body = {"status": Status.DOWN.value, "now": _iso(now), "database": {"reachable": False, "error": str(exc)}}
@@ -259,7 +271,7 @@ def prometheus_metrics() -> Response:
     now = _utcnow()
     with connect() as conn:
         latest = queries.latest_metrics(conn)
-        fh = queries.feed_health(conn, now, settings().exchanges, pairs=pairs(conn))
+        fh = feed_health(conn, now)
     body, content_type = render_metrics(latest, fh)
     return Response(body, content_type=content_type)
 

@@ -276,3 +276,33 @@ def test_feed_health_measures_lag_from_newest_rows(clean_db):
     assert feeds.loc[("binanceusdm", "ohlcv"), "status"] == Status.DEGRADED
     assert feeds.loc[("bybit", "ohlcv"), "status"] == Status.DOWN
     assert fh.status == Status.DEGRADED
+
+
+def test_feed_health_reprobes_silent_streams_and_keeps_the_newer_time(clean_db):
+    """A stream silent longer than HEALTH_LOOKBACK is found by the unbounded probe (or ``older``, e.g. a cached
+    answer); the other stream of the same exchange keeps its recent time even when ``older`` is out of date."""
+    now = datetime(2025, 6, 24, 12, 0, tzinfo=UTC)
+    old_candle = now - timedelta(days=3)
+    with clean_db.begin() as conn:
+        conn.execute(text("INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) VALUES "
+                          "(:t, 'binanceusdm', 'BTC/USDT:USDT', false, 0.0001)"), {"t": now - timedelta(seconds=30)})
+        conn.execute(text("INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) VALUES "
+                          "(:t, 'binanceusdm', 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"), {"t": old_candle})
+    cadences = {"funding": 60.0, "ohlcv": 60.0}
+    asked = []
+
+    def stale_answer(stale):  # what a cache filled a while ago would return: funding older than it is now
+        asked.append(stale)
+        return {"binanceusdm": {"funding": now - timedelta(days=5), "ohlcv": old_candle + timedelta(minutes=1)}}
+
+    with clean_db.connect() as conn:
+        direct = queries.feed_health(conn, now, ["binanceusdm"], cadences).feeds.set_index("stream")
+        cached = queries.feed_health(conn, now, ["binanceusdm"], cadences, older=stale_answer).feeds.set_index("stream")
+        unbounded = queries.newest_times(conn, [("binanceusdm", "BTC/USDT:USDT")], now)
+    assert asked == [[("binanceusdm", "BTC/USDT:USDT")]]
+    for feeds in (direct, cached):
+        assert feeds.loc["funding", "lag_seconds"] == 30.0
+        assert feeds.loc["ohlcv", "newest_time"] == old_candle + timedelta(minutes=1)
+        assert feeds.loc["ohlcv", "status"] == Status.DOWN
+    assert unbounded == {"binanceusdm": {"funding": now - timedelta(seconds=30),
+                                         "ohlcv": old_candle + timedelta(minutes=1)}}

@@ -24,9 +24,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import controls
-from app.api import pairs as cached_pairs
+from app.api import feed_health as cached_feed_health
 from app.components import error_alert, graph, grid, status_badge
-from app.dashboard import current_settings, read_connection
+from app.dashboard import read_connection
 from app.figures import empty_figure, feed_lag_figure, metric_figure
 from app.format import duration, utc
 from app.refresh import SYSTEM_TABLES, register_refresh, resolve, start_page
@@ -85,7 +85,7 @@ controls.register_callbacks(P)
 def feed_statuses(conn: Connection, now: datetime) -> list[str]:
     """``exchange/stream=status`` of every feed at ``now``: part of the page's fingerprint, so the page redraws when
     a feed changes status although no new row arrived (a stalled feed writes nothing)."""
-    fh = queries.feed_health(conn, now, current_settings().exchanges, pairs=cached_pairs(conn))
+    fh = cached_feed_health(conn, now)
     return [f"{r.exchange}/{r.stream}={r.status}" for r in fh.feeds.itertuples(index=False)]
 
 
@@ -156,7 +156,7 @@ def _draw(fp):
     try:
         with read_connection() as conn:
             info = probe_timescaledb(conn)
-            fh = queries.feed_health(conn, now, current_settings().exchanges, pairs=cached_pairs(conn))
+            fh = cached_feed_health(conn, now)
             sizes = hypertable_sizes(conn)
             latest = queries.latest_metrics(conn)
             series = [queries.metric_series(conn, name, start, end, bucket, agg=agg)
