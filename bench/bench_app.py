@@ -41,11 +41,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import plotly.io as pio
 import psutil
 from alembic import command
 from alembic.config import Config
 from backports import zstd
+from plotly.io.json import to_json_plotly
 from sqlalchemy import Engine, make_url, text
 
 from app import create_app, with_database
@@ -207,7 +207,9 @@ class RangeCases:
             else:
                 frame = queries.price_series(conn, *sel, self.bucket)
                 fig = price_figure(frame, self.bucket, "bench", anomalies)
-        return len(zstd.compress(pio.to_json(fig).encode(), 1))  # as Flask-Compress sends the callback
+        # Serialised as Dash serialises a callback's output (dash._utils.to_json: plotly's JSON encoder, no figure
+        # validation), compressed as Flask-Compress sends it.
+        return len(zstd.compress(to_json_plotly(fig).encode(), 1))
 
     def naive(self, sql: str) -> int:
         with self.engine.connect() as conn:
