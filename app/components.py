@@ -48,12 +48,13 @@ def funding_trend(funding: pd.DataFrame, exchange: str, symbol: str, current: fl
     return "↑" if current > previous else "↓" if current < previous else "→"
 
 
-def anomaly_summary(anomalies: pd.DataFrame, exchange: str, symbol: str) -> tuple[int, float | None, datetime | None]:
-    """``(count, max |z|, newest time)`` of one pair's anomalies in ``anomalies``."""
-    rows = anomalies[(anomalies["exchange"] == exchange) & (anomalies["symbol"] == symbol)] if len(anomalies) else []
+def anomaly_summary(counts: pd.DataFrame, exchange: str, symbol: str) -> tuple[int, float | None, datetime | None]:
+    """``(count, max |z|, newest time)`` of one pair's anomalies over every metric, from ``counts``
+    (``db.queries.anomaly_counts``: one row per exchange + symbol + metric)."""
+    rows = counts[(counts["exchange"] == exchange) & (counts["symbol"] == symbol)] if len(counts) else []
     if not len(rows):
         return 0, None, None
-    return len(rows), float(rows["z_score"].abs().max()), rows["time"].max()
+    return int(rows["anomalies"].sum()), float(rows["max_abs_z"].max()), rows["newest"].max()
 
 
 def _countdown(next_time, now: datetime, live: bool) -> str:
@@ -64,16 +65,16 @@ def _countdown(next_time, now: datetime, live: bool) -> str:
     return f"next funding {fmt.utc(next_time)}"
 
 
-def symbol_card(snap: pd.Series, funding: pd.DataFrame, anomalies: pd.DataFrame, mode: str, now: datetime,
+def symbol_card(snap: pd.Series, funding: pd.DataFrame, counts: pd.DataFrame, mode: str, now: datetime,
                 live: bool) -> dbc.Card:
     """One card of the overview for a ``latest_snapshot`` row: last price and 24 h change, current funding in
     ``mode`` (and the other mode below), trend arrow, countdown to the next funding (``live``: relative to
-    ``now``, else the time), and the anomaly status of the shown range."""
+    ``now``, else the time), and the anomaly status of the shown range (``counts``: ``db.queries.anomaly_counts``)."""
     exchange, symbol = snap["exchange"], snap["symbol"]
     rate, interval = snap["funding_rate"], snap["funding_interval_hours"]
     change = snap["change_24h_pct"]
     arrow = funding_trend(funding, exchange, symbol, rate, bool(snap["funding_settled"]))
-    count, max_z, newest = anomaly_summary(anomalies, exchange, symbol)
+    count, max_z, newest = anomaly_summary(counts, exchange, symbol)
     other = "annual" if mode == "interval" else "interval"
     kind = "settled" if snap["funding_settled"] else "predicted"
     status = (
@@ -109,13 +110,14 @@ def symbol_card(snap: pd.Series, funding: pd.DataFrame, anomalies: pd.DataFrame,
     )
 
 
-def comparison_rows(snapshot: pd.DataFrame, anomalies: pd.DataFrame) -> list[dict]:
-    """Rows of the overview's comparison grid (numbers rounded, units in :data:`COMPARISON_COLUMNS` headers)."""
+def comparison_rows(snapshot: pd.DataFrame, counts: pd.DataFrame) -> list[dict]:
+    """Rows of the overview's comparison grid (numbers rounded, units in :data:`COMPARISON_COLUMNS` headers;
+    ``counts``: ``db.queries.anomaly_counts``)."""
     rows = []
     for _, snap in snapshot.iterrows():
         rate, interval = snap["funding_rate"], snap["funding_interval_hours"]
         annual = fmt.annualise(rate, interval) if pd.notna(rate) and pd.notna(interval) else None
-        count, max_z, _ = anomaly_summary(anomalies, snap["exchange"], snap["symbol"])
+        count, max_z, _ = anomaly_summary(counts, snap["exchange"], snap["symbol"])
         rows.append(
             {
                 "symbol": display_symbol(snap["symbol"]), "exchange": snap["exchange"],

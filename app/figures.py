@@ -187,10 +187,13 @@ def _funding_trace(key, i: int, settled: bool, data: dict, mode: str, bucket: ti
 
 
 def funding_figure(
-    funding: pd.DataFrame, mode: str, bucket: timedelta, uirevision: str, anomalies: pd.DataFrame | None = None
+    funding: pd.DataFrame, mode: str, bucket: timedelta, uirevision: str, anomalies: pd.DataFrame | None = None,
+    anomaly_total: int | None = None,
 ) -> dict:
     """Funding-rate chart: one colour per exchange + symbol; settled rates solid with dots, current
-    (predicted) snapshots dotted; a bold zero line; ``funding_rate`` anomalies as red crosses.
+    (predicted) snapshots dotted; a bold zero line; ``funding_rate`` anomalies as red crosses (the
+    :data:`MAX_MARKERS` of largest |z| among ``anomalies``; ``anomaly_total``, default their count, is the number
+    the legend says they were chosen from).
 
     ``mode``: ``"interval"`` (% per funding interval) or ``"annual"`` (% per year, each row annualised with
     its ``funding_interval_hours``). ``bucket`` is the query's time-bucket width: the expected spacing of
@@ -207,7 +210,7 @@ def funding_figure(
             if rows.any():
                 part = {c: v[rows] for c, v in data.items()}
                 traces.append(_funding_trace(key, i, settled, part, mode, bucket))
-    marks = _funding_anomalies(funding, anomalies, mode)
+    marks = _funding_anomalies(funding, anomalies, mode, anomaly_total)
     if marks is not None:
         traces.append(marks)
     layout = _layout(_FUNDING_AXIS[mode], uirevision, shapes=[_hline(0, {"color": "#212529", "width": 1.5})])
@@ -215,7 +218,8 @@ def funding_figure(
     return _figure(traces, layout)
 
 
-def _funding_anomalies(funding: pd.DataFrame, anomalies: pd.DataFrame | None, mode: str) -> dict | None:
+def _funding_anomalies(funding: pd.DataFrame, anomalies: pd.DataFrame | None, mode: str,
+                       total: int | None) -> dict | None:
     """The marker trace of the strongest ``funding_rate`` anomalies (each annualised with its series' last
     known interval), or None when there are none."""
     if anomalies is None or anomalies.empty:
@@ -223,7 +227,7 @@ def _funding_anomalies(funding: pd.DataFrame, anomalies: pd.DataFrame | None, mo
     marks = anomalies[anomalies["metric"] == "funding_rate"]
     if marks.empty:
         return None
-    total, marks = len(marks), strongest(marks)
+    total, marks = max(total or 0, len(marks)), strongest(marks)
     known = funding.dropna(subset=["funding_interval_hours"])
     intervals = dict(zip(zip(known["exchange"], known["symbol"], strict=True), known["funding_interval_hours"],
                          strict=True))  # the last row of each series wins
@@ -256,10 +260,11 @@ def _anomaly_marker_trace(marks: pd.DataFrame, y, total: int) -> dict:
 
 
 def price_figure(prices: pd.DataFrame, bucket: timedelta, uirevision: str,
-                 anomalies: pd.DataFrame | None = None) -> dict:
+                 anomalies: pd.DataFrame | None = None, anomaly_total: int | None = None) -> dict:
     """Price chart: candlesticks (quote currency) when ``prices`` holds one exchange + symbol, else one line per
     series of the % change of ``close`` from the series' first ``open`` in the range. Anomalies of any metric
-    of a shown series are red crosses at that bucket's close. ``bucket`` is the candle width (gap detection).
+    of a shown series are red crosses at that bucket's close (the :data:`MAX_MARKERS` of largest |z|;
+    ``anomaly_total`` as in :func:`funding_figure`). ``bucket`` is the candle width (gap detection).
     """
     series = list(_series(prices, ("open", "high", "low", "close")))
     if len(series) == 1:
@@ -281,7 +286,7 @@ def price_figure(prices: pd.DataFrame, bucket: timedelta, uirevision: str,
                 "hovertemplate": "%{y:+.2f} %<extra>%{fullData.name}</extra>",
             })  # fmt: skip
         shapes = [_hline(0, {"color": "#adb5bd", "width": 1})]
-    marks = _price_anomalies(series, anomalies, base)
+    marks = _price_anomalies(series, anomalies, base, anomaly_total)
     if marks is not None:
         traces.append(marks)
     layout = _layout(y_title, uirevision, **({"shapes": shapes} if shapes else {}))
@@ -304,12 +309,13 @@ def _candles(key, data: dict) -> dict:
     }
 
 
-def _price_anomalies(series: list, anomalies: pd.DataFrame | None, base: dict | None) -> dict | None:
+def _price_anomalies(series: list, anomalies: pd.DataFrame | None, base: dict | None,
+                     total: int | None) -> dict | None:
     """The marker trace of the strongest anomalies (any metric) of the shown series, each at the close of the
     last bucket at or before it (in % change from ``base`` when given), or None when there are none."""
     if anomalies is None or anomalies.empty or not series:
         return None
-    total, marks = len(anomalies), strongest(anomalies)
+    total, marks = max(total or 0, len(anomalies)), strongest(anomalies)
     mark_times = _utc_naive(marks["time"])
     exchanges, symbols = marks["exchange"].to_numpy(), marks["symbol"].to_numpy()
     rows, closes = [], []

@@ -50,7 +50,7 @@ from sqlalchemy import Engine, make_url, text
 
 from app import create_app, with_database
 from app.api import dumps, json_records
-from app.figures import funding_figure, price_figure
+from app.figures import MAX_MARKERS, funding_figure, price_figure
 from db import queries
 from db.engine import make_engine
 from db.local import LocalCluster
@@ -199,14 +199,17 @@ class RangeCases:
     def chart(self, kind: str) -> int:
         """The overview callback's work for one chart: queries + UI's figure builder + Plotly JSON, compressed."""
         sel = ([EXCHANGE], self.symbols, self.start, self.end)
-        with self.engine.connect() as conn:
-            anomalies = queries.anomaly_rows(conn, *sel, limit=5000)
+        with self.engine.connect() as conn:  # as app/pages/overview.py: strongest markers + counted totals
+            counts = queries.anomaly_counts(conn, *sel)
             if kind == "funding":
                 frame = queries.funding_series(conn, *sel, self.bucket)
-                fig = funding_figure(frame, "interval", self.bucket, "bench", anomalies)
+                marks = queries.anomaly_rows(conn, *sel, metrics=["funding_rate"], limit=MAX_MARKERS, strongest=True)
+                total = int(counts.loc[counts["metric"] == "funding_rate", "anomalies"].sum())
+                fig = funding_figure(frame, "interval", self.bucket, "bench", marks, total)
             else:
                 frame = queries.price_series(conn, *sel, self.bucket)
-                fig = price_figure(frame, self.bucket, "bench", anomalies)
+                marks = queries.anomaly_rows(conn, *sel, limit=MAX_MARKERS, strongest=True)
+                fig = price_figure(frame, self.bucket, "bench", marks, int(counts["anomalies"].sum()))
         # Serialised as Dash serialises a callback's output (dash._utils.to_json: plotly's JSON encoder, no figure
         # validation), compressed as Flask-Compress sends it.
         return len(zstd.compress(to_json_plotly(fig).encode(), 1))

@@ -475,12 +475,14 @@ def anomaly_rows(
     metrics: Sequence[str] | None = None,
     min_abs_z: float = 0.0,
     limit: int | None = None,
+    strongest: bool = False,
 ) -> pd.DataFrame:
     """Anomaly rows in ``[start, end)`` with ``|z_score| >= min_abs_z`` (not bucketed: they are few by design).
 
     Columns: ``time`` (UTC), ``exchange``, ``symbol``, ``metric``, ``method``, ``value``, ``centre``, ``spread``
     (metric's unit, see ``db.schema.anomalies``), ``z_score``, ``threshold`` (dimensionless), ``window``
-    (observations). With ``limit`` only the newest ``limit`` rows. Sorted newest first.
+    (observations). With ``limit`` only the newest ``limit`` rows, or with ``strongest`` the ``limit`` rows of
+    largest ``|z_score|`` (chart markers; :func:`anomaly_counts` gives the totals). Sorted newest first.
     Raises ``ValueError`` for a bad range, negative ``min_abs_z`` or ``limit < 1``.
     """
     _check_range(start, end)
@@ -512,7 +514,36 @@ def anomaly_rows(
         .order_by(t.time.desc(), t.exchange, t.symbol, t.metric, t.method)
         .limit(limit)
     )
-    return _fetch(conn, stmt, ["time"])
+    if not strongest:
+        return _fetch(conn, stmt, ["time"])
+    stmt = stmt.order_by(None).order_by(func.abs(t.z_score).desc(), t.time.desc())
+    return _fetch(conn, stmt, ["time"]).sort_values("time", ascending=False, kind="stable", ignore_index=True)
+
+
+def anomaly_counts(
+    conn: Connection,
+    exchanges: Sequence[str] | None,
+    symbols: Sequence[str] | None,
+    start: datetime,
+    end: datetime,
+) -> pd.DataFrame:
+    """Anomalies in ``[start, end)`` per exchange + symbol + metric, counted in the database (cards, tables and
+    chart legends need the totals, not every row).
+
+    Columns: ``exchange``, ``symbol``, ``metric``, ``anomalies`` (rows, int), ``max_abs_z`` (largest
+    ``|z_score|``, dimensionless), ``newest`` (UTC time of the newest). Raises ``ValueError`` for a bad range.
+    """
+    _check_range(start, end)
+    t = anomalies.c
+    stmt = (
+        select(t.exchange, t.symbol, t.metric, func.count().label("anomalies"),
+               func.max(func.abs(t.z_score)).label("max_abs_z"), func.max(t.time).label("newest"))
+        .where(t.time >= start, t.time < end, *_filters(anomalies, exchanges, symbols))
+        .group_by(t.exchange, t.symbol, t.metric)
+        .order_by(t.exchange, t.symbol, t.metric)
+    )  # fmt: skip
+    frame = _fetch(conn, stmt, ["newest"])
+    return frame.astype({"anomalies": "int64", "max_abs_z": "float64"})
 
 
 # --- latest values ----------------------------------------------------------------------------------------------

@@ -306,3 +306,21 @@ def test_feed_health_reprobes_silent_streams_and_keeps_the_newer_time(clean_db):
         assert feeds.loc["ohlcv", "status"] == Status.DOWN
     assert unbounded == {"binanceusdm": {"funding": now - timedelta(seconds=30),
                                          "ohlcv": old_candle + timedelta(minutes=1)}}
+
+
+def test_anomaly_counts_and_strongest_rows_equal_the_table(conn):
+    start, end = datetime(2025, 6, 17, tzinfo=UTC), datetime(2025, 6, 20, tzinfo=UTC)
+    counts = queries.anomaly_counts(conn, [EXCHANGE], SYMBOLS, start, end)
+    want = raw(conn, "SELECT symbol, metric, count(*) AS n, max(abs(z_score)) AS z, max(time) AS t FROM anomalies "
+                     "WHERE exchange = :e AND symbol = ANY(:s) AND time >= :a AND time < :b "
+                     "GROUP BY 1, 2 ORDER BY 1, 2",
+               e=EXCHANGE, s=list(SYMBOLS), a=start, b=end)
+    assert len(want) > 2 and want["n"].sum() > 60
+    assert counts[["symbol", "metric"]].values.tolist() == want[["symbol", "metric"]].values.tolist()
+    assert counts["anomalies"].tolist() == want["n"].tolist()
+    assert counts["max_abs_z"].tolist() == want["z"].tolist()
+    assert counts["newest"].tolist() == pd.to_datetime(want["t"], utc=True).tolist()
+    top = queries.anomaly_rows(conn, [EXCHANGE], SYMBOLS, start, end, limit=60, strongest=True)
+    every = queries.anomaly_rows(conn, [EXCHANGE], SYMBOLS, start, end)
+    assert len(top) == 60 and top["time"].is_monotonic_decreasing
+    assert sorted(top["z_score"].abs(), reverse=True) == every["z_score"].abs().nlargest(60).tolist()

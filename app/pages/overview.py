@@ -32,7 +32,7 @@ from app.components import (
     symbol_card,
 )
 from app.dashboard import read_connection
-from app.figures import empty_figure, funding_figure, price_figure
+from app.figures import MAX_MARKERS, empty_figure, funding_figure, price_figure
 from app.refresh import register_refresh, resolve, selection, start_page
 from db import queries
 
@@ -123,10 +123,15 @@ def _query(conn, state: controls.ViewState, start: datetime, end: datetime, buck
     exchanges, symbols = selection(conn, state)
     funding = queries.funding_series(conn, exchanges, symbols, start, end, bucket)
     prices = queries.price_series(conn, exchanges, symbols, start, end, bucket)
-    anomalies = queries.anomaly_rows(conn, exchanges, symbols, start, end, limit=5000)
+    window = (conn, exchanges, symbols, start, end)
+    marks = {  # chart markers: the strongest only; the totals come from the counts
+        "funding": queries.anomaly_rows(*window, metrics=["funding_rate"], limit=MAX_MARKERS, strongest=True),
+        "prices": queries.anomaly_rows(*window, limit=MAX_MARKERS, strongest=True),
+    }
     empty = funding.empty and prices.empty
     return {
-        "funding": funding, "prices": prices, "anomalies": anomalies, "empty": empty,
+        "funding": funding, "prices": prices, "counts": queries.anomaly_counts(*window), "marks": marks,
+        "empty": empty,
         "snapshot": queries.latest_snapshot(conn, exchanges, symbols, end) if not empty else None,
         "extent": queries.data_extent(conn, exchanges, symbols) if empty else None,
     }  # fmt: skip
@@ -135,17 +140,18 @@ def _query(conn, state: controls.ViewState, start: datetime, end: datetime, buck
 def _content(state, end, bucket, data: dict, fp: dict):
     """(cards, table rows, funding figure, price figure) of a view with data."""
     rev = fp["query"]
-    funding, prices, anomalies = data["funding"], data["prices"], data["anomalies"]
+    funding, prices, counts, marks = data["funding"], data["prices"], data["counts"], data["marks"]
     live_now = datetime.fromisoformat(fp["now"])
     snapshot = data["snapshot"]
     snapshot = snapshot[snapshot["last_price"].notna() | snapshot["funding_rate"].notna()]
     cards = [
-        dbc.Col(symbol_card(row, funding, anomalies, state.funding, live_now if state.live else end, state.live),
+        dbc.Col(symbol_card(row, funding, counts, state.funding, live_now if state.live else end, state.live),
                 xs=12, sm=6, lg=4, xl=3)
         for _, row in snapshot.head(MAX_CARDS).iterrows()
     ]
-    fund_fig = (funding_figure(funding, state.funding, bucket, rev, anomalies) if not funding.empty
-                else empty_figure("No funding rates in this range"))
-    price_fig = (price_figure(prices, bucket, rev, anomalies) if not prices.empty
-                 else empty_figure("No prices in this range"))
-    return dbc.Row(cards, className="g-2"), comparison_rows(snapshot, anomalies), fund_fig, price_fig
+    funding_total = int(counts.loc[counts["metric"] == "funding_rate", "anomalies"].sum())
+    fund_fig = (funding_figure(funding, state.funding, bucket, rev, marks["funding"], funding_total)
+                if not funding.empty else empty_figure("No funding rates in this range"))
+    price_fig = (price_figure(prices, bucket, rev, marks["prices"], int(counts["anomalies"].sum()))
+                 if not prices.empty else empty_figure("No prices in this range"))
+    return dbc.Row(cards, className="g-2"), comparison_rows(snapshot, counts), fund_fig, price_fig
