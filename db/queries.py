@@ -496,28 +496,12 @@ def anomaly_rows(
         clauses.append(t.metric.in_(list(metrics)))
     if min_abs_z > 0:
         clauses.append(func.abs(t.z_score) >= min_abs_z)
-    stmt = (
-        select(
-            t.time,
-            t.exchange,
-            t.symbol,
-            t.metric,
-            t.method,
-            t.value,
-            t.centre,
-            t.spread,
-            t.z_score,
-            t.threshold,
-            t.window,
-        )
-        .where(and_(*clauses))
-        .order_by(t.time.desc(), t.exchange, t.symbol, t.metric, t.method)
-        .limit(limit)
-    )
-    if not strongest:
-        return _fetch(conn, stmt, ["time"])
-    stmt = stmt.order_by(None).order_by(func.abs(t.z_score).desc(), t.time.desc())
-    return _fetch(conn, stmt, ["time"]).sort_values("time", ascending=False, kind="stable", ignore_index=True)
+    newest_first = (t.time.desc(), t.exchange, t.symbol, t.metric, t.method)
+    columns = (t.time, t.exchange, t.symbol, t.metric, t.method, t.value, t.centre, t.spread, t.z_score, t.threshold,
+               t.window)
+    order = (func.abs(t.z_score).desc(), *newest_first) if strongest else newest_first
+    frame = _fetch(conn, select(*columns).where(and_(*clauses)).order_by(*order).limit(limit), ["time"])
+    return frame.sort_values("time", ascending=False, kind="stable", ignore_index=True) if strongest else frame
 
 
 def anomaly_counts(
@@ -754,7 +738,8 @@ def newest_times(conn: Connection, pairs: Sequence[tuple[str, str]], now: dateti
             for row in conn.execute(text(_NEWEST_SQL), params)}
 
 
-def _newest(conn: Connection, pairs: Sequence[tuple[str, str]], now: datetime, older=None) -> dict[str, dict]:
+def _newest(conn: Connection, pairs: Sequence[tuple[str, str]], now: datetime,
+            older: Callable[[list[tuple[str, str]]], dict[str, dict]] | None = None) -> dict[str, dict]:
     """:func:`newest_times` of ``pairs`` within :data:`HEALTH_LOOKBACK`; exchanges with a stream silent that long
     are probed again without the bound (``older(stale_pairs)``, e.g. a cached :func:`newest_times`), keeping the
     newer time per stream."""

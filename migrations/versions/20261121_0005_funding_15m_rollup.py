@@ -2,7 +2,7 @@
 
 Same columns, key and meaning as ``funding_rates_1h`` (revision 0002), per UTC 15-minute bucket instead of per
 hour: the bucket's mean rate, its last row's values, its row count (``db/schema.py`` describes every column).
-``db.writes.write_funding`` keeps both current (``db.writes.FUNDING_ROLLUPS``); ``db.queries.funding_series`` reads
+``db.writes.write_funding`` keeps both current (``db.schema.FUNDING_ROLLUPS``); ``db.queries.funding_series`` reads
 this one for 15-minute buckets, so a 7-day chart aggregates 672 rows per series and settled flag instead of
 ~10,000 one-minute snapshots.
 
