@@ -10,8 +10,9 @@
 * Faults: ``TransientError`` → exponential backoff with jitter, ``RateLimited`` → the longer schedule
   (:mod:`ingest.retry`), one log line per exchange + stream per backoff step; ``Unsupported`` → that
   stream (or that symbol of it) stops, logged once. Nothing an exchange does crashes the worker.
-* Database down: batches wait in the bounded :class:`ingest.buffer.Buffer` (overflow counted in
-  ``rows_dropped``) and are written, oldest first, when it returns; writes are idempotent, so nothing is
+* Database side: fetched rows wait in the bounded :class:`ingest.buffer.Buffer` and the
+  :class:`ingest.writer.Writer` writes them, oldest first; while the database is down they stay buffered
+  (overflow counted in ``rows_dropped``) and are written when it returns; writes are idempotent, so nothing is
   duplicated.
 * SIGTERM/SIGINT: fetching stops, the buffer is flushed for at most :data:`FLUSH_SECONDS`, exit status 0 —
   well within 10 s.
@@ -28,11 +29,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import psycopg
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
-from db.writes import write_metrics
 from ingest.backfill import (
     Gap,
     backfill_symbol,
@@ -46,24 +45,18 @@ from ingest.buffer import Batch, Buffer
 from ingest.exchange import TIMEFRAME_MS, ExchangeCallError, ExchangeClient, RateLimited, Unsupported
 from ingest.metrics import Metrics, hypertable_sizes
 from ingest.normalize import predicted_funding
-from ingest.pipeline import ingest_candles, ingest_funding
 from ingest.retention import apply_retention
 from ingest.retry import network_backoff, rate_limit_backoff
 from ingest.rows import FundingRow, rows_to_frame
 from ingest.symbols import normalize_symbols
+from ingest.writer import Writer, short
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: Longest time spent flushing the buffer after SIGTERM/SIGINT (seconds); the process exits within 10 s.
 FLUSH_SECONDS = 7.0
-#: Most rows merged into one database write.
-WRITE_BATCH_ROWS = 50_000
-#: How long the writer idles when the buffer is empty (seconds).
-WRITER_IDLE_SECONDS = 0.2
 STREAMS = ("funding", "ohlcv", "funding_history")
-#: The database is unreachable or went away mid-batch: keep the batch and retry.
-_DB_ERRORS = (OperationalError, psycopg.OperationalError)
 
 
 class Worker:
@@ -83,6 +76,8 @@ class Worker:
                         "funding_history": settings.funding_poll_seconds}
         self._net = network_backoff(settings.backoff_scale)
         self._rate = rate_limit_backoff(settings.backoff_scale)
+        self.writer = Writer(settings, engine, self.buffer, self.metrics, known_symbols=self.symbols, now=self.now,
+                             backoff=self._net)
         self._stop: asyncio.Event | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -114,7 +109,7 @@ class Worker:
                 loop.add_signal_handler(sig, self.request_stop)
         fetchers = [asyncio.create_task(self._exchange(e), name=f"exchange-{e}") for e in self.settings.exchanges]
         helpers = [asyncio.create_task(self._metrics_loop()), asyncio.create_task(self._retention_loop())]
-        writer = asyncio.create_task(self._writer())
+        writer = asyncio.create_task(self.writer.run())
         await self._stop.wait()
         for task in fetchers + helpers:
             task.cancel()
@@ -122,7 +117,7 @@ class Worker:
         self._sample_metrics()
         writer.cancel()
         await asyncio.gather(writer, return_exceptions=True)
-        flushed = await self._flush(deadline=time.monotonic() + FLUSH_SECONDS)
+        flushed = await self.writer.flush(deadline=time.monotonic() + FLUSH_SECONDS)
         log.info("stopped: %d rows flushed, %d rows left unwritten", flushed, self.buffer.rows)
         return 0
 
@@ -143,7 +138,7 @@ class Worker:
                 schedule = self._rate if isinstance(e, RateLimited) else self._net
                 delay = schedule.delay(attempt)
                 log.warning("%s %s: %s — %s; retry %d in %.1f s", exchange, stream, e.error_class,
-                            _short(str(e)), attempt, delay)
+                            short(str(e)), attempt, delay)
                 await self._sleep(delay)
             else:
                 self.metrics.set("stream_up", 1, exchange=exchange, stream=stream)
@@ -182,7 +177,7 @@ class Worker:
                 self.newest[key] = max(t, self.newest.get(key, t))
         except SQLAlchemyError as e:
             log.warning("%s: catch-up backfill skipped, database unreachable (%s: %s)", client.id,
-                        type(e).__name__, _short(str(e)))
+                        type(e).__name__, short(str(e)))
             return
         for symbol in symbols:
             if self.stopping:
@@ -194,7 +189,7 @@ class Worker:
             except Unsupported as e:
                 log.warning("%s %s: catch-up backfill stopped: %s", client.id, symbol, e.error_class)
             except ValueError as e:  # SpanError: the exchange answered outside the request; the live stream retries
-                log.error("%s %s: catch-up backfill stopped: %s", client.id, symbol, _short(str(e)))
+                log.error("%s %s: catch-up backfill stopped: %s", client.id, symbol, short(str(e)))
             except SQLAlchemyError as e:
                 log.warning("%s: catch-up backfill skipped, database unreachable (%s)", client.id, type(e).__name__)
                 return
@@ -214,11 +209,11 @@ class Worker:
             try:
                 done = await self._retrying(client.id, stream, lambda: cycle(client, symbols))
             except Unsupported as e:
-                log.error("%s %s: stream stopped: %s (%s)", client.id, stream, e.error_class, _short(str(e)))
+                log.error("%s %s: stream stopped: %s (%s)", client.id, stream, e.error_class, short(str(e)))
                 self.metrics.set("stream_up", -1, exchange=client.id, stream=stream)
                 return
             except Exception as e:  # noqa: BLE001 - e.g. SpanError from a bad page: log, count, next cycle
-                log.error("%s %s: cycle failed: %s: %s", client.id, stream, type(e).__name__, _short(str(e)))
+                log.error("%s %s: cycle failed: %s: %s", client.id, stream, type(e).__name__, short(str(e)))
                 self.metrics.inc("fetch_errors", exchange=client.id, stream=stream, error=type(e).__name__)
                 self.metrics.set("stream_up", 0, exchange=client.id, stream=stream)
                 done = None
@@ -282,74 +277,6 @@ class Worker:
             if key not in self.newest or newest > self.newest[key]:
                 self.newest[key] = newest.to_pydatetime()
 
-    # --- database side ---------------------------------------------------------------------------------
-    def _write(self, batch: Batch):
-        """Write one batch through the pipeline (runs in a thread); returns the pipeline result (``None`` for
-        metrics) and raises SQLAlchemy errors."""
-        if batch.kind == "metrics":
-            write_metrics(self.engine, batch.frame)
-            return None
-        ingest = ingest_candles if batch.kind == "candles" else ingest_funding
-        return ingest(self.engine, batch.frame, self.settings, known_symbols=self.symbols, now=self.now())
-
-    def _count(self, batch: Batch, result, seconds: float) -> None:
-        if result is None:
-            return
-        labels = {"exchange": batch.exchange, "stream": batch.stream}
-        self.metrics.set("write_latency_seconds", seconds, **labels)
-        self.metrics.inc("rows_written", result.written, **labels)
-        for (_, _, reason), n in result.rejected.items():
-            self.metrics.inc("rows_rejected", n, reason=reason, **labels)
-
-    async def _write_one(self) -> bool | None:
-        """Write the next run of batches: True written, False failed (kept), None buffer empty."""
-        batch = self.buffer.take_run(WRITE_BATCH_ROWS)
-        if batch is None:
-            return None
-        started = time.monotonic()
-        try:
-            result = await asyncio.to_thread(self._write, batch)
-        except _DB_ERRORS as e:
-            self.buffer.put_back(batch)
-            self.metrics.set("database_up", 0)
-            log.warning("database unreachable (%s: %s); %d rows buffered", type(e).__name__, _short(str(e)),
-                        self.buffer.rows)
-            return False
-        except Exception as e:  # noqa: BLE001 - one unwritable batch must never stop the writer
-            log.error("batch of %d %s rows from %s %s not writable, dropped: %s; e.g. %s", len(batch.frame),
-                      batch.kind, batch.exchange, batch.stream, _short(str(e)), batch.frame.head(2).to_dict("records"))
-            self.metrics.inc("rows_dropped", len(batch.frame))
-            return True
-        self._count(batch, result, time.monotonic() - started)
-        self.metrics.set("database_up", 1)
-        return True
-
-    async def _writer(self) -> None:
-        attempt = 0
-        while True:
-            outcome = await self._write_one()
-            if outcome is None:
-                await asyncio.sleep(WRITER_IDLE_SECONDS)
-            elif outcome:
-                attempt = 0
-            else:
-                attempt += 1
-                await asyncio.sleep(self._net.delay(attempt))
-
-    async def _flush(self, deadline: float) -> int:
-        """Write what is buffered until empty, a database failure or ``deadline`` (monotonic)."""
-        flushed = 0
-        while self.buffer.rows and time.monotonic() < deadline:
-            before = self.buffer.rows
-            try:
-                outcome = await asyncio.wait_for(self._write_one(), timeout=max(deadline - time.monotonic(), 0.1))
-            except TimeoutError:
-                break
-            if not outcome:
-                break
-            flushed += before - self.buffer.rows
-        return flushed
-
     # --- metrics and retention -------------------------------------------------------------------------
     def _sample_metrics(self) -> None:
         now = self.now()
@@ -388,11 +315,6 @@ class Worker:
             except SQLAlchemyError as e:
                 log.warning("retention skipped: database unreachable (%s)", type(e).__name__)
             await self._sleep(self.settings.retention_check_seconds)
-
-
-def _short(message: str, limit: int = 160) -> str:
-    line = message.splitlines()[0] if message else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def newest_stored(engine: Engine, exchange: str) -> dict[tuple[str, str, str], datetime]:

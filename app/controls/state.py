@@ -1,0 +1,195 @@
+"""The view (:class:`ViewState`) and its round trip through the URL query string."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+from app.format import FUNDING_MODES
+from db.symbols import SymbolError, display_symbol, normalize_symbol
+
+#: Range presets: name -> length. The range ends now (live) or at the anchored ``end``.
+PRESETS: dict[str, timedelta] = {
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+CUSTOM = "custom"
+DEFAULT_RANGE = "24h"
+
+#: Auto-refresh choices in seconds (0 = off) and the default.
+REFRESH_CHOICES = (0, 5, 10, 30, 60)
+DEFAULT_REFRESH = 10
+
+#: Longest custom range (the API's limit for bucketed series is of the same order).
+MAX_CUSTOM_RANGE = timedelta(days=366)
+
+
+class QueryError(ValueError):
+    """A URL parameter that cannot be used; the message names the parameter and the value."""
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """One view of the data. Empty ``exchanges``/``symbols`` mean "the defaults" (chosen by the page).
+
+    ``end`` (aware UTC) anchors a preset range's end (``None``: live, ends now); with ``range == "custom"``
+    ``start``/``end`` bound the range. ``refresh`` is seconds (0 = off); ``funding`` one of
+    :data:`~app.format.FUNDING_MODES`; ``metrics``/``min_z`` filter anomalies (|z|, dimensionless).
+    """
+
+    exchanges: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    range: str = DEFAULT_RANGE
+    start: datetime | None = None
+    end: datetime | None = None
+    refresh: int = DEFAULT_REFRESH
+    funding: str = "interval"
+    metrics: tuple[str, ...] = ()
+    min_z: float = 0.0
+    problems: tuple[str, ...] = field(default=(), compare=False)
+    defaulted: bool = field(default=False, compare=False)
+
+    def window(self, now: datetime) -> tuple[datetime, datetime]:
+        """``(start, end)`` of the range at ``now`` (aware UTC); a custom range without dates falls back to 24 h."""
+        if self.range == CUSTOM and self.start is not None and self.end is not None:
+            return self.start, self.end
+        end = self.end or now
+        return end - PRESETS.get(self.range, PRESETS[DEFAULT_RANGE]), end
+
+    @property
+    def live(self) -> bool:
+        """True when the range ends now (no anchor, not custom)."""
+        return self.range != CUSTOM and self.end is None
+
+
+def parse_time(raw: str, name: str) -> datetime:
+    """An ISO-8601 time (``2026-03-19T20:00Z``, ``2026-03-19``) as aware UTC; naive means UTC.
+
+    Raises :class:`QueryError` naming ``name`` when unreadable.
+    """
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("z", "Z"))
+    except ValueError as exc:
+        raise QueryError(f"{name}={raw!r} is not an ISO-8601 time (e.g. 2026-03-19T20:00Z)") from exc
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """Compact ISO-8601 UTC for URLs: ``2026-03-19T20:00Z`` (seconds only when not zero)."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ" if value.second else "%Y-%m-%dT%H:%MZ")
+
+
+def _split(raw: str) -> list[str]:
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+def _symbols(raw: str) -> tuple[str, ...]:
+    try:
+        return tuple(dict.fromkeys(normalize_symbol(s) for s in _split(raw)))
+    except SymbolError as exc:
+        raise QueryError(f"symbols: {exc}") from exc
+
+
+def _choice(raw: str, name: str, choices) -> str:
+    if raw not in choices:
+        raise QueryError(f"{name}={raw!r} is not one of {', '.join(map(str, choices))}")
+    return raw
+
+
+def _refresh(raw: str) -> int:
+    return int(_choice(raw, "refresh", [str(c) for c in REFRESH_CHOICES]))
+
+
+def _min_z(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise QueryError(f"min_z={raw!r} is not a number") from exc
+    if not 0 <= value < 1000:
+        raise QueryError(f"min_z={raw!r} must be between 0 and 1000")
+    return value
+
+
+_PARSERS = {
+    "exchange": ("exchanges", lambda raw: tuple(dict.fromkeys(_split(raw)))),
+    "symbols": ("symbols", _symbols),
+    "range": ("range", lambda raw: _choice(raw, "range", [*PRESETS, CUSTOM])),
+    "start": ("start", lambda raw: parse_time(raw, "start")),
+    "end": ("end", lambda raw: parse_time(raw, "end")),
+    "refresh": ("refresh", _refresh),
+    "funding": ("funding", lambda raw: _choice(raw, "funding", FUNDING_MODES)),
+    "metric": ("metrics", lambda raw: tuple(dict.fromkeys(_split(raw)))),
+    "min_z": ("min_z", _min_z),
+}
+
+
+def parse_query(query: Mapping[str, str]) -> ViewState:
+    """The :class:`ViewState` of URL query parameters (module docstring). Never raises: a parameter that
+    cannot be used keeps its default and is reported in ``problems`` (shown to the user); unknown
+    parameters (e.g. Dash's own) are ignored. A custom range with start >= end or longer than
+    :data:`MAX_CUSTOM_RANGE` falls back to the default range.
+    """
+    values, problems = {}, []
+    for name, (attr, parse) in _PARSERS.items():
+        raw = query.get(name)
+        if raw is None or not str(raw).strip():
+            continue
+        try:
+            values[attr] = parse(str(raw).strip())
+        except QueryError as exc:
+            problems.append(str(exc))
+    state = ViewState(**values)
+    if state.range == CUSTOM:
+        if state.start is None or state.end is None:
+            problems.append("range=custom needs both start and end")
+            state = replace(state, range=DEFAULT_RANGE, start=None, end=None)
+        elif not timedelta(0) < state.end - state.start <= MAX_CUSTOM_RANGE:
+            problems.append(f"start must be before end and the range at most {MAX_CUSTOM_RANGE.days} days")
+            state = replace(state, range=DEFAULT_RANGE, start=None, end=None)
+    elif state.start is not None:
+        state = replace(state, start=None)
+    return replace(state, problems=tuple(problems))
+
+
+def to_query(state: ViewState) -> str:
+    """The URL query string (without ``?``) of ``state``; defaults are left out so links stay short."""
+    params: dict[str, str] = {}
+    if state.exchanges:
+        params["exchange"] = ",".join(state.exchanges)
+    if state.symbols:
+        params["symbols"] = ",".join(display_symbol(s) for s in state.symbols)
+    if state.range != DEFAULT_RANGE:
+        params["range"] = state.range
+    if state.range == CUSTOM and state.start is not None:
+        params["start"] = format_time(state.start)
+    if state.end is not None:
+        params["end"] = format_time(state.end)
+    if state.refresh != DEFAULT_REFRESH:
+        params["refresh"] = str(state.refresh)
+    if state.funding != "interval":
+        params["funding"] = state.funding
+    if state.metrics:
+        params["metric"] = ",".join(state.metrics)
+    if state.min_z:
+        params["min_z"] = f"{state.min_z:g}"
+    return urlencode(params, safe="/,:")
+
+
+#: Symbols selected when a link names none (those with data among them, in this order).
+DEFAULT_SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
+
+
+def with_defaults(state: ViewState) -> ViewState:
+    """``state`` with :data:`DEFAULT_SYMBOLS` when it names no symbol (``defaulted`` set). Chosen without a query so
+    the page renders at once; when they have no data the page says so and the picker lists the symbols that have.
+    Unknown names in a link are kept (and reported as without data), a link is never silently changed."""
+    if state.symbols:
+        return state
+    return replace(state, symbols=DEFAULT_SYMBOLS, defaulted=True)
+

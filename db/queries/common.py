@@ -1,0 +1,155 @@
+"""Shared pieces of the read side: bucket widths, range checks, and DataFrames of results.
+
+Every ``db.queries`` module builds on these (conventions in :mod:`db.queries`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+#: Bucket widths charts may use, finest first (ccxt timeframe notation -> width).
+BUCKET_WIDTHS: dict[str, timedelta] = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "1d": timedelta(days=1),
+    "1w": timedelta(days=7),
+}
+
+#: Candle timeframes the ``prices`` table may hold, finest first (ingest writes 1m and upserts 15m and 1h rollups,
+#: ``db.writes.ROLLUP_TIMEFRAMES``; bundled history may add others).
+CANDLE_TIMEFRAMES: dict[str, timedelta] = {k: v for k, v in BUCKET_WIDTHS.items() if k != "1w"}
+
+#: Default largest number of points in one trace.
+MAX_POINTS = 1500
+
+#: Stream names of :func:`feed_health` and :func:`list_symbols` (``funding``: funding_rates rows;
+#: ``ohlcv``: 1-minute last-price candles).
+STREAMS = ("funding", "ohlcv")
+
+
+def require_aware(**times: datetime | None) -> None:
+    """Raise ``ValueError`` naming the first of ``times`` (keyword = name) that is a naive datetime."""
+    for name, value in times.items():
+        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+            raise ValueError(f"{name} must be timezone-aware (UTC), got {value!r}")
+
+
+def check_range(start: datetime, end: datetime) -> None:
+    """Raise ``ValueError`` unless ``start`` and ``end`` are aware datetimes with ``start < end``."""
+    require_aware(start=start, end=end)
+    if start >= end:
+        raise ValueError(f"start {start.isoformat()} must be before end {end.isoformat()}")
+
+
+def frame_of(result, time_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """A DataFrame of a SQLAlchemy result; ``time_columns`` converted to UTC datetimes (empty-safe)."""
+    # Plain ``str`` names: SQLAlchemy's keys are ``quoted_name`` (a str subclass) that pandas' python-backed string
+    # index keeps as is, and orjson refuses a str subclass as a dict key (app.api.json_records).
+    return _columns_frame(list(map(str, result.keys())), result.fetchall(), time_columns)
+
+
+def _columns_frame(keys: list[str], rows: Sequence, time_columns: Sequence[str]) -> pd.DataFrame:
+    """A DataFrame with columns ``keys`` of the row tuples ``rows``, ``time_columns`` as UTC datetimes."""
+    # Column-wise construction: ~7x faster than pd.DataFrame(rows) on SQLAlchemy Row objects.
+    columns = zip(*rows, strict=True) if rows else ([] for _ in keys)
+    frame = pd.DataFrame({key: list(values) for key, values in zip(keys, columns, strict=True)}, columns=keys)
+    for col in time_columns:
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame
+
+
+def fetch_frame(conn: Connection, stmt, time_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """:func:`frame_of` of a Core ``stmt`` fetched in psycopg's **binary** result format (timestamps and doubles as
+    raw bytes, not text to parse): 30-60 % less client time for the thousands of rows of a chart series
+    (measured on 5,000 anomaly rows and 7,200 one-minute candles). The statement runs on the connection's own
+    DBAPI connection, inside its transaction; a driver error is raised as SQLAlchemy's ``DBAPIError`` subclass
+    (``OperationalError`` when the database is unreachable), as ``conn.execute`` would. (JIT is off for every
+    session of :func:`db.engine.make_engine`: see there.)"""
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        with conn.connection.driver_connection.cursor(binary=True) as cur:
+            cur.execute(compiled.string, compiled.params)
+            keys = [column.name for column in cur.description]
+            rows = cur.fetchall()
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(compiled.string, compiled.params, exc, dbapi.Error) from exc
+    return _columns_frame(keys, rows, time_columns)
+
+
+def choose_bucket(start: datetime, end: datetime, max_points: int = MAX_POINTS) -> timedelta:
+    """The finest width of :data:`BUCKET_WIDTHS` that splits ``[start, end)`` into at most ``max_points`` buckets.
+
+    E.g. 1 h -> 1 min (60 points), 24 h -> 1 min (1,440), 7 d -> 15 min (672), 30 d -> 1 h (720).
+    Raises ``ValueError`` for naive times, ``start >= end``, ``max_points < 1`` or a range longer than
+    ``max_points`` weeks.
+    """
+    check_range(start, end)
+    if max_points < 1:
+        raise ValueError(f"max_points must be >= 1, got {max_points}")
+    span = end - start
+    for width in BUCKET_WIDTHS.values():
+        if span / width <= max_points:
+            return width
+    raise ValueError(f"range {span} needs more than {max_points} buckets even at 1 week")
+
+
+def bucket_name(width: timedelta) -> str:
+    """The :data:`BUCKET_WIDTHS` key of ``width`` (``timedelta(hours=1)`` -> ``"1h"``).
+
+    Raises ``KeyError`` when ``width`` is not whitelisted.
+    """
+    for name, value in BUCKET_WIDTHS.items():
+        if value == width:
+            return name
+    raise KeyError(f"bucket width {width} is not one of {', '.join(BUCKET_WIDTHS)}")
+
+
+#: ``time_bucket``'s default origin (a Monday): buckets are ``origin + k × width``.
+BUCKET_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
+
+
+def align_range(start: datetime, end: datetime, width: timedelta) -> tuple[datetime, datetime]:
+    """``[start, end)`` widened to whole buckets of ``width`` (start floored, end ceiled on ``time_bucket``'s grid),
+    so every bucket a series returns is complete and reads the same whether from 1-minute rows or 1-hour rollups."""
+    lo = BUCKET_ORIGIN + ((start - BUCKET_ORIGIN) // width) * width
+    hi = BUCKET_ORIGIN + -((BUCKET_ORIGIN - end) // width) * width
+    return lo, hi
+
+
+def resolve_bucket(start: datetime, end: datetime, bucket: timedelta | None) -> timedelta:
+    """``bucket``, or :func:`choose_bucket` of the range when None; ``KeyError`` for a width not whitelisted."""
+    if bucket is None:
+        return choose_bucket(start, end)
+    bucket_name(bucket)  # whitelist check
+    return bucket
+
+
+def pair_filters(table, exchanges: Sequence[str] | None, symbols: Sequence[str] | None) -> list:
+    """WHERE clauses limiting ``table`` (with ``exchange``/``symbol`` columns) to the lists (None: no limit)."""
+    clauses = []
+    if exchanges is not None:
+        clauses.append(table.c.exchange.in_(list(exchanges)))
+    if symbols is not None:
+        clauses.append(table.c.symbol.in_(list(symbols)))
+    return clauses
+
+
+def pair_params(pairs: Sequence[tuple[str, str]]) -> dict:
+    """Bind parameters ``exchanges``/``symbols`` (parallel text arrays) for SQL that ``unnest``s ``pairs``."""
+    return {"exchanges": [p[0] for p in pairs], "symbols": [p[1] for p in pairs]}
+
+
+#: The candle timeframes as SQL ``VALUES`` rows ``(name, width)`` (latest price over every stored timeframe).
+TF_VALUES_SQL = ", ".join(
+    f"('{name}', interval '{int(width.total_seconds())} seconds')" for name, width in CANDLE_TIMEFRAMES.items()
+)
+

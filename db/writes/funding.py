@@ -1,0 +1,108 @@
+"""Funding-rate writes (upsert) and the funding rollups of the hours they touch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, Table, text
+
+from db.schema import FUNDING_ROLLUPS, funding_rates
+from db.writes.common import FUNDING_COLUMNS, FUNDING_KEY, WriteResult, insert_sql, run, sql_interval, stage_frame
+
+_FUNDING_UPDATE = """DO UPDATE SET
+  funding_rate = EXCLUDED.funding_rate,
+  funding_interval_hours = COALESCE(EXCLUDED.funding_interval_hours, funding_rates.funding_interval_hours),
+  mark_price = COALESCE(EXCLUDED.mark_price, funding_rates.mark_price),
+  index_price = COALESCE(EXCLUDED.index_price, funding_rates.index_price),
+  next_funding_time = COALESCE(EXCLUDED.next_funding_time, funding_rates.next_funding_time),
+  received_at = now()
+WHERE (funding_rates.funding_rate, funding_rates.funding_interval_hours, funding_rates.mark_price,
+       funding_rates.index_price, funding_rates.next_funding_time)
+  IS DISTINCT FROM (EXCLUDED.funding_rate,
+       COALESCE(EXCLUDED.funding_interval_hours, funding_rates.funding_interval_hours),
+       COALESCE(EXCLUDED.mark_price, funding_rates.mark_price),
+       COALESCE(EXCLUDED.index_price, funding_rates.index_price),
+       COALESCE(EXCLUDED.next_funding_time, funding_rates.next_funding_time))"""
+
+
+#: Unit of ``touched_funding_hours``: every :data:`~db.schema.FUNDING_ROLLUPS` width divides it, so a touched
+#: hour holds whole buckets of each rollup table.
+_FUNDING_ROLLUP_SPAN = pd.Timedelta(max(FUNDING_ROLLUPS))
+
+
+_FUNDING_ROLLUP_VALUES = ("funding_rate", "funding_rate_last", "funding_interval_hours", "mark_price", "index_price",
+                          "rows")
+
+
+def _funding_rollup_insert(width: timedelta, table: Table) -> str:
+    """``INSERT`` into ``table`` of the buckets of ``width`` of the rows in ``touched``: mean rate, the last row's
+    rate / interval / mark / index (TimescaleDB ``last``), row count; a stored row is rewritten only when a value
+    changed, so ``RETURNING`` yields rollup rows inserted or changed."""
+    t = table.name
+    return f"""INSERT INTO {t} (time, exchange, symbol, settled, {", ".join(_FUNDING_ROLLUP_VALUES)})
+SELECT time_bucket({sql_interval(width)}, time), exchange, symbol, settled, avg(funding_rate),
+       last(funding_rate, time), last(funding_interval_hours, time), last(mark_price, time),
+       last(index_price, time), count(*)
+FROM touched GROUP BY 1, exchange, symbol, settled
+ON CONFLICT ON CONSTRAINT pk_{t} DO UPDATE SET
+  {", ".join(f"{c} = EXCLUDED.{c}" for c in _FUNDING_ROLLUP_VALUES)}, updated_at = now()
+WHERE ({", ".join(f"{t}.{c}" for c in _FUNDING_ROLLUP_VALUES)})
+  IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _FUNDING_ROLLUP_VALUES)})
+RETURNING 1"""
+
+
+#: Every :data:`~db.schema.FUNDING_ROLLUPS` table's rows of the hours listed in ``touched_funding_hours``,
+#: recomputed from one read of their stored ``funding_rates`` rows (``:lo``/``:hi`` bound it: plan-time chunk
+#: exclusion); the result is the number of rollup rows inserted or changed over all tables.
+_FUNDING_ROLLUP_SQL = f"""
+WITH touched AS MATERIALIZED (
+    SELECT f.time, f.exchange, f.symbol, f.settled, f.funding_rate, f.funding_interval_hours, f.mark_price,
+           f.index_price
+    FROM touched_funding_hours h
+    JOIN funding_rates f ON f.exchange = h.exchange AND f.symbol = h.symbol AND f.settled = h.settled
+     AND f.time >= h.hour AND f.time < h.hour + interval {sql_interval(_FUNDING_ROLLUP_SPAN)}
+     AND f.time >= :lo AND f.time < :hi),
+""" + ",\n".join(f"up_{t.name} AS ({_funding_rollup_insert(w, t)})" for w, t in FUNDING_ROLLUPS.items()) + """
+SELECT """ + " + ".join(f"(SELECT count(*) FROM up_{t.name})" for t in FUNDING_ROLLUPS.values())
+
+
+def _funding_rollups(conn: Connection, frame: pd.DataFrame) -> int:
+    """Upsert the :data:`~db.schema.FUNDING_ROLLUPS` rows of the hours in ``touched_funding_hours`` (see
+    :data:`_FUNDING_ROLLUP_SQL`); ``frame``'s time range bounds the rows read. Returns rollup rows written."""
+    times = pd.to_datetime(frame["time"], utc=True)
+    bounds = {"lo": times.min().floor(_FUNDING_ROLLUP_SPAN).to_pydatetime(),
+              "hi": (times.max().floor(_FUNDING_ROLLUP_SPAN) + _FUNDING_ROLLUP_SPAN).to_pydatetime()}
+    conn.execute(text("ANALYZE touched_funding_hours"))  # temp tables have no statistics otherwise
+    return conn.execute(text(_FUNDING_ROLLUP_SQL), bounds).scalar_one()
+
+
+def write_funding(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult:
+    """Write funding rows (``FUNDING_COLUMNS``). An existing key is updated only when a value differs (a
+    settled row gaining its mark price, a corrected rate); known values are never replaced by NULL.
+
+    Then the rollups (:data:`~db.schema.FUNDING_ROLLUPS`; bucket start = ``time_bucket(width, time)``, UTC) of every
+    exchange + symbol + settled + hour that received an inserted or changed row are recomputed from the stored
+    rows (:data:`_FUNDING_ROLLUP_SQL`), in the same transaction; replaying a batch writes 0 rows and 0 rollups.
+    ``rollups`` of the result counts rollup rows inserted or changed, over all rollup tables. Raises
+    SQLAlchemy/psycopg errors (batch not written)."""
+    if frame.empty:
+        return WriteResult(0, 0)
+
+    def work(conn: Connection) -> WriteResult:
+        conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS touched_funding_hours (exchange text, symbol text, "
+                          "settled boolean, hour timestamptz) ON COMMIT DROP"))
+        conn.execute(text("TRUNCATE touched_funding_hours"))
+        stage = stage_frame(conn, funding_rates.name, FUNDING_COLUMNS, frame)
+        sql = insert_sql(funding_rates.name, stage, FUNDING_COLUMNS, _FUNDING_UPDATE, distinct_on=FUNDING_KEY)
+        written = conn.execute(text(
+            f"WITH ins AS ({sql} RETURNING exchange, symbol, settled, time), "
+            "t AS (INSERT INTO touched_funding_hours SELECT DISTINCT exchange, symbol, settled, "
+            f"time_bucket({sql_interval(_FUNDING_ROLLUP_SPAN)}, time) FROM ins RETURNING 1) "
+            "SELECT (SELECT count(*) FROM ins)"
+        )).scalar_one()
+        rollups = _funding_rollups(conn, frame) if written else 0
+        return WriteResult(int(written), len(frame), int(rollups))
+
+    return run(bind, work)
+
