@@ -1,4 +1,5 @@
-"""gunicorn serves the app with gunicorn.conf.py: dashboard and API over real HTTP, access log with request time."""
+"""gunicorn serves the app with gunicorn.conf.py: dashboard and API over real HTTP, access log (with request time)
+in its own file instead of the terminal."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def _free_port() -> int:
 def served(recorded_db_url, tmp_path_factory):
     port = _free_port()
     log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    env = {**os.environ, "DATABASE_URL": recorded_db_url, "ALPHAPULSE_PORT": str(port), "ALPHAPULSE_WEB_WORKERS": "1"}
+    env = {**os.environ, "DATABASE_URL": recorded_db_url, "ALPHAPULSE_PORT": str(port), "ALPHAPULSE_WEB_WORKERS": "1",
+           "ALPHAPULSE_ACCESS_LOG": str(log_path.with_name("access.log"))}
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app.wsgi:app"],
                                 cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -59,6 +61,6 @@ def test_gunicorn_serves_dashboard_and_api(served, recorded_db_url):
         urllib.request.urlopen(base + "/api/health", timeout=10)  # bundled history only: feeds down -> 503
     assert info.value.code == 503 and json.loads(info.value.read())["status"] == "down"
     time.sleep(0.5)
-    log = log_path.read_text()
-    assert "dashboard ready: http://127.0.0.1:" in log
-    assert any('"GET /api/symbols HTTP/1.1" 200' in line and "ms (" in line for line in log.splitlines())
+    log, access = log_path.read_text(), log_path.with_name("access.log").read_text()
+    assert "dashboard ready: http://127.0.0.1:" in log and "GET /api/symbols" not in log
+    assert any('"GET /api/symbols HTTP/1.1" 200' in line and "ms (" in line for line in access.splitlines())
