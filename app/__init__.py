@@ -18,7 +18,6 @@ from app.api import SETTINGS_KEY, create_blueprint, prometheus_metrics, register
 from app.auth import init_auth
 from app.cache import init_cache
 from app.limits import init_limits
-from app.security import allow_inline_scripts
 from settings import Settings, get_settings
 
 
@@ -42,7 +41,7 @@ def create_app(settings: Settings | None = None, *, with_dashboard: bool = True)
     if with_dashboard:
         from app.dashboard import build_dash
 
-        allow_inline_scripts(server, list(build_dash(server, settings).csp_hashes()))
+        build_dash(server, settings)
     return server
 
 

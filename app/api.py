@@ -276,7 +276,7 @@ def prometheus_metrics() -> Response:
     with connect() as conn:
         latest = queries.latest_metrics(conn)
         fh = feed_health(conn, now)
-    body, content_type = render_metrics(latest, fh)
+    body, content_type = render_metrics(latest, fh, shared_cache().stats())
     return Response(body, content_type=content_type)
 
 

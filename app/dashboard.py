@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 
 from app.auth.menu import user_menu
 from app.controls import register_nav_callback
+from app.security import allow_inline_scripts
 from db.engine import get_engine
 from settings import PROJECT_ROOT, Settings, get_settings
 
@@ -125,6 +126,7 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
     server.after_request(_cache_vendor_files)
     register_nav_callback()
     _finish_setup(server, app)
+    allow_inline_scripts(server, app.csp_hashes)  # Dash's inline scripts pass the content security policy
     return app
 
 

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: Key of the app's :class:`Limiter` in ``Flask.extensions``.
 LIMITER_KEY = "alphapulse_limiter"
+#: Key of the app's :class:`UsageBuffer` in ``Flask.extensions``.
+USAGE_KEY = "alphapulse_usage"
 #: Seconds between writes of the usage counts of API keys.
 USAGE_FLUSH_SECONDS = 5.0
 #: Redis socket timeouts of the limiter (seconds): a Redis that does not answer at once counts as gone.
@@ -137,6 +139,7 @@ def init_limits(server: flask.Flask, settings: Settings) -> Limiter:
     server.extensions[LIMITER_KEY] = limiter
     server.register_error_handler(RateLimitExceeded, _too_many)
     usage = UsageBuffer(settings.effective_database_url)
+    server.extensions[USAGE_KEY] = usage
     server.after_request(usage.count)
     atexit.register(usage.flush)
     return limiter

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 import flask
@@ -35,8 +36,9 @@ from settings.auth import AuthPolicy
 #: Cookie whose value dash-renderer sends as ``X-CSRFToken`` (its default ``csrf_token_name``).
 CSRF_COOKIE = "_csrf_token"
 SESSION_COOKIE = "alphapulse_session"
-#: Key in ``Flask.config`` of the extra ``script-src`` sources (hashes of Dash's inline scripts).
-SCRIPT_HASHES_KEY = "ALPHAPULSE_CSP_SCRIPT_HASHES"
+#: Key in ``Flask.extensions`` of the function giving the extra ``script-src`` sources of an HTML page (hashes of
+#: Dash's inline scripts, ``Dash.csp_hashes``: asked per page, since Dash adds inline scripts until it serves).
+SCRIPT_HASHES_KEY = "alphapulse_csp_script_hashes"
 CSP = {
     "default-src": "'self'",
     "script-src": "'self'",
@@ -60,16 +62,17 @@ def content_security_policy(script_hashes: list[str]) -> str:
 
 def security_headers(response: flask.Response) -> flask.Response:
     """After-request hook: the headers of the module docstring (and the CSRF cookie on HTML pages)."""
-    hashes = flask.current_app.config.get(SCRIPT_HASHES_KEY, [])
+    html_page = response.mimetype == "text/html"
+    hashes = flask.current_app.extensions.get(SCRIPT_HASHES_KEY, list) if html_page else list
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", content_security_policy(hashes))
+    headers.setdefault("Content-Security-Policy", content_security_policy(list(hashes())))
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if flask.request.is_secure:
         headers.setdefault("Strict-Transport-Security", HSTS)
-    if response.mimetype == "text/html" and flask.request.method == "GET":
+    if html_page and flask.request.method == "GET":
         response.set_cookie(CSRF_COOKIE, generate_csrf(), secure=flask.current_app.config["SESSION_COOKIE_SECURE"],
                             httponly=False, samesite="Strict")  # fmt: skip
     return response
@@ -113,6 +116,7 @@ def init_security(server: flask.Flask, settings: Settings, policy: AuthPolicy) -
     return csrf
 
 
-def allow_inline_scripts(server: flask.Flask, script_hashes: list[str]) -> None:
-    """Add ``script_hashes`` (e.g. ``Dash.csp_hashes()``) to the policy's ``script-src``."""
-    server.config[SCRIPT_HASHES_KEY] = [*server.config.get(SCRIPT_HASHES_KEY, []), *script_hashes]
+def allow_inline_scripts(server: flask.Flask, script_hashes: Callable[[], Iterable[str]]) -> None:
+    """Add the hashes ``script_hashes()`` returns (e.g. ``Dash.csp_hashes``, asked per HTML page) to the policy's
+    ``script-src``."""
+    server.extensions[SCRIPT_HASHES_KEY] = script_hashes
