@@ -158,6 +158,20 @@ def clean_db(engine: Engine, redis_client: redis.Redis) -> Engine:
     return engine
 
 
+@pytest.fixture
+def accounts_db(engine: Engine, db_url: str) -> str:
+    """URL of the session database with no users, API keys or usage (the app's own tables emptied)."""
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE users, api_keys, api_key_usage"))
+    return db_url
+
+
+@pytest.fixture
+def redis_prefix(redis_client: redis.Redis, request) -> str:
+    """A Redis key prefix of this test alone (inside the session's, so the session removes its keys too)."""
+    return f"{os.environ['ALPHAPULSE_REDIS_PREFIX']}-{request.node.name[:40]}-{uuid.uuid4().hex[:6]}"
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     """``artifacts/`` at the project root (git-ignored): screenshots and benchmark output."""

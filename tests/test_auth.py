@@ -24,14 +24,6 @@ from settings.auth import is_loopback
 from tests.web_helpers import PASSWORD, SECRET, add_user, cli, create_key, gunicorn
 
 
-@pytest.fixture
-def accounts_db(engine, db_url):
-    """The session database with no users, keys or usage."""
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE users, api_keys, api_key_usage"))
-    return db_url
-
-
 def _settings(db_url, **changes):
     return replace(with_database(get_settings(), db_url), secret_key=SECRET, **changes)
 
