@@ -57,7 +57,7 @@ def test_sign_in_page_sessions_and_sign_out(monkeypatch, accounts_db, engine):
     app = create_app(_settings(accounts_db, auth_mode="required", secure_cookies="auto"), with_dashboard=False)
     anonymous = app.test_client()
     page = anonymous.get("/system?range=7d")
-    assert page.status_code == 302 and page.headers["Location"] == "/login?next=/system?range=7d"
+    assert page.status_code == 302 and page.headers["Location"] == "/login?next=/system%3Frange%3D7d"
     api = anonymous.get("/api/symbols")
     assert api.status_code == 401 and api.get_json()["status"] == 401 and "Bearer" in api.headers["WWW-Authenticate"]
     assert anonymous.get("/api/health").status_code != 401  # open for load balancers

@@ -118,7 +118,7 @@ def _unauthenticated() -> flask.Response:
         return _json_error(401, "sign in, or send an API key: Authorization: Bearer <key>",
                            **{"WWW-Authenticate": 'Bearer realm="AlphaPulse"'})  # fmt: skip
     target = request.full_path.rstrip("?")
-    return flask.redirect(f"/login?next={quote(target, safe='/?=&,:')}")
+    return flask.redirect(f"/login?next={quote(target, safe='/,:')}")
 
 
 def gate(required: bool, protect_csrf) -> flask.Response | None:

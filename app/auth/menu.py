@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 import flask
-from dash import html
+from dash import dcc, html
 from flask_wtf.csrf import generate_csrf
 
 from app.auth.identity import current_identity
@@ -23,7 +23,7 @@ def user_menu() -> html.Div:
         items += [
             html.Span(f"{ident.name} · {ident.role}", id="user-name", className="ap-user-name"),
             html.Form([
-                html.Input(type="hidden", name="csrf_token", value=generate_csrf()),
+                dcc.Input(type="hidden", name="csrf_token", value=generate_csrf(), id="sign-out-token"),
                 html.Button("Sign out", type="submit", id="sign-out", className="btn btn-outline-light btn-sm"),
             ], action="/logout", method="POST", className="d-inline ms-2"),
         ]  # fmt: skip
