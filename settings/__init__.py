@@ -124,8 +124,8 @@ class Settings:
     dash_rate_limit: str = _env_field(
         "ALPHAPULSE_DASH_RATE_LIMIT",
         "600 per minute",
-        "Limit on Dash callbacks per signed-in user (per client address while sign-in is off); one open page "
-        "sends about 6-10 a minute per chart refresh.",
+        "Limit on Dash callbacks per signed-in user (per client address while sign-in is off); an open page sends "
+        "one per refresh tick (6 a minute at 10 s) and 3-4 per redraw or page load.",
     )
     api_max_range_days: int = _env_field(
         "ALPHAPULSE_API_MAX_RANGE_DAYS", 400, "Longest start..end range the history endpoints accept (days)."
@@ -185,9 +185,13 @@ class Settings:
         "window passes.",
     )
     tier_free_per_minute: int = _env_field("ALPHAPULSE_TIER_FREE_PER_MINUTE", 30, "Requests per minute of a free key.")
-    tier_free_per_day: int = _env_field("ALPHAPULSE_TIER_FREE_PER_DAY", 1000, "Requests per UTC day of a free key.")
+    tier_free_per_day: int = _env_field(
+        "ALPHAPULSE_TIER_FREE_PER_DAY", 1000, "Requests per day of a free key (24-hour window from its first request)."
+    )
     tier_pro_per_minute: int = _env_field("ALPHAPULSE_TIER_PRO_PER_MINUTE", 300, "Requests per minute of a pro key.")
-    tier_pro_per_day: int = _env_field("ALPHAPULSE_TIER_PRO_PER_DAY", 50000, "Requests per UTC day of a pro key.")
+    tier_pro_per_day: int = _env_field(
+        "ALPHAPULSE_TIER_PRO_PER_DAY", 50000, "Requests per day of a pro key (24-hour window from its first request)."
+    )
     trusted_proxies: int = _env_field(
         "ALPHAPULSE_TRUSTED_PROXIES",
         0,
