@@ -40,7 +40,7 @@ from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from limits import parse
 from limits.errors import StorageError
 
-from app.auth.identity import JSON_PREFIXES, current_identity
+from app.auth.identity import current_identity, refusal
 from db import accounts
 from db.engine import get_engine
 from settings import Settings
@@ -108,15 +108,10 @@ def _retry_after_only_on_429(response: flask.Response) -> flask.Response:
     return response
 
 
-def _too_many(exc: RateLimitExceeded):
+def _too_many(exc: RateLimitExceeded) -> flask.Response:
     retry = exc.retry_after  # seconds, may be None
-    message = f"rate limit exceeded ({exc.limit.limit}); retry after {retry} s" if retry else str(exc.description)
-    if flask.request.path.startswith(JSON_PREFIXES):
-        response = flask.jsonify({"error": message, "status": 429})
-    else:
-        response = flask.Response(message, mimetype="text/plain")
-    response.status_code = 429
-    return response
+    return refusal(429, f"rate limit exceeded ({exc.limit.limit}); retry after {retry} s" if retry
+                   else str(exc.description))  # fmt: skip
 
 
 def init_limits(server: flask.Flask, settings: Settings) -> Limiter:

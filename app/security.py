@@ -29,7 +29,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.auth.identity import JSON_PREFIXES
+from app.auth.identity import refusal
 from settings import Settings
 from settings.auth import AuthPolicy
 
@@ -78,14 +78,8 @@ def security_headers(response: flask.Response) -> flask.Response:
     return response
 
 
-def _csrf_refused(exc: CSRFError):
-    message = f"CSRF check failed ({exc.description}): reload the page and try again"
-    if flask.request.path.startswith(JSON_PREFIXES):
-        response = flask.jsonify({"error": message, "status": 403})
-    else:
-        response = flask.Response(message, mimetype="text/plain")
-    response.status_code = 403
-    return response
+def _csrf_refused(exc: CSRFError) -> flask.Response:
+    return refusal(403, f"CSRF check failed ({exc.description}): reload the page and try again")
 
 
 def _api_not_found(rest: str = ""):

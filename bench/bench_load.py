@@ -25,13 +25,12 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import psutil
 
-from bench.bench_ui import bench_database
+from bench.bench_ui import bench_database, start_gunicorn
 from settings import PROJECT_ROOT
 
 ARTIFACTS = PROJECT_ROOT / "artifacts"
@@ -47,33 +46,12 @@ def log(message: str) -> None:
     print(f"[bench-load] {message}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(url: str) -> tuple[subprocess.Popen, str]:
-    """gunicorn on ``url``'s database, limits raised, cache cold; returns (process, base URL) once it answers."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "ALPHAPULSE_PORT": str(port), "ALPHAPULSE_LOG_LEVEL": "WARNING",
-           "ALPHAPULSE_API_RATE_LIMIT": "10000000 per minute", "ALPHAPULSE_DASH_RATE_LIMIT": "10000000 per minute",
-           "ALPHAPULSE_REDIS_PREFIX": f"bench-load-{uuid.uuid4().hex[:8]}",
-           "ALPHAPULSE_ACCESS_LOG": str(ARTIFACTS / "bench_load_access.log")}  # fmt: skip
-    with (ARTIFACTS / "bench_load_gunicorn.log").open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app.wsgi:app"],
-                                cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(base + "/api/symbols", timeout=2).read()
-            return proc, base
-        except OSError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError("gunicorn did not answer within 60 s (artifacts/bench_load_gunicorn.log)")
+def start_app(url: str) -> tuple[subprocess.Popen, str]:
+    """gunicorn on ``url``'s database (``bench_ui.start_gunicorn``), limits raised, cache cold."""
+    return start_gunicorn(url, {
+        "ALPHAPULSE_API_RATE_LIMIT": "10000000 per minute", "ALPHAPULSE_DASH_RATE_LIMIT": "10000000 per minute",
+        "ALPHAPULSE_REDIS_PREFIX": f"bench-load-{uuid.uuid4().hex[:8]}",
+        "ALPHAPULSE_ACCESS_LOG": str(ARTIFACTS / "bench_load_access.log")}, ARTIFACTS / "bench_load_gunicorn.log")
 
 
 def _cpu_seconds(procs: list[psutil.Process]) -> float:
@@ -147,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "bench_load_locust.log").unlink(missing_ok=True)
     url = bench_database()
-    proc, base = start_gunicorn(url)
+    proc, base = start_app(url)
     log(f"gunicorn at {base}, {os.cpu_count()} cores; steps {args.steps} users × {args.step_seconds} s")
     try:
         for variant in args.variants.split(","):

@@ -83,6 +83,14 @@ def _json_error(status: int, message: str, **headers: str) -> flask.Response:
     return response
 
 
+def refusal(status: int, message: str, **headers: str) -> flask.Response:
+    """A refusal of the current request: JSON ``{"error", "status"}`` on :data:`JSON_PREFIXES` paths, plain text
+    on pages (401/403/429 of the gate, the limiter and the CSRF check)."""
+    if flask.request.path.startswith(JSON_PREFIXES):
+        return _json_error(status, message, **headers)
+    return flask.Response(message, status, headers=headers, mimetype="text/plain")
+
+
 def _presented_key(request: flask.Request) -> str | None:
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -136,6 +144,5 @@ def gate(required: bool, protect_csrf) -> flask.Response | None:
     if ident.kind != "key" and flask.request.method in UNSAFE_METHODS and routed:
         protect_csrf()
     if path.startswith(ADMIN_PATHS) and not ident.is_admin:
-        return _json_error(403, "the Admin page needs the admin role") if path.startswith(JSON_PREFIXES) \
-            else flask.Response("Forbidden: the Admin page needs the admin role", 403, mimetype="text/plain")
+        return refusal(403, "the Admin page needs the admin role")
     return None
