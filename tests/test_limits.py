@@ -17,6 +17,7 @@ from dataclasses import replace
 from sqlalchemy import text
 
 from app import create_app, with_database
+from app.limits import USAGE_KEY
 from db.redislocal import LocalRedis
 from settings import get_settings
 from tests.web_helpers import SECRET, add_user, cli, create_key, gunicorn
@@ -79,16 +80,20 @@ def test_api_key_tiers_headers_usage_and_revocation(monkeypatch, accounts_db, re
     assert usage == {"free test key": (3, 1), "pro test key": (4, 2)}
 
 
-def test_a_key_opens_the_api_only(monkeypatch, accounts_db):
+def test_a_key_opens_the_api_only(monkeypatch, accounts_db, engine):
     add_user(monkeypatch, accounts_db, "bot")
     _, key = create_key(monkeypatch, accounts_db, "bot")
     settings = replace(with_database(get_settings(), accounts_db), auth_mode="required", secret_key=SECRET)
-    client = create_app(settings, with_dashboard=False).test_client()
+    app = create_app(settings, with_dashboard=False)
+    client = app.test_client()
     assert client.get("/api/symbols", headers={"X-API-Key": key}).status_code == 200
     page = client.get("/", headers={"X-API-Key": key})
     assert page.status_code == 403 and "API keys are accepted on /api" in page.get_json()["error"]
     post = client.post("/api/symbols", headers={"Authorization": f"Bearer {key}"})
     assert post.status_code == 405  # no CSRF token needed with a key; the route has no POST
+    app.extensions[USAGE_KEY].flush()  # what the worker does every 5 s and when it stops
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT requests, limited FROM api_key_usage")).one() == (2, 0)
 
 
 def test_dash_callbacks_are_limited_per_user(accounts_db, redis_prefix):
