@@ -72,22 +72,35 @@ def run_step(base: str, users: int, seconds: int, redraw: bool, gunicorn: subpro
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", base, "-u", str(users),
            "-r", f"{max(users / SPAWN_SECONDS, 0.5):g}", "-t", f"{seconds}s", "--csv", str(prefix), "--only-summary",
            "--stop-timeout", "15", "--loglevel", "WARNING"]  # fmt: skip
-    workers = [psutil.Process(c.pid) for c in psutil.Process(gunicorn.pid).children()]
+    master = psutil.Process(gunicorn.pid)
+    web: dict[int, tuple[float, float]] = {}  # pid -> (CPU seconds at first sight, latest); max_requests recycles
+    _sample_workers(master, web, initial=True)
     psutil.cpu_percent(percpu=True)
-    cpu_start, web_start, started = psutil.cpu_times(), _cpu_seconds(workers), time.monotonic()
+    cpu_start, started = psutil.cpu_times(), time.monotonic()
     with (ARTIFACTS / "bench_load_locust.log").open("a") as out:
         locust = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out)
         gen = psutil.Process(locust.pid)
         gen_cpu = 0.0
         while locust.poll() is None:
             gen_cpu = max(gen_cpu, _cpu_seconds([gen, *gen.children(recursive=True)]) if gen.is_running() else 0)
+            _sample_workers(master, web)
             time.sleep(1)
     elapsed = time.monotonic() - started
     cpu_end = psutil.cpu_times()
     busy = sum(getattr(cpu_end, f) - getattr(cpu_start, f) for f in ("user", "system", "nice", "irq", "softirq"))
-    rss = [round(w.memory_info().rss / 2**20) for w in workers if w.is_running()]
+    rss = [round(w.memory_info().rss / 2**20) for w in master.children()]
+    web_cpu = sum(latest - first for first, latest in web.values())
     return {"users": users, "stats": _read_stats(prefix), "busy": busy / elapsed, "locust": gen_cpu / elapsed,
-            "web": (_cpu_seconds(workers) - web_start) / elapsed, "rss": rss, "load": os.getloadavg()[0]}  # fmt: skip
+            "web": web_cpu / elapsed, "rss": rss, "load": os.getloadavg()[0]}  # fmt: skip
+
+
+def _sample_workers(master: psutil.Process, seen: dict[int, tuple[float, float]], initial: bool = False) -> None:
+    """Record each gunicorn worker's CPU seconds (``initial``: the step's start; a worker started during the step
+    counts from 0)."""
+    for worker in master.children():
+        now = _cpu_seconds([worker])
+        first = seen[worker.pid][0] if worker.pid in seen else (now if initial else 0.0)
+        seen[worker.pid] = (first, now)
 
 
 def _read_stats(prefix: Path) -> dict[str, dict]:
