@@ -10,7 +10,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.requirements.stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test system-deps system-deps-test timescaledb venv db-start db-stop db-status migrate lint bench-ingest bench-app bench-ui clean
+.PHONY: run test system-deps system-deps-test timescaledb venv db-start db-stop db-status redis-start redis-stop migrate lint bench-ingest bench-app bench-ui bench-load clean
 
 # --- installation ------------------------------------------------------------------------
 system-deps:
@@ -40,14 +40,21 @@ db-stop:
 db-status:
 	@$(BIN)/python -m db.local status
 
+# Embedded Redis (rate-limit counters, query cache) under ./var unless REDIS_URL is set (then only checked).
+redis-start: system-deps venv
+	@$(BIN)/python -m db.redislocal ensure
+
+redis-stop:
+	@$(BIN)/python -m db.redislocal stop
+
 migrate: db-start
 	@$(BIN)/alembic -c alembic.ini upgrade head
 
 # --- the two commands ----------------------------------------------------------------------
-run: migrate
+run: migrate redis-start
 	@scripts/run.sh
 
-test: system-deps-test db-start
+test: system-deps-test db-start redis-start
 	@$(BIN)/python -m pytest
 
 # Benchmark of the app's queries/API/charts and gunicorn memory (prints figures; not part of `make test`).
@@ -62,6 +69,11 @@ bench-ingest: db-start
 # Page load to all charts drawn in headless Chromium against gunicorn (prints figures; not part of `make test`).
 bench-ui: db-start
 	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_ui.py $(BENCH_ARGS)
+
+# Load test: locust users against gunicorn in steps of 10/50/100/200 (prints figures; not part of `make test`;
+# BENCH_ARGS="--steps 10,50 --step-seconds 60" for a shorter run).
+bench-load: db-start redis-start
+	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_load.py $(BENCH_ARGS)
 
 lint: venv
 	@$(BIN)/ruff check .

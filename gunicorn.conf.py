@@ -6,9 +6,14 @@ Every value comes from ``settings`` (environment variables, see README) or is a 
 import ctypes
 import ctypes.util
 import gc
+import sys
+from pathlib import Path
 
-from db.engine import get_engine
+from sqlalchemy import text
+
+from db.engine import get_engine, make_engine
 from settings import get_settings
+from settings.auth import StartupError, resolve_policy, sign_in_required
 
 _settings = get_settings()
 
@@ -40,9 +45,13 @@ keepalive = 5
 max_requests = 5000
 max_requests_jitter = 500
 
-# Access log to stdout with the request time in milliseconds (%(M)s) and microseconds (%(D)s) for latency
-# analysis; errors to stderr. Level from ALPHAPULSE_LOG_LEVEL.
-accesslog = "-"
+# Access log to a file (ALPHAPULSE_ACCESS_LOG, default var/log/access.log; "-" for stdout): one open tab makes
+# ~85 Dash callbacks a minute, which buried the terminal's useful lines. Request time in milliseconds (%(M)s) and
+# microseconds (%(D)s) for latency analysis. Errors, warnings and start-up lines stay on stderr. Level from
+# ALPHAPULSE_LOG_LEVEL. Rotate with logrotate's copytruncate (gunicorn reopens its logs on SIGUSR1).
+accesslog = _settings.access_log_path
+if accesslog != "-":
+    Path(accesslog).parent.mkdir(parents=True, exist_ok=True)
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s bytes %(M)sms (%(D)sus) "%(a)s"'
 errorlog = "-"
 loglevel = _settings.log_level.lower()
@@ -53,6 +62,32 @@ control_socket_disable = True
 
 # Process name in ps/top, to tell the dashboard apart from the ingest worker.
 proc_name = "alphapulse-web"
+
+
+def on_starting(server):
+    """Refuse to start, before binding any socket, when the addresses gunicorn would bind need sign-in that is not
+    set up (``settings.auth``: a secret and at least one user), or differ from ``ALPHAPULSE_HOST`` in being
+    loopback or not (the app decides about sign-in from ``ALPHAPULSE_HOST``, e.g. ``-b 0.0.0.0:8050`` with the
+    default 127.0.0.1). Prints the reason and exits with status 1."""
+    hosts = tuple(addr[0] for addr in server.cfg.address if isinstance(addr, tuple))
+    try:
+        required = sign_in_required(_settings, hosts or None)
+        if required != sign_in_required(_settings):
+            raise StartupError(f"gunicorn binds {', '.join(hosts)} but ALPHAPULSE_HOST is "
+                               f"{_settings.dashboard_host}: set ALPHAPULSE_HOST to the address you bind")  # fmt: skip
+        resolve_policy(_settings, _count_users)
+    except StartupError as exc:
+        print(f"[run] cannot start the dashboard: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def _count_users() -> int:
+    engine = make_engine(_settings.effective_database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM users")).scalar_one()  # as db.accounts.count_users
+    finally:
+        engine.dispose()
 
 
 def when_ready(server):

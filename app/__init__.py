@@ -1,9 +1,10 @@
 """The analyst web app: Dash pages and Flask JSON API on one server (application factory).
 
-``create_app(settings)`` builds one Flask app per call: the ``/api`` blueprint and ``/metrics``
-(:mod:`app.api`), Flask-Limiter on ``/api``, JSON error handlers, and the Dash pages mounted on the same
-server (``app.dashboard.build_dash``). gunicorn serves ``app.wsgi:app``; tests call ``create_app`` with
-their own settings (e.g. a ``DATABASE_URL`` of a test database).
+``create_app(settings)`` builds one Flask app per call: the shared query cache (:mod:`app.cache`, Redis),
+compression, sign-in and hardening (:mod:`app.auth`, :mod:`app.security`: every request passes the auth gate),
+the ``/api`` blueprint and ``/metrics`` (:mod:`app.api`), rate limits shared through Redis (:mod:`app.limits`),
+JSON error handlers, and the Dash pages mounted on the same server (``app.dashboard.build_dash``). gunicorn serves
+``app.wsgi:app``; tests call ``create_app`` with their own settings (e.g. a ``DATABASE_URL`` of a test database).
 """
 
 from __future__ import annotations
@@ -12,32 +13,30 @@ from dataclasses import replace
 
 import flask
 from flask_compress import Compress
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 
-from app.api import CACHE_KEY, SETTINGS_KEY, create_blueprint, prometheus_metrics, register_error_handlers
-from app.cache import TTLCache
+from app.api import SETTINGS_KEY, create_blueprint, prometheus_metrics, register_error_handlers
+from app.auth import init_auth
+from app.cache import init_cache
+from app.limits import init_limits
 from settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None, *, with_dashboard: bool = True) -> flask.Flask:
     """A new Flask app serving the API and (unless ``with_dashboard`` is False) the Dash pages.
 
-    ``settings`` default to the process settings. Responses are compressed (:func:`_compression`). Rate limits
-    (``ALPHAPULSE_API_RATE_LIMIT``) apply to ``/api`` per client address except ``/api/health``; storage is in
-    memory, so each gunicorn worker counts on its own (the effective limit is up to workers × the setting; use a
-    shared storage such as Redis if exact limits matter). Raises what Dash raises for a broken page at build time.
+    ``settings`` default to the process settings. Responses are compressed (:func:`_compression`). Raises
+    ``app.auth.StartupError`` when sign-in is required (non-loopback ``ALPHAPULSE_HOST``) and the secret or users
+    are missing, and whatever Dash raises for a broken page at build time.
     """
     settings = settings or get_settings()
     server = flask.Flask(__name__)
     server.config[SETTINGS_KEY] = settings
-    server.extensions[CACHE_KEY] = TTLCache(settings.api_cache_seconds)
+    init_cache(server, settings)
     _compression(server)
-    api = create_blueprint()
-    limiter = Limiter(get_remote_address, app=server, storage_uri="memory://", headers_enabled=True)
-    limiter.limit(settings.api_rate_limit, exempt_when=lambda: flask.request.endpoint == "api.health")(api)
-    server.register_blueprint(api)
+    init_auth(server, settings)  # its gate runs before the limiter's check: limits depend on who asks
+    server.register_blueprint(create_blueprint())
     server.add_url_rule("/metrics", "metrics", prometheus_metrics, methods=["GET"])
+    init_limits(server, settings)
     register_error_handlers(server)
     if with_dashboard:
         from app.dashboard import build_dash

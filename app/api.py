@@ -34,6 +34,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from app.cache import cache_key, shared_cache, ttl_for
 from app.params import (
     HistoryQuery,
     ParamError,
@@ -68,32 +69,36 @@ def settings() -> Settings:
     return current_app.config[SETTINGS_KEY]
 
 
-#: Key of the app's :class:`~app.cache.TTLCache` in ``Flask.extensions``.
-CACHE_KEY = "alphapulse_cache"
-
-
 def pairs(conn: Connection) -> list[tuple[str, str]]:
-    """``db.queries.known_pairs``, cached per app for ``ALPHAPULSE_API_CACHE_SECONDS`` (see :mod:`app.cache`)."""
-    return current_app.extensions[CACHE_KEY].get("known_pairs", lambda: queries.known_pairs(conn))
+    """``db.queries.known_pairs`` from the shared cache (``ALPHAPULSE_API_CACHE_SECONDS``, :mod:`app.cache`)."""
+    return shared_cache().get("known_pairs", lambda: queries.known_pairs(conn), settings().api_cache_seconds)
+
+
+def symbol_list(conn: Connection) -> pd.DataFrame:
+    """``db.queries.list_symbols`` of the cached :func:`pairs`, from the shared cache like them (the API's
+    ``/api/symbols`` and the pages' pickers share the entry)."""
+    compute = lambda: queries.list_symbols(conn, pairs(conn))  # noqa: E731
+    return shared_cache().get("list_symbols", compute, settings().api_cache_seconds)
 
 
 def feed_health(conn: Connection, now: datetime) -> queries.FeedHealth:
     """``db.queries.feed_health`` of the configured exchanges at ``now`` (aware UTC), with the cached pairs and a
-    cached answer (per app, ``ALPHAPULSE_API_CACHE_SECONDS``) for the feeds silent longer than
+    cached answer (shared cache, ``ALPHAPULSE_API_CACHE_SECONDS``) for the feeds silent longer than
     ``db.queries.HEALTH_LOOKBACK``: their unbounded probes took ~60-80 ms of every health check while only bundled
     history is stored, and a newer row would be found by the bounded probe anyway."""
-    cache = current_app.extensions[CACHE_KEY]
+    cache, ttl = shared_cache(), settings().api_cache_seconds
 
     def older(stale: list[tuple[str, str]]) -> dict[str, dict]:
-        return cache.get(("newest_times", tuple(stale)), lambda: queries.newest_times(conn, stale, now))
+        return cache.get(cache_key("newest_times", *stale), lambda: queries.newest_times(conn, stale, now), ttl)
 
     return queries.feed_health(conn, now, settings().exchanges, pairs=pairs(conn), older=older)
 
 
 @contextmanager
 def connect():
-    """A read connection from this process's engine (``db.engine.get_engine``; recreated after fork)."""
-    with get_engine(settings().effective_database_url).connect() as conn:
+    """A read connection from this process's engine for the read database (``DATABASE_READ_URL`` or
+    ``DATABASE_URL``; ``db.engine.get_engine``, recreated after fork)."""
+    with get_engine(settings().effective_read_url).connect() as conn:
         yield conn
 
 
@@ -192,8 +197,7 @@ def symbols() -> Response:
     reject_unknown(request.args, ("format",))
     fmt = parse_format(request.args.get("format"))
     with connect() as conn:
-        cache = current_app.extensions[CACHE_KEY]
-        frame = cache.get("list_symbols", lambda: queries.list_symbols(conn, pairs(conn))).copy()
+        frame = symbol_list(conn).copy()
     frame["streams"] = [";".join(s) if fmt == "csv" else list(s) for s in frame["streams"]]
     return respond(frame, fmt, {}, "symbols")
 
@@ -212,12 +216,12 @@ def metrics() -> Response:
 def _history(
     name: str, extra: tuple[str, ...], fetch: Callable[[Connection, HistoryQuery], tuple[pd.DataFrame, dict]]
 ) -> Response:
-    cfg = settings()
+    cfg, now = settings(), _utcnow()
     with connect() as conn:
-        query = parse_history(
-            request.args, pairs(conn), _utcnow(), timedelta(days=cfg.api_max_range_days), extra
-        )
-        frame, meta = fetch(conn, query)
+        query = parse_history(request.args, pairs(conn), now, timedelta(days=cfg.api_max_range_days), extra)
+        key = cache_key(name, query.exchanges, query.symbols, query.start, query.end, query.bucket,
+                        tuple(request.args.get(k) for k in extra))  # fmt: skip
+        frame, meta = shared_cache().get(key, lambda: fetch(conn, query), ttl_for(cfg, query.end, now))
         meta = {"exchanges": query.exchanges, "symbols": query.symbols, "start": query.start, "end": query.end,
                 **meta}  # fmt: skip
         if frame.empty:
@@ -272,7 +276,7 @@ def prometheus_metrics() -> Response:
     with connect() as conn:
         latest = queries.latest_metrics(conn)
         fh = feed_health(conn, now)
-    body, content_type = render_metrics(latest, fh)
+    body, content_type = render_metrics(latest, fh, shared_cache().stats())
     return Response(body, content_type=content_type)
 
 

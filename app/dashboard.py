@@ -23,7 +23,9 @@ import flask
 from dash import dcc, html
 from sqlalchemy import Connection
 
+from app.auth.menu import user_menu
 from app.controls import register_nav_callback
+from app.security import allow_inline_scripts
 from db.engine import get_engine
 from settings import PROJECT_ROOT, Settings, get_settings
 
@@ -58,11 +60,12 @@ def current_settings() -> Settings:
 
 @contextmanager
 def read_connection() -> Iterator[Connection]:
-    """A database connection for one callback (read only by convention: the app never writes market data).
+    """A connection to the read database (``DATABASE_READ_URL``, else ``DATABASE_URL``) for one callback (read
+    only by convention: the app never writes market data).
 
     Raises SQLAlchemy's ``OperationalError`` when the database is unreachable; pages turn that into a message.
     """
-    engine = get_engine(current_settings().effective_database_url)
+    engine = get_engine(current_settings().effective_read_url)
     with engine.connect() as conn:
         yield conn
 
@@ -77,6 +80,7 @@ def _navbar() -> dbc.Navbar:
             [
                 dbc.NavbarBrand(["AlphaPulse", html.Small(" perpetual futures", className="ap-brand-sub")]),
                 dbc.Nav(links, navbar=True, className="ap-nav"),
+                user_menu(),
             ],
             fluid=True,
         ),
@@ -122,6 +126,7 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
     server.after_request(_cache_vendor_files)
     register_nav_callback()
     _finish_setup(server, app)
+    allow_inline_scripts(server, app.csp_hashes)  # Dash's inline scripts pass the content security policy
     return app
 
 

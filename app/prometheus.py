@@ -8,7 +8,9 @@ scrape time, so every worker answers the same:
   ``system_metrics`` (unit in the HELP text; the sample carries the row's timestamp);
 * ``alphapulse_feed_lag_seconds{exchange,stream}`` and ``alphapulse_feed_cadence_seconds{exchange,stream}``;
 * ``alphapulse_feed_status{exchange,stream,status}`` — 1 for the feed's current status (``db.health``), else 0;
-* ``alphapulse_health_status{status}`` — the same for the overall status ``/api/health`` reports.
+* ``alphapulse_health_status{status}`` — the same for the overall status ``/api/health`` reports;
+* ``alphapulse_cache_lookups_total{result="hit"|"miss"}`` and ``alphapulse_cache_hit_ratio`` — the shared query
+  cache (Redis counters of every worker and host, :mod:`app.cache`); ``alphapulse_cache_available`` 1/0.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from collections.abc import Iterator
 
 import pandas as pd
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from app.cache import CacheStats
 from db.health import Status
 from db.queries import FeedHealth
 
@@ -65,20 +68,35 @@ def _feed_families(health: FeedHealth) -> Iterator[Metric]:
     yield from (lag, cadence, status, overall)
 
 
-class _SnapshotCollector:
-    """A collector over values already read from the database (one per scrape)."""
+def _cache_families(cache: CacheStats) -> Iterator[Metric]:
+    lookups = CounterMetricFamily(PREFIX + "cache_lookups", "shared query cache lookups (every worker and host)",
+                                  labels=["result"])  # fmt: skip
+    lookups.add_metric(["hit"], cache.hits)
+    lookups.add_metric(["miss"], cache.misses)
+    yield lookups
+    if cache.ratio is not None:
+        yield GaugeMetricFamily(PREFIX + "cache_hit_ratio", "hits / lookups of the shared query cache", cache.ratio)
+    yield GaugeMetricFamily(PREFIX + "cache_available", "1 when the cache's Redis answered", float(cache.available))
 
-    def __init__(self, latest: pd.DataFrame, health: FeedHealth) -> None:
+
+class _SnapshotCollector:
+    """A collector over values already read from the database and Redis (one per scrape)."""
+
+    def __init__(self, latest: pd.DataFrame, health: FeedHealth, cache: CacheStats | None) -> None:
         self._latest = latest
         self._health = health
+        self._cache = cache
 
     def collect(self) -> Iterator[Metric]:
         yield from _pipeline_families(self._latest)
         yield from _feed_families(self._health)
+        if self._cache is not None:
+            yield from _cache_families(self._cache)
 
 
-def render_metrics(latest: pd.DataFrame, health: FeedHealth) -> tuple[bytes, str]:
-    """``(body, content_type)`` of the exposition for ``latest`` (``db.queries.latest_metrics``) and ``health``."""
+def render_metrics(latest: pd.DataFrame, health: FeedHealth, cache: CacheStats | None = None) -> tuple[bytes, str]:
+    """``(body, content_type)`` of the exposition for ``latest`` (``db.queries.latest_metrics``), ``health`` and
+    the shared cache's counters ``cache`` (``app.cache.SharedCache.stats``; None: left out)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_SnapshotCollector(latest, health))
+    registry.register(_SnapshotCollector(latest, health, cache))
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -15,8 +15,13 @@ draws straight away. Two callbacks registered here per page then keep it current
   nothing is queried for the charts and the browser redraws nothing. It always refreshes the "last updated"
   stamp.
 
-Known pairs (exchange + symbol with data) come from the API's per-app cache (``app.api.pairs``), so no page
-pays the loose index scan over every chunk more than once per cache period. Nothing is kept in this module.
+Known pairs (exchange + symbol with data) come from the shared cache (``app.api.pairs``), so no page pays the
+loose index scan over every chunk more than once per cache period. Fingerprints are shared too
+(:func:`cached_fingerprint`: ``ALPHAPULSE_CACHE_LIVE_SECONDS`` for a live window), and a draw request written by
+``_check`` carries the fingerprint it saw under ``"fp"``: the draw keys its cached data by it
+(:func:`cached_view`), so data is never older than the fingerprint stored as drawn, and ``_baseline`` stores it
+without a query. The first draw of a page (no fingerprint yet) may use data up to the live TTL older than the
+baseline it stores; a row arriving in that gap shows at the next change. Nothing is kept in this module.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from dash import Input, Output, State, callback, no_update
 from dash.exceptions import PreventUpdate
@@ -32,10 +38,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import controls
 from app.api import pairs as cached_pairs
-from app.dashboard import read_connection
+from app.api import symbol_list
+from app.cache import cache_key, shared_cache, ttl_for
+from app.dashboard import current_settings, read_connection
 from app.format import utc
 from db import queries
 from db.symbols import display_symbol
+
+T = TypeVar("T")
 
 #: A page's additional fingerprint part: ``(conn, now) -> JSON-able value``.
 Extra = Callable[[Connection, datetime], object]
@@ -55,6 +65,34 @@ def selection(conn: Connection, state: controls.ViewState) -> tuple[list[str], l
     return exchanges, symbols
 
 
+def window_key(state: controls.ViewState, start: datetime, end: datetime) -> tuple:
+    """The part of a cache key that names the view's selection and window: a live window by its length (its
+    result is shared for the live TTL, whatever ``now`` each request has), any other by its bounds."""
+    window = ("live", end - start) if state.live else (start, end)
+    return (state.exchanges, state.symbols, *window)
+
+
+def cached_view(name: str, state: controls.ViewState, start: datetime, end: datetime, compute: Callable[[], T],
+                *parts) -> T:
+    """``compute()`` (a page's queries; opens its own connection) through the shared cache, keyed by ``name``,
+    :func:`window_key` and ``parts`` (bucket, fingerprint of the draw request…), kept as :func:`app.cache.ttl_for`
+    says."""
+    key = cache_key(name, *window_key(state, start, end), *parts)
+    return shared_cache().get(key, compute, ttl_for(current_settings(), end, datetime.now(UTC)))
+
+
+def cached_fingerprint(state: controls.ViewState, start: datetime, end: datetime,
+                       tables: Sequence[str] = MARKET_TABLES, extra: Extra | None = None) -> dict:
+    """:func:`fingerprint` through the shared cache (:func:`cached_view`; opens a connection on a miss only).
+    Raises SQLAlchemy's errors when the database is unreachable."""
+
+    def compute():
+        with read_connection() as conn:
+            return fingerprint(conn, state, start, end, tables, extra)
+
+    return cached_view("fingerprint", state, start, end, compute, tuple(tables))
+
+
 def fingerprint(conn: Connection, state: controls.ViewState, start: datetime, end: datetime,
                 tables: Sequence[str] = MARKET_TABLES, extra: Extra | None = None) -> dict:
     """JSON form of ``db.queries.window_fingerprint`` for the view's selection in ``[start, end)``, plus
@@ -67,9 +105,10 @@ def fingerprint(conn: Connection, state: controls.ViewState, start: datetime, en
     return out
 
 
-def draw_request(store: dict, now: datetime) -> dict:
-    """The ``{prefix}-fp`` value asking the page to draw view ``store`` (``controls`` store) at ``now``."""
-    return {"query": store["query"], "state": store, "now": now.isoformat()}
+def draw_request(store: dict, now: datetime, current: dict | None = None) -> dict:
+    """The ``{prefix}-fp`` value asking the page to draw view ``store`` (``controls`` store) at ``now``; ``current``
+    is the fingerprint that prompted it (None for a first draw or a changed view)."""
+    return {"query": store["query"], "state": store, "now": now.isoformat(), "fp": current}
 
 
 def resolve(fp: dict) -> tuple[controls.ViewState, datetime, datetime, timedelta]:
@@ -89,10 +128,11 @@ def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: 
     def _baseline(fp):
         if not fp:
             raise PreventUpdate
+        if fp.get("fp") is not None:
+            return {"query": fp["query"], "fp": fp["fp"]}
         state, start, end, _ = resolve(fp)
         try:
-            with read_connection() as conn:
-                return {"query": fp["query"], "fp": fingerprint(conn, state, start, end, tables, extra)}
+            return {"query": fp["query"], "fp": cached_fingerprint(state, start, end, tables, extra)}
         except SQLAlchemyError:
             return None
 
@@ -113,11 +153,10 @@ def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: 
             return draw_request(store, now), stamp
         state = controls.state_from_store(store)
         try:
-            with read_connection() as conn:
-                current = fingerprint(conn, state, *state.window(now), tables, extra)
+            current = cached_fingerprint(state, *state.window(now), tables, extra)
         except SQLAlchemyError as exc:
             return no_update, f"Database unreachable at {utc(now, seconds=True)} ({type(exc).__name__})"
-        return (no_update if current == drawn["fp"] else draw_request(store, now)), stamp
+        return (no_update if current == drawn["fp"] else draw_request(store, now, current)), stamp
 
 
 def register_options(prefix: str) -> None:
@@ -139,7 +178,7 @@ def register_options(prefix: str) -> None:
             raise PreventUpdate  # filled already
         try:
             with read_connection() as conn:
-                listed = queries.list_symbols(conn, pairs=cached_pairs(conn))
+                listed = symbol_list(conn)
         except SQLAlchemyError:
             raise PreventUpdate from None
         return (

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import psutil
 from selenium import webdriver
@@ -121,12 +122,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(url: str) -> tuple[subprocess.Popen, str]:
-    """gunicorn with the project's config on a free port; returns (process, base URL) once it answers."""
+def start_gunicorn(url: str, extra_env: dict[str, str] | None = None, log: Path = LOG) -> tuple[subprocess.Popen, str]:
+    """gunicorn with the project's config on a free port (environment plus ``extra_env``, stderr to ``log``);
+    returns (process, base URL) once it answers."""
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "ALPHAPULSE_PORT": str(port), "ALPHAPULSE_LOG_LEVEL": "WARNING"}
-    LOG.parent.mkdir(exist_ok=True)
-    with LOG.open("w") as log_file:  # the child keeps its own descriptor
+    env = {**os.environ, "DATABASE_URL": url, "ALPHAPULSE_PORT": str(port), "ALPHAPULSE_LOG_LEVEL": "WARNING",
+           **(extra_env or {})}  # fmt: skip
+    log.parent.mkdir(exist_ok=True)
+    with log.open("w") as log_file:  # the child keeps its own descriptor
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app.wsgi:app"],
                                 cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
     base = f"http://127.0.0.1:{port}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages AlphaPulse needs, only those missing.
-#   scripts/install_system_deps.sh run    PostgreSQL server + Python venv support
+#   scripts/install_system_deps.sh run    PostgreSQL server, redis-server (embedded Redis) + Python venv support
 #   scripts/install_system_deps.sh test   the above + Chromium and chromedriver (browser tests)
 # Idempotent: when everything is present it only checks and exits in well under a second.
 set -euo pipefail
@@ -11,6 +11,7 @@ need=()
 [ -x "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_ctl" ] || need+=("postgresql-${PG_MAJOR}" "postgresql-client-${PG_MAJOR}")
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v make >/dev/null || need+=(make)
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ "$mode" = "test" ]; then
   command -v chromium >/dev/null || need+=(chromium)
   command -v chromedriver >/dev/null || need+=(chromium-driver)

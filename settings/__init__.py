@@ -23,8 +23,9 @@ class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used; the message names it."""
 
 
-def _env_field(env: str, default, doc: str):
-    return field(default=default, metadata={"env": env, "doc": doc})
+def _env_field(env: str, default, doc: str, minimum: float | None = None):
+    """A setting read from ``env``; numbers must be > 0 unless ``minimum`` allows more (e.g. 0)."""
+    return field(default=default, metadata={"env": env, "doc": doc, "minimum": minimum})
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,14 @@ class Settings:
     api_rate_limit: str = _env_field(
         "ALPHAPULSE_API_RATE_LIMIT",
         "600 per minute",
-        "Flask-Limiter limit per client address on /api (in-memory, per gunicorn worker); /api/health is exempt.",
+        "Limit on /api and /metrics per signed-in user (per client address while sign-in is off) without an API "
+        "key; keys have their tier's limits. Counted in Redis; /api/health is exempt.",
+    )
+    dash_rate_limit: str = _env_field(
+        "ALPHAPULSE_DASH_RATE_LIMIT",
+        "600 per minute",
+        "Limit on Dash callbacks per signed-in user (per client address while sign-in is off); an open page sends "
+        "one per refresh tick (6 a minute at 10 s) and 3-4 per redraw or page load.",
     )
     api_max_range_days: int = _env_field(
         "ALPHAPULSE_API_MAX_RANGE_DAYS", 400, "Longest start..end range the history endpoints accept (days)."
@@ -125,7 +133,76 @@ class Settings:
     api_cache_seconds: float = _env_field(
         "ALPHAPULSE_API_CACHE_SECONDS",
         30.0,
-        "How long each web worker reuses the list of exchange + symbol pairs with data (seconds).",
+        "How long the shared cache keeps the list of exchange + symbol pairs with data and the symbol list "
+        "(seconds).",
+    )
+    cache_live_seconds: float = _env_field(
+        "ALPHAPULSE_CACHE_LIVE_SECONDS",
+        5.0,
+        "How long the shared cache keeps a query result whose range ends now (live views, change checks; seconds).",
+    )
+    cache_past_seconds: float = _env_field(
+        "ALPHAPULSE_CACHE_PAST_SECONDS",
+        600.0,
+        "How long the shared cache keeps a query result whose range lies wholly in the past (seconds).",
+    )
+    database_read_url: str = _env_field(
+        "DATABASE_READ_URL",
+        "",
+        "SQLAlchemy URL of a streaming replica the app reads from (charts, API). Empty: DATABASE_URL.",
+    )
+    redis_url: str = _env_field(
+        "REDIS_URL",
+        "",
+        "Redis for rate-limit counters and the query cache (redis://, rediss:// or unix://). Empty: the embedded "
+        "redis-server under ALPHAPULSE_VAR_DIR (unix socket).",
+    )
+    redis_prefix: str = _env_field(
+        "ALPHAPULSE_REDIS_PREFIX", "alphapulse", "Prefix of every Redis key the app writes (several apps may share)."
+    )
+    auth_mode: str = _env_field(
+        "ALPHAPULSE_AUTH",
+        "auto",
+        "Sign-in: auto (required unless ALPHAPULSE_HOST is a loopback address), required, or off (loopback only).",
+    )
+    secret_key: str = _env_field(
+        "ALPHAPULSE_SECRET_KEY",
+        "",
+        "Signs session cookies and CSRF tokens (at least 32 characters). Required when sign-in is; on loopback "
+        "without it a random key is kept in ALPHAPULSE_VAR_DIR/secret_key.",
+    )
+    secure_cookies: str = _env_field(
+        "ALPHAPULSE_SECURE_COOKIES",
+        "auto",
+        "Secure flag of the session and CSRF cookies: auto (on when sign-in is required: serve over HTTPS), "
+        "true, false.",
+    )
+    session_hours: float = _env_field("ALPHAPULSE_SESSION_HOURS", 12.0, "How long a sign-in lasts (hours).")
+    signin_failure_limit: str = _env_field(
+        "ALPHAPULSE_SIGNIN_FAILURE_LIMIT",
+        "5 per 15 minutes",
+        "Failed sign-ins allowed per user name and, separately, per client address; beyond, 429 until the "
+        "window passes.",
+    )
+    tier_free_per_minute: int = _env_field("ALPHAPULSE_TIER_FREE_PER_MINUTE", 30, "Requests per minute of a free key.")
+    tier_free_per_day: int = _env_field(
+        "ALPHAPULSE_TIER_FREE_PER_DAY", 1000, "Requests per day of a free key (24-hour window from its first request)."
+    )
+    tier_pro_per_minute: int = _env_field("ALPHAPULSE_TIER_PRO_PER_MINUTE", 300, "Requests per minute of a pro key.")
+    tier_pro_per_day: int = _env_field(
+        "ALPHAPULSE_TIER_PRO_PER_DAY", 50000, "Requests per day of a pro key (24-hour window from its first request)."
+    )
+    trusted_proxies: int = _env_field(
+        "ALPHAPULSE_TRUSTED_PROXIES",
+        0,
+        "Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (werkzeug ProxyFix); "
+        "0: the client address is the socket's.",
+        minimum=0,
+    )
+    access_log: str = _env_field(
+        "ALPHAPULSE_ACCESS_LOG",
+        "",
+        "gunicorn access log file. Empty: ALPHAPULSE_VAR_DIR/log/access.log; '-': standard output.",
     )
 
     @property
@@ -139,12 +216,32 @@ class Settings:
         return self.database_url or self.local_database_url
 
     @property
+    def effective_read_url(self) -> str:
+        """``DATABASE_READ_URL`` (a replica) when set, else :attr:`effective_database_url`: where the app reads."""
+        return self.database_read_url or self.effective_database_url
+
+    @property
+    def local_redis_socket(self) -> Path:
+        """Unix socket of the embedded redis-server (``db.redislocal``)."""
+        return self.var_dir / "redis" / "redis.sock"
+
+    @property
+    def effective_redis_url(self) -> str:
+        """``REDIS_URL`` when set, else the embedded redis-server's unix socket URL."""
+        return self.redis_url or f"unix://{self.local_redis_socket}"
+
+    @property
+    def access_log_path(self) -> str:
+        """Where gunicorn writes its access log (``-``: standard output)."""
+        return self.access_log or str(self.var_dir / "log" / "access.log")
+
+    @property
     def uses_local_cluster(self) -> bool:
         """True when no ``DATABASE_URL`` is set and the embedded cluster is the database."""
         return not self.database_url
 
 
-def _parse(raw: str, default, env: str):
+def _parse(raw: str, default, env: str, minimum: float | None = None):
     try:
         if isinstance(default, bool):
             if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
@@ -159,8 +256,8 @@ def _parse(raw: str, default, env: str):
             return Path(raw).expanduser().resolve()
         if isinstance(default, (int, float)):
             value = type(default)(raw)
-            if value <= 0:
-                raise ValueError("must be positive")
+            if (value <= 0) if minimum is None else (value < minimum):
+                raise ValueError("must be positive" if minimum is None else f"must be >= {minimum}")
             return value
         return raw
     except ValueError as exc:
@@ -178,7 +275,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     for f in fields(Settings):
         raw = environ.get(f.metadata["env"], "")
         if raw.strip():
-            values[f.name] = _parse(raw.strip(), f.default, f.metadata["env"])
+            values[f.name] = _parse(raw.strip(), f.default, f.metadata["env"], f.metadata["minimum"])
     return Settings(**values)
 
 

@@ -1,12 +1,19 @@
-"""Shared fixtures: a real TimescaleDB database, migrated to head, fresh for the test session.
+"""Shared fixtures: a real TimescaleDB database, migrated to head, fresh for the test session, and a real Redis.
 
 With ``DATABASE_URL`` unset the embedded local cluster is started (or reused); the session
 creates its own database ``alphapulse_test_<random>`` on that server, runs ``alembic upgrade
 head`` into it, and drops it at the end. ``clean_db`` empties every hypertable before a test.
+
+Redis (:func:`pytest_configure`): ``REDIS_URL`` when set and answering, else the embedded redis-server under
+``./var`` (``db.redislocal``, started if needed, left running like the database); the session's keys get a prefix
+of their own (``ALPHAPULSE_REDIS_PREFIX=alphapulse-test-<random>``), so sessions and engineers sharing a server
+never see each other's counters or cache entries, and :func:`redis_client` removes them at the end. Rate limits
+of the session default to 100,000 per minute (tests of limits set their own), so unrelated tests never meet them.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -14,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 import pytest
+import redis
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, make_url, text
@@ -21,12 +29,45 @@ from sqlalchemy import Engine, make_url, text
 from db.engine import make_engine
 from db.local import LocalCluster
 from db.schema import HYPERTABLES
-from settings import PROJECT_ROOT, get_settings
+from settings import PROJECT_ROOT, get_settings, load_settings
 
 ARTIFACTS = PROJECT_ROOT / "artifacts"
 
 #: The local fake exchange fixtures (``fake_exchange``, ``fake_exchange_server``).
 pytest_plugins = ["tests.fake_exchange.fixtures"]
+
+#: Limits of the test session unless a test sets its own.
+TEST_RATE_LIMIT = "100000 per minute"
+
+
+def pytest_configure(config):
+    """Point the session (and the servers its tests start, which inherit the environment) at a real Redis with a
+    key prefix of its own (module docstring), before any settings are read."""
+    from db.redislocal import LocalRedis, answers
+
+    url = os.environ.get("REDIS_URL", "")
+    if not url or not answers(url):
+        url = LocalRedis.from_settings(load_settings()).start()
+    os.environ["REDIS_URL"] = url
+    os.environ["ALPHAPULSE_REDIS_PREFIX"] = f"alphapulse-test-{uuid.uuid4().hex[:10]}"
+    os.environ.setdefault("ALPHAPULSE_API_RATE_LIMIT", TEST_RATE_LIMIT)
+    os.environ.setdefault("ALPHAPULSE_DASH_RATE_LIMIT", TEST_RATE_LIMIT)
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[redis.Redis]:
+    """A client of the session's Redis; every key of the session's prefix is deleted at the end."""
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    yield client
+    delete_keys(client, os.environ["ALPHAPULSE_REDIS_PREFIX"])
+    client.close()
+
+
+def delete_keys(client: redis.Redis, prefix: str) -> int:
+    """Delete every key containing ``prefix`` (the cache's and Flask-Limiter's ``LIMITER/<prefix>/…``)."""
+    keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
+    return client.delete(*keys) if keys else 0
 
 
 def alembic_config(url: str, stdout: TextIO = sys.stdout) -> Config:
@@ -108,11 +149,27 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def clean_db(engine: Engine) -> Engine:
-    """The test database with every hypertable emptied (chunks dropped) before the test."""
+def clean_db(engine: Engine, redis_client: redis.Redis) -> Engine:
+    """The test database with every hypertable emptied (chunks dropped) before the test, and the session's
+    Redis keys (query cache, counters) removed: cached results of the old rows would outlive them."""
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE " + ", ".join(t.name for t in HYPERTABLES)))
+    delete_keys(redis_client, os.environ["ALPHAPULSE_REDIS_PREFIX"])
     return engine
+
+
+@pytest.fixture
+def accounts_db(engine: Engine, db_url: str) -> str:
+    """URL of the session database with no users, API keys or usage (the app's own tables emptied)."""
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE users, api_keys, api_key_usage"))
+    return db_url
+
+
+@pytest.fixture
+def redis_prefix(redis_client: redis.Redis, request) -> str:
+    """A Redis key prefix of this test alone (inside the session's, so the session removes its keys too)."""
+    return f"{os.environ['ALPHAPULSE_REDIS_PREFIX']}-{request.node.name[:40]}-{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture(scope="session")

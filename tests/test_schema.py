@@ -7,11 +7,14 @@ import io
 from alembic import command
 from sqlalchemy import inspect, text
 
+from db.accounts import ACCOUNT_TABLES
 from db.engine import make_engine, probe_timescaledb
 from db.schema import CHUNK_INTERVAL, CHUNK_INTERVALS, HYPERTABLES, metadata
 from tests.conftest import alembic_config
 
 HYPERTABLE_NAMES = {t.name for t in HYPERTABLES}
+#: Every table migrations create: the hypertables and the app's own tables (db.accounts).
+ALL_TABLES = HYPERTABLE_NAMES | {t.name for t in ACCOUNT_TABLES}
 
 # Functions of the Timescale License (TSL) edition that the Apache build lacks.
 TSL_ONLY = (
@@ -35,7 +38,7 @@ def test_every_table_is_a_hypertable_with_its_chunk_interval(engine):
     assert {r.hypertable_name for r in rows} == HYPERTABLE_NAMES
     assert all(r.column_name == "time" and r.time_interval == CHUNK_INTERVALS[r.hypertable_name] for r in rows)
     assert {n for n, i in CHUNK_INTERVALS.items() if i != CHUNK_INTERVAL} == {"funding_rates_1h", "funding_rates_15m"}
-    assert set(metadata.tables) == HYPERTABLE_NAMES
+    assert set(metadata.tables) == ALL_TABLES
 
 
 def test_every_primary_key_includes_time(engine):
@@ -79,8 +82,8 @@ def _public_tables(url: str) -> set[str]:
 def test_upgrade_downgrade_upgrade(scratch_url):
     cfg = alembic_config(scratch_url)
     command.upgrade(cfg, "head")
-    assert _public_tables(scratch_url) == HYPERTABLE_NAMES | {"<timescaledb>"}
+    assert _public_tables(scratch_url) == ALL_TABLES | {"<timescaledb>"}
     command.downgrade(cfg, "base")
     assert _public_tables(scratch_url) == set()
     command.upgrade(cfg, "head")
-    assert _public_tables(scratch_url) == HYPERTABLE_NAMES | {"<timescaledb>"}
+    assert _public_tables(scratch_url) == ALL_TABLES | {"<timescaledb>"}

@@ -26,7 +26,7 @@ from app.components import (
 )
 from app.dashboard import read_connection
 from app.figures import anomaly_scatter, empty_figure
-from app.refresh import register_refresh, resolve, selection, start_page
+from app.refresh import cached_view, register_refresh, resolve, selection, start_page
 from db import queries
 
 dash.register_page(__name__, path="/anomalies", name="Anomalies", title="AlphaPulse · Anomalies", order=1)
@@ -124,12 +124,15 @@ def _draw(fp):
            "error": None, "content": {}, "summary": ""}
     if not state.symbols:
         return {**out, "scatter": empty_figure("Choose at least one symbol."), "rows": []}
-    try:
+    def compute():
         with read_connection() as conn:
             exchanges, symbols = selection(conn, state)
             rows = queries.anomaly_rows(conn, exchanges, symbols, start, end, metrics=list(state.metrics) or None,
                                         min_abs_z=state.min_z, limit=MAX_ROWS)
-            extent = queries.data_extent(conn, exchanges, symbols) if rows.empty else None
+            return rows, queries.data_extent(conn, exchanges, symbols) if rows.empty else None
+
+    try:
+        rows, extent = cached_view(P, state, start, end, compute, state.metrics, state.min_z, fp.get("fp"))
     except SQLAlchemyError as exc:
         return {**out, "scatter": empty_figure("Database unreachable"), "rows": [],
                 "error": error_alert("Database", exc)}

@@ -33,7 +33,7 @@ from app.components import (
 )
 from app.dashboard import read_connection
 from app.figures import MAX_MARKERS, empty_figure, funding_figure, price_figure
-from app.refresh import register_refresh, resolve, selection, start_page
+from app.refresh import cached_view, register_refresh, resolve, selection, start_page
 from db import queries
 
 dash.register_page(__name__, path="/", name="Overview", title="AlphaPulse · Overview", order=0)
@@ -105,9 +105,12 @@ def _draw(fp):
     if not state.symbols:
         blank = empty_figure("Choose at least one symbol.")
         return {**out, "cards": [], "rows": [], "funding": blank, "prices": blank}
-    try:
+    def compute():
         with read_connection() as conn:
-            data = _query(conn, state, start, end, bucket)
+            return _query(conn, state, start, end, bucket)
+
+    try:
+        data = cached_view(P, state, start, end, compute, bucket, fp.get("fp"))
     except SQLAlchemyError as exc:
         blank = empty_figure("Database unreachable")
         return {**out, "cards": [], "rows": [], "funding": blank, "prices": blank,

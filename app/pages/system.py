@@ -25,11 +25,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import controls
 from app.api import feed_health as cached_feed_health
+from app.cache import CacheStats, shared_cache
 from app.components import error_alert, graph, grid, status_badge
 from app.dashboard import read_connection
 from app.figures import empty_figure, feed_lag_figure, metric_figure
 from app.format import duration, utc
-from app.refresh import SYSTEM_TABLES, register_refresh, resolve, start_page
+from app.refresh import SYSTEM_TABLES, cached_view, register_refresh, resolve, start_page
 from db import health, queries
 from db.engine import probe_timescaledb
 from db.storage import hypertable_sizes
@@ -65,6 +66,7 @@ def layout(**query) -> html.Div:
             html.H1("Pipeline health", className="ap-title"),
             controls.control_bar(P, start.state, show_funding=False, request=start.request),
             html.Div(id=f"{P}-status", className="ap-system-status"),
+            html.Div(id=f"{P}-cache"),
             html.H2("Feeds: lag against expected cadence", className="ap-h2"),
             html.Div(id=f"{P}-feeds"),
             html.Div(graph(f"{P}-lag", 300), className="ap-panel"),
@@ -143,6 +145,7 @@ DRAW_OUTPUTS = {
     "latest": Output(f"{P}-latest", "rowData"),
     "window": Output(f"{P}-window", "children"),
     "panels": tuple(Output(f"{P}-m-{name}", "figure") for name, *_ in PANELS),
+    "cache": Output(f"{P}-cache", "children"),
 }
 
 
@@ -153,18 +156,21 @@ def _draw(fp):
     state, start, end, bucket = resolve(fp)
     now = datetime.fromisoformat(fp["now"])
     window = controls.window_text(start, end, bucket, state.live)
-    try:
+    def compute():
         with read_connection() as conn:
-            info = probe_timescaledb(conn)
-            fh = cached_feed_health(conn, now)
-            sizes = hypertable_sizes(conn)
-            latest = queries.latest_metrics(conn)
-            series = [queries.metric_series(conn, name, start, end, bucket, agg=agg)
-                      for name, _, _, _, agg, _ in PANELS]
+            return (probe_timescaledb(conn), cached_feed_health(conn, now), hypertable_sizes(conn),
+                    queries.latest_metrics(conn),
+                    [queries.metric_series(conn, name, start, end, bucket, agg=agg)
+                     for name, _, _, _, agg, _ in PANELS])  # fmt: skip
+
+    cache = cache_block(shared_cache().stats())
+    try:
+        info, fh, sizes, latest, series = cached_view(P, state, start, end, compute, bucket, fp.get("fp"))
     except (SQLAlchemyError, LookupError) as exc:
         blank = empty_figure("Database unreachable")
         return {"status": [status_badge("down"), error_alert(" Database", exc)], "feeds": None, "lag": blank,
-                "sizes": None, "latest": [], "window": window, "panels": tuple(blank for _ in PANELS)}
+                "sizes": None, "latest": [], "window": window, "panels": tuple(blank for _ in PANELS),
+                "cache": cache}
     minutes = bucket.total_seconds() / 60
     series = [frame.assign(value=frame["value"] / minutes) if name in PER_MINUTE and len(frame) else frame
               for frame, (name, *_) in zip(series, PANELS, strict=True)]
@@ -181,4 +187,17 @@ def _draw(fp):
         "latest": _latest_rows(latest),
         "window": window,
         "panels": panels,
+        "cache": cache,
     }
+
+
+def cache_block(stats: CacheStats) -> html.Div:
+    """One line on the shared query cache: hit ratio and lookups (Redis counters, every worker and host)."""
+    if not stats.available:
+        text = "Query cache: Redis unavailable, every view queries the database"
+    elif stats.ratio is None:
+        text = "Query cache (Redis): no lookups yet"
+    else:
+        text = (f"Query cache (Redis): hit ratio {stats.ratio:.1%} of {stats.hits + stats.misses:,} lookups "
+                f"({stats.hits:,} hits, {stats.misses:,} misses, every worker and host)")
+    return html.Div(text, id=f"{P}-cache-ratio", className="text-muted small")
