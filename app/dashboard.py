@@ -23,6 +23,7 @@ import flask
 from dash import dcc, html
 from sqlalchemy import Connection
 
+from app import callback_guard
 from app.controls import register_nav_callback
 from db.engine import get_engine
 from settings import PROJECT_ROOT, Settings, get_settings
@@ -122,6 +123,7 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
     server.after_request(_cache_vendor_files)
     register_nav_callback()
     _finish_setup(server, app)
+    callback_guard.install(server, app)
     return app
 
 
