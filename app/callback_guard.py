@@ -6,8 +6,8 @@ Installed on the Flask server by ``app.dashboard.build_dash`` (:func:`install`):
   :data:`MAX_BODY_BYTES`, JSON nested at most :data:`MAX_DEPTH` deep, an object naming a registered server-side
   callback whose ``outputs``, ``inputs`` and ``state`` have the shape, count, ids and properties that callback
   declares (pattern-matching ids as lists or objects of ids), ``changedPropIds`` a list of strings, and the page
-  router's location values strings. Anything else is a JSON 400 ``{"error", "status"}`` and one warning line in
-  the log. The values themselves are checked by the callbacks through :mod:`app.inputs`; an
+  router's location a path and a query string. Anything else is a JSON 400 ``{"error", "status"}`` and one
+  warning line in the log. The values themselves are checked by the callbacks through :mod:`app.inputs`; an
   :class:`~app.inputs.InputError` they raise gets the same answer. Callbacks are read from the Dash app's callback
   map at request time, so pages added later are covered without code here.
 * ``GET /_dash-component-suites/<package>/<path>`` of a file Dash does not serve: 404 (Dash raises
@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
 #: Deepest JSON nesting accepted in a callback request (the renderer's bodies are 6 deep at most).
 MAX_DEPTH = 32
-#: Dash's page-router inputs (``dash._pages``): its callback reads them as strings.
-ROUTER_PROPS = {("_pages_location", "pathname"), ("_pages_location", "search")}
+#: Dash's page-router location (``dash._pages``): its callback reads both as strings, and the pathname must start
+#: with the app's ``requests_pathname_prefix`` (``dash.strip_relative_path`` raises otherwise).
+ROUTER_PATHNAME, ROUTER_SEARCH = ("_pages_location", "pathname"), ("_pages_location", "search")
 
 
 class BadRequest(ValueError):
@@ -53,7 +54,14 @@ def _is_pattern(dep_id: str) -> bool:
     return dep_id.startswith("{")
 
 
-def _check_dependency(item, declared: dict, where: str) -> None:
+def _check_router(prop: tuple[str, str], value, where: str, prefix: str) -> None:
+    if prop == ROUTER_SEARCH and not isinstance(value, (str, type(None))):
+        raise BadRequest(f"{where}: {prop[0]}.{prop[1]} must be a string")
+    if prop == ROUTER_PATHNAME and not (isinstance(value, str) and value.startswith(prefix.rstrip("/") or "/")):
+        raise BadRequest(f"{where}: {prop[0]}.{prop[1]} must be a path under {prefix}")
+
+
+def _check_dependency(item, declared: dict, where: str, prefix: str = "/") -> None:
     """One output/input/state entry of the body against its declared ``{"id", "property"}``."""
     if _is_pattern(declared["id"]):  # ALL/ALLSMALLER: a list of entries; MATCH: one entry; ids are objects
         entries = item if isinstance(item, list) else [item]
@@ -65,17 +73,15 @@ def _check_dependency(item, declared: dict, where: str) -> None:
     if not (isinstance(item, dict) and item.get("id") == declared["id"]
             and item.get("property") == declared["property"]):
         raise BadRequest(f"{where}: expected {declared['id']}.{declared['property']}")
-    prop = (declared["id"], declared["property"])
-    if prop in ROUTER_PROPS and not isinstance(item.get("value"), (str, type(None))):
-        raise BadRequest(f"{where}: {prop[0]}.{prop[1]} must be a string")
+    _check_router((declared["id"], declared["property"]), item.get("value"), where, prefix)
 
 
-def _check_list(body: dict, key: str, declared: list[dict]) -> None:
+def _check_list(body: dict, key: str, declared: list[dict], prefix: str = "/") -> None:
     items = body.get(key, [])
     if not isinstance(items, list) or len(items) != len(declared):
         raise BadRequest(f"{key} must be a list of {len(declared)} entries")
     for i, (item, dep) in enumerate(zip(items, declared, strict=True)):
-        _check_dependency(item, dep, f"{key}[{i}]")
+        _check_dependency(item, dep, f"{key}[{i}]", prefix)
 
 
 def declared_outputs(output: str) -> list[dict]:
@@ -84,9 +90,10 @@ def declared_outputs(output: str) -> list[dict]:
     return [dict(zip(("id", "property"), part.rsplit(".", 1), strict=True)) for part in parts]
 
 
-def check_body(body, callback_map: dict) -> None:
+def check_body(body, callback_map: dict, pathname_prefix: str = "/") -> None:
     """Raise :class:`BadRequest` unless ``body`` (parsed JSON) is a well-formed request for a server callback of
-    ``callback_map`` (``Dash.callback_map``); rules in the module docstring."""
+    ``callback_map`` (``Dash.callback_map``; ``pathname_prefix``: the app's ``requests_pathname_prefix``); rules in
+    the module docstring."""
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     if _depth(body) > MAX_DEPTH:
@@ -103,8 +110,8 @@ def check_body(body, callback_map: dict) -> None:
         _check_list(body, "outputs", declared)
     else:
         _check_dependency(outputs, declared[0], "outputs")
-    _check_list(body, "inputs", callback["inputs"])
-    _check_list(body, "state", callback["state"])
+    _check_list(body, "inputs", callback["inputs"], pathname_prefix)
+    _check_list(body, "state", callback["state"], pathname_prefix)
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
         raise BadRequest("changedPropIds must be a list of strings")
@@ -130,7 +137,8 @@ def install(server: flask.Flask, app: dash.Dash) -> None:
         if (flask.request.content_length or 0) > MAX_BODY_BYTES:
             return _bad_request(f"the body is larger than {MAX_BODY_BYTES} bytes")
         try:
-            check_body(json.loads(flask.request.get_data(cache=True)), app.callback_map)
+            check_body(json.loads(flask.request.get_data(cache=True)), app.callback_map,
+                       app.config.requests_pathname_prefix)
         except BadRequest as exc:
             return _bad_request(str(exc))
         except (ValueError, RecursionError):  # json: malformed, not UTF-8, or nested too deep to decode
