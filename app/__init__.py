@@ -8,8 +8,6 @@ their own settings (e.g. a ``DATABASE_URL`` of a test database).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import flask
 from flask_compress import Compress
 from flask_limiter import Limiter
@@ -66,5 +64,6 @@ def _compression(server: flask.Flask) -> None:
 
 
 def with_database(settings: Settings, url: str) -> Settings:
-    """``settings`` with ``database_url`` set to ``url`` (tests and benchmarks point the app at their database)."""
-    return replace(settings, database_url=url)
+    """``settings`` aimed at the database of the owner URL ``url`` (tests and benchmarks point the app at their
+    database); the app then connects as its own role where the URL allows it (``Settings.with_database``)."""
+    return settings.with_database(url)

@@ -102,8 +102,9 @@ def feed_health(conn: Connection, now: datetime) -> queries.FeedHealth:
 
 @contextmanager
 def connect():
-    """A read connection from this process's engine (``db.engine.get_engine``; recreated after fork)."""
-    with get_engine(settings().effective_database_url).connect() as conn:
+    """A read connection as the app's role (``Settings.database_url_for("app")``) from this process's engine
+    (``db.engine.get_engine``; recreated after fork)."""
+    with get_engine(settings().database_url_for("app")).connect() as conn:
         yield conn
 
 

@@ -59,11 +59,12 @@ def current_settings() -> Settings:
 
 @contextmanager
 def read_connection() -> Iterator[Connection]:
-    """A database connection for one callback (read only by convention: the app never writes market data).
+    """A database connection for one callback, as the app's role (``Settings.database_url_for("app")``), which may
+    read market data and cannot write it (``db.roles``).
 
     Raises SQLAlchemy's ``OperationalError`` when the database is unreachable; pages turn that into a message.
     """
-    engine = get_engine(current_settings().effective_database_url)
+    engine = get_engine(current_settings().database_url_for("app"))
     with engine.connect() as conn:
         yield conn
 

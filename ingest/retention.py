@@ -11,6 +11,10 @@ empty the product, and retention resumes as soon as live data arrives. The bundl
 older than the same cutoff, so ``make run`` does not reload what retention dropped. Where the
 server runs the Timescale License edition (``probe_timescaledb(...).has_tsl``) :func:`apply_retention` instead
 registers ``add_retention_policy(..., if_not_exists => true)`` and lets the server's job scheduler drop chunks.
+
+Both need the tables' owner; the ingest role calls them through the owner's ``SECURITY DEFINER`` functions
+``retention_drop_chunks`` and ``retention_add_policy`` (migration ``h12_01``, :mod:`db.roles`), which refuse
+anything but a hypertable of the schema and a cutoff within the last day.
 ``python -m ingest retention`` applies it once.
 """
 
@@ -60,16 +64,15 @@ def apply_retention(engine: Engine, settings: Settings) -> RetentionResult:
         use_policies = probe_timescaledb(conn).has_tsl
         for table, days in ages.items():
             if use_policies:
-                conn.execute(text("SELECT add_retention_policy(CAST(:t AS regclass), make_interval(days => :d), "
-                                  "if_not_exists => true)"), {"t": table, "d": days})
+                conn.execute(text("SELECT retention_add_policy(CAST(:t AS regclass), :d)"), {"t": table, "d": days})
                 continue
             cutoff = retention_cutoff(conn, table, days)
             if cutoff is None:
                 dropped[table] = 0
                 continue
-            chunks = conn.execute(text("SELECT drop_chunks(CAST(:t AS regclass), older_than => :cutoff)"),
-                                  {"t": table, "cutoff": cutoff}).scalars().all()
-            dropped[table] = len(chunks)
+            chunks = conn.execute(text("SELECT retention_drop_chunks(CAST(:t AS regclass), :cutoff)"),
+                                  {"t": table, "cutoff": cutoff}).scalar_one()
+            dropped[table] = chunks
             if chunks:
-                log.info("retention: dropped %d chunk(s) of %s older than %d days", len(chunks), table, days)
+                log.info("retention: dropped %d chunk(s) of %s older than %d days", chunks, table, days)
     return RetentionResult(dropped, use_policies)
