@@ -83,7 +83,9 @@ class Settings:
         "DATABASE_ALERTS_URL", "", "URL of the alerts worker's role. Empty: from DATABASE_URL / embedded."
     )
     var_dir: Path = _env_field(
-        "ALPHAPULSE_VAR_DIR", PROJECT_ROOT / "var", "Directory of the embedded cluster's data, socket, logs and secrets."
+        "ALPHAPULSE_VAR_DIR",
+        PROJECT_ROOT / "var",
+        "Directory of the embedded cluster's data, socket, logs and secrets.",
     )
     local_pg_port: int = _env_field("ALPHAPULSE_PG_PORT", 55432, "TCP port of the embedded cluster (127.0.0.1).")
     local_pg_db: str = _env_field("ALPHAPULSE_PG_DB", "alphapulse", "Database name in the embedded cluster.")

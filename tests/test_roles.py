@@ -23,6 +23,7 @@ from db.engine import make_engine
 from db.local import LocalCluster
 from db.local_setup import SUPERUSER
 from db.roles import JOB_ROLES
+from db.secrets import read_passfile
 from settings import DB_ROLES, get_settings
 from tests.conftest import role_url
 
@@ -53,7 +54,7 @@ def test_connecting_without_the_secret_fails(cluster, user, tmp_path):
             _connect(cluster, user, host, passfile=str(empty), password="")
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
             _connect(cluster, user, host, password="not-the-secret")
-    if user != SUPERUSER or SUPERUSER in open(cluster.passfile).read():
+    if user != SUPERUSER or SUPERUSER in read_passfile(cluster.passfile):
         with _connect(cluster, user, "127.0.0.1", dbname="postgres", passfile=str(cluster.passfile)) as conn:
             assert conn.execute("SELECT current_user").fetchone()[0] == user
 
@@ -142,6 +143,6 @@ def test_every_table_is_granted_to_a_job_role(engine):
 def test_the_owner_is_not_a_superuser_of_a_new_cluster(cluster, engine):
     with engine.connect() as conn:
         superuser = conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
-    new_cluster = SUPERUSER in open(cluster.passfile).read()
+    new_cluster = SUPERUSER in read_passfile(cluster.passfile)
     assert superuser is (not new_cluster)  # a cluster created before roles keeps its bootstrap owner (README)
     assert make_url(str(engine.url)).query.get("passfile") and make_url(str(engine.url)).password is None
