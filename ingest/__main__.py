@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -40,10 +42,24 @@ def _load_recorded(args, settings: Settings) -> int:
 
 def _run(args, settings: Settings) -> int:
     from ingest.worker import Worker
+    from ingest.writer import write_engine
 
     log.info("ingest worker starting: exchanges %s, symbols %s", ",".join(settings.exchanges),
              ",".join(settings.symbols))
-    return asyncio.run(Worker(settings, get_engine(settings.database_url_for("ingest"))).run())
+    status = asyncio.run(Worker(settings, write_engine(settings.database_url_for("ingest"), settings)).run())
+    _exit_if_blocked(status)
+    return status
+
+
+def _exit_if_blocked(status: int) -> None:
+    """Exit now when a thread is still blocked in the database after the stop (a server that stopped answering):
+    everything unwritten is in the spool already, and waiting for the thread would break the 10 s promise."""
+    blocked = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()
+               and not t.daemon]
+    if blocked:
+        log.warning("exiting with %d thread(s) still waiting on the database: %s", len(blocked), ", ".join(blocked))
+        logging.shutdown()
+        os._exit(status)
 
 
 def _backfill(args, settings: Settings) -> int:

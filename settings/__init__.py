@@ -150,7 +150,16 @@ class Settings:
     buffer_max_rows: int = _env_field(
         "ALPHAPULSE_BUFFER_MAX_ROWS",
         200_000,
-        "Rows ingest holds while the database is unreachable; beyond, dropped and counted.",
+        "Rows ingest holds in memory while the database is unreachable; beyond, the oldest go to the spool "
+        "(var/spool).",
+    )
+    db_lock_timeout_seconds: float = _env_field(
+        "ALPHAPULSE_DB_LOCK_TIMEOUT_SECONDS",
+        3.0,
+        "Longest wait of an ingest worker's statement for a lock (a blocked write fails, is retried, spooled at stop).",
+    )
+    db_statement_timeout_seconds: float = _env_field(
+        "ALPHAPULSE_DB_STATEMENT_TIMEOUT_SECONDS", 60.0, "Longest statement of the ingest worker's sessions (seconds)."
     )
     exchange_timeout_seconds: float = _env_field(
         "ALPHAPULSE_EXCHANGE_TIMEOUT_SECONDS", 10.0, "ccxt request timeout per exchange call (seconds)."
