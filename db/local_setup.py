@@ -10,7 +10,8 @@ brought up to them):
   replication;
 * roles (:func:`provision`): the superuser (``postgres``; cluster administration by ``db.local`` only) and the four
   job roles of ``settings.DB_ROLES`` log in with the passwords of ``Settings.pg_passfile``; the owner may create
-  databases (tests make their own) but is no superuser; the others have no attribute at all. The database belongs
+  databases (tests make their own) and end other non-superuser sessions (``pg_signal_backend``: ``DROP DATABASE …
+  WITH (FORCE)``) but is no superuser; the others have no attribute at all. The database belongs
   to the owner; tables get their privileges from the migrations (``db.roles``).
 
 A cluster initialised before this (trust authentication, the owner ``alphapulse`` as its bootstrap superuser) is
@@ -108,6 +109,8 @@ def provision(conn: psycopg.Connection, passwords: dict[str, str], dbname: str, 
     if superuser not in DB_ROLES.values():
         _set_password(conn, superuser, passwords[superuser])
     owner = sql.Identifier(DB_ROLES["owner"])
+    if DB_ROLES["owner"] != superuser:  # tests drop their databases WITH (FORCE) while job roles are connected
+        conn.execute(sql.SQL("GRANT pg_signal_backend TO {}").format(owner))
     if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), owner))
     else:

@@ -6,7 +6,7 @@ Roles (names in ``settings.DB_ROLES``, the same on every server):
 ``alphapulse``         owner: owns the schema and the tables, runs migrations (whoever runs them on an external
                        server owns what they create); on the embedded cluster it may create databases, no more
 ``alphapulse_ingest``  writes market data: SELECT, INSERT, UPDATE, DELETE on market tables; EXECUTE on the retention
-                       functions (below); nothing else
+                       function (below); nothing else
 ``alphapulse_app``     the web app: SELECT on market tables; read-write only on app-owned tables (users, API keys,
                        alert rules)
 ``alphapulse_alerts``  the alerts worker: SELECT on market tables; read-write on its own alert-state tables
@@ -25,10 +25,10 @@ of the migrated schema without a grant, naming it. The first grant of a migratio
 which creates missing job roles (NOLOGIN) when the migrating role may, and otherwise stops with the SQL an
 operator runs (README, "Database roles").
 
-**Retention** needs the hypertables' owner (``drop_chunks``). Migration ``h12_01`` creates two ``SECURITY DEFINER``
-functions owned by the owner, executable by ``alphapulse_ingest`` only: ``retention_drop_chunks(hypertable,
-older_than)`` (refuses a table that is not a hypertable of the schema, and any cutoff within the last day) and
-``retention_add_policy(hypertable, keep_days)`` (Timescale License servers). ``ingest.retention`` calls them.
+**Retention** needs the hypertables' owner (``drop_chunks``). Migration ``h12_01`` creates the ``SECURITY DEFINER``
+function ``retention_drop_chunks(hypertable, older_than)``, owned by the owner and executable by
+``alphapulse_ingest`` only; it refuses a table that is not a hypertable of the schema, and any cutoff within the
+last day. ``ingest.retention`` calls it.
 """
 
 from __future__ import annotations

@@ -256,7 +256,7 @@ class Worker:
 
         async def fill(symbol: str) -> None:
             newest = self.newest.get((client.id, "ohlcv", symbol))
-            start = newest + timedelta(milliseconds=TIMEFRAME_MS) if newest else floor
+            start = newest or floor  # the newest stored candle again: corrected if it was stored before it closed
             await fill_candles(client, symbol, Gap(start, now), self._sink, int(now.timestamp() * 1000))
 
         return await self._per_symbol(client, "ohlcv", symbols, fill)

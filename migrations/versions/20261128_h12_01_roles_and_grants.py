@@ -5,14 +5,13 @@
   (missing job roles are created NOLOGIN when the migrating role may, see ``db.roles.ensure_roles``).
 * ``CREATE`` on schema ``public`` is taken from ``PUBLIC`` (already PostgreSQL 15's default; older servers granted
   it), so no job role can create objects.
-* ``retention_drop_chunks(hypertable regclass, older_than timestamptz) -> integer`` and
-  ``retention_add_policy(hypertable regclass, keep_days integer) -> integer``: ``SECURITY DEFINER`` functions owned
-  by the migrating role (the tables' owner; ``drop_chunks`` and ``add_retention_policy`` need ownership), with
-  ``search_path`` pinned, refusing a relation that is not a hypertable of schema ``public`` and (drop) any cutoff
-  within the last day; ``EXECUTE`` for ``alphapulse_ingest`` only. The TimescaleDB functions are called in the
-  extension's own schema, looked up here.
+* ``retention_drop_chunks(hypertable regclass, older_than timestamptz) -> integer``: a ``SECURITY DEFINER``
+  function owned by the migrating role (the tables' owner; ``drop_chunks`` needs ownership), with ``search_path``
+  pinned, refusing a relation that is not a hypertable of schema ``public`` and any cutoff within the last day;
+  ``EXECUTE`` for ``alphapulse_ingest`` only. ``drop_chunks`` is called in the extension's own schema, looked up
+  here.
 
-``downgrade`` drops the functions and revokes the job roles' privileges (the roles stay: they are cluster-wide).
+``downgrade`` drops the function and revokes the job roles' privileges (the roles stay: they are cluster-wide).
 
 Revision ID: h12_01
 Revises: 0005
@@ -51,15 +50,6 @@ BEGIN""" + _IS_OWN_HYPERTABLE + """
   END IF;
   SELECT count(*) INTO dropped FROM {ts}.drop_chunks(hypertable, older_than => older_than);
   RETURN dropped;
-END $$""",
-    "retention_add_policy(regclass, integer)": """
-CREATE FUNCTION retention_add_policy(hypertable regclass, keep_days integer) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN""" + _IS_OWN_HYPERTABLE + """
-  IF keep_days IS NULL OR keep_days < 1 THEN
-    RAISE EXCEPTION 'keep_days must be at least 1, got %', keep_days;
-  END IF;
-  RETURN {ts}.add_retention_policy(hypertable, make_interval(days => keep_days), if_not_exists => true);
 END $$""",
 }
 
