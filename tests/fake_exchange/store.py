@@ -197,6 +197,13 @@ def _ohlcv(row: dict[str, str]) -> tuple[str, ...]:
     return row["open"], row["high"], row["low"], row["close"], row["volume"]
 
 
+def _partial(row: tuple[str, ...], elapsed: float) -> tuple[str, ...]:
+    """An open candle ``(open, high, low, close, volume)`` part ``elapsed`` (0..1) of the way through its period."""
+    o, _, _, c, volume = row
+    high, low = (o, c) if Decimal(o) >= Decimal(c) else (c, o)
+    return o, high, low, c, str((Decimal(volume) * Decimal(str(round(elapsed, 3)))).normalize())
+
+
 class MarketView:
     """A ``RecordedStore`` seen at a settable "now" with optional holes; thread-safe.
 
@@ -266,12 +273,13 @@ class MarketView:
         return [(series.times[k], series.rows[k]) for k in idx]
 
     def served_candles(self, venue: str, base: str, timeframe: str, window: Window) -> list[tuple[int, tuple]]:
-        """:meth:`select` of candles as an exchange serves them: the candle containing now is still open, so it
-        is served as it stood at its open (open = high = low = close = the recorded open, volume 0) - a client
-        that stores it early stores values that differ from the recorded final ones."""
+        """:meth:`select` of candles as an exchange serves them: the candle containing now is still open, so its
+        volume is the recorded one scaled by the part of the candle elapsed, and its high/low span only its open and
+        close (the recorded path inside it is unknown) - a client that stores it early stores values that differ
+        from the recorded final ones."""
         width = TIMEFRAME_MS[timeframe]
         now = self.now_ms()
-        return [(t, (row[0], row[0], row[0], row[0], "0") if t + width > now else row)
+        return [(t, _partial(row, (now - t) / width) if t + width > now else row)
                 for t, row in self.select(venue, base, timeframe, window)]
 
     def candles(self, venue: str, base: str, timeframe: str) -> Series:
