@@ -82,7 +82,7 @@ def on_starting(server):
 
 
 def _count_users() -> int:
-    engine = make_engine(_settings.effective_database_url, pool_size=1)
+    engine = make_engine(_settings.database_url_for("app"), pool_size=1)
     try:
         with engine.connect() as conn:
             return conn.execute(text("SELECT count(*) FROM users")).scalar_one()  # as db.accounts.count_users

@@ -9,8 +9,6 @@ JSON error handlers, and the Dash pages mounted on the same server (``app.dashbo
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import flask
 from flask_compress import Compress
 
@@ -65,5 +63,6 @@ def _compression(server: flask.Flask) -> None:
 
 
 def with_database(settings: Settings, url: str) -> Settings:
-    """``settings`` with ``database_url`` set to ``url`` (tests and benchmarks point the app at their database)."""
-    return replace(settings, database_url=url)
+    """``settings`` aimed at the database of the owner URL ``url`` (tests and benchmarks point the app at their
+    database); the app then connects as its own role where the URL allows it (``Settings.with_database``)."""
+    return settings.with_database(url)

@@ -4,7 +4,8 @@ Endpoints (all GET; history endpoints take ``exchange``, ``symbols``, ``start``,
 and ``format=json|csv``, see :mod:`app.params`):
 
 * ``/api/health`` — database reachable, TimescaleDB version + licence, per exchange + stream newest time, lag
-  and status (``db.health`` rules); HTTP 200 for ``ok``/``degraded``, 503 for ``down``. Not rate limited.
+  and status (``db.health`` rules); HTTP 200 for ``ok``/``degraded``, 503 for ``down``. Not rate limited. A failed
+  database check says so in generic words; the driver's message (hosts, ports, database names) is only logged.
 * ``/api/symbols`` — ``db.queries.list_symbols``.
 * ``/api/metrics`` — ``db.queries.latest_metrics`` (latest value of every pipeline metric + label set).
 * ``/api/funding-rates``, ``/api/prices``, ``/api/anomalies`` — ``funding_series``, ``price_series``,
@@ -60,8 +61,16 @@ SETTINGS_KEY = "ALPHAPULSE_SETTINGS"
 ANOMALY_LIMIT_DEFAULT, ANOMALY_LIMIT_MAX = 1000, 10_000
 #: Anomaly metrics ingest writes (``db.schema.anomalies.metric``).
 ANOMALY_METRICS = ("funding_rate", "log_return_1m", "log_volume_1m", "premium")
+#: What ``/api/health`` says when the database check fails (the detail goes to the log, never to clients).
+HEALTH_DB_ERROR = "database unreachable or not initialised; see the server log"
 #: Paths whose errors are answered in JSON (the Dash pages keep Flask's HTML errors).
 JSON_PREFIXES = ("/api/", "/metrics")
+
+
+def short_error(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (for one-line logs)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def settings() -> Settings:
@@ -91,13 +100,15 @@ def feed_health(conn: Connection, now: datetime) -> queries.FeedHealth:
     def older(stale: list[tuple[str, str]]) -> dict[str, dict]:
         return cache.get(cache_key("newest_times", *stale), lambda: queries.newest_times(conn, stale, now), ttl)
 
-    return queries.feed_health(conn, now, settings().exchanges, pairs=pairs(conn), older=older)
+    cfg = settings()
+    return queries.feed_health(conn, now, cfg.exchanges, queries.stream_cadences(cfg), pairs=pairs(conn), older=older)
 
 
 @contextmanager
 def connect():
-    """A read connection from this process's engine for the read database (``DATABASE_READ_URL`` or
-    ``DATABASE_URL``; ``db.engine.get_engine``, recreated after fork)."""
+    """A read connection as the app's role from this process's engine (``Settings.effective_read_url``: the
+    replica of ``DATABASE_READ_URL`` when set, else ``Settings.database_url_for("app")``; ``db.engine.get_engine``,
+    recreated after fork)."""
     with get_engine(settings().effective_read_url).connect() as conn:
         yield conn
 
@@ -173,9 +184,10 @@ def health() -> tuple[dict, int]:
         with connect() as conn:
             info = probe_timescaledb(conn)
             fh = feed_health(conn, now)
-    except (SQLAlchemyError, LookupError) as exc:
-        log.warning("health: database check failed: %s", exc)
-        body = {"status": Status.DOWN.value, "now": _iso(now), "database": {"reachable": False, "error": str(exc)}}
+    except (SQLAlchemyError, LookupError) as exc:  # the driver's text names hosts, ports and databases: log only
+        log.warning("health: database check failed: %s: %s", type(exc).__name__, short_error(exc))
+        body = {"status": Status.DOWN.value, "now": _iso(now),
+                "database": {"reachable": False, "error": HEALTH_DB_ERROR}}
         return body, 503
     feeds = fh.feeds.astype(object).where(fh.feeds.notna(), None)
     body = {

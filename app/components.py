@@ -6,6 +6,7 @@ JSON-ready row dicts. No database, no clock (``now`` is passed in), no Dash call
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import datetime
 
@@ -15,9 +16,12 @@ import pandas as pd
 from dash import dcc, html
 
 from app import format as fmt
+from app.api import short_error
 from app.controls import DEFAULT_RANGE, PRESETS
 from app.figures import HEIGHT, empty_figure
 from db.symbols import display_symbol
+
+log = logging.getLogger(__name__)
 
 #: Bootstrap colour of each feed / pipeline status.
 STATUS_COLOURS = {"ok": "success", "degraded": "warning", "down": "danger"}
@@ -190,9 +194,11 @@ def status_badge(status: str) -> dbc.Badge:
 
 
 def error_alert(title: str, exc: Exception) -> dbc.Alert:
-    """An alert saying what failed (``title``) and the error's first line, for database errors in callbacks."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return dbc.Alert([html.Strong(title + ": "), first], color="danger")
+    """An alert saying what failed (``title``) in generic words, for database errors in callbacks; the error's own
+    text (the driver's names hosts, ports and databases) goes to the server log only."""
+    log.warning("%s error shown on a page: %s: %s", title.strip(), type(exc).__name__, short_error(exc))
+    return dbc.Alert([html.Strong(title + ": "), f"unavailable ({type(exc).__name__}); the details are in the "
+                      "server log. This page retries by itself."], color="danger")
 
 
 #: Outputs of :func:`empty_notice` when the range has data: (open, text, button label, button style, anchor).

@@ -23,6 +23,7 @@ import flask
 from dash import dcc, html
 from sqlalchemy import Connection
 
+from app import callback_guard
 from app.auth.menu import user_menu
 from app.controls import register_nav_callback
 from app.security import allow_inline_scripts
@@ -60,8 +61,8 @@ def current_settings() -> Settings:
 
 @contextmanager
 def read_connection() -> Iterator[Connection]:
-    """A connection to the read database (``DATABASE_READ_URL``, else ``DATABASE_URL``) for one callback (read
-    only by convention: the app never writes market data).
+    """A database connection for one callback, as the app's role, which may read market data and cannot write it
+    (``db.roles``): ``Settings.effective_read_url`` (the replica of ``DATABASE_READ_URL`` when set).
 
     Raises SQLAlchemy's ``OperationalError`` when the database is unreachable; pages turn that into a message.
     """
@@ -127,6 +128,7 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
     register_nav_callback()
     _finish_setup(server, app)
     allow_inline_scripts(server, app.csp_hashes)  # Dash's inline scripts pass the content security policy
+    callback_guard.install(server, app)
     return app
 
 

@@ -133,7 +133,7 @@ def init_limits(server: flask.Flask, settings: Settings) -> Limiter:
     )  # fmt: skip
     server.extensions[LIMITER_KEY] = limiter
     server.register_error_handler(RateLimitExceeded, _too_many)
-    usage = UsageBuffer(settings.effective_database_url)
+    usage = UsageBuffer(settings.database_url_for("app"))
     server.extensions[USAGE_KEY] = usage
     server.after_request(usage.count)
     atexit.register(usage.flush)

@@ -70,20 +70,36 @@ def reject_unknown(args: Mapping[str, str], allowed: Iterable[str]) -> None:
             raise ParamError(name, f"unknown parameter {name!r}; accepted: {', '.join(sorted(allowed))}")
 
 
-def parse_time(name: str, raw: str) -> datetime:
-    """An aware UTC datetime from ISO-8601 ``raw`` (naive values are UTC) within ``[EARLIEST, LATEST)``.
+def utc_time(raw: str) -> datetime:
+    """An aware UTC datetime from ISO-8601 ``raw`` (``Z`` or an offset; naive values are UTC), within
+    ``[EARLIEST, LATEST)``. The one reader of times for the API and page links (:mod:`app.controls`).
 
-    Raises :class:`ParamError` (400) for a malformed or out-of-range time.
+    Raises ``ValueError`` whose message says what is wrong (unreadable, or outside the years) without the value,
+    so callers can name the parameter. Offsets that would move a time past ``datetime``'s own years (``0001-01-01
+    T00:00+01:00``) are out of range, not an ``OverflowError``.
     """
     text = raw.strip()
     try:
         value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     except ValueError:
-        raise ParamError(name, f"{name}={raw!r} is not an ISO-8601 time (e.g. 2025-06-01T08:00:00Z)") from None
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        raise ValueError("is not an ISO-8601 time (e.g. 2025-06-01T08:00:00Z)") from None
+    outside = ValueError(f"is outside {EARLIEST.year}..{LATEST.year - 1}")
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise outside from None
     if not EARLIEST <= value < LATEST:
-        raise ParamError(name, f"{name}={raw!r} is outside {EARLIEST.year}..{LATEST.year - 1}")
+        raise outside
     return value
+
+
+def parse_time(name: str, raw: str) -> datetime:
+    """:func:`utc_time` of ``raw`` for parameter ``name``: raises :class:`ParamError` (400) for a malformed or
+    out-of-range time."""
+    try:
+        return utc_time(raw)
+    except ValueError as exc:
+        raise ParamError(name, f"{name}={raw!r} {exc}") from None
 
 
 def parse_range(args: Mapping[str, str], now: datetime, max_range: timedelta) -> tuple[datetime, datetime]:

@@ -36,12 +36,13 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import controls
+from app import controls, inputs
 from app.api import pairs as cached_pairs
 from app.api import symbol_list
 from app.cache import cache_key, shared_cache, ttl_for
 from app.dashboard import current_settings, read_connection
 from app.format import utc
+from app.params import utc_time
 from db import queries
 from db.symbols import display_symbol
 
@@ -111,10 +112,13 @@ def draw_request(store: dict, now: datetime, current: dict | None = None) -> dic
     return {"query": store["query"], "state": store, "now": now.isoformat(), "fp": current}
 
 
-def resolve(fp: dict) -> tuple[controls.ViewState, datetime, datetime, timedelta]:
-    """``(state, start, end, bucket)`` of a draw request: the window as of the request's ``now``."""
+def resolve(fp) -> tuple[controls.ViewState, datetime, datetime, timedelta]:
+    """``(state, start, end, bucket)`` of a draw request: the window as of the request's ``now``. Raises
+    :class:`~app.inputs.InputError` when ``fp`` is not a draw request (:func:`draw_request`)."""
+    fp = inputs.mapping(fp, "draw request", ("query", "state", "now"))
+    inputs.text(fp["query"], "draw request query", optional=False)
     state = controls.state_from_store(fp["state"])
-    start, end = state.window(datetime.fromisoformat(fp["now"]))
+    start, end = state.window(inputs.time(fp["now"], "draw request now", utc_time))
     return state, start, end, queries.choose_bucket(start, end)
 
 
@@ -147,11 +151,12 @@ def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: 
     def _check(store, _ticks, drawn):
         if not store:
             raise PreventUpdate
+        state = controls.state_from_store(store)
+        drawn = inputs.optional_mapping(drawn, "drawn fingerprint", ("query", "fp"))
         now = datetime.now(UTC)
         stamp = f"Last updated {utc(now, seconds=True)}"
-        if not drawn or drawn.get("query") != store["query"]:
+        if not drawn or drawn["query"] != store["query"]:
             return draw_request(store, now), stamp
-        state = controls.state_from_store(store)
         try:
             current = cached_fingerprint(state, *state.window(now), tables, extra)
         except SQLAlchemyError as exc:
@@ -174,7 +179,9 @@ def register_options(prefix: str) -> None:
         State(f"{prefix}-symbols", "options"),
     )
     def _options(_drawn, exchanges, symbols, shown):
-        if shown and {o["value"] for o in shown} - set(symbols or ()):
+        exchanges, symbols = inputs.text_list(exchanges, "exchanges"), inputs.text_list(symbols, "symbols")
+        shown = inputs.options(shown, "symbol options")
+        if shown and {str(o["value"]) for o in shown} - set(symbols):
             raise PreventUpdate  # filled already
         try:
             with read_connection() as conn:
@@ -182,8 +189,8 @@ def register_options(prefix: str) -> None:
         except SQLAlchemyError:
             raise PreventUpdate from None
         return (
-            [{"label": e, "value": e} for e in sorted(set(listed["exchange"]) | set(exchanges or ()))],
-            [{"label": display_symbol(s), "value": s} for s in sorted(set(listed["symbol"]) | set(symbols or ()))],
+            [{"label": e, "value": e} for e in sorted(set(listed["exchange"]) | set(exchanges))],
+            [{"label": display_symbol(s), "value": s} for s in sorted(set(listed["symbol"]) | set(symbols))],
         )
 
 

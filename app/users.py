@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point (module docstring)."""
     args = _parser().parse_args(argv)
     try:
-        with get_engine(get_settings().effective_database_url).begin() as conn:
+        with get_engine(get_settings().database_url_for("app")).begin() as conn:
             print(_run(args, conn))
     except (ValueError, WeakPasswordError, accounts.UserExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -10,7 +10,8 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from settings import get_settings
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, lock_timeout: float | None = None,
+                statement_timeout: float | None = None) -> Engine:
     """A new engine for ``url`` (``postgresql+psycopg://…``).
 
     ``prepare_threshold=None`` stops psycopg from preparing statements: PostgreSQL may then pick a
@@ -20,7 +21,16 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     JIT compilation is off for every session (``options=-c jit=off``): the per-series LATERAL chart queries are
     estimated above ``jit_above_cost`` (the planner cannot see how few rows a series has) and compiling them cost
     80-300 ms for queries that run in under 1 ms; health probes over many chunks paid ~35 ms the same way.
+
+    ``lock_timeout`` / ``statement_timeout`` (seconds) bound every session's waits on locks and every statement
+    (the live ingest worker's sessions, ``ingest.writer.write_engine``). TCP keepalives (5 s idle, 3 probes 2 s
+    apart) and ``tcp_user_timeout`` (15 s) end a session whose server vanished without a word.
     """
+    options = "-c jit=off"
+    if lock_timeout is not None:
+        options += f" -c lock_timeout={int(lock_timeout * 1000)}"
+    if statement_timeout is not None:
+        options += f" -c statement_timeout={int(statement_timeout * 1000)}"
     return create_engine(
         url,
         pool_size=pool_size,
@@ -30,7 +40,12 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             "prepare_threshold": None,
             "connect_timeout": 5,
             "application_name": "alphapulse",
-            "options": "-c jit=off",
+            "options": options,
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 15_000,
         },
     )
 

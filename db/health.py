@@ -2,7 +2,9 @@
 
 A *feed* is one exchange + stream (``funding``: funding-rate snapshots; ``ohlcv``: 1-minute candles).
 Its *lag* is how long ago its newest data became available, in seconds; its *cadence* is how often a
-new row is expected (the stream's poll period, seconds). The rules, with ``k = lag / cadence``:
+new row is expected: the stream's poll period, but never less than the period of the data itself
+(:func:`expected_cadence`; a 1-minute candle closes once a minute however often it is polled, so a healthy candle
+feed is up to a minute old). The rules, with ``k = lag / cadence``:
 
 * ``ok``       — ``k <= OK_CADENCES`` (a few missed polls are normal: retries, exchange hiccups);
 * ``degraded`` — ``OK_CADENCES < k <= DOWN_CADENCES``;
@@ -21,6 +23,17 @@ from enum import StrEnum
 OK_CADENCES = 3.0
 #: Lag beyond this many cadences is ``down``.
 DOWN_CADENCES = 10.0
+
+
+#: Period of each stream's data (seconds): a new 1-minute candle exists once a minute. Funding snapshots carry the
+#: exchange's observation time, new at every poll (period 0: the poll decides).
+DATA_PERIOD_SECONDS: dict[str, float] = {"ohlcv": 60.0, "funding": 0.0}
+
+
+def expected_cadence(stream: str, poll_seconds: float) -> float:
+    """Seconds between new rows of ``stream`` when polled every ``poll_seconds``: the longer of the poll and the
+    data's own period (:data:`DATA_PERIOD_SECONDS`; 0 for a stream not listed)."""
+    return max(float(poll_seconds), DATA_PERIOD_SECONDS.get(stream, 0.0))
 
 
 class Status(StrEnum):

@@ -6,7 +6,10 @@ Usage::
 
 ``start`` initdb's a cluster under ``<ALPHAPULSE_VAR_DIR>/pgdata`` (first time only) with
 ``shared_preload_libraries=timescaledb`` and telemetry off, listening on a unix socket in
-``<var>/run`` and on 127.0.0.1:``ALPHAPULSE_PG_PORT``, creates the database, and prints its URL.
+``<var>/run`` (mode 0700) and on 127.0.0.1:``ALPHAPULSE_PG_PORT``, locks it down (:mod:`db.local_setup`:
+scram-sha-256 for every connection, generated passwords in ``Settings.pg_passfile``, the least-privilege roles of
+``settings.DB_ROLES``), creates the database owned by the owner role, and prints the owner's URL (``url --role
+app`` prints another role's; URLs name the passfile, never a password).
 Every command is idempotent; a stale ``postmaster.pid`` left by a crash is removed.
 
 PostgreSQL refuses to run as root: under root the server runs as the ``postgres`` (or
@@ -29,9 +32,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from settings import Settings, get_settings
+import psycopg
 
-SUPERUSER = "alphapulse"
+from db.local_setup import LEGACY_SUPERUSER, SUPERUSER, hba_is_locked, provision, write_config, write_hba
+from db.secrets import ensure_passwords, read_passfile
+from settings import DB_ROLES, Settings, get_settings, pg_url
 
 
 class LocalClusterError(RuntimeError):
@@ -105,11 +110,14 @@ class LocalCluster:
     var_dir: Path
     port: int
     dbname: str
+    passfile: Path
+    synchronous_commit: str = "on"
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> LocalCluster:
         s = settings or get_settings()
-        return cls(var_dir=usable_var_dir(s.var_dir), port=s.local_pg_port, dbname=s.local_pg_db)
+        return cls(var_dir=usable_var_dir(s.var_dir), port=s.local_pg_port, dbname=s.local_pg_db,
+                   passfile=s.pg_passfile, synchronous_commit=s.pg_synchronous_commit)
 
     @property
     def data_dir(self) -> Path:
@@ -125,7 +133,12 @@ class LocalCluster:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{self.dbname}"
+        """The owner role's URL (password from :attr:`passfile`)."""
+        return self.url_for("owner")
+
+    def url_for(self, job: str) -> str:
+        """The URL of the role of ``job`` (a key of ``settings.DB_ROLES``)."""
+        return pg_url(DB_ROLES[job], self.port, self.dbname, self.passfile)
 
     # -- running commands as the right user -------------------------------------------------
     def _run_as(self) -> dict:
@@ -148,6 +161,8 @@ class LocalCluster:
             d.mkdir(parents=True, exist_ok=True)
             if owner:
                 os.chown(d, owner["user"], owner["group"])
+        for private in (self.socket_dir, self.log_file.parent):  # other local users may not reach the socket
+            private.chmod(0o700)
         if owner and not _traversable(self.var_dir, owner["user"]):
             raise LocalClusterError(
                 f"{self.var_dir} is not reachable by the unprivileged PostgreSQL user; "
@@ -156,26 +171,25 @@ class LocalCluster:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def initdb(self) -> bool:
-        """Create the cluster if ``pgdata`` does not hold one yet; returns True when it did."""
+        """Create the cluster if ``pgdata`` does not hold one yet (bootstrap superuser :data:`SUPERUSER` with a
+        generated password, scram-sha-256 everywhere from the first start); returns True when it did."""
         if (self.data_dir / "PG_VERSION").exists():
             return False
         self._prepare_dirs()
-        self._pg("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-instructions")
-        conf = self.data_dir / "postgresql.conf"
-        with conf.open("a") as fh:
-            fh.write(
-                "\n# --- AlphaPulse embedded cluster ---\n"
-                "shared_preload_libraries = 'timescaledb'\n"
-                "timescaledb.telemetry_level = off\n"
-                "listen_addresses = '127.0.0.1'\n"
-                "timezone = 'UTC'\n"
-                "max_connections = 200\n"
-                "shared_buffers = 256MB\n"
-                "work_mem = 16MB\n"
-                "max_wal_size = 2GB\n"
-                "synchronous_commit = off\n"
-                "timescaledb.max_background_workers = 4\n"
-            )
+        passwords = ensure_passwords(self.passfile, [SUPERUSER, *DB_ROLES.values()])
+        pwfile = self.var_dir / f".initdb-{os.getpid()}"  # the server user must read it; gone right after
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(passwords[SUPERUSER] + "\n")
+            owner = self._run_as()
+            if owner:
+                os.chown(pwfile, owner["user"], owner["group"])
+            self._pg("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=scram-sha-256",
+                     f"--pwfile={pwfile}", "-E", "UTF8", "--no-instructions")
+        finally:
+            pwfile.unlink(missing_ok=True)
+        write_hba(self.data_dir / "pg_hba.conf")
         return True
 
     def is_running(self) -> bool:
@@ -201,8 +215,11 @@ class LocalCluster:
                 f"the timescaledb extension is not installed for {bindir}: "
                 "run scripts/install_timescaledb.sh (make timescaledb)"
             )
-        if not self.is_running():
+        running = self.is_running()
+        if not running:
             self.initdb()
+        reload = write_config(self.data_dir / "postgresql.conf", self.synchronous_commit)
+        if not running:
             pid_file = self.data_dir / "postmaster.pid"
             if pid_file.exists():
                 pid_file.unlink()  # stale: pg_ctl status said no server runs with it
@@ -215,26 +232,42 @@ class LocalCluster:
             self._pg(
                 "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", opts
             )
-        self._create_database()
+        self._prepare_dirs()
+        self._lock_down(reload)
         return self.url
 
-    def _create_database(self) -> None:
-        psql = [str(pg_bindir() / "psql"), "-h", str(self.socket_dir), "-p", str(self.port), "-U", SUPERUSER]
+    def _admin_connection(self, user: str) -> psycopg.Connection:
+        """An autocommit connection to ``postgres`` as ``user`` over the socket (retried while the server starts).
+        Raises :class:`LocalClusterError` when the passfile does not let ``user`` in."""
+        error: Exception | None = None
         for _ in range(50):
-            probe = subprocess.run([*psql, "-d", "postgres", "-tAc", "SELECT 1"], capture_output=True, text=True)
-            if probe.returncode == 0:
-                break
-            time.sleep(0.1)
-        exists = subprocess.run(
-            [*psql, "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{self.dbname}'"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        if exists != "1":
-            subprocess.run(
-                [*psql, "-d", "postgres", "-c", f'CREATE DATABASE "{self.dbname}"'], capture_output=True, check=True
-            )
+            try:
+                return psycopg.connect(host=str(self.socket_dir), port=self.port, user=user, dbname="postgres",
+                                       passfile=str(self.passfile), autocommit=True, connect_timeout=5)
+            except psycopg.OperationalError as exc:
+                error = exc
+                if "password" in str(exc) or "authentication" in str(exc):
+                    break
+                time.sleep(0.1)
+        raise LocalClusterError(
+            f"cannot log in to the embedded cluster as {user} ({str(error).strip().splitlines()[-1]}): its passwords "
+            f"are in {self.passfile}; restore that file, or stop the cluster and delete {self.data_dir} to create a "
+            "new one"
+        )
+
+    def _lock_down(self, reload: bool) -> None:
+        """Roles, passwords and database (:func:`db.local_setup.provision`); a cluster still trusting local
+        connections (created before roles) is provisioned over its socket first, then switched to scram."""
+        legacy = not hba_is_locked(self.data_dir / "pg_hba.conf")
+        superuser = SUPERUSER if SUPERUSER in read_passfile(self.passfile) and not legacy else LEGACY_SUPERUSER
+        roles = [*DB_ROLES.values(), *([SUPERUSER] if superuser == SUPERUSER else [])]
+        passwords = ensure_passwords(self.passfile, roles)
+        with self._admin_connection(superuser) as conn:
+            provision(conn, passwords, self.dbname, superuser)
+            if legacy:
+                write_hba(self.data_dir / "pg_hba.conf")
+            if legacy or reload:
+                conn.execute("SELECT pg_reload_conf()")
 
     def stop(self) -> bool:
         """Stop the server (fast shutdown); returns False when it was not running."""
@@ -254,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point; exit status 0 on success, 1 with a one-line error on stderr."""
     parser = argparse.ArgumentParser(prog="python -m db.local", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["start", "stop", "status", "url"])
+    parser.add_argument("--role", choices=list(DB_ROLES), default="owner", help="url: the role of this job")
     args = parser.parse_args(argv)
     cluster = LocalCluster.from_settings()
     try:
@@ -266,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{state} ({cluster.data_dir}, port {cluster.port})")
             return 0 if state == "running" else 3
         else:
-            print(cluster.url)
+            print(cluster.url_for(args.role))
     except LocalClusterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

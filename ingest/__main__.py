@@ -1,6 +1,8 @@
 """``python -m ingest <command>``: run | backfill | load-recorded | retention.
 
-Logging is configured from ``settings.log_level`` (one line per event, UTC timestamps). Exit status 0 on
+Logging is configured from ``settings.log_level`` (one line per event, UTC timestamps). Every command connects as
+the ingest role (``Settings.database_url_for("ingest")``: ``DATABASE_INGEST_URL``, else ``DATABASE_URL``, else the
+embedded cluster's ``alphapulse_ingest``). Exit status 0 on
 success, 2 on bad arguments (argparse), 1 when the command fails (the error is logged on one line).
 """
 
@@ -9,7 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -30,7 +34,7 @@ def _load_recorded(args, settings: Settings) -> int:
     from ingest.recorded import RECORDED_DIR, load_recorded
 
     started = time.monotonic()
-    result = load_recorded(get_engine(), settings, args.data_dir or RECORDED_DIR)
+    result = load_recorded(get_engine(settings.database_url_for("ingest")), settings, args.data_dir or RECORDED_DIR)
     log.info("load-recorded done in %.1f s: %d rows written, %d anomalies, %d rejected", time.monotonic() - started,
              result.written, result.anomalies, result.rejected_total)
     return 0
@@ -38,10 +42,24 @@ def _load_recorded(args, settings: Settings) -> int:
 
 def _run(args, settings: Settings) -> int:
     from ingest.worker import Worker
+    from ingest.writer import write_engine
 
     log.info("ingest worker starting: exchanges %s, symbols %s", ",".join(settings.exchanges),
              ",".join(settings.symbols))
-    return asyncio.run(Worker(settings, get_engine()).run())
+    status = asyncio.run(Worker(settings, write_engine(settings.database_url_for("ingest"), settings)).run())
+    _exit_if_blocked(status)
+    return status
+
+
+def _exit_if_blocked(status: int) -> None:
+    """Exit now when a thread is still blocked in the database after the stop (a server that stopped answering):
+    everything unwritten is in the spool already, and waiting for the thread would break the 10 s promise."""
+    blocked = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()
+               and not t.daemon]
+    if blocked:
+        log.warning("exiting with %d thread(s) still waiting on the database: %s", len(blocked), ", ".join(blocked))
+        logging.shutdown()
+        os._exit(status)
 
 
 def _backfill(args, settings: Settings) -> int:
@@ -61,7 +79,7 @@ async def _backfill_async(settings: Settings, exchange: str, symbols, since, unt
     from ingest.exchange import ExchangeClient
     from ingest.pipeline import ingest_candles, ingest_funding
 
-    engine = get_engine()
+    engine = get_engine(settings.database_url_for("ingest"))
     totals = {"candles written": 0, "funding written": 0, "anomalies": 0, "rejected": 0}
 
     async def sink(kind, frame, exchange_id, stream):
@@ -83,8 +101,8 @@ async def _backfill_async(settings: Settings, exchange: str, symbols, since, unt
 def _retention(args, settings: Settings) -> int:
     from ingest.retention import apply_retention
 
-    result = apply_retention(get_engine(), settings)
-    log.info("retention: %s", "policies registered" if result.policies else f"chunks dropped {result.dropped}")
+    result = apply_retention(get_engine(settings.database_url_for("ingest")), settings)
+    log.info("retention: chunks dropped %s", result.dropped)
     return 0
 
 

@@ -3,7 +3,8 @@
 For one exchange + symbol + stream and a range ``[since, until)``:
 
 1. :func:`find_gaps` reads what is stored and returns the missing spans — before the oldest row, **between
-   rows** (holes in the middle) and after the newest — so a rerun resumes where the last one stopped;
+   rows** (holes in the middle) and after the newest — so a rerun resumes where the last one stopped (candles:
+   at the newest stored one, fetched again in case it was stored before the exchange closed it);
 2. each gap is paged through with ccxt (``since`` = gap start, ``limit`` = :data:`PAGE_LIMITS`), every page's
    span is checked (:func:`check_page`: inside the request, strictly increasing, on the grid) and the next page
    starts after the newest time received; a page that returns nothing ends the gap (the exchange has no data
@@ -80,6 +81,17 @@ def find_gaps(times: list[datetime], since: datetime, until: datetime, step: tim
     return gaps
 
 
+def candle_gaps(times: list[datetime], since: datetime, until: datetime) -> list[Gap]:
+    """:func:`find_gaps` of stored 1-minute candle ``times``, the last gap starting **at** the newest stored candle:
+    it is fetched again, and corrected if it was stored before the exchange closed it (``db.writes`` replaces a
+    candle whose values differ)."""
+    step = timedelta(milliseconds=TIMEFRAME_MS)
+    gaps = find_gaps(times, since, until, step)
+    if not times:
+        return gaps
+    return [g for g in gaps if g.start != times[-1] + step] + [Gap(times[-1], max(until, times[-1] + step))]
+
+
 def check_page(times_ms: list[int], since_ms: int, grid_ms: int | None) -> None:
     """Raise :class:`SpanError` unless ``times_ms`` are ≥ ``since_ms``, strictly increasing and (when
     ``grid_ms``) multiples of the grid."""
@@ -115,14 +127,16 @@ def _ms(dt: datetime) -> int:
 
 async def fill_candles(client: ExchangeClient, symbol: str, gap: Gap, sink: Sink, now_ms: int,
                        page_limit: int | None = None) -> int:
-    """Page 1-minute candles through ``gap`` (``page_limit`` rows per request, default :data:`PAGE_LIMITS`);
-    returns the candles sent to ``sink`` (the still-open one dropped)."""
+    """Page 1-minute candles through ``gap`` (``page_limit`` rows per request, default :data:`PAGE_LIMITS`), up to
+    ``now_ms`` (the worker's clock bounds the range only); returns the candles sent to ``sink``, those the exchange
+    has closed (``ingest.normalize.closed_candles``: a newer candle in the answer, or the exchange's own time)."""
     limit = page_limit or PAGE_LIMITS.get((client.id, "ohlcv"), DEFAULT_PAGE_LIMIT)
     since, end, sent = _ms(gap.start), min(_ms(gap.end), now_ms), 0
     while since < end:
         page = await client.fetch_ohlcv(symbol, since, limit)
         check_page([c[0] for c in page if c and c[0] is not None], since, TIMEFRAME_MS)
-        rows = [r for r in closed_candles(client.id, symbol, page, now_ms=now_ms) if _ms(r.time) < end]
+        closed = closed_candles(client.id, symbol, page, exchange_now_ms=client.server_time_ms())
+        rows = [r for r in closed if _ms(r.time) < end]
         if not rows:
             break
         await sink("candles", rows_to_frame(rows, CandleRow), client.id, "ohlcv")
@@ -163,8 +177,7 @@ async def backfill_symbol(client: ExchangeClient, engine: Engine, symbol: str, s
     domain errors (:mod:`ingest.exchange`) and :class:`SpanError`."""
     now_ms = _ms(until)
     sent = {"ohlcv": 0, "funding_history": 0}
-    for gap in find_gaps(stored_times(engine, "ohlcv", client.id, symbol, since, until), since, until,
-                         timedelta(milliseconds=TIMEFRAME_MS)):
+    for gap in candle_gaps(stored_times(engine, "ohlcv", client.id, symbol, since, until), since, until):
         sent["ohlcv"] += await fill_candles(client, symbol, gap, sink, now_ms, page_limit)
     settled = stored_times(engine, "funding_history", client.id, symbol, since - timedelta(days=2), until)
     interval = (intervals or {}).get(symbol) or interval_from_times(settled)

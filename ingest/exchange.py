@@ -27,6 +27,7 @@ and raise ``ccxt.BadResponse`` instead, so a malformed body is retried and count
 from __future__ import annotations
 
 import contextlib
+import email.utils
 
 from ingest.ccxt_lazy import ccxt, ccxt_async
 from ingest.ccxt_urls import override_api_urls
@@ -122,6 +123,16 @@ class ExchangeClient:
             return await getattr(self.client, method)(*args, **kwargs)
         except ccxt.BaseError as e:
             raise _translate(self.id, e) from e
+
+    def server_time_ms(self) -> int | None:
+        """The exchange's time when it sent its latest answer: the HTTP ``Date`` header (RFC 9110; whole seconds,
+        rounded down, so a candle closing at or before it is surely closed), in UTC ms; ``None`` without one."""
+        headers = self.client.last_response_headers or {}
+        raw = next((v for k, v in headers.items() if k.lower() == "date"), None)
+        try:
+            return int(email.utils.parsedate_to_datetime(raw).timestamp() * 1000) if raw else None
+        except (TypeError, ValueError):
+            return None
 
     def has(self, capability: str) -> bool:
         """``exchange.has[capability]`` is truthy (e.g. ``fetchFundingRates``)."""

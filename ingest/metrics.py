@@ -24,7 +24,10 @@ stream_up                bool      exchange, stream                  gauge: 1 la
                                                                      −1 stopped (unsupported)
 write_latency_seconds    seconds   exchange, stream                  gauge: duration of the latest DB write
 buffer_depth_rows        rows      (none)                            gauge: rows waiting for the database
-rows_dropped             rows      (none)                            counter: rows dropped past the buffer bound
+rows_dropped             rows      (none)                            counter: rows the database refused for good
+                                                                     (kept in the spool's ``rejected/``)
+rows_spooled             rows      (none)                            counter: rows saved to the spool (buffer
+                                                                     overflow, shutdown); replayed later
 database_up              bool      (none)                            gauge: 1 latest write succeeded, else 0
 worker_rss_bytes         bytes     worker                            gauge: resident memory (psutil)
 worker_cpu_percent       percent   worker                            gauge: CPU since the previous sample
@@ -48,7 +51,8 @@ from ingest.rows import MetricRow, rows_to_frame
 _UNITS = {
     "fetch_latency_seconds": "seconds", "rows_written": "rows", "rows_rejected": "rows", "fetch_errors": "count",
     "feed_lag_seconds": "seconds", "stream_cadence_seconds": "seconds", "stream_up": "bool",
-    "write_latency_seconds": "seconds", "buffer_depth_rows": "rows", "rows_dropped": "rows", "database_up": "bool",
+    "write_latency_seconds": "seconds", "buffer_depth_rows": "rows", "rows_dropped": "rows", "rows_spooled": "rows",
+    "database_up": "bool",
     "worker_rss_bytes": "bytes", "worker_cpu_percent": "percent", "hypertable_bytes": "bytes",
 }
 

@@ -94,10 +94,16 @@ def settled_funding(exchange: str, entry: dict, *, interval: float | None) -> Fu
     )
 
 
-def closed_candles(exchange: str, symbol: str, ohlcv: list[list], *, now_ms: int,
+def closed_candles(exchange: str, symbol: str, ohlcv: list[list], *, exchange_now_ms: int | None,
                    timeframe_ms: int = 60_000) -> list[CandleRow]:
-    """Candle rows from ccxt OHLCV arrays, **dropping every candle still open at ``now_ms``** (open time +
-    width > now) and rows without an open time.
+    """Candle rows from ccxt OHLCV arrays, keeping only the candles **the exchange** has closed, and dropping rows
+    without an open time.
+
+    A candle is closed when the same answer holds a newer candle (the exchange has started a later one), or when
+    its close (open time + width) is at or before ``exchange_now_ms``, the exchange's own time when the answer
+    carries it (:meth:`ingest.exchange.ExchangeClient.server_time_ms`; ``None``: unknown). Never the worker's clock:
+    with the exchange's clock 5 s behind, candles still open on the exchange were stored as closed. The newest
+    candle of an answer without a time is left for the next poll, whose answer holds the one after it.
 
     Binance ``GET /fapi/v1/klines`` → ccxt::
 
@@ -106,9 +112,13 @@ def closed_candles(exchange: str, symbol: str, ohlcv: list[list], *, now_ms: int
 
     ``time`` = candle open time (UTC); ``volume`` = base-asset volume; ``quote_volume`` not in ccxt's array.
     """
+    newest = max((c[0] for c in ohlcv if c and c[0] is not None), default=None)
     rows = []
     for candle in ohlcv:
-        if not candle or candle[0] is None or candle[0] + timeframe_ms > now_ms:
+        if not candle or candle[0] is None:
+            continue
+        closed = candle[0] < newest or (exchange_now_ms is not None and candle[0] + timeframe_ms <= exchange_now_ms)
+        if not closed:
             continue
         rows.append(CandleRow(time=ms_to_datetime(candle[0]), exchange=exchange, symbol=symbol,
                               open=_num(candle[1]), high=_num(candle[2]), low=_num(candle[3]), close=_num(candle[4]),

@@ -3,14 +3,17 @@
 ``settings.retention_days`` (default 90) for the market tables (``funding_rates``, ``prices``,
 ``anomalies``) and ``settings.metrics_retention_days`` (default 30) for ``system_metrics``.
 
-The Apache edition of TimescaleDB has no retention *policies* (background jobs), so the worker applies
-``drop_chunks(table, older_than => now() − age)`` itself every ``settings.retention_check_seconds``, but only
-on a table that holds rows newer than that cutoff (:func:`retention_cutoff`). A table holding nothing but
-older history — the bundled recorded data on a machine without internet — is left whole: dropping it would
-empty the product, and retention resumes as soon as live data arrives. The bundled-history loader skips rows
-older than the same cutoff, so ``make run`` does not reload what retention dropped. Where the
-server runs the Timescale License edition (``probe_timescaledb(...).has_tsl``) :func:`apply_retention` instead
-registers ``add_retention_policy(..., if_not_exists => true)`` and lets the server's job scheduler drop chunks.
+The worker applies ``drop_chunks(table, older_than => now() − age)`` itself every
+``settings.retention_check_seconds``, but only on a table that holds rows newer than that cutoff
+(:func:`retention_cutoff`). A table holding nothing but older history — the bundled recorded data on a machine
+without internet — is left whole: dropping it would empty the product, and retention resumes as soon as live data
+arrives. The bundled-history loader skips rows older than the same cutoff, so ``make run`` does not reload what
+retention dropped. The same path runs on both editions: the Timescale License edition's retention *policies* drop
+by wall clock only and would drop the bundled history, so they are not used.
+
+``drop_chunks`` needs the tables' owner; the ingest role calls it through the owner's ``SECURITY DEFINER`` function
+``retention_drop_chunks`` (migration ``h12_01``, :mod:`db.roles`), which refuses anything but a hypertable of the
+schema and a cutoff within the last day.
 ``python -m ingest retention`` applies it once.
 """
 
@@ -22,7 +25,6 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, text
 
-from db.engine import probe_timescaledb
 from db.schema import MARKET_TABLES, system_metrics
 from settings import Settings
 
@@ -31,10 +33,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetentionResult:
-    """``dropped``: chunks dropped per table (drop_chunks mode); ``policies``: True when policies were used."""
+    """``dropped``: chunks dropped per table."""
 
     dropped: dict[str, int]
-    policies: bool
 
 
 def retention_ages(settings: Settings) -> dict[str, int]:
@@ -51,25 +52,21 @@ def retention_cutoff(conn: Connection, table: str, days: int) -> datetime | None
 
 
 def apply_retention(engine: Engine, settings: Settings) -> RetentionResult:
-    """Drop (or schedule dropping of) chunks older than each table's age; returns what was done.
+    """Drop chunks older than each table's age (a table holding only older history is left whole); returns what
+    was done.
 
     Raises SQLAlchemy errors when the database is unreachable."""
     ages = retention_ages(settings)
     dropped: dict[str, int] = {}
     with engine.begin() as conn:
-        use_policies = probe_timescaledb(conn).has_tsl
         for table, days in ages.items():
-            if use_policies:
-                conn.execute(text("SELECT add_retention_policy(CAST(:t AS regclass), make_interval(days => :d), "
-                                  "if_not_exists => true)"), {"t": table, "d": days})
-                continue
             cutoff = retention_cutoff(conn, table, days)
             if cutoff is None:
                 dropped[table] = 0
                 continue
-            chunks = conn.execute(text("SELECT drop_chunks(CAST(:t AS regclass), older_than => :cutoff)"),
-                                  {"t": table, "cutoff": cutoff}).scalars().all()
-            dropped[table] = len(chunks)
+            chunks = conn.execute(text("SELECT retention_drop_chunks(CAST(:t AS regclass), :cutoff)"),
+                                  {"t": table, "cutoff": cutoff}).scalar_one()
+            dropped[table] = chunks
             if chunks:
-                log.info("retention: dropped %d chunk(s) of %s older than %d days", len(chunks), table, days)
-    return RetentionResult(dropped, use_policies)
+                log.info("retention: dropped %d chunk(s) of %s older than %d days", chunks, table, days)
+    return RetentionResult(dropped)

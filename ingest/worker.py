@@ -14,8 +14,10 @@
   :class:`ingest.writer.Writer` writes them, oldest first; while the database is down they stay buffered
   (overflow counted in ``rows_dropped``) and are written when it returns; writes are idempotent, so nothing is
   duplicated.
-* SIGTERM/SIGINT: fetching stops, the buffer is flushed for at most :data:`FLUSH_SECONDS`, exit status 0 —
-  well within 10 s.
+* Each kind of batch has its own writer lane, so a blocked table holds up only its kind (:mod:`ingest.writer`).
+* SIGTERM/SIGINT: fetching stops, the lanes flush for at most :data:`FLUSH_SECONDS`, queries still running are
+  cancelled, and whatever is unwritten goes to the durable spool (:mod:`ingest.spool`), written on the next start;
+  exit status 0, well within 10 s whatever the database does.
 """
 
 from __future__ import annotations
@@ -48,14 +50,16 @@ from ingest.normalize import predicted_funding
 from ingest.retention import apply_retention
 from ingest.retry import network_backoff, rate_limit_backoff
 from ingest.rows import FundingRow, rows_to_frame
+from ingest.spool import Spool
 from ingest.symbols import normalize_symbols
-from ingest.writer import Writer, short
+from ingest.writer import Writer, in_thread, short
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Longest time spent flushing the buffer after SIGTERM/SIGINT (seconds); the process exits within 10 s.
-FLUSH_SECONDS = 7.0
+#: Longest time spent flushing the buffer after SIGTERM/SIGINT (seconds); then the rest is spooled and the process
+#: exits, within 10 s (``ingest.writer.CANCEL_GRACE_SECONDS`` after this at most, plus the spool's writes).
+FLUSH_SECONDS = 5.0
 STREAMS = ("funding", "ohlcv", "funding_history")
 
 
@@ -68,6 +72,7 @@ class Worker:
         self.engine = engine
         self.clock = clock
         self.metrics = Metrics()
+        self.spool = Spool.for_engine(settings.var_dir, engine)
         self.buffer = Buffer(settings.buffer_max_rows, self.metrics)
         self.symbols = normalize_symbols(settings.symbols)
         self.newest: dict[tuple[str, str, str], datetime] = {}
@@ -77,7 +82,8 @@ class Worker:
         self._net = network_backoff(settings.backoff_scale)
         self._rate = rate_limit_backoff(settings.backoff_scale)
         self.writer = Writer(settings, engine, self.buffer, self.metrics, known_symbols=self.symbols, now=self.now,
-                             backoff=self._net)
+                             backoff=self._net, spool=self.spool)
+        self.buffer.spill = self.writer.spill  # past the memory bound, batches go to the spool, never dropped
         self._stop: asyncio.Event | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -115,10 +121,11 @@ class Worker:
             task.cancel()
         await asyncio.gather(*fetchers, *helpers, return_exceptions=True)
         self._sample_metrics()
-        writer.cancel()
+        flushed, spooled = await self.writer.stop(deadline=time.monotonic() + FLUSH_SECONDS)
         await asyncio.gather(writer, return_exceptions=True)
-        flushed = await self.writer.flush(deadline=time.monotonic() + FLUSH_SECONDS)
-        log.info("stopped: %d rows flushed, %d rows left unwritten", flushed, self.buffer.rows)
+        log.info("stopped: %d rows flushed, %d rows spooled to %s (written on the next start), %d rows left unwritten",
+                 flushed, spooled, self.spool.directory, self.buffer.rows)
+        self.spool.tidy()
         return 0
 
     # --- exchange side ---------------------------------------------------------------------------------
@@ -173,7 +180,7 @@ class Worker:
         until = self.now()
         since = until - timedelta(days=self.settings.backfill_days)
         try:
-            for key, t in (await asyncio.to_thread(newest_stored, self.engine, client.id)).items():
+            for key, t in (await in_thread(newest_stored, self.engine, client.id)).items():
                 self.newest[key] = max(t, self.newest.get(key, t))
         except SQLAlchemyError as e:
             log.warning("%s: catch-up backfill skipped, database unreachable (%s: %s)", client.id,
@@ -249,7 +256,7 @@ class Worker:
 
         async def fill(symbol: str) -> None:
             newest = self.newest.get((client.id, "ohlcv", symbol))
-            start = newest + timedelta(milliseconds=TIMEFRAME_MS) if newest else floor
+            start = newest or floor  # the newest stored candle again: corrected if it was stored before it closed
             await fill_candles(client, symbol, Gap(start, now), self._sink, int(now.timestamp() * 1000))
 
         return await self._per_symbol(client, "ohlcv", symbols, fill)
@@ -300,7 +307,7 @@ class Worker:
     async def _metrics_loop(self) -> None:
         while not self.stopping:
             try:
-                sizes = await asyncio.to_thread(hypertable_sizes, self.engine)
+                sizes = await in_thread(hypertable_sizes, self.engine)
                 for table, size in sizes.items():
                     self.metrics.set("hypertable_bytes", size, table=table)
             except SQLAlchemyError:
@@ -311,7 +318,7 @@ class Worker:
     async def _retention_loop(self) -> None:
         while not self.stopping:
             try:
-                await asyncio.to_thread(apply_retention, self.engine, self.settings)
+                await in_thread(apply_retention, self.engine, self.settings)
             except SQLAlchemyError as e:
                 log.warning("retention skipped: database unreachable (%s)", type(e).__name__)
             await self._sleep(self.settings.retention_check_seconds)

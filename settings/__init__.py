@@ -12,11 +12,42 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The database roles, by job (names fixed across deployments; ``db.roles`` grants their privileges):
+#: ``owner`` owns the schema and runs migrations; ``ingest`` writes market data; ``app`` reads it (and writes
+#: app-owned tables only); ``alerts`` reads it and writes its own alert state.
+DB_ROLES: dict[str, str] = {
+    "owner": "alphapulse",
+    "ingest": "alphapulse_ingest",
+    "app": "alphapulse_app",
+    "alerts": "alphapulse_alerts",
+}
+#: ``synchronous_commit`` values PostgreSQL accepts.
+SYNCHRONOUS_COMMIT_VALUES = ("on", "off", "local", "remote_write", "remote_apply")
+
+
+def pg_url(user: str, port: int, dbname: str, passfile: Path, host: str = "127.0.0.1") -> str:
+    """A psycopg URL of ``user`` on ``host:port``/``dbname`` whose password libpq reads from ``passfile`` (a
+    ``.pgpass``-format file): no secret in the URL, so it may be logged and printed."""
+    return f"postgresql+psycopg://{user}@{host}:{port}/{dbname}?passfile={quote(str(passfile))}"
+
+
+def with_user(url: str, user: str) -> str:
+    """``url`` connecting as ``user`` (same server, database and query; any password in ``url`` dropped)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{quote(user)}@{host}"))
+
+
+def with_dbname(url: str, dbname: str) -> str:
+    """``url`` with its database name replaced by ``dbname``."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + quote(dbname)))
 
 
 class SettingsError(ValueError):
@@ -38,13 +69,33 @@ class Settings:
     """
 
     database_url: str = _env_field(
-        "DATABASE_URL", "", "SQLAlchemy URL of a PostgreSQL+TimescaleDB database. Empty: the embedded local cluster."
+        "DATABASE_URL",
+        "",
+        "SQLAlchemy URL of a PostgreSQL+TimescaleDB database, as its owner role (migrations); also every role's URL "
+        "that is not set below. Empty: the embedded local cluster, each process as its own role.",
+    )
+    database_ingest_url: str = _env_field(
+        "DATABASE_INGEST_URL", "", "URL of the ingest role (writes market data). Empty: from DATABASE_URL / embedded."
+    )
+    database_app_url: str = _env_field(
+        "DATABASE_APP_URL", "", "URL of the web app's role (reads market data). Empty: from DATABASE_URL / embedded."
+    )
+    database_alerts_url: str = _env_field(
+        "DATABASE_ALERTS_URL", "", "URL of the alerts worker's role. Empty: from DATABASE_URL / embedded."
     )
     var_dir: Path = _env_field(
-        "ALPHAPULSE_VAR_DIR", PROJECT_ROOT / "var", "Directory of the embedded cluster's data, socket and logs."
+        "ALPHAPULSE_VAR_DIR",
+        PROJECT_ROOT / "var",
+        "Directory of the embedded cluster's data, socket, logs and secrets.",
     )
     local_pg_port: int = _env_field("ALPHAPULSE_PG_PORT", 55432, "TCP port of the embedded cluster (127.0.0.1).")
     local_pg_db: str = _env_field("ALPHAPULSE_PG_DB", "alphapulse", "Database name in the embedded cluster.")
+    pg_synchronous_commit: str = _env_field(
+        "ALPHAPULSE_PG_SYNCHRONOUS_COMMIT",
+        "on",
+        "synchronous_commit of the embedded cluster (on: a commit is acknowledged once on disk; off trades the last "
+        "~0.6 s of commits after a crash for write speed).",
+    )
     exchanges: tuple[str, ...] = _env_field(
         "ALPHAPULSE_EXCHANGES", ("binanceusdm", "bybit", "okx"), "Comma-separated ccxt exchange ids to ingest."
     )
@@ -100,7 +151,16 @@ class Settings:
     buffer_max_rows: int = _env_field(
         "ALPHAPULSE_BUFFER_MAX_ROWS",
         200_000,
-        "Rows ingest holds while the database is unreachable; beyond, dropped and counted.",
+        "Rows ingest holds in memory while the database is unreachable; beyond, the oldest go to the spool "
+        "(var/spool).",
+    )
+    db_lock_timeout_seconds: float = _env_field(
+        "ALPHAPULSE_DB_LOCK_TIMEOUT_SECONDS",
+        3.0,
+        "Longest wait of an ingest worker's statement for a lock (a blocked write fails, is retried, spooled at stop).",
+    )
+    db_statement_timeout_seconds: float = _env_field(
+        "ALPHAPULSE_DB_STATEMENT_TIMEOUT_SECONDS", 60.0, "Longest statement of the ingest worker's sessions (seconds)."
     )
     exchange_timeout_seconds: float = _env_field(
         "ALPHAPULSE_EXCHANGE_TIMEOUT_SECONDS", 10.0, "ccxt request timeout per exchange call (seconds)."
@@ -149,7 +209,8 @@ class Settings:
     database_read_url: str = _env_field(
         "DATABASE_READ_URL",
         "",
-        "SQLAlchemy URL of a streaming replica the app reads from (charts, API). Empty: DATABASE_URL.",
+        "SQLAlchemy URL of a streaming replica the app reads market data from (charts, API), as its read-only "
+        "role. Empty: the app role's own URL (DATABASE_APP_URL, DATABASE_URL or the embedded cluster).",
     )
     redis_url: str = _env_field(
         "REDIS_URL",
@@ -206,19 +267,38 @@ class Settings:
     )
 
     @property
+    def pg_passfile(self) -> Path:
+        """The embedded cluster's secrets: a ``.pgpass``-format file under the var dir, readable by its owner only
+        (written by ``db.local``; libpq refuses a group- or world-readable one)."""
+        return self.var_dir / "secrets" / "pgpass"
+
+    def local_url(self, role: str = "owner") -> str:
+        """URL of the embedded cluster (127.0.0.1) as the role of job ``role`` (a key of :data:`DB_ROLES`)."""
+        return pg_url(DB_ROLES[role], self.local_pg_port, self.local_pg_db, self.pg_passfile)
+
+    @property
     def local_database_url(self) -> str:
-        """URL of the embedded local cluster (TCP on 127.0.0.1, trust auth for the local superuser)."""
-        return f"postgresql+psycopg://alphapulse@127.0.0.1:{self.local_pg_port}/{self.local_pg_db}"
+        """URL of the embedded local cluster as the owner role (password from :attr:`pg_passfile`)."""
+        return self.local_url("owner")
+
+    def database_url_for(self, role: str) -> str:
+        """URL a process of job ``role`` (``owner``, ``ingest``, ``app``, ``alerts``) connects with: its own variable
+        (``DATABASE_INGEST_URL`` …), else ``DATABASE_URL``, else the embedded cluster as that role.
+        Raises ``KeyError`` for an unknown job."""
+        own = {"owner": "", "ingest": self.database_ingest_url, "app": self.database_app_url,
+               "alerts": self.database_alerts_url}[role]
+        return own or self.database_url or self.local_url(role)
 
     @property
     def effective_database_url(self) -> str:
-        """``DATABASE_URL`` when set, else the embedded local cluster's URL."""
-        return self.database_url or self.local_database_url
+        """The owner's URL: ``DATABASE_URL`` when set, else the embedded local cluster's (migrations, tests)."""
+        return self.database_url_for("owner")
 
     @property
     def effective_read_url(self) -> str:
-        """``DATABASE_READ_URL`` (a replica) when set, else :attr:`effective_database_url`: where the app reads."""
-        return self.database_read_url or self.effective_database_url
+        """Where the app reads market data: ``DATABASE_READ_URL`` (a streaming replica) when set, else the app role's
+        :meth:`database_url_for` ``("app")``."""
+        return self.database_read_url or self.database_url_for("app")
 
     @property
     def local_redis_socket(self) -> Path:
@@ -240,6 +320,14 @@ class Settings:
         """True when no ``DATABASE_URL`` is set and the embedded cluster is the database."""
         return not self.database_url
 
+    def with_database(self, url: str) -> Settings:
+        """These settings aimed at the database of ``url`` (an owner URL; tests and benchmarks): ``url`` becomes
+        ``DATABASE_URL``; when it reads its password from a passfile (the embedded cluster, where one file holds every
+        role's secret) each other job connects to the same database as its own role, else every job uses ``url``."""
+        roles = {f"database_{job}_url": with_user(url, DB_ROLES[job]) if "passfile=" in url else ""
+                 for job in ("ingest", "app", "alerts")}
+        return replace(self, database_url=url, **roles)
+
 
 def _parse(raw: str, default, env: str, minimum: float | None = None):
     try:
@@ -259,6 +347,8 @@ def _parse(raw: str, default, env: str, minimum: float | None = None):
             if (value <= 0) if minimum is None else (value < minimum):
                 raise ValueError("must be positive" if minimum is None else f"must be >= {minimum}")
             return value
+        if env == "ALPHAPULSE_PG_SYNCHRONOUS_COMMIT" and raw not in SYNCHRONOUS_COMMIT_VALUES:
+            raise ValueError(f"not one of {', '.join(SYNCHRONOUS_COMMIT_VALUES)}")
         return raw
     except ValueError as exc:
         raise SettingsError(f"{env}={raw!r} is invalid: {exc}") from exc

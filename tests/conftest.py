@@ -148,6 +148,20 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+def role_url(owner_url: str, job: str) -> str:
+    """The URL of the role of ``job`` (``ingest``, ``app``, ``alerts``) on the database of ``owner_url`` (the embedded
+    cluster: same passfile; an external ``DATABASE_URL``: as configured, see ``Settings.with_database``)."""
+    return get_settings().with_database(owner_url).database_url_for(job)
+
+
+@pytest.fixture(scope="session")
+def ingest_engine(db_url: str) -> Iterator[Engine]:
+    """Engine on the session's test database as the ingest role (what ``python -m ingest`` connects as)."""
+    eng = make_engine(role_url(db_url, "ingest"))
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture
 def clean_db(engine: Engine, redis_client: redis.Redis) -> Engine:
     """The test database with every hypertable emptied (chunks dropped) before the test, and the session's

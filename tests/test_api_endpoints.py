@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -162,7 +163,7 @@ def test_health_reports_down_with_only_old_history(client, conn):
     assert pd.Timestamp(feed["newest_time"]) == newest and feed["status"] == "down"
 
 
-def test_health_is_ok_with_fresh_rows_and_503_without_database(clean_db, db_url):
+def test_health_is_ok_with_fresh_rows_and_503_without_database(clean_db, db_url, caplog):
     now = datetime.now(UTC)
     with clean_db.begin() as c:
         for exchange in ("binanceusdm", "bybit"):
@@ -175,11 +176,36 @@ def test_health_is_ok_with_fresh_rows_and_503_without_database(clean_db, db_url)
     ok = create_app(settings, with_dashboard=False).test_client().get("/api/health")
     assert ok.status_code == 200 and ok.get_json()["status"] == "ok"
     assert {f["status"] for f in ok.get_json()["feeds"]} == {"ok"}
-    unreachable = with_database(settings, "postgresql+psycopg://nobody@127.0.0.1:1/none")
-    down = create_app(unreachable, with_dashboard=False).test_client().get("/api/health")
+    unreachable = with_database(settings, "postgresql+psycopg://nobody@127.0.0.1:1/secret_db_name")
+    with caplog.at_level(logging.WARNING, logger="app.api"):
+        down = create_app(unreachable, with_dashboard=False).test_client().get("/api/health")
     assert down.status_code == 503 and down.get_json()["database"]["reachable"] is False
+    # Issue 12, item 11: no driver text (host, port, database name) to anonymous clients; the detail is logged.
+    body = down.get_data(as_text=True)
+    assert not any(word in body for word in ("secret_db_name", "127.0.0.1", "psycopg", "connection"))
+    assert down.get_json()["database"]["error"] and "127.0.0.1" in caplog.text
     history = create_app(unreachable, with_dashboard=False).test_client().get("/api/symbols")
     assert history.status_code == 503 and "database" in history.get_json()["error"]
+
+
+def test_a_healthy_candle_feed_polled_every_5_s_is_ok(clean_db, db_url):
+    """Issue 12, item 10: a 1-minute candle is up to a minute old by nature; with a 5 s poll the feed's expected
+    cadence is its data period (60 s), not the poll, so a candle closed 58 s ago is ok (it was ``down``)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    with clean_db.begin() as c:
+        c.execute(text("INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) "
+                       "VALUES (:t, :e, 'BTC/USDT:USDT', false, 0.0001)"),
+                  {"t": now - timedelta(seconds=2), "e": EXCHANGE})
+        c.execute(text("INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) "
+                       "VALUES (:t, :e, 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"),
+                  {"t": now - timedelta(seconds=58 + 60), "e": EXCHANGE})  # opened 118 s ago, closed 58 s ago
+    settings = replace(with_database(get_settings(), db_url), exchanges=(EXCHANGE,), ohlcv_poll_seconds=5.0,
+                       funding_poll_seconds=5.0)
+    body = create_app(settings, with_dashboard=False).test_client().get("/api/health").get_json()
+    feeds = {f["stream"]: f for f in body["feeds"]}
+    assert feeds["ohlcv"]["cadence_seconds"] == 60.0 and feeds["funding"]["cadence_seconds"] == 5.0
+    assert feeds["ohlcv"]["status"] == "ok" and body["status"] == "ok", body
+    assert 58 <= feeds["ohlcv"]["lag_seconds"] < 70
 
 
 def test_metrics_endpoints_show_the_newest_pipeline_metrics(clean_db, db_url):

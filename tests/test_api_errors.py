@@ -64,6 +64,16 @@ def test_bad_parameters_are_json_errors_naming_the_parameter(client, url, status
     assert "Traceback" not in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("endpoint", ["prices", "funding-rates", "anomalies"])
+@pytest.mark.parametrize("parameter", ["start", "end"])
+@pytest.mark.parametrize("value", ["0001-01-01T00:00%2B01:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00Z"])
+def test_times_beyond_datetime_after_their_offset_are_400_not_500(client, endpoint, parameter, value):
+    """Converting these to UTC overflows ``datetime``; the range check must come first (issue 12, item 1)."""
+    response = client.get(f"/api/{endpoint}?{parameter}={value}")
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["parameter"] == parameter
+
+
 @pytest.mark.parametrize(("url", "status"), [("/api/nothing-here", 404), ("/api/prices?symbols=BTC", 200)])
 def test_unknown_routes_and_methods_are_json(client, url, status):
     assert client.get(url).status_code == status

@@ -143,7 +143,10 @@ def test_binance_ohlcv_is_exactly_the_recorded_candles_and_stops_at_now(fake_exc
         if c[0] >= since
     ]
     assert first == recorded[:10]
-    assert upto_now == recorded[:31]  # 30 closed candles and the open one containing now, nothing later
+    assert upto_now[:30] == recorded[:30] and len(upto_now) == 31  # 30 closed candles, the open one, nothing later
+    still_open, final = upto_now[30], recorded[30]  # 5 s of 60 into it: its open and close, 1/12 of its volume
+    assert still_open[:2] == final[:2] and still_open[4] == final[4]
+    assert still_open[5] == pytest.approx(final[5] * 0.083) and still_open[5] < final[5]
     assert fake_exchange.requests[-1].query == {
         "symbol": "BTCUSDT",
         "interval": "1m",

@@ -116,9 +116,9 @@ def test_backfill_paginates_resumes_and_fills_a_middle_hole(clean_db, fake_excha
         ingest = ingest_candles if kind == "candles" else ingest_funding
         await asyncio.to_thread(ingest, clean_db, frame, settings)
 
-    asyncio.run(backfill(plain_sink))  # resumes after the 200 stored candles; the exchange hides the hole
+    asyncio.run(backfill(plain_sink))  # resumes at the newest of the 200 stored candles; the exchange hides the hole
     first = [r for r in fake_exchange.requests if r.path.endswith("/klines")][0]
-    assert int(first.query["startTime"]) == int((since + pd.Timedelta(minutes=200)).timestamp() * 1000)
+    assert int(first.query["startTime"]) == int((since + pd.Timedelta(minutes=199)).timestamp() * 1000)
     stored = stored_candles(clean_db, BTC)
     assert len(stored) == 360 - 60
 
@@ -131,9 +131,10 @@ def test_backfill_paginates_resumes_and_fills_a_middle_hole(clean_db, fake_excha
     np.testing.assert_array_equal(stored["time"].to_numpy(), expected["time"].to_numpy())
     np.testing.assert_array_equal(stored["close"].to_numpy(), expected["close"].to_numpy())
 
-    fake_exchange.requests.clear()  # nothing missing: a rerun asks for no candles and writes nothing
+    fake_exchange.requests.clear()  # nothing missing: a rerun asks only for the newest stored candle again
     asyncio.run(backfill(plain_sink))
-    assert not [r for r in fake_exchange.requests if r.path.endswith("/klines")]
+    klines = [r for r in fake_exchange.requests if r.path.endswith("/klines")]
+    assert [int(r.query["startTime"]) for r in klines] == [int((until - pd.Timedelta(minutes=1)).timestamp() * 1000)]
     assert ingest_candles(clean_db, expected.assign(exchange="binanceusdm"), settings).written == 0
 
 

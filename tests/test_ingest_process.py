@@ -60,17 +60,8 @@ def test_retention_drops_chunks_older_than_the_age(clean_db):
                             "labels": [{}, {}, {}]})
     write_metrics(clean_db, samples)
     result = apply_retention(clean_db, load_settings({"ALPHAPULSE_METRICS_RETENTION_DAYS": "30"}))
-    if result.policies:
-        _assert_retention_policy(clean_db)
-        return
     assert result.dropped["system_metrics"] == 1
     assert _count(clean_db, "SELECT count(*) FROM system_metrics") == 2
-
-
-def _assert_retention_policy(engine) -> None:
-    """Timescale License edition: the server's job scheduler applies retention; the policy must be registered."""
-    assert _count(engine, "SELECT count(*) FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' "
-                          "AND hypertable_name = 'system_metrics'") == 1
 
 
 def test_retention_keeps_a_table_that_holds_only_history(clean_db):
@@ -82,9 +73,6 @@ def test_retention_keeps_a_table_that_holds_only_history(clean_db):
     write_metrics(clean_db, history)
     settings = load_settings({"ALPHAPULSE_METRICS_RETENTION_DAYS": "30"})
     result = apply_retention(clean_db, settings)
-    if result.policies:
-        _assert_retention_policy(clean_db)
-        return
     assert result.dropped["system_metrics"] == 0
     assert _count(clean_db, "SELECT count(*) FROM system_metrics") == 2
     write_metrics(clean_db, history.iloc[:1].assign(time=[now], value=[3.0]))

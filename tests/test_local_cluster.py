@@ -13,10 +13,12 @@ import sys
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from db.local import usable_var_dir
-from settings import PROJECT_ROOT
+from db.local import LocalCluster, usable_var_dir
+from db.local_setup import HBA, LEGACY_SUPERUSER
+from settings import PROJECT_ROOT, load_settings
 
 
 def _free_port() -> int:
@@ -51,7 +53,7 @@ def test_start_is_idempotent_and_status_follows(cluster_env):
     first = _cli(cluster_env, "start")
     assert first.returncode == 0, first.stderr
     url = first.stdout.strip()
-    assert url.endswith(f":{cluster_env['ALPHAPULSE_PG_PORT']}/alphapulse")
+    assert f"alphapulse@127.0.0.1:{cluster_env['ALPHAPULSE_PG_PORT']}/alphapulse?passfile=" in url
     second = _cli(cluster_env, "start")
     assert second.returncode == 0 and second.stdout.strip() == url
     status = _cli(cluster_env, "status")
@@ -64,11 +66,12 @@ def test_start_is_idempotent_and_status_follows(cluster_env):
 
     eng = make_engine(url, pool_size=1)
     with eng.connect() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
-        preload = conn.execute(text("SHOW shared_preload_libraries")).scalar()
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))  # as the owner: a trusted extension
+        version = conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).scalar()
         telemetry = conn.execute(text("SHOW timescaledb.telemetry_level")).scalar()
+        superuser = conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
     eng.dispose()
-    assert "timescaledb" in preload and telemetry == "off"
+    assert version and telemetry == "off" and superuser is False
 
     assert _cli(cluster_env, "stop").stdout.strip() == "stopped"
     assert _cli(cluster_env, "stop").stdout.strip() == "not running"
@@ -100,3 +103,24 @@ def test_port_in_use_is_a_clear_error(cluster_env):
         result = _cli(cluster_env, "start")
     assert result.returncode == 1
     assert f"port {cluster_env['ALPHAPULSE_PG_PORT']}" in result.stderr and "ALPHAPULSE_PG_PORT" in result.stderr
+
+
+def test_a_cluster_created_before_roles_is_locked_down_on_start(cluster_env):
+    """A cluster initialised as before issue 12 (trust everywhere, ``alphapulse`` its bootstrap superuser) gets the
+    roles, passwords and the scram ``pg_hba.conf`` on its next start, and keeps its data."""
+    cluster = LocalCluster.from_settings(load_settings(cluster_env))
+    cluster._prepare_dirs()
+    cluster._pg("initdb", "-D", str(cluster.data_dir), "-U", LEGACY_SUPERUSER, "--auth=trust", "-E", "UTF8")
+    with (cluster.data_dir / "postgresql.conf").open("a") as fh:
+        fh.write("\n# --- AlphaPulse embedded cluster ---\nsynchronous_commit = off\n")
+    started = _cli(cluster_env, "start")
+    assert started.returncode == 0, started.stderr
+    assert (cluster.data_dir / "pg_hba.conf").read_text() == HBA
+    assert "synchronous_commit = on" in (cluster.data_dir / "postgresql.conf").read_text()
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(host="127.0.0.1", port=cluster.port, user=LEGACY_SUPERUSER, dbname="postgres",
+                        password="", connect_timeout=5)
+    with psycopg.connect(host="127.0.0.1", port=cluster.port, user="alphapulse_app", dbname="alphapulse",
+                         passfile=str(cluster.passfile), connect_timeout=5) as conn:
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
+    assert _cli(cluster_env, "start").returncode == 0  # and again, now as a locked cluster

@@ -76,6 +76,25 @@ def test_query_round_trip_and_bad_parameters_are_reported_not_fatal():
     assert custom.range == controls.DEFAULT_RANGE and custom.problems
 
 
+@pytest.mark.parametrize("end", ["0001-01-02T00:00Z", "0001-01-01T00:00+01:00", "9999-12-31T23:59:59-01:00",
+                                 "1969-12-31T23:00Z", "2200-01-01"])
+def test_links_with_times_outside_the_supported_years_are_reported_not_fatal(end):
+    """Issue 12, item 2: such a link keeps the default range and says why; nothing overflows."""
+    state = controls.parse_query({"end": end, "range": "30d"})
+    assert state.end is None and len(state.problems) == 1 and "end=" in state.problems[0]
+    assert state.window(datetime(2026, 1, 1, tzinfo=UTC))[1] == datetime(2026, 1, 1, tzinfo=UTC)
+    custom = controls.parse_query({"range": "custom", "start": end, "end": "2025-06-01"})
+    assert custom.range == controls.DEFAULT_RANGE and custom.problems
+
+
+@pytest.mark.parametrize("value", [datetime(1970, 1, 1, tzinfo=UTC), datetime(2199, 12, 31, 23, 59, 30, tzinfo=UTC),
+                                   datetime(2025, 6, 1, 8, tzinfo=UTC)])
+def test_format_time_is_read_back_by_parse_time(value):
+    text = controls.format_time(value)
+    assert len(text.split("-")[0]) == 4 and controls.parse_time(text, "end") == value
+    assert controls.format_time(datetime(1, 1, 2, tzinfo=UTC)) == "0001-01-02T00:00Z"  # was "1-01-02T00:00Z"
+
+
 def test_controls_produce_the_same_state_the_layout_starts_with():
     state = controls.with_defaults(controls.parse_query({"range": "custom", "start": "2025-06-01",
                                                         "end": "2025-06-08"}))

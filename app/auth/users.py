@@ -28,7 +28,7 @@ def accounts_connection() -> Iterator[Connection]:
     """A connection to the primary database (``DATABASE_URL``, never the read replica: a revoked key or a
     changed password must count at once) in a transaction committed on success."""
     settings = flask.current_app.config[SETTINGS_KEY]
-    with get_engine(settings.effective_database_url).begin() as conn:
+    with get_engine(settings.database_url_for("app")).begin() as conn:
         yield conn
 
 

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, no_update
 
+from app import inputs
 from app.controls.state import CUSTOM, DEFAULT_RANGE
 from app.controls.store import date_bounds, state_from_controls, state_to_store
+from app.params import utc_time
 
 
 def register_callbacks(prefix: str, extra: Mapping[str, str] | None = None) -> None:
@@ -19,10 +21,10 @@ def register_callbacks(prefix: str, extra: Mapping[str, str] | None = None) -> N
     """
     extra = dict(extra or {})
     names = ["exchanges", "symbols", "range", "refresh", "funding"]
-    inputs = [Input(f"{prefix}-{n}", "value") for n in names]
-    inputs += [Input(f"{prefix}-dates", "start_date"), Input(f"{prefix}-dates", "end_date"),
-               Input(f"{prefix}-anchor", "data")]
-    inputs += [Input(cid, "value") for cid in extra.values()]
+    deps = [Input(f"{prefix}-{n}", "value") for n in names]
+    deps += [Input(f"{prefix}-dates", "start_date"), Input(f"{prefix}-dates", "end_date"),
+             Input(f"{prefix}-anchor", "data")]
+    deps += [Input(cid, "value") for cid in extra.values()]
     keys = [*names, "start_date", "end_date", "anchor", *extra]
 
     @callback(
@@ -30,7 +32,7 @@ def register_callbacks(prefix: str, extra: Mapping[str, str] | None = None) -> N
         Output(f"{prefix}-interval", "interval"),
         Output(f"{prefix}-interval", "disabled"),
         Output(f"{prefix}-live", "style"),
-        inputs,
+        deps,
         prevent_initial_call=True,  # the layout already holds the initial state (initial_store)
     )
     def _state(*values):
@@ -50,6 +52,8 @@ def register_callbacks(prefix: str, extra: Mapping[str, str] | None = None) -> N
         prevent_initial_call=True,
     )
     def _range(start_date, end_date, _live, _jump, rng, newest):
+        bounds = date_bounds(start_date, end_date)
+        newest = inputs.text(newest, "newest") if inputs.time(newest, "newest", utc_time) else None
         trigger = ctx.triggered_id
         if trigger == f"{prefix}-live":
             return (DEFAULT_RANGE if rng == CUSTOM else no_update), None
@@ -57,7 +61,7 @@ def register_callbacks(prefix: str, extra: Mapping[str, str] | None = None) -> N
             if not newest:
                 return no_update, no_update
             return (DEFAULT_RANGE if rng == CUSTOM else no_update), newest
-        if date_bounds(start_date, end_date) is not None:
+        if bounds is not None:
             return CUSTOM, no_update
         return no_update, no_update
 

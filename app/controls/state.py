@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from app.format import FUNDING_MODES
+from app.params import utc_time
 from db.symbols import SymbolError, display_symbol, normalize_symbol
 
 #: Range presets: name -> length. The range ends now (live) or at the anchored ``end``.
@@ -27,6 +28,9 @@ DEFAULT_REFRESH = 10
 
 #: Longest custom range (the API's limit for bucketed series is of the same order).
 MAX_CUSTOM_RANGE = timedelta(days=366)
+
+#: Largest minimum |z| of the anomaly filter (dimensionless).
+MAX_MIN_Z = 999.0
 
 
 class QueryError(ValueError):
@@ -68,21 +72,23 @@ class ViewState:
 
 
 def parse_time(raw: str, name: str) -> datetime:
-    """An ISO-8601 time (``2026-03-19T20:00Z``, ``2026-03-19``) as aware UTC; naive means UTC.
+    """An ISO-8601 time (``2026-03-19T20:00Z``, ``2026-03-19``) as aware UTC; naive means UTC; years
+    1970..2199 (``app.params.utc_time``, the API's rule).
 
-    Raises :class:`QueryError` naming ``name`` when unreadable.
+    Raises :class:`QueryError` naming ``name`` when unreadable or out of range.
     """
     try:
-        value = datetime.fromisoformat(raw.strip().replace("z", "Z"))
+        return utc_time(raw)
     except ValueError as exc:
-        raise QueryError(f"{name}={raw!r} is not an ISO-8601 time (e.g. 2026-03-19T20:00Z)") from exc
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        raise QueryError(f"{name}={raw!r} {exc}") from None
 
 
 def format_time(value: datetime) -> str:
-    """Compact ISO-8601 UTC for URLs: ``2026-03-19T20:00Z`` (seconds only when not zero)."""
+    """Compact ISO-8601 UTC for URLs: ``2026-03-19T20:00Z`` (seconds only when not zero; the year always has four
+    digits, so :func:`parse_time` reads every value back)."""
     value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ" if value.second else "%Y-%m-%dT%H:%MZ")
+    clock = f"{value:%H:%M:%S}" if value.second else f"{value:%H:%M}"
+    return f"{value.year:04d}-{value:%m-%d}T{clock}Z"
 
 
 def _split(raw: str) -> list[str]:
@@ -111,8 +117,8 @@ def _min_z(raw: str) -> float:
         value = float(raw)
     except ValueError as exc:
         raise QueryError(f"min_z={raw!r} is not a number") from exc
-    if not 0 <= value < 1000:
-        raise QueryError(f"min_z={raw!r} must be between 0 and 1000")
+    if not 0 <= value <= MAX_MIN_Z:
+        raise QueryError(f"min_z={raw!r} must be between 0 and {MAX_MIN_Z:g}")
     return value
 
 

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from app.controls.state import CUSTOM, DEFAULT_RANGE, ViewState, format_time, parse_time, to_query
-from app.format import span_label, utc
+from app import inputs
+from app.controls.state import (
+    CUSTOM,
+    DEFAULT_RANGE,
+    MAX_CUSTOM_RANGE,
+    MAX_MIN_Z,
+    PRESETS,
+    REFRESH_CHOICES,
+    ViewState,
+    format_time,
+    to_query,
+)
+from app.format import FUNDING_MODES, span_label, utc
+from app.inputs import InputError
+from app.params import utc_time
 
 
 def control_values(state: ViewState) -> dict:
@@ -28,19 +42,29 @@ def initial_store(state: ViewState) -> dict:
     return state_to_store(state_from_controls(control_values(state)))
 
 
-def date_bounds(start_date: str | None, end_date: str | None) -> tuple[datetime, datetime] | None:
-    """A DatePickerRange's inclusive dates -> ``[start 00:00, end + 1 day 00:00)`` UTC, or None if incomplete."""
-    if not start_date or not end_date:
+def date_bounds(start_date, end_date) -> tuple[datetime, datetime] | None:
+    """A DatePickerRange's inclusive dates -> ``[start 00:00, end + 1 day 00:00)`` UTC, or None if incomplete or
+    reversed. Raises :class:`~app.inputs.InputError` for a value that is not a date string of 1970..2199."""
+    start = inputs.time(start_date, "start_date", _day)
+    end = inputs.time(end_date, "end_date", _day)
+    if start is None or end is None:
         return None
-    start = parse_time(start_date[:10], "start")
-    end = parse_time(end_date[:10], "end") + timedelta(days=1)
+    end += timedelta(days=1)
     return (start, end) if start < end else None
+
+
+def _day(raw: str) -> datetime:
+    return utc_time(raw[:10])
 
 
 def state_from_controls(values: Mapping[str, object]) -> ViewState:
     """A :class:`ViewState` of the control values of one page (keys: ``exchanges``, ``symbols``, ``range``,
-    ``start_date``, ``end_date``, ``anchor``, ``refresh``, ``funding``, ``metrics``, ``min_z``)."""
-    rng = values.get("range") or DEFAULT_RANGE
+    ``start_date``, ``end_date``, ``anchor``, ``refresh``, ``funding``, ``metrics``, ``min_z``; missing or
+    ``None`` values take the defaults). ``min_z`` is clamped to the URL's range (0 … 999).
+
+    Raises :class:`~app.inputs.InputError` for a value of the wrong type or outside its choices.
+    """
+    rng = inputs.choice(values.get("range"), "range", [*PRESETS, CUSTOM], DEFAULT_RANGE)
     start = end = None
     if rng == CUSTOM:
         bounds = date_bounds(values.get("start_date"), values.get("end_date"))
@@ -48,18 +72,19 @@ def state_from_controls(values: Mapping[str, object]) -> ViewState:
             rng = DEFAULT_RANGE
         else:
             start, end = bounds
-    elif values.get("anchor"):
-        end = parse_time(str(values["anchor"]), "end")
+    else:
+        end = inputs.time(values.get("anchor"), "anchor", utc_time)
+    min_z = inputs.number(values.get("min_z"), "min_z", -math.inf, math.inf, 0.0)
     return ViewState(
-        exchanges=tuple(values.get("exchanges") or ()),
-        symbols=tuple(values.get("symbols") or ()),
+        exchanges=tuple(inputs.text_list(values.get("exchanges"), "exchanges")),
+        symbols=tuple(inputs.text_list(values.get("symbols"), "symbols")),
         range=rng,
         start=start,
         end=end,
-        refresh=int(values.get("refresh") or 0),
-        funding=str(values.get("funding") or "interval"),
-        metrics=tuple(values.get("metrics") or ()),
-        min_z=float(values.get("min_z") or 0.0),
+        refresh=int(inputs.choice(values.get("refresh"), "refresh", REFRESH_CHOICES, 0)),
+        funding=inputs.choice(values.get("funding"), "funding", FUNDING_MODES, "interval"),
+        metrics=tuple(inputs.text_list(values.get("metrics"), "metrics")),
+        min_z=min(max(min_z, 0.0), MAX_MIN_Z),
     )
 
 
@@ -74,15 +99,30 @@ def state_to_store(state: ViewState) -> dict:
     }  # fmt: skip
 
 
-def state_from_store(data: Mapping) -> ViewState:
-    """Inverse of :func:`state_to_store`."""
-    return ViewState(
-        exchanges=tuple(data["exchanges"]), symbols=tuple(data["symbols"]), range=data["range"],
-        start=parse_time(data["start"], "start") if data["start"] else None,
-        end=parse_time(data["end"], "end") if data["end"] else None,
-        refresh=int(data["refresh"]), funding=data["funding"], metrics=tuple(data["metrics"]),
-        min_z=float(data["min_z"]),
-    )  # fmt: skip
+#: Keys of a view store (:func:`state_to_store`).
+STORE_KEYS = ("exchanges", "symbols", "range", "start", "end", "refresh", "funding", "metrics", "min_z", "query")
+
+
+def state_from_store(data) -> ViewState:
+    """Inverse of :func:`state_to_store`. Raises :class:`~app.inputs.InputError` when ``data`` is not such a store
+    (a key missing, a value of the wrong type, a custom range that is empty, reversed or too long)."""
+    data = inputs.mapping(data, "view store", STORE_KEYS)
+    inputs.text(data["query"], "query")
+    state = ViewState(
+        exchanges=tuple(inputs.text_list(data["exchanges"], "exchanges")),
+        symbols=tuple(inputs.text_list(data["symbols"], "symbols")),
+        range=inputs.choice(data["range"], "range", [*PRESETS, CUSTOM], DEFAULT_RANGE),
+        start=inputs.time(data["start"], "start", utc_time),
+        end=inputs.time(data["end"], "end", utc_time),
+        refresh=int(inputs.choice(data["refresh"], "refresh", REFRESH_CHOICES, 0)),
+        funding=inputs.choice(data["funding"], "funding", FUNDING_MODES, "interval"),
+        metrics=tuple(inputs.text_list(data["metrics"], "metrics")),
+        min_z=inputs.number(data["min_z"], "min_z", 0.0, MAX_MIN_Z, 0.0),
+    )
+    if state.range == CUSTOM and not (state.start and state.end
+                                      and timedelta(0) < state.end - state.start <= MAX_CUSTOM_RANGE):
+        raise InputError(f"a custom range needs start before end, at most {MAX_CUSTOM_RANGE.days} days apart")
+    return state
 
 
 def window_text(start: datetime, end: datetime, bucket: timedelta, live: bool) -> str:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from db.health import Status, feed_status, overall_status
+from db.health import Status, expected_cadence, feed_status, overall_status
 from db.queries.common import STREAMS, pair_params, require_aware
 from db.queries.pairs import known_pairs
-from settings import get_settings
+from settings import Settings, get_settings
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,13 @@ def _newest(conn: Connection, pairs: Sequence[tuple[str, str]], now: datetime,
     return newest
 
 
+def stream_cadences(settings: Settings) -> dict[str, float]:
+    """Expected cadence (seconds) of each stream of :data:`STREAMS` under ``settings``' poll periods
+    (``db.health.expected_cadence``: a 1-minute candle feed polled every 5 s is expected once a minute)."""
+    polls = {"funding": settings.funding_poll_seconds, "ohlcv": settings.ohlcv_poll_seconds}
+    return {stream: expected_cadence(stream, poll) for stream, poll in polls.items()}
+
+
 def feed_health(
     conn: Connection,
     now: datetime,
@@ -84,8 +91,9 @@ def feed_health(
     """Lag and status of each ``exchanges`` × ``cadences`` stream at ``now`` (aware UTC).
 
     ``exchanges`` default to the configured ``ALPHAPULSE_EXCHANGES``; ``cadences`` map a stream of
-    :data:`STREAMS` to its expected cadence in seconds (default from settings: ``funding_poll_seconds``,
-    ``ohlcv_poll_seconds``); ``pairs`` (e.g. a cached :func:`known_pairs`) saves the loose index scan. The newest
+    :data:`STREAMS` to its expected cadence in seconds (default: ``db.health.expected_cadence`` of the settings'
+    ``funding_poll_seconds`` and ``ohlcv_poll_seconds``, so a 1-minute candle feed polled every 5 s is expected once
+    a minute); ``pairs`` (e.g. a cached :func:`known_pairs`) saves the loose index scan. The newest
     row of an exchange is the newest of its symbols' ``LIMIT 1`` index probes, first within
     :data:`HEALTH_LOOKBACK`; ``older(stale_pairs)`` answers for exchanges silent that long (default: unbounded
     :func:`newest_times` probes, ~60-80 ms with a year of 1-day chunks; a cached copy is safe because any newer row
@@ -95,8 +103,7 @@ def feed_health(
     require_aware(now=now)
     settings = get_settings()
     exchanges = settings.exchanges if exchanges is None else exchanges
-    if cadences is None:
-        cadences = {"funding": settings.funding_poll_seconds, "ohlcv": settings.ohlcv_poll_seconds}
+    cadences = stream_cadences(settings) if cadences is None else cadences
     unknown = set(cadences) - set(STREAMS)
     if unknown:
         raise ValueError(f"unknown streams {sorted(unknown)}; known: {', '.join(STREAMS)}")

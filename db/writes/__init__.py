@@ -6,9 +6,11 @@ Every writer takes a ``pandas.DataFrame`` with the columns of one table (``inges
    timestamps, NULLs kept) into a temporary staging table shaped like the target
    (``CREATE TEMP TABLE … AS SELECT … WITH NO DATA``, dropped at commit);
 2. moves it with one ``INSERT … SELECT … ON CONFLICT ON CONSTRAINT pk_<table>`` into the hypertable:
-   ``DO NOTHING`` where a stored row never changes (closed candles, anomalies, metrics), ``DO UPDATE … WHERE
+   ``DO NOTHING`` where a stored row never changes (anomalies, metrics), ``DO UPDATE … WHERE
    IS DISTINCT FROM`` where a value legitimately changes (funding: a settled row may gain its mark price
-   later; candle rollups grow while their bucket fills). Duplicates inside one batch are removed in SQL first.
+   later; candle rollups grow while their bucket fills; a candle stored before the exchange closed it is
+   corrected when fetched again, its candle anomalies deleted for the batch's recomputed ones). Duplicates
+   inside one batch are removed in SQL first.
    Candles (and anomaly batches of at least :data:`DIRECT_COPY_MIN_ROWS`) have a fast path: when nothing is
    stored in the batch's key ranges and the batch has no duplicate keys, one binary ``COPY`` straight into the
    hypertable, no staging (the primary key still guards: a concurrent insert of the same key rolls the

@@ -81,15 +81,25 @@ def _touch_hours(conn: Connection, frame: pd.DataFrame) -> None:
                                          "bucket": "timestamptz"}, hours)
 
 
+#: Anomaly metrics computed from 1-minute candles (``ingest.anomaly.candle_metrics``): a corrected candle's stored
+#: ones are deleted so the recomputed ones of the same batch replace them.
+CANDLE_METRICS = ("log_return_1m", "log_volume_1m")
+
 def _upsert_staged_candles(conn: Connection, frame: pd.DataFrame) -> int:
-    """Slow path: staging table + ``INSERT … ON CONFLICT DO NOTHING``; records the hours of the 1-minute rows
-    actually inserted in ``touched_hours``. Returns rows inserted."""
+    """Slow path: staging table + ``INSERT … ON CONFLICT DO UPDATE`` of candles whose values differ
+    (:data:`_CANDLE_UPDATE`: a candle stored before the exchange closed it, or revised by it); records the hours of
+    the 1-minute rows inserted or corrected in ``touched_hours`` and deletes the candle anomalies
+    (:data:`CANDLE_METRICS`) of corrected ones. Returns rows inserted or corrected."""
     stage = stage_frame(conn, prices.name, CANDLE_COLUMNS, frame)
-    insert = insert_sql(prices.name, stage, CANDLE_COLUMNS, "DO NOTHING")
+    insert = insert_sql(prices.name, stage, CANDLE_COLUMNS, _CANDLE_UPDATE, distinct_on=_PRICE_KEY)
+    metrics = ", ".join(f"'{m}'" for m in CANDLE_METRICS)
     return conn.execute(text(
-        f"WITH ins AS ({insert} RETURNING exchange, symbol, timeframe, price_kind, time), "
+        f"WITH ins AS ({insert} RETURNING exchange, symbol, timeframe, price_kind, time, xmax <> 0 AS corrected), "
         "t AS (INSERT INTO touched_hours SELECT DISTINCT exchange, symbol, price_kind, "
-        f"time_bucket({sql_interval(_ROLLUP_SPAN)}, time) FROM ins WHERE timeframe = '1m' RETURNING 1) "
+        f"time_bucket({sql_interval(_ROLLUP_SPAN)}, time) FROM ins WHERE timeframe = '1m' RETURNING 1), "
+        "d AS (DELETE FROM anomalies a USING ins WHERE ins.corrected AND ins.timeframe = '1m' "
+        f"AND ins.price_kind = 'last' AND a.exchange = ins.exchange AND a.symbol = ins.symbol AND a.time = ins.time "
+        f"AND a.metric IN ({metrics}) RETURNING 1) "
         "SELECT (SELECT count(*) FROM ins)"
     )).scalar_one()
 
@@ -118,7 +128,7 @@ def _write_candles(conn: Connection, frame: pd.DataFrame) -> WriteResult:
     conflict, shared = _probe(conn, frame)
     copied = not conflict and _copy_new_candles(conn, frame)
     if copied and not shared:  # every touched hour holds only this batch's minutes: roll up here, upsert them
-        rollups = upsert_binary(conn, prices.name, CANDLE_TYPES, candle_rollups(frame), _ROLLUP_CONFLICT)
+        rollups = upsert_binary(conn, prices.name, CANDLE_TYPES, candle_rollups(frame), _CANDLE_UPDATE)
         return WriteResult(len(frame), len(frame), rollups)
     conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS touched_hours (exchange text, symbol text, "
                       "price_kind text, bucket timestamptz) ON COMMIT DROP"))
@@ -136,7 +146,8 @@ def _write_candles(conn: Connection, frame: pd.DataFrame) -> WriteResult:
 
 
 def write_candles(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult:
-    """Write candles (``CANDLE_COLUMNS``), ``DO NOTHING`` on an existing key, then upsert the candle rollups
+    """Write candles (``CANDLE_COLUMNS``); a stored candle with other values is corrected (the exchange's latest
+    word: a candle stored before it closed), one with the same values left alone; then upsert the candle rollups
     (:data:`ROLLUP_TIMEFRAMES`) of the hours that received new 1-minute rows. A batch that cannot conflict (bulk
     loads, backfill of empty ranges) is copied straight in (:func:`_copy_new_candles`, binary COPY); when, in
     addition, no stored candle shares its hours, the rollups are computed from the batch (:func:`candle_rollups`)
@@ -146,7 +157,7 @@ def write_candles(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult
     return run(bind, lambda conn: _write_candles(conn, frame))
 
 
-_ROLLUP_CONFLICT = """DO UPDATE SET
+_CANDLE_UPDATE = """DO UPDATE SET
   open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
   volume = EXCLUDED.volume, quote_volume = EXCLUDED.quote_volume, received_at = now()
 WHERE (prices.open, prices.high, prices.low, prices.close, prices.volume, prices.quote_volume)
@@ -171,4 +182,4 @@ INSERT INTO prices (time, exchange, symbol, timeframe, price_kind, open, high, l
     "first(open, time), max(high), min(low), last(close, time), sum(volume), sum(quote_volume) "
     "FROM m GROUP BY 1, exchange, symbol, price_kind" for timeframe, width in ROLLUP_WIDTHS.items()
 ) + """
-ON CONFLICT ON CONSTRAINT pk_prices """ + _ROLLUP_CONFLICT
+ON CONFLICT ON CONSTRAINT pk_prices """ + _CANDLE_UPDATE

@@ -2,10 +2,11 @@
 
 Ordinary tables (not hypertables), described in ``db/accounts/schema.py``: passwords are stored as werkzeug's
 salted scrypt hashes, keys as the SHA-256 of a 256-bit random key; usage holds requests answered and refused per
-key and UTC day. Deleting a user deletes their keys and usage (``ON DELETE CASCADE``). ``downgrade`` drops them.
+key and UTC day. Deleting a user deletes their keys and usage (``ON DELETE CASCADE``). The app's role reads and
+writes them (``db.roles.grant_app_table``). ``downgrade`` drops them.
 
 Revision ID: h10_01
-Revises: 0005
+Revises: h12_01
 Create Date: 2026-11-28
 """
 
@@ -14,8 +15,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from db.roles import grant_app_table
+
 revision = "h10_01"
-down_revision = "0005"
+down_revision = "h12_01"
 branch_labels = None
 depends_on = None
 
@@ -72,6 +75,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key_id", "day", name=op.f("pk_api_key_usage")),
         comment="Per key and UTC day: requests answered and refused",
     )  # fmt: skip
+    for table in ("users", "api_keys", "api_key_usage"):
+        grant_app_table(op, table)
 
 
 def downgrade() -> None:

@@ -18,7 +18,7 @@ What each route serves (venue ``binance`` of the store; symbols ``BTCUSDT`` …)
 * ``klines``: recorded candles as 12-element arrays; only the 6 OHLCV fields and ``closeTime`` are recorded,
   the rest are ``null``. ``limit`` default 500, max 1500; paging as ``fundingRate``. Intervals other than
   ``1m``/``1h`` (and coins without a recording) answer ``[]``. The candle containing now is included (the
-  "open" candle, with its final recorded values) — clients must drop it.
+  "open" candle, as it stood at its open: ``MarketView.served_candles``) — clients must drop it.
 * ``ticker/price`` and ``ticker/24hr``: derived from the candles closed in the 24 h before now (1m where
   recorded, else 1h): last close, 24 h open/high/low/volume; ``quoteVolume``/``count`` not recorded (``null``).
 * ``time``: ``{"serverTime": now}``.
@@ -137,9 +137,8 @@ def klines(view: MarketView, query: Query) -> list[list]:
     if interval not in TIMEFRAME_MS:
         return []
     width = TIMEFRAME_MS[interval]
-    return [
-        [t, *row, t + width - 1, None, None, None, None, None] for t, row in view.select(VENUE, base, interval, window)
-    ]
+    rows = view.served_candles(VENUE, base, interval, window)
+    return [[t, *row, t + width - 1, None, None, None, None, None] for t, row in rows]
 
 
 def ticker_price(view: MarketView, query: Query) -> dict | list[dict]:

@@ -135,7 +135,7 @@ def kline(view: MarketView, query: Query) -> dict:
         rows = []
     else:
         window = Window(start or 0, end or view.now_ms(), limit, newest_first=start is None or end is not None)
-        rows = view.select(VENUE, base, timeframe, window)
+        rows = view.served_candles(VENUE, base, timeframe, window)
     out = [[str(t), *r] for t, r in rows]
     return _ok(view, {"category": "linear", "symbol": query["symbol"], "list": out[::-1]})
 

@@ -134,7 +134,7 @@ def candles(view: MarketView, query: Query) -> dict:
     if timeframe is None:
         return _ok([])
     width, now = TIMEFRAME_MS[timeframe], view.now_ms()
-    rows = view.select(VENUE, base, timeframe, window)
+    rows = view.served_candles(VENUE, base, timeframe, window)
     return _ok([[str(t), *r[:5], "", "", "0" if t + width > now else "1"] for t, r in reversed(rows)])
 
 

@@ -5,13 +5,15 @@
 ``/api/v5/…``), so one server answers all of them; point a ccxt client at it with
 ``ingest.ccxt_urls.override_api_urls(client, fake.url)``.
 
-Tests control it through ``set_now`` (the exchange clock), ``fail_next`` (faults), ``hide`` (holes) and read
+Tests control it through ``set_now`` (the reference clock), ``set_skew`` (the exchange's clock against it),
+``fail_next`` (faults), ``hide`` (holes) and read
 ``requests`` (every request's path and query, in arrival order). Unknown paths answer HTTP 404 and are
 listed in ``unknown_paths``.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import socket
 import struct
@@ -55,6 +57,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Silent: the request log is ``FakeExchange.requests``."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header from the exchange's clock (skew included), as a real exchange's comes from its own."""
+        return email.utils.formatdate(self.server.fake.view.now_ms() / 1000, usegmt=True)
 
     def do_GET(self) -> None:
         fake = self.server.fake
@@ -158,8 +164,18 @@ class FakeExchange:
         self.view.set_now(ms, running)
 
     def now_ms(self) -> int:
-        """The exchange clock, UTC ms."""
+        """The reference time, UTC ms (tests give it to the worker as its clock); the exchange's own clock is
+        :meth:`exchange_now_ms` (the same unless :meth:`set_skew` was called)."""
+        return self.view.reference_ms()
+
+    def exchange_now_ms(self) -> int:
+        """The exchange's own clock, UTC ms: the reference time plus the skew (what it serves, its ``Date``)."""
         return self.view.now_ms()
+
+    def set_skew(self, ms: int) -> None:
+        """Make the exchange's clock ``ms`` ahead of the reference time (negative: behind), as a real exchange's
+        clock differs from the worker's."""
+        self.view.set_skew(ms)
 
     def fail_next(
         self, path_prefix: str, kind: FaultKind | str, count: int = 1, delay_s: float = 5.0, retry_after_s: int = 1

@@ -197,11 +197,20 @@ def _ohlcv(row: dict[str, str]) -> tuple[str, ...]:
     return row["open"], row["high"], row["low"], row["close"], row["volume"]
 
 
+def _partial(row: tuple[str, ...], elapsed: float) -> tuple[str, ...]:
+    """An open candle ``(open, high, low, close, volume)`` part ``elapsed`` (0..1) of the way through its period."""
+    o, _, _, c, volume = row
+    high, low = (o, c) if Decimal(o) >= Decimal(c) else (c, o)
+    return o, high, low, c, str((Decimal(volume) * Decimal(str(round(elapsed, 3)))).normalize())
+
+
 class MarketView:
     """A ``RecordedStore`` seen at a settable "now" with optional holes; thread-safe.
 
     ``now_ms()`` is ``SNAPSHOT_MS`` until ``set_now`` is called. With ``running=True`` the clock advances
-    with wall time from the instant it was set (for long-running standalone use).
+    with wall time from the instant it was set (for long-running standalone use). ``set_skew`` makes the exchange's
+    own clock (``now_ms``: what it serves, its ``Date`` header) differ from that reference time
+    (``reference_ms``: what a test hands the worker as its clock).
     """
 
     def __init__(self, store: RecordedStore) -> None:
@@ -210,6 +219,7 @@ class MarketView:
         self._now = SNAPSHOT_MS
         self._set_at = time.monotonic()
         self._running = False
+        self._skew = 0
         self._holes: list[Hole] = []
 
     def set_now(self, ms: int, running: bool = False) -> None:
@@ -217,12 +227,22 @@ class MarketView:
         with self._lock:
             self._now, self._set_at, self._running = int(ms), time.monotonic(), running
 
-    def now_ms(self) -> int:
-        """The exchange's current time, UTC ms."""
+    def set_skew(self, ms: int) -> None:
+        """Make the exchange's clock ``ms`` ahead of the reference time (negative: behind)."""
+        with self._lock:
+            self._skew = int(ms)
+
+    def reference_ms(self) -> int:
+        """The reference ("true") time, UTC ms: the exchange's clock without its skew."""
         with self._lock:
             if not self._running:
                 return self._now
             return self._now + int((time.monotonic() - self._set_at) * 1000)
+
+    def now_ms(self) -> int:
+        """The exchange's current time, UTC ms (the reference time plus the skew)."""
+        skew = self._skew
+        return self.reference_ms() + skew
 
     def hide(self, venue: str, base: str, kind: str, start: int, end: int) -> None:
         """Hide rows of ``kind`` (``1m``/``1h``/``funding``) stamped ``start <= t <= end`` (ms).
@@ -235,7 +255,7 @@ class MarketView:
     def reset(self) -> None:
         """Back to the snapshot time, stopped clock, no holes."""
         with self._lock:
-            self._now, self._running, self._holes = SNAPSHOT_MS, False, []
+            self._now, self._running, self._holes, self._skew = SNAPSHOT_MS, False, [], 0
 
     def _visible(self, series: Series, venue: str, base: str, kind: str, start: int, end: int) -> list[int]:
         """Indexes of the rows of ``series`` with start <= t <= min(end, now) that no hole hides."""
@@ -251,6 +271,16 @@ class MarketView:
         idx = self._visible(series, venue, base, kind, window.start, window.end)
         idx = idx[-window.limit :] if window.newest_first else idx[: window.limit]
         return [(series.times[k], series.rows[k]) for k in idx]
+
+    def served_candles(self, venue: str, base: str, timeframe: str, window: Window) -> list[tuple[int, tuple]]:
+        """:meth:`select` of candles as an exchange serves them: the candle containing now is still open, so its
+        volume is the recorded one scaled by the part of the candle elapsed, and its high/low span only its open and
+        close (the recorded path inside it is unknown) - a client that stores it early stores values that differ
+        from the recorded final ones."""
+        width = TIMEFRAME_MS[timeframe]
+        now = self.now_ms()
+        return [(t, _partial(row, (now - t) / width) if t + width > now else row)
+                for t, row in self.select(venue, base, timeframe, window)]
 
     def candles(self, venue: str, base: str, timeframe: str) -> Series:
         """The full recorded candle series (no clock applied); ``EMPTY`` when nothing is recorded."""
