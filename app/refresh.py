@@ -132,9 +132,9 @@ def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: 
     def _baseline(fp):
         if not fp:
             raise PreventUpdate
-        if fp.get("fp") is not None:
-            return {"query": fp["query"], "fp": fp["fp"]}
-        state, start, end, _ = resolve(fp)
+        state, start, end, _ = resolve(fp)  # validates the request first (InputError: a 400)
+        if fp.get("fp") is not None:  # the fingerprint the refresh check saw when it asked for this draw
+            return {"query": fp["query"], "fp": inputs.mapping(fp["fp"], "draw request fingerprint")}
         try:
             return {"query": fp["query"], "fp": cached_fingerprint(state, start, end, tables, extra)}
         except SQLAlchemyError:

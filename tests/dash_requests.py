@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dash
 
 from app.callback_guard import declared_outputs
@@ -38,3 +40,16 @@ def find_output(app: dash.Dash, fragment: str) -> str:
     if len(keys) != 1:
         raise LookupError(f"{len(keys)} callbacks match {fragment!r}: {keys}")
     return keys[0]
+
+
+def post_callback(client, body):
+    """POST ``body`` (JSON-able, or a raw ``str``/``bytes`` body) to ``/_dash-update-component`` with Werkzeug's
+    test ``client`` as the renderer does: JSON content type and the page's CSRF token (the ``_csrf_token`` cookie a
+    page load sets, sent back as ``X-CSRFToken``; see ``app.auth``), so the request reaches the callback checks."""
+    token = client.get_cookie("_csrf_token")
+    if token is None:
+        client.get("/")
+        token = client.get_cookie("_csrf_token")
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.post("/_dash-update-component", data=data, content_type="application/json",
+                       headers={"X-CSRFToken": token.value} if token is not None else {})

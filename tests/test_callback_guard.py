@@ -12,7 +12,7 @@ import pytest
 from app import create_app, with_database
 from app.dashboard import build_dash
 from settings import get_settings
-from tests.dash_requests import callback_body, find_output, server_callbacks
+from tests.dash_requests import callback_body, find_output, post_callback, server_callbacks
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,7 @@ def client(dash_app):
 
 
 def _post(client, body):
-    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    return client.post("/_dash-update-component", data=data, content_type="application/json")
+    return post_callback(client, body)
 
 
 @pytest.mark.parametrize("path", ["/", "/anomalies", "/system"])

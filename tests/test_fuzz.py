@@ -14,7 +14,6 @@ history over Werkzeug's test client; ``derandomize`` keeps CI's examples the sam
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
@@ -26,7 +25,7 @@ from hypothesis import strategies as st
 from app import create_app, with_database
 from app.dashboard import build_dash
 from settings import get_settings
-from tests.dash_requests import callback_body, find_output, server_callbacks
+from tests.dash_requests import callback_body, find_output, post_callback, server_callbacks
 
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -73,9 +72,9 @@ def _no_server_error(response, what: str) -> None:
 
 
 def api_routes(server) -> list[str]:
-    """Every GET rule under ``/api`` (path converters, if any, filled with ``x``)."""
+    """Every GET endpoint under ``/api/`` (the catch-all rules answering JSON 404 for unknown paths excluded)."""
     rules = [r for r in server.url_map.iter_rules() if r.rule.startswith("/api/") and "GET" in (r.methods or ())]
-    return sorted(re.sub(r"<[^>]+>", "x", r.rule) for r in rules)
+    return sorted(r.rule for r in rules if "<" not in r.rule and r.rule != "/api/")
 
 
 def accepted_parameters(client, path: str) -> list[str]:
@@ -118,7 +117,7 @@ def _real_values(dash_app, client) -> list:
 
 
 def _post(client, body):
-    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    return post_callback(client, body)
 
 
 def _mutated(real: list) -> st.SearchStrategy:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.auth import accounts_connection, current_identity, require_role
 from app.auth.keys import issue_key, revoke
+from app import inputs
 from app.components import error_alert, grid
 from app.format import utc
 from db import accounts
@@ -80,9 +81,12 @@ def layout(**_query) -> html.Div:
     prevent_initial_call=True,
 )
 def _create(clicks, label, tier, owner, version):
-    if not clicks:
+    if not inputs.number(clicks, "admin-create.n_clicks", 0, 1e9):
         raise PreventUpdate
     require_role("admin")
+    label, tier, owner = (inputs.text(v, f"admin-{n}.value") for v, n in
+                          ((label, "label"), (tier, "tier"), (owner, "owner")))
+    version = int(inputs.number(version, "admin-version.data", 0, 1e9, default=0))
     try:
         with accounts_connection() as conn:
             key, key_id = issue_key(conn, owner or "", label or "", tier or "")
@@ -103,9 +107,11 @@ def _create(clicks, label, tier, owner, version):
     prevent_initial_call=True,
 )
 def _revoke(clicks, key_id, version):
-    if not clicks or not key_id:
+    key_id = inputs.text(key_id, "admin-revoke-key.value")
+    if not inputs.number(clicks, "admin-revoke.n_clicks", 0, 1e9) or not key_id:
         raise PreventUpdate
     require_role("admin")
+    version = int(inputs.number(version, "admin-version.data", 0, 1e9, default=0))
     try:
         with accounts_connection() as conn:
             done = revoke(conn, int(key_id))
@@ -121,7 +127,8 @@ def _revoke(clicks, key_id, version):
     Output(f"{P}-revoke-key", "options"), Output(f"{P}-owner", "options"),
     Input(f"{P}-version", "data"),
 )
-def _tables(_version):
+def _tables(version):
+    inputs.number(version, "admin-version.data", 0, 1e9, default=0)
     require_role("admin")
     today = datetime.now(UTC).date()
     with accounts_connection() as conn:
