@@ -56,8 +56,15 @@ def _compression(server: flask.Flask) -> None:
         COMPRESS_BR_LEVEL=1,
         COMPRESS_LEVEL=1,
         COMPRESS_MIN_SIZE=1024,  # below ~1 KB the headers outweigh the saving
-        COMPRESS_MIMETYPES=["text/html", "text/css", "text/plain", "text/csv", "application/json",
-                            "application/javascript", "text/javascript"],  # fmt: skip
+        COMPRESS_MIMETYPES=[
+            "text/html",
+            "text/css",
+            "text/plain",
+            "text/csv",
+            "application/json",
+            "application/javascript",
+            "text/javascript",
+        ],  # fmt: skip
     )
     Compress(server)
 

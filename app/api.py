@@ -186,8 +186,11 @@ def health() -> tuple[dict, int]:
             fh = feed_health(conn, now)
     except (SQLAlchemyError, LookupError) as exc:  # the driver's text names hosts, ports and databases: log only
         log.warning("health: database check failed: %s: %s", type(exc).__name__, short_error(exc))
-        body = {"status": Status.DOWN.value, "now": _iso(now),
-                "database": {"reachable": False, "error": HEALTH_DB_ERROR}}
+        body = {
+            "status": Status.DOWN.value,
+            "now": _iso(now),
+            "database": {"reachable": False, "error": HEALTH_DB_ERROR},
+        }
         return body, 503
     feeds = fh.feeds.astype(object).where(fh.feeds.notna(), None)
     body = {
@@ -195,8 +198,11 @@ def health() -> tuple[dict, int]:
         "now": _iso(now),
         "database": {"reachable": True, "timescaledb_version": info.version, "timescaledb_license": info.license},
         "feeds": [
-            {**row, "newest_time": _iso(row["newest_time"]) if row["newest_time"] is not None else None,
-             "status": str(row["status"])}
+            {
+                **row,
+                "newest_time": _iso(row["newest_time"]) if row["newest_time"] is not None else None,
+                "status": str(row["status"]),
+            }
             for row in feeds.to_dict(orient="records")
         ],  # fmt: skip
     }

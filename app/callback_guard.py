@@ -66,12 +66,16 @@ def _check_dependency(item, declared: dict, where: str, prefix: str = "/") -> No
     if _is_pattern(declared["id"]):  # ALL/ALLSMALLER: a list of entries; MATCH: one entry; ids are objects
         entries = item if isinstance(item, list) else [item]
         for entry in entries:
-            if not (isinstance(entry, dict) and isinstance(entry.get("id"), dict)
-                    and entry.get("property") == declared["property"]):
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("id"), dict)
+                and entry.get("property") == declared["property"]
+            ):
                 raise BadRequest(f"{where}: expected {declared['property']} of pattern {declared['id']}")
         return
-    if not (isinstance(item, dict) and item.get("id") == declared["id"]
-            and item.get("property") == declared["property"]):
+    if not (
+        isinstance(item, dict) and item.get("id") == declared["id"] and item.get("property") == declared["property"]
+    ):
         raise BadRequest(f"{where}: expected {declared['id']}.{declared['property']}")
     _check_router((declared["id"], declared["property"]), item.get("value"), where, prefix)
 
@@ -118,8 +122,13 @@ def check_body(body, callback_map: dict, pathname_prefix: str = "/") -> None:
 
 
 def _bad_request(message: str) -> flask.Response:
-    log.warning("callback request rejected (%s %s from %s): %s", flask.request.method, flask.request.path,
-                flask.request.remote_addr, message)
+    log.warning(
+        "callback request rejected (%s %s from %s): %s",
+        flask.request.method,
+        flask.request.path,
+        flask.request.remote_addr,
+        message,
+    )
     return flask.make_response({"error": message, "status": 400}, 400)
 
 
@@ -137,8 +146,9 @@ def install(server: flask.Flask, app: dash.Dash) -> None:
         if (flask.request.content_length or 0) > MAX_BODY_BYTES:
             return _bad_request(f"the body is larger than {MAX_BODY_BYTES} bytes")
         try:
-            check_body(json.loads(flask.request.get_data(cache=True)), app.callback_map,
-                       app.config.requests_pathname_prefix)
+            check_body(
+                json.loads(flask.request.get_data(cache=True)), app.callback_map, app.config.requests_pathname_prefix
+            )
         except BadRequest as exc:
             return _bad_request(str(exc))
         except (ValueError, RecursionError):  # json: malformed, not UTF-8, or nested too deep to decode

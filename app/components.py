@@ -69,8 +69,9 @@ def _countdown(next_time, now: datetime, live: bool) -> str:
     return f"next funding {fmt.utc(next_time)}"
 
 
-def symbol_card(snap: pd.Series, funding: pd.DataFrame, counts: pd.DataFrame, mode: str, now: datetime,
-                live: bool) -> dbc.Card:
+def symbol_card(
+    snap: pd.Series, funding: pd.DataFrame, counts: pd.DataFrame, mode: str, now: datetime, live: bool
+) -> dbc.Card:
     """One card of the overview for a ``latest_snapshot`` row: last price and 24 h change, current funding in
     ``mode`` (and the other mode below), trend arrow, countdown to the next funding (``live``: relative to
     ``now``, else the time), and the anomaly status of the shown range (``counts``: ``db.queries.anomaly_counts``)."""
@@ -84,8 +85,11 @@ def symbol_card(snap: pd.Series, funding: pd.DataFrame, counts: pd.DataFrame, mo
     status = (
         dbc.Badge("no anomaly in range", color="success", className="ap-badge")
         if not count
-        else dbc.Badge(f"{count} anomal{'y' if count == 1 else 'ies'} · max |z| {max_z:.1f} · {fmt.utc(newest)}",
-                       color="danger", className="ap-badge")
+        else dbc.Badge(
+            f"{count} anomal{'y' if count == 1 else 'ies'} · max |z| {max_z:.1f} · {fmt.utc(newest)}",
+            color="danger",
+            className="ap-badge",
+        )
     )
     change_class = "text-success" if change and change > 0 else "text-danger" if change and change < 0 else ""
     return dbc.Card(
@@ -93,14 +97,26 @@ def symbol_card(snap: pd.Series, funding: pd.DataFrame, counts: pd.DataFrame, mo
             dbc.CardHeader([html.Strong(display_symbol(symbol)), html.Span(f" · {exchange}", className="text-muted")]),
             dbc.CardBody(
                 [
-                    html.Div([html.Span(fmt.price(snap["last_price"]), className="ap-price"),
-                              html.Span(" USDT", className="text-muted small")]),
-                    html.Div([html.Span(fmt.pct(change / 100 if pd.notna(change) else None, digits=2),
-                                        className=change_class), html.Span(" 24 h", className="text-muted small")]),
                     html.Div(
-                        [html.Span(arrow, className="ap-arrow", title="vs previous settled rate"),
-                         html.Span(fmt.funding_text(rate, interval, mode), className="ap-funding"),
-                         html.Span(f" {kind}", className="text-muted small")],
+                        [
+                            html.Span(fmt.price(snap["last_price"]), className="ap-price"),
+                            html.Span(" USDT", className="text-muted small"),
+                        ]
+                    ),
+                    html.Div(
+                        [
+                            html.Span(
+                                fmt.pct(change / 100 if pd.notna(change) else None, digits=2), className=change_class
+                            ),
+                            html.Span(" 24 h", className="text-muted small"),
+                        ]
+                    ),
+                    html.Div(
+                        [
+                            html.Span(arrow, className="ap-arrow", title="vs previous settled rate"),
+                            html.Span(fmt.funding_text(rate, interval, mode), className="ap-funding"),
+                            html.Span(f" {kind}", className="text-muted small"),
+                        ],
                         className="mt-1",
                     ),
                     html.Div(fmt.funding_text(rate, interval, other), className="text-muted small"),
@@ -161,10 +177,20 @@ def grid(grid_id: str, columns, row_data: list[dict] | None = None, height: int 
         id=grid_id,
         columnDefs=[{"field": f, "headerName": h} for f, h in columns],
         rowData=row_data or [],
-        defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90, "flex": 1,
-                       "wrapHeaderText": True, "autoHeaderHeight": True},
-        dashGridOptions={"animateRows": False, "domLayout": "normal" if height else "autoHeight",
-                         "suppressCellFocus": True},
+        defaultColDef={
+            "sortable": True,
+            "filter": True,
+            "resizable": True,
+            "minWidth": 90,
+            "flex": 1,
+            "wrapHeaderText": True,
+            "autoHeaderHeight": True,
+        },
+        dashGridOptions={
+            "animateRows": False,
+            "domLayout": "normal" if height else "autoHeight",
+            "suppressCellFocus": True,
+        },
         columnSize="responsiveSizeToFit",
         className="ap-grid",
         style={"height": f"{height}px" if height else None, "width": "100%"},
@@ -197,8 +223,13 @@ def error_alert(title: str, exc: Exception) -> dbc.Alert:
     """An alert saying what failed (``title``) in generic words, for database errors in callbacks; the error's own
     text (the driver's names hosts, ports and databases) goes to the server log only."""
     log.warning("%s error shown on a page: %s: %s", title.strip(), type(exc).__name__, short_error(exc))
-    return dbc.Alert([html.Strong(title + ": "), f"unavailable ({type(exc).__name__}); the details are in the "
-                      "server log. This page retries by itself."], color="danger")
+    return dbc.Alert(
+        [
+            html.Strong(title + ": "),
+            f"unavailable ({type(exc).__name__}); the details are in the server log. This page retries by itself.",
+        ],
+        color="danger",
+    )
 
 
 #: Outputs of :func:`empty_notice` when the range has data: (open, text, button label, button style, anchor).
@@ -215,9 +246,11 @@ def empty_notice(state, start: datetime, end: datetime, extent: tuple[datetime, 
     """
     names = ", ".join(display_symbol(s) for s in state.symbols) or "the selection"
     if extent is None:
-        text = [html.Strong(f"There is no data for {names} yet. "),
-                "Pick other symbols in the symbol box (it lists those with data), or start the ingest worker "
-                "(make run) or load the bundled history; this page refreshes by itself."]
+        text = [
+            html.Strong(f"There is no data for {names} yet. "),
+            "Pick other symbols in the symbol box (it lists those with data), or start the ingest worker "
+            "(make run) or load the bundled history; this page refreshes by itself.",
+        ]
         return True, text, "", {"display": "none"}, None
     first, last = (t.astimezone(end.tzinfo) for t in extent)
     anchor = (last.replace(second=0, microsecond=0) + pd.Timedelta(minutes=1)).isoformat()

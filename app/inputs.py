@@ -60,8 +60,12 @@ def number(value, name: str, low: float, high: float, default: float | None = No
     """A finite number in ``[low, high]`` (``default`` for ``None``); booleans are not numbers."""
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
         raise InputError(f"{name} must be a number between {low:g} and {high:g}")
     return float(value)
 
@@ -101,4 +105,3 @@ def time(value, name: str, parse) -> datetime | None:
         raise
     except ValueError as exc:
         raise InputError(f"{name}={value!r} {exc}") from None
-

@@ -73,8 +73,9 @@ def window_key(state: controls.ViewState, start: datetime, end: datetime) -> tup
     return (state.exchanges, state.symbols, *window)
 
 
-def cached_view(name: str, state: controls.ViewState, start: datetime, end: datetime, compute: Callable[[], T],
-                *parts) -> T:
+def cached_view(
+    name: str, state: controls.ViewState, start: datetime, end: datetime, compute: Callable[[], T], *parts
+) -> T:
     """``compute()`` (a page's queries; opens its own connection) through the shared cache, keyed by ``name``,
     :func:`window_key` and ``parts`` (bucket, fingerprint of the draw request…), kept as :func:`app.cache.ttl_for`
     says."""
@@ -82,8 +83,13 @@ def cached_view(name: str, state: controls.ViewState, start: datetime, end: date
     return shared_cache().get(key, compute, ttl_for(current_settings(), end, datetime.now(UTC)))
 
 
-def cached_fingerprint(state: controls.ViewState, start: datetime, end: datetime,
-                       tables: Sequence[str] = MARKET_TABLES, extra: Extra | None = None) -> dict:
+def cached_fingerprint(
+    state: controls.ViewState,
+    start: datetime,
+    end: datetime,
+    tables: Sequence[str] = MARKET_TABLES,
+    extra: Extra | None = None,
+) -> dict:
     """:func:`fingerprint` through the shared cache (:func:`cached_view`; opens a connection on a miss only).
     Raises SQLAlchemy's errors when the database is unreachable."""
 
@@ -94,8 +100,14 @@ def cached_fingerprint(state: controls.ViewState, start: datetime, end: datetime
     return cached_view("fingerprint", state, start, end, compute, tuple(tables))
 
 
-def fingerprint(conn: Connection, state: controls.ViewState, start: datetime, end: datetime,
-                tables: Sequence[str] = MARKET_TABLES, extra: Extra | None = None) -> dict:
+def fingerprint(
+    conn: Connection,
+    state: controls.ViewState,
+    start: datetime,
+    end: datetime,
+    tables: Sequence[str] = MARKET_TABLES,
+    extra: Extra | None = None,
+) -> dict:
     """JSON form of ``db.queries.window_fingerprint`` for the view's selection in ``[start, end)``, plus
     ``extra(conn, now)`` under ``"extra"`` when given (e.g. the feed statuses, which change with the clock)."""
     exchanges, symbols = selection(conn, state)

@@ -82,10 +82,14 @@ def _run(args, conn) -> str:  # noqa: PLR0911 - one branch per command
             raise ValueError(f"no valid key {args.id}")
         return f"key {args.id} revoked"
     keys = accounts.list_keys(conn, datetime.now(UTC).date())
-    return "\n".join(
-        f"{r.id}\t{r.prefix}…\t{r.tier}\t{r.user_name}\t{'revoked' if pd.notna(r.revoked_at) else 'valid'}"
-        f"\t{r.today} today\t{r.label}" for r in keys.itertuples()
-    ) or "no keys"
+    return (
+        "\n".join(
+            f"{r.id}\t{r.prefix}…\t{r.tier}\t{r.user_name}\t{'revoked' if pd.notna(r.revoked_at) else 'valid'}"
+            f"\t{r.today} today\t{r.label}"
+            for r in keys.itertuples()
+        )
+        or "no keys"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

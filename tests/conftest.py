@@ -196,8 +196,14 @@ def artifacts_dir() -> Path:
 #: Debian's Chromium and the flags the browser tests need (headless, no sandbox as root, no GPU, /dev/shm may be
 #: small in containers, no background traffic to the internet).
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--window-size=1366,900")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--window-size=1366,900",
+)
 
 
 def pytest_setup_options():

@@ -30,8 +30,13 @@ def callback_body(app: dash.Dash, output: str, inputs: list | None = None, state
     entries = [{**dep, "value": value} for dep, value in zip(cb["inputs"], inputs, strict=True)]
     states = [{**dep, "value": value} for dep, value in zip(cb["state"], state, strict=True)]
     changed = [f"{entries[0]['id']}.{entries[0]['property']}"] if entries else []
-    return {"output": output, "outputs": _outputs(output), "inputs": entries, "state": states,
-            "changedPropIds": changed}
+    return {
+        "output": output,
+        "outputs": _outputs(output),
+        "inputs": entries,
+        "state": states,
+        "changedPropIds": changed,
+    }
 
 
 def find_output(app: dash.Dash, fragment: str) -> str:
@@ -51,5 +56,9 @@ def post_callback(client, body):
         client.get("/")
         token = client.get_cookie("_csrf_token")
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    return client.post("/_dash-update-component", data=data, content_type="application/json",
-                       headers={"X-CSRFToken": token.value} if token is not None else {})
+    return client.post(
+        "/_dash-update-component",
+        data=data,
+        content_type="application/json",
+        headers={"X-CSRFToken": token.value} if token is not None else {},
+    )

@@ -30,16 +30,21 @@ def recorded_candles(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.
 def stored_candles(engine: Engine, symbol: str, exchange: str = "binanceusdm") -> pd.DataFrame:
     """Stored 1-minute ``last`` candles of ``symbol`` (time, open, high, low, close, volume), oldest first."""
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT time, open, high, low, close, volume FROM prices WHERE exchange = :e AND symbol = :s "
-            "AND timeframe = '1m' AND price_kind = 'last' ORDER BY time"), {"e": exchange, "s": symbol}).mappings()
+        rows = conn.execute(
+            text(
+                "SELECT time, open, high, low, close, volume FROM prices WHERE exchange = :e AND symbol = :s "
+                "AND timeframe = '1m' AND price_kind = 'last' ORDER BY time"
+            ),
+            {"e": exchange, "s": symbol},
+        ).mappings()
         frame = pd.DataFrame(rows.all(), columns=["time", "open", "high", "low", "close", "volume"])
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     return frame
 
 
-async def run_worker_until(worker: Worker, condition: Callable[[], bool], timeout: float = 30.0,
-                           during: Callable[[], None] | None = None) -> int:
+async def run_worker_until(
+    worker: Worker, condition: Callable[[], bool], timeout: float = 30.0, during: Callable[[], None] | None = None
+) -> int:
     """Run ``worker`` until ``condition()`` (checked in a thread every 0.2 s) holds or ``timeout`` seconds
     pass, then stop it; returns its exit status. ``during`` runs once after the first check."""
     task = asyncio.create_task(worker.run(install_signals=False))

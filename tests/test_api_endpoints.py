@@ -167,8 +167,13 @@ def test_health_is_ok_with_fresh_rows_and_503_without_database(clean_db, db_url,
     now = datetime.now(UTC)
     with clean_db.begin() as c:
         for exchange in ("binanceusdm", "bybit"):
-            c.execute(text("INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) "
-                           "VALUES (:t, :e, 'BTC/USDT:USDT', false, 0.0001)"), {"t": now, "e": exchange})
+            c.execute(
+                text(
+                    "INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) "
+                    "VALUES (:t, :e, 'BTC/USDT:USDT', false, 0.0001)"
+                ),
+                {"t": now, "e": exchange},
+            )
             c.execute(text("INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) "
                            "VALUES (:t, :e, 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"),
                       {"t": now - timedelta(minutes=1), "e": exchange})  # fmt: skip
@@ -193,14 +198,23 @@ def test_a_healthy_candle_feed_polled_every_5_s_is_ok(clean_db, db_url):
     cadence is its data period (60 s), not the poll, so a candle closed 58 s ago is ok (it was ``down``)."""
     now = datetime.now(UTC).replace(microsecond=0)
     with clean_db.begin() as c:
-        c.execute(text("INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) "
-                       "VALUES (:t, :e, 'BTC/USDT:USDT', false, 0.0001)"),
-                  {"t": now - timedelta(seconds=2), "e": EXCHANGE})
-        c.execute(text("INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) "
-                       "VALUES (:t, :e, 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"),
-                  {"t": now - timedelta(seconds=58 + 60), "e": EXCHANGE})  # opened 118 s ago, closed 58 s ago
-    settings = replace(with_database(get_settings(), db_url), exchanges=(EXCHANGE,), ohlcv_poll_seconds=5.0,
-                       funding_poll_seconds=5.0)
+        c.execute(
+            text(
+                "INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) "
+                "VALUES (:t, :e, 'BTC/USDT:USDT', false, 0.0001)"
+            ),
+            {"t": now - timedelta(seconds=2), "e": EXCHANGE},
+        )
+        c.execute(
+            text(
+                "INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) "
+                "VALUES (:t, :e, 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"
+            ),
+            {"t": now - timedelta(seconds=58 + 60), "e": EXCHANGE},
+        )  # opened 118 s ago, closed 58 s ago
+    settings = replace(
+        with_database(get_settings(), db_url), exchanges=(EXCHANGE,), ohlcv_poll_seconds=5.0, funding_poll_seconds=5.0
+    )
     body = create_app(settings, with_dashboard=False).test_client().get("/api/health").get_json()
     feeds = {f["stream"]: f for f in body["feeds"]}
     assert feeds["ohlcv"]["cadence_seconds"] == 60.0 and feeds["funding"]["cadence_seconds"] == 5.0
@@ -213,8 +227,13 @@ def test_metrics_endpoints_show_the_newest_pipeline_metrics(clean_db, db_url):
     rows = [{"t": t0 + timedelta(seconds=5 * i), "v": 0.1 * i, "l": json.dumps({"exchange": "bybit", "stream": s})}
             for i in range(6) for s in ("funding", "ohlcv")]  # fmt: skip
     with clean_db.begin() as c:
-        c.execute(text("INSERT INTO system_metrics (time, metric, value, unit, labels) "
-                       "VALUES (:t, 'fetch_latency_seconds', :v, 'seconds', CAST(:l AS jsonb))"), rows)
+        c.execute(
+            text(
+                "INSERT INTO system_metrics (time, metric, value, unit, labels) "
+                "VALUES (:t, 'fetch_latency_seconds', :v, 'seconds', CAST(:l AS jsonb))"
+            ),
+            rows,
+        )
     client = create_app(with_database(get_settings(), db_url), with_dashboard=False).test_client()
     latest = records(client.get("/api/metrics"))
     assert len(latest) == 2 and set(latest["value"]) == {rows[-1]["v"]}

@@ -169,8 +169,13 @@ def test_list_symbols_and_known_pairs_match_distinct_pairs(conn):
     assert (listed["last_time"].to_numpy() == pd.to_datetime(want["last_time"], utc=True).to_numpy()).all()
     btc = listed[(listed["exchange"] == EXCHANGE) & (listed["symbol"] == SYMBOLS[0])].iloc[0]
     assert btc["display"] == "BTC/USDT" and btc["streams"] == ("funding", "ohlcv")
-    interval = conn.execute(text("SELECT funding_interval_hours FROM funding_rates WHERE exchange = :e AND symbol = :s "
-                                 "AND settled ORDER BY time DESC LIMIT 1"), {"e": EXCHANGE, "s": SYMBOLS[0]}).scalar()
+    interval = conn.execute(
+        text(
+            "SELECT funding_interval_hours FROM funding_rates WHERE exchange = :e AND symbol = :s "
+            "AND settled ORDER BY time DESC LIMIT 1"
+        ),
+        {"e": EXCHANGE, "s": SYMBOLS[0]},
+    ).scalar()
     assert btc["funding_interval_hours"] == interval
 
 
@@ -263,10 +268,20 @@ def test_overall_status_rules():
 def test_feed_health_measures_lag_from_newest_rows(clean_db):
     now = datetime(2025, 6, 24, 12, 0, tzinfo=UTC)
     with clean_db.begin() as conn:
-        conn.execute(text("INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) VALUES "
-                          "(:t, 'binanceusdm', 'BTC/USDT:USDT', false, 0.0001)"), {"t": now - timedelta(seconds=30)})
-        conn.execute(text("INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) VALUES "
-                          "(:t, 'binanceusdm', 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"), {"t": now - timedelta(minutes=6)})
+        conn.execute(
+            text(
+                "INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) VALUES "
+                "(:t, 'binanceusdm', 'BTC/USDT:USDT', false, 0.0001)"
+            ),
+            {"t": now - timedelta(seconds=30)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) VALUES "
+                "(:t, 'binanceusdm', 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"
+            ),
+            {"t": now - timedelta(minutes=6)},
+        )
     with clean_db.connect() as conn:
         fh = queries.feed_health(conn, now, ["binanceusdm", "bybit"], {"funding": 60.0, "ohlcv": 60.0})
     feeds = fh.feeds.set_index(["exchange", "stream"])
@@ -284,10 +299,20 @@ def test_feed_health_reprobes_silent_streams_and_keeps_the_newer_time(clean_db):
     now = datetime(2025, 6, 24, 12, 0, tzinfo=UTC)
     old_candle = now - timedelta(days=3)
     with clean_db.begin() as conn:
-        conn.execute(text("INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) VALUES "
-                          "(:t, 'binanceusdm', 'BTC/USDT:USDT', false, 0.0001)"), {"t": now - timedelta(seconds=30)})
-        conn.execute(text("INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) VALUES "
-                          "(:t, 'binanceusdm', 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"), {"t": old_candle})
+        conn.execute(
+            text(
+                "INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) VALUES "
+                "(:t, 'binanceusdm', 'BTC/USDT:USDT', false, 0.0001)"
+            ),
+            {"t": now - timedelta(seconds=30)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) VALUES "
+                "(:t, 'binanceusdm', 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"
+            ),
+            {"t": old_candle},
+        )
     cadences = {"funding": 60.0, "ohlcv": 60.0}
     asked = []
 
@@ -304,17 +329,24 @@ def test_feed_health_reprobes_silent_streams_and_keeps_the_newer_time(clean_db):
         assert feeds.loc["funding", "lag_seconds"] == 30.0
         assert feeds.loc["ohlcv", "newest_time"] == old_candle + timedelta(minutes=1)
         assert feeds.loc["ohlcv", "status"] == Status.DOWN
-    assert unbounded == {"binanceusdm": {"funding": now - timedelta(seconds=30),
-                                         "ohlcv": old_candle + timedelta(minutes=1)}}
+    assert unbounded == {
+        "binanceusdm": {"funding": now - timedelta(seconds=30), "ohlcv": old_candle + timedelta(minutes=1)}
+    }
 
 
 def test_anomaly_counts_and_strongest_rows_equal_the_table(conn):
     start, end = datetime(2025, 6, 17, tzinfo=UTC), datetime(2025, 6, 20, tzinfo=UTC)
     counts = queries.anomaly_counts(conn, [EXCHANGE], SYMBOLS, start, end)
-    want = raw(conn, "SELECT symbol, metric, count(*) AS n, max(abs(z_score)) AS z, max(time) AS t FROM anomalies "
-                     "WHERE exchange = :e AND symbol = ANY(:s) AND time >= :a AND time < :b "
-                     "GROUP BY 1, 2 ORDER BY 1, 2",
-               e=EXCHANGE, s=list(SYMBOLS), a=start, b=end)
+    want = raw(
+        conn,
+        "SELECT symbol, metric, count(*) AS n, max(abs(z_score)) AS z, max(time) AS t FROM anomalies "
+        "WHERE exchange = :e AND symbol = ANY(:s) AND time >= :a AND time < :b "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        e=EXCHANGE,
+        s=list(SYMBOLS),
+        a=start,
+        b=end,
+    )
     assert len(want) > 2 and want["n"].sum() > 60
     assert counts[["symbol", "metric"]].values.tolist() == want[["symbol", "metric"]].values.tolist()
     assert counts["anomalies"].tolist() == want["n"].tolist()

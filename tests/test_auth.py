@@ -116,8 +116,13 @@ def test_dash_callbacks_need_the_csrf_token_of_the_page(monkeypatch, accounts_db
     assert page.status_code == 200
     token = client.get_cookie("_csrf_token")
     assert token is not None and not token.http_only and token.same_site == "Strict"
-    body = {"output": "view-query.data", "outputs": {"id": "view-query", "property": "data"},
-            "inputs": [{"id": "url", "property": "search", "value": ""}], "changedPropIds": [], "state": []}
+    body = {
+        "output": "view-query.data",
+        "outputs": {"id": "view-query", "property": "data"},
+        "inputs": [{"id": "url", "property": "search", "value": ""}],
+        "changedPropIds": [],
+        "state": [],
+    }
     refused = client.post("/_dash-update-component", json=body)
     assert refused.status_code == 403 and "CSRF" in refused.get_json()["error"]
     passed = client.post("/_dash-update-component", json=body, headers={"X-CSRFToken": token.value})

@@ -43,10 +43,15 @@ def test_a_page_link_with_an_impossible_time_renders_the_page_with_a_warning(das
     assert "Some link parameters were ignored" in page and "is outside 1970..2199" in page
 
 
-@pytest.mark.parametrize("path", ["/_dash-component-suites/dash/nope.js",
-                                  "/_dash-component-suites/dash/..%2F..%2Fsettings%2F__init__.py",
-                                  "/_dash-component-suites/dash/../../settings/__init__.py",
-                                  "/_dash-component-suites/not_a_package/x.js"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/_dash-component-suites/dash/nope.js",
+        "/_dash-component-suites/dash/..%2F..%2Fsettings%2F__init__.py",
+        "/_dash-component-suites/dash/../../settings/__init__.py",
+        "/_dash-component-suites/not_a_package/x.js",
+    ],
+)
 def test_unknown_component_files_are_404(client, path, caplog):
     with caplog.at_level(logging.INFO):
         response = client.get(path)
@@ -54,8 +59,18 @@ def test_unknown_component_files_are_404(client, path, caplog):
     assert not [r for r in caplog.records if r.exc_info]
 
 
-BAD_BODIES = ["null", "[]", "{}", '{"output": "x.y"}', "[" * 100_000, "{" * 50 + "}" * 50, "not json", b"\xff\xfe",
-              '{"output": 5}', '{"output": "view-query.data@0"}']
+BAD_BODIES = [
+    "null",
+    "[]",
+    "{}",
+    '{"output": "x.y"}',
+    "[" * 100_000,
+    "{" * 50 + "}" * 50,
+    "not json",
+    b"\xff\xfe",
+    '{"output": 5}',
+    '{"output": "view-query.data@0"}',
+]
 
 
 @pytest.mark.parametrize("body", BAD_BODIES, ids=range(len(BAD_BODIES)))
@@ -71,7 +86,7 @@ def test_bodies_that_do_not_fit_the_named_callback_are_400(dash_app, client):
     output = find_output(dash_app, "anomalies-state.data")
     good = callback_body(dash_app, output)
     variants = [
-        {**good, "inputs": good["inputs"][:-1]},                        # one input short
+        {**good, "inputs": good["inputs"][:-1]},  # one input short
         {**good, "inputs": [{**good["inputs"][0], "id": "other"}, *good["inputs"][1:]]},
         {**good, "inputs": "x"},
         {**good, "outputs": good["outputs"][:1]},
@@ -83,18 +98,21 @@ def test_bodies_that_do_not_fit_the_named_callback_are_400(dash_app, client):
         assert response.status_code == 400, body
 
 
-@pytest.mark.parametrize(("fragment", "position", "value"), [
-    ("anomalies-state.data", 0, -1),               # anomalies-exchanges.value = -1 (the example)
-    ("anomalies-state.data", 1, {"a": 1}),
-    ("anomalies-state.data", 2, "2y"),
-    ("anomalies-state.data", 3, "x"),
-    ("anomalies-state.data", 7, "0001-01-02T00:00Z"),
-    ("anomalies-state.data", 9, "big"),
-    ("overview-drawn.data", 0, {"query": "", "state": [], "now": "x"}),
-    ("overview-drawn.data", 0, [1, 2]),
-    ("system-fp.data", 0, 5),
-    ("overview-exchanges.options", 0, {}),
-])
+@pytest.mark.parametrize(
+    ("fragment", "position", "value"),
+    [
+        ("anomalies-state.data", 0, -1),  # anomalies-exchanges.value = -1 (the example)
+        ("anomalies-state.data", 1, {"a": 1}),
+        ("anomalies-state.data", 2, "2y"),
+        ("anomalies-state.data", 3, "x"),
+        ("anomalies-state.data", 7, "0001-01-02T00:00Z"),
+        ("anomalies-state.data", 9, "big"),
+        ("overview-drawn.data", 0, {"query": "", "state": [], "now": "x"}),
+        ("overview-drawn.data", 0, [1, 2]),
+        ("system-fp.data", 0, 5),
+        ("overview-exchanges.options", 0, {}),
+    ],
+)
 def test_wrong_value_types_are_400_not_500(dash_app, client, fragment, position, value, caplog):
     output = find_output(dash_app, fragment)
     cb = dash_app.callback_map[output]

@@ -49,8 +49,9 @@ print(json.dumps({
 
 
 def _probe(url: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", _PROBE, url], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, url], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

@@ -27,25 +27,80 @@ from app.dashboard import build_dash
 from settings import get_settings
 from tests.dash_requests import callback_body, find_output, post_callback, server_callbacks
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 TIMES = st.builds(
     lambda t, minutes, fmt: t.replace(tzinfo=timezone(timedelta(minutes=minutes))).isoformat(timespec=fmt),
     st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
-    st.integers(-23 * 60, 23 * 60), st.sampled_from(["auto", "minutes", "seconds", "milliseconds"]))
-WORDS = st.sampled_from([
-    "", " ", "0", "-1", "1.5", "1e309", "nan", "inf", "-inf", "NaN", "true", "null", "BTC", "btc", "BTCUSDT",
-    "BTC/USDT", "BTC/USDT:USDT", "ETH,SOL", "NOPE", "binanceusdm", "bybit,okx", "kraken", "1m", "15m", "1h", "1w",
-    "2y", "json", "csv", "xml", "funding_rate", "premium,log_return_1m", "1000", "10000", "100000", "2025-06-20",
-    "2025-06-20T00:00:00Z", "0001-01-01T00:00+01:00", "9999-12-31T23:59:59-01:00", "..%2F", "../", "\x00", "%",
-    "a" * 2000, "custom", "7d", "annual", "interval",
-])
+    st.integers(-23 * 60, 23 * 60),
+    st.sampled_from(["auto", "minutes", "seconds", "milliseconds"]),
+)
+WORDS = st.sampled_from(
+    [
+        "",
+        " ",
+        "0",
+        "-1",
+        "1.5",
+        "1e309",
+        "nan",
+        "inf",
+        "-inf",
+        "NaN",
+        "true",
+        "null",
+        "BTC",
+        "btc",
+        "BTCUSDT",
+        "BTC/USDT",
+        "BTC/USDT:USDT",
+        "ETH,SOL",
+        "NOPE",
+        "binanceusdm",
+        "bybit,okx",
+        "kraken",
+        "1m",
+        "15m",
+        "1h",
+        "1w",
+        "2y",
+        "json",
+        "csv",
+        "xml",
+        "funding_rate",
+        "premium,log_return_1m",
+        "1000",
+        "10000",
+        "100000",
+        "2025-06-20",
+        "2025-06-20T00:00:00Z",
+        "0001-01-01T00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "..%2F",
+        "../",
+        "\x00",
+        "%",
+        "a" * 2000,
+        "custom",
+        "7d",
+        "annual",
+        "interval",
+    ]
+)
 PARAM_VALUES = st.one_of(WORDS, TIMES, st.text(max_size=30), st.integers().map(str), st.floats().map(str))
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20), WORDS, TIMES)
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 @pytest.fixture(scope="module")
@@ -105,15 +160,29 @@ def _fuzz_route(client, path: str, names: list[str]) -> None:
 def _real_values(dash_app, client) -> list:
     """Values a real session sends: the overview's view store and the draw request it leads to."""
     output = find_output(dash_app, "overview-state.data")
-    store = _post(client, callback_body(dash_app, output, [["binanceusdm"], ["BTC/USDT:USDT"], "7d", 10, "annual",
-                                                           None, None, "2025-06-20T00:00Z"]))
+    store = _post(
+        client,
+        callback_body(
+            dash_app, output, [["binanceusdm"], ["BTC/USDT:USDT"], "7d", 10, "annual", None, None, "2025-06-20T00:00Z"]
+        ),
+    )
     store = store.get_json()["response"]["overview-state"]["data"]
     check = find_output(dash_app, "overview-fp.data")
     request = _post(client, callback_body(dash_app, check, [store, 1], [None])).get_json()
     draw = request["response"]["overview-fp"]["data"]
-    return [store, draw, {"query": store["query"], "fp": {}}, [{"label": "x", "value": "BTC/USDT:USDT"}],
-            ["BTC/USDT:USDT", "ETH/USDT:USDT"], ["binanceusdm"], "2025-06-20T00:00Z", "2025-06-01", "/", "/anomalies",
-            "?end=2025-06-20T00:00Z&range=7d&symbols=BTC/USDT"]
+    return [
+        store,
+        draw,
+        {"query": store["query"], "fp": {}},
+        [{"label": "x", "value": "BTC/USDT:USDT"}],
+        ["BTC/USDT:USDT", "ETH/USDT:USDT"],
+        ["binanceusdm"],
+        "2025-06-20T00:00Z",
+        "2025-06-01",
+        "/",
+        "/anomalies",
+        "?end=2025-06-20T00:00Z&range=7d&symbols=BTC/USDT",
+    ]
 
 
 def _post(client, body):
@@ -123,8 +192,12 @@ def _post(client, body):
 def _mutated(real: list) -> st.SearchStrategy:
     """A real dict value with one key replaced by arbitrary JSON (reaches the checks after the first)."""
     dicts = [v for v in real if isinstance(v, dict)]
-    return st.builds(lambda d, k, v: {**d, k: v}, st.sampled_from(dicts),
-                     st.sampled_from(sorted({k for d in dicts for k in d})), JSON)
+    return st.builds(
+        lambda d, k, v: {**d, k: v},
+        st.sampled_from(dicts),
+        st.sampled_from(sorted({k for d in dicts for k in d})),
+        JSON,
+    )
 
 
 def test_every_callback_input_fuzzed_gives_no_5xx(dash_app, client):
@@ -140,11 +213,12 @@ def _fuzz_callback(dash_app, client, output: str, values: st.SearchStrategy) -> 
     cb = dash_app.callback_map[output]
 
     @FUZZ
-    @given(inputs=st.lists(values, min_size=len(cb["inputs"]), max_size=len(cb["inputs"])),
-           state=st.lists(values, min_size=len(cb["state"]), max_size=len(cb["state"])))
+    @given(
+        inputs=st.lists(values, min_size=len(cb["inputs"]), max_size=len(cb["inputs"])),
+        state=st.lists(values, min_size=len(cb["state"]), max_size=len(cb["state"])),
+    )
     def fuzz(inputs, state):
         body = callback_body(dash_app, output, inputs, state)
         _no_server_error(_post(client, body), f"callback {output} with {json.dumps(body)[:300]}")
 
     fuzz()
-

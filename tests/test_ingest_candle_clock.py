@@ -25,10 +25,18 @@ MS = int(M.timestamp() * 1000)
 
 
 def _worker(fake, engine) -> Worker:
-    settings = load_settings({
-        "ALPHAPULSE_EXCHANGE_BASE_URL": fake.url, "ALPHAPULSE_EXCHANGES": "binanceusdm", "ALPHAPULSE_SYMBOLS": "BTC",
-        "ALPHAPULSE_BACKFILL_DAYS": "1", "ALPHAPULSE_FUNDING_POLL_SECONDS": "1", "ALPHAPULSE_OHLCV_POLL_SECONDS": "1",
-        "ALPHAPULSE_METRICS_INTERVAL_SECONDS": "0.5", "ALPHAPULSE_BACKOFF_SCALE": "0.01"})
+    settings = load_settings(
+        {
+            "ALPHAPULSE_EXCHANGE_BASE_URL": fake.url,
+            "ALPHAPULSE_EXCHANGES": "binanceusdm",
+            "ALPHAPULSE_SYMBOLS": "BTC",
+            "ALPHAPULSE_BACKFILL_DAYS": "1",
+            "ALPHAPULSE_FUNDING_POLL_SECONDS": "1",
+            "ALPHAPULSE_OHLCV_POLL_SECONDS": "1",
+            "ALPHAPULSE_METRICS_INTERVAL_SECONDS": "0.5",
+            "ALPHAPULSE_BACKOFF_SCALE": "0.01",
+        }
+    )
     return Worker(settings, engine, clock=lambda: fake.now_ms() / 1000)
 
 
@@ -91,15 +99,20 @@ def test_a_candle_stored_before_it_closed_is_corrected(clean_db, ingest_engine, 
 
     def corrected() -> bool:
         stored = stored_candles(clean_db, BTC).set_index("time")
-        return (M - pd.Timedelta(minutes=1)) in stored.index and M in stored.index and \
-            stored.loc[M - pd.Timedelta(minutes=1), "volume"] > 0
+        return (
+            (M - pd.Timedelta(minutes=1)) in stored.index
+            and M in stored.index
+            and stored.loc[M - pd.Timedelta(minutes=1), "volume"] > 0
+        )
 
     assert asyncio.run(run_worker_until(worker, corrected, timeout=60)) == 0
     stored = _assert_recorded(clean_db, M - pd.Timedelta(hours=2), M + pd.Timedelta(minutes=1))
     bucket = M.floor("15min")
     minutes = stored[stored["time"] >= bucket]
     with clean_db.connect() as conn:
-        rollup = conn.execute(text("SELECT high, low, close, volume FROM prices WHERE symbol = :s AND "
-                                   "timeframe = '15m' AND time = :t"), {"s": BTC, "t": bucket.to_pydatetime()}).one()
+        rollup = conn.execute(
+            text("SELECT high, low, close, volume FROM prices WHERE symbol = :s AND timeframe = '15m' AND time = :t"),
+            {"s": BTC, "t": bucket.to_pydatetime()},
+        ).one()
     assert rollup.high == minutes["high"].max() and rollup.low == minutes["low"].min()
     assert rollup.close == minutes["close"].iloc[-1] and rollup.volume == pytest.approx(minutes["volume"].sum())

@@ -55,7 +55,7 @@ def test_classic_zscore_matches_scipy_on_recorded_returns(klines):
     x = values.to_numpy()
     checked = 0
     for t in range(min_periods + 1, len(x), 7):
-        prior = x[max(0, t - window):t]
+        prior = x[max(0, t - window) : t]
         prior = prior[np.isfinite(prior)]
         expected = stats.zmap([x[t]], prior, ddof=0)[0]  # trailing window without x[t], ddof=0
         assert ours["z"].iloc[t] == pytest.approx(float(expected), rel=1e-7, abs=1e-9)
@@ -70,7 +70,7 @@ def test_robust_zscore_matches_scipy_on_recorded_volume(klines):
     ours = trailing_robust(values, 240, 30)
     x = values.to_numpy()
     for t in range(31, len(x), 11):
-        prior = x[max(0, t - 240):t]
+        prior = x[max(0, t - 240) : t]
         mad = stats.median_abs_deviation(prior, scale=1 / MAD_SCALE)  # MAD × 1.4826
         assert ours["centre"].iloc[t] == pytest.approx(np.median(prior), rel=1e-12)
         assert ours["spread"].iloc[t] == pytest.approx(mad, rel=1e-12)
@@ -97,21 +97,38 @@ def test_validation_rejects_each_bad_candle_and_keeps_the_rest(klines):
     frame.loc[5, "time"] = pd.Timestamp("2015-01-01", tz="UTC")
     frame.loc[6, "symbol"] = "DOGE/USDT:USDT"
     checked = validate_candles(frame, SETTINGS, known_symbols={"BNB/USDT:USDT"})
-    assert list(checked.rejected["reason"]) == ["price_not_finite", "price_not_positive", "high_lt_low",
-                                                "time_future", "time_before_exchange", "unknown_symbol"]
+    assert list(checked.rejected["reason"]) == [
+        "price_not_finite",
+        "price_not_positive",
+        "high_lt_low",
+        "time_future",
+        "time_before_exchange",
+        "unknown_symbol",
+    ]
     assert list(checked.valid.index) == [0, 7]
 
 
 def test_validation_rejects_funding_beyond_bound():
     now = datetime.now(UTC)
-    frame = pd.DataFrame({"time": [now] * 3, "exchange": "bybit", "symbol": "BTC/USDT:USDT", "settled": False,
-                          "funding_rate": [0.0001, 0.2, np.inf], "funding_interval_hours": [8.0, 8.0, 0.0],
-                          "mark_price": [100.0, 100.0, 100.0], "index_price": [100.0, 100.0, 100.0],
-                          "next_funding_time": [now] * 3})
+    frame = pd.DataFrame(
+        {
+            "time": [now] * 3,
+            "exchange": "bybit",
+            "symbol": "BTC/USDT:USDT",
+            "settled": False,
+            "funding_rate": [0.0001, 0.2, np.inf],
+            "funding_interval_hours": [8.0, 8.0, 0.0],
+            "mark_price": [100.0, 100.0, 100.0],
+            "index_price": [100.0, 100.0, 100.0],
+            "next_funding_time": [now] * 3,
+        }
+    )
     checked = validate_funding(frame, SETTINGS)
     assert list(checked.rejected["reason"]) == ["funding_out_of_bounds", "funding_not_finite"]
-    assert checked.rejected_counts() == {("bybit", "BTC/USDT:USDT", "funding_out_of_bounds"): 1,
-                                         ("bybit", "BTC/USDT:USDT", "funding_not_finite"): 1}
+    assert checked.rejected_counts() == {
+        ("bybit", "BTC/USDT:USDT", "funding_out_of_bounds"): 1,
+        ("bybit", "BTC/USDT:USDT", "funding_not_finite"): 1,
+    }
 
 
 def test_candle_writes_are_idempotent_and_a_duplicate_keeps_the_batch(clean_db, klines):
@@ -134,12 +151,20 @@ def test_candle_rollups_equal_resampled_recorded_candles(clean_db, klines):
     write_candles(clean_db, bnb.iloc[:250])
     write_candles(clean_db, bnb.iloc[250:])
     for timeframe, width in ROLLUP_WIDTHS.items():
-        want = bnb.set_index("time").resample(width).agg(
-            {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+        want = (
+            bnb.set_index("time")
+            .resample(width)
+            .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+        )
         with clean_db.connect() as conn:
-            stored = pd.DataFrame(conn.execute(text(
-                "SELECT time, open, high, low, close, volume FROM prices WHERE timeframe = :tf ORDER BY time"
-            ), {"tf": timeframe}).mappings().all()).set_index("time")
+            stored = pd.DataFrame(
+                conn.execute(
+                    text("SELECT time, open, high, low, close, volume FROM prices WHERE timeframe = :tf ORDER BY time"),
+                    {"tf": timeframe},
+                )
+                .mappings()
+                .all()
+            ).set_index("time")
         assert len(stored) == len(want) > 1, timeframe
         for col in ("open", "high", "low", "close"):
             np.testing.assert_array_equal(stored[col].to_numpy(), want[col].to_numpy(), err_msg=timeframe)
@@ -151,7 +176,7 @@ def test_rollups_from_the_batch_equal_the_sql_rollups_with_null_volumes(clean_db
     1-hour rows must equal what the SQL aggregate gives over the stored 1-minute rows. Derived input: recorded ETH
     candles with the volumes of one whole hour and of a few single minutes set to NULL."""
     eth = klines[klines["symbol"] == "ETH/USDT:USDT"].reset_index(drop=True)
-    eth = eth.iloc[int(np.argmax(eth["time"].dt.minute == 0)):].head(300).reset_index(drop=True)  # from a full hour
+    eth = eth.iloc[int(np.argmax(eth["time"].dt.minute == 0)) :].head(300).reset_index(drop=True)  # from a full hour
     hours = eth["time"].dt.floor("1h")
     eth.loc[hours == hours.iloc[60], "volume"] = np.nan
     eth.loc[[130, 200, 201], "volume"] = np.nan
@@ -159,14 +184,29 @@ def test_rollups_from_the_batch_equal_the_sql_rollups_with_null_volumes(clean_db
     assert write_candles(clean_db, eth).rollups == buckets
     for timeframe, width in ROLLUP_WIDTHS.items():
         with clean_db.connect() as conn:
-            stored = pd.DataFrame(conn.execute(text(
-                "SELECT time, open, high, low, close, volume, quote_volume FROM prices WHERE timeframe = :tf "
-                "ORDER BY time"), {"tf": timeframe}).mappings().all())
-            sql = pd.DataFrame(conn.execute(text(
-                "SELECT time_bucket(:w, time) AS time, first(open, time) AS open, max(high) AS high, "
-                "min(low) AS low, last(close, time) AS close, sum(volume) AS volume, sum(quote_volume) AS "
-                "quote_volume FROM prices WHERE timeframe = '1m' GROUP BY 1 ORDER BY 1"),
-                {"w": width.to_pytimedelta()}).mappings().all())
+            stored = pd.DataFrame(
+                conn.execute(
+                    text(
+                        "SELECT time, open, high, low, close, volume, quote_volume FROM prices WHERE timeframe = :tf "
+                        "ORDER BY time"
+                    ),
+                    {"tf": timeframe},
+                )
+                .mappings()
+                .all()
+            )
+            sql = pd.DataFrame(
+                conn.execute(
+                    text(
+                        "SELECT time_bucket(:w, time) AS time, first(open, time) AS open, max(high) AS high, "
+                        "min(low) AS low, last(close, time) AS close, sum(volume) AS volume, sum(quote_volume) AS "
+                        "quote_volume FROM prices WHERE timeframe = '1m' GROUP BY 1 ORDER BY 1"
+                    ),
+                    {"w": width.to_pytimedelta()},
+                )
+                .mappings()
+                .all()
+            )
         assert stored["volume"].isna().sum() == 60 // (width // pd.Timedelta(minutes=1)), timeframe  # the NULL hour
         pd.testing.assert_frame_equal(stored, sql, rtol=1e-12)
 
@@ -174,8 +214,9 @@ def test_rollups_from_the_batch_equal_the_sql_rollups_with_null_volumes(clean_db
 def test_large_anomaly_batches_copy_straight_in_and_replay_writes_nothing(clean_db, klines):
     """Anomalies of the recorded candles (real data): a batch above DIRECT_COPY_MIN_ROWS into an empty range is
     copied straight in; a replay, and a batch overlapping stored anomalies, write only what is new."""
-    found = frame_anomalies(klines[klines["timeframe"] == "1m"], candle_metrics, window=240, min_periods=30,
-                            threshold=4.0)
+    found = frame_anomalies(
+        klines[klines["timeframe"] == "1m"], candle_metrics, window=240, min_periods=30, threshold=4.0
+    )
     first = found.iloc[::2]
     assert len(first) >= DIRECT_COPY_MIN_ROWS
     assert write_anomalies(clean_db, first).written == len(first)
@@ -220,7 +261,7 @@ def test_robust_spread_on_recorded_funding_uses_mean_deviation_where_mad_is_zero
     x = values.to_numpy()
     fallbacks = 0
     for t in range(31, len(x), 3):
-        prior = x[max(0, t - 240):t]
+        prior = x[max(0, t - 240) : t]
         median = np.median(prior)
         spread = stats.median_abs_deviation(prior, scale=1 / MAD_SCALE)
         floor = 1e-12 + 1e-9 * abs(median)

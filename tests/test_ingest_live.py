@@ -31,10 +31,17 @@ BTC, HYPE = "BTC/USDT:USDT", "HYPE/USDT:USDT"
 
 
 def _settings(fake, **extra):
-    env = {"ALPHAPULSE_EXCHANGE_BASE_URL": fake.url, "ALPHAPULSE_EXCHANGES": "binanceusdm",
-           "ALPHAPULSE_SYMBOLS": "BTC", "ALPHAPULSE_BACKFILL_DAYS": "1", "ALPHAPULSE_FUNDING_POLL_SECONDS": "1",
-           "ALPHAPULSE_OHLCV_POLL_SECONDS": "1", "ALPHAPULSE_METRICS_INTERVAL_SECONDS": "0.5",
-           "ALPHAPULSE_BACKOFF_SCALE": "0.01", "ALPHAPULSE_EXCHANGE_TIMEOUT_SECONDS": "1"}
+    env = {
+        "ALPHAPULSE_EXCHANGE_BASE_URL": fake.url,
+        "ALPHAPULSE_EXCHANGES": "binanceusdm",
+        "ALPHAPULSE_SYMBOLS": "BTC",
+        "ALPHAPULSE_BACKFILL_DAYS": "1",
+        "ALPHAPULSE_FUNDING_POLL_SECONDS": "1",
+        "ALPHAPULSE_OHLCV_POLL_SECONDS": "1",
+        "ALPHAPULSE_METRICS_INTERVAL_SECONDS": "0.5",
+        "ALPHAPULSE_BACKOFF_SCALE": "0.01",
+        "ALPHAPULSE_EXCHANGE_TIMEOUT_SECONDS": "1",
+    }
     env.update(extra)
     return load_settings(env)
 
@@ -45,8 +52,9 @@ def _count(engine, sql: str, **params) -> int:
 
 
 def _candles_done(engine, symbol=BTC, expected=1439):
-    return lambda: _count(engine, "SELECT count(*) FROM prices WHERE symbol = :s AND timeframe = '1m'",
-                          s=symbol) >= expected
+    return lambda: (
+        _count(engine, "SELECT count(*) FROM prices WHERE symbol = :s AND timeframe = '1m'", s=symbol) >= expected
+    )
 
 
 def test_live_cycle_writes_exactly_the_recorded_values(clean_db, fake_exchange):
@@ -55,9 +63,11 @@ def test_live_cycle_writes_exactly_the_recorded_values(clean_db, fake_exchange):
     worker = Worker(settings, clean_db, clock=lambda: fake_exchange.now_ms() / 1000)
 
     def done():
-        return _candles_done(clean_db)() and _count(
-            clean_db, "SELECT count(*) FROM funding_rates WHERE NOT settled") >= 2 and _count(
-            clean_db, "SELECT count(DISTINCT metric) FROM system_metrics") >= 10
+        return (
+            _candles_done(clean_db)()
+            and _count(clean_db, "SELECT count(*) FROM funding_rates WHERE NOT settled") >= 2
+            and _count(clean_db, "SELECT count(DISTINCT metric) FROM system_metrics") >= 10
+        )
 
     assert asyncio.run(run_worker_until(worker, done)) == 0
     # 1-minute candles: the recorded day before now, the still-open 08:38 candle dropped.
@@ -69,11 +79,18 @@ def test_live_cycle_writes_exactly_the_recorded_values(clean_db, fake_exchange):
     # Current funding = the recorded premiumIndex snapshot, verbatim; intervals 8 h and 4 h kept.
     snapshot = {o["symbol"]: o for o in json.loads((DATA_DIR / PREMIUM_INDEX_FILE).read_text())}
     with clean_db.connect() as conn:
-        predicted = {r.symbol: r for r in conn.execute(text(
-            "SELECT * FROM funding_rates WHERE NOT settled AND time = :t"), {"t": NOW.to_pydatetime()})}
+        predicted = {
+            r.symbol: r
+            for r in conn.execute(
+                text("SELECT * FROM funding_rates WHERE NOT settled AND time = :t"), {"t": NOW.to_pydatetime()}
+            )
+        }
         symbols = set(conn.execute(text("SELECT DISTINCT symbol FROM funding_rates")).scalars())
-        settled_intervals = dict(conn.execute(text(
-            "SELECT symbol, max(funding_interval_hours) FROM funding_rates WHERE settled GROUP BY 1")).all())
+        settled_intervals = dict(
+            conn.execute(
+                text("SELECT symbol, max(funding_interval_hours) FROM funding_rates WHERE settled GROUP BY 1")
+            ).all()
+        )
     assert symbols == {BTC, HYPE}
     for symbol, raw in (("BTC/USDT:USDT", "BTCUSDT"), ("HYPE/USDT:USDT", "HYPEUSDT")):
         row, src = predicted[symbol], snapshot[raw]
@@ -101,8 +118,9 @@ def test_backfill_paginates_resumes_and_fills_a_middle_hole(clean_db, fake_excha
 
     async def backfill(page_sink):
         async with ExchangeClient("binanceusdm", settings) as client:
-            return await backfill_symbol(client, clean_db, BTC, since.to_pydatetime(), until.to_pydatetime(),
-                                         page_sink, page_limit=100)
+            return await backfill_symbol(
+                client, clean_db, BTC, since.to_pydatetime(), until.to_pydatetime(), page_sink, page_limit=100
+            )
 
     with pytest.raises(KeyboardInterrupt):
         asyncio.run(backfill(sink))
@@ -146,14 +164,22 @@ def test_faults_are_survived_and_counted(clean_db, fake_exchange):
     worker = Worker(settings, clean_db, clock=lambda: fake_exchange.now_ms() / 1000)
 
     def done():
-        return _count(clean_db, "SELECT count(*) FROM funding_rates WHERE NOT settled") >= 1 and _count(
-            clean_db, "SELECT coalesce(sum(value), 0) FROM system_metrics WHERE metric = 'fetch_errors'") >= 4
+        return (
+            _count(clean_db, "SELECT count(*) FROM funding_rates WHERE NOT settled") >= 1
+            and _count(clean_db, "SELECT coalesce(sum(value), 0) FROM system_metrics WHERE metric = 'fetch_errors'")
+            >= 4
+        )
 
     assert asyncio.run(run_worker_until(worker, done)) == 0
     with clean_db.connect() as conn:
-        errors = dict(conn.execute(text(
-            "SELECT labels->>'error', sum(value) FROM system_metrics WHERE metric = 'fetch_errors' "
-            "AND labels->>'stream' = 'funding' GROUP BY 1")).all())
+        errors = dict(
+            conn.execute(
+                text(
+                    "SELECT labels->>'error', sum(value) FROM system_metrics WHERE metric = 'fetch_errors' "
+                    "AND labels->>'stream' = 'funding' GROUP BY 1"
+                )
+            ).all()
+        )
     assert errors == {"DDoSProtection": 1, "ExchangeNotAvailable": 1, "BadResponse": 1, "RequestTimeout": 1}
     assert _count(clean_db, "SELECT count(*) FROM funding_rates WHERE NOT settled") == 1
 
@@ -192,9 +218,14 @@ def test_database_outage_loses_and_duplicates_nothing(clean_db, fake_exchange, d
 
 
 def test_unreachable_exchange_is_reported_per_backoff_step_and_never_crashes(clean_db, caplog):
-    settings = load_settings({"ALPHAPULSE_EXCHANGE_BASE_URL": "http://127.0.0.1:9", "ALPHAPULSE_EXCHANGES":
-                              "binanceusdm,okx", "ALPHAPULSE_BACKOFF_SCALE": "0.05",
-                              "ALPHAPULSE_METRICS_INTERVAL_SECONDS": "0.5"})
+    settings = load_settings(
+        {
+            "ALPHAPULSE_EXCHANGE_BASE_URL": "http://127.0.0.1:9",
+            "ALPHAPULSE_EXCHANGES": "binanceusdm,okx",
+            "ALPHAPULSE_BACKOFF_SCALE": "0.05",
+            "ALPHAPULSE_METRICS_INTERVAL_SECONDS": "0.5",
+        }
+    )
     worker = Worker(settings, clean_db)
     with caplog.at_level(logging.WARNING, logger="ingest"):
         status = asyncio.run(run_worker_until(worker, lambda: False, timeout=2.5))

@@ -25,11 +25,18 @@ def _count(engine, sql: str) -> int:
 
 def test_sigterm_flushes_and_exits_zero_within_10_s(clean_db, db_url, fake_exchange):
     days = (datetime.now(UTC) - datetime(2025, 6, 16, tzinfo=UTC)).days + 1  # catch up to the recorded day
-    env = {**os.environ, "DATABASE_URL": db_url, "ALPHAPULSE_EXCHANGE_BASE_URL": fake_exchange.url,
-           "ALPHAPULSE_EXCHANGES": "binanceusdm", "ALPHAPULSE_SYMBOLS": "BTC", "ALPHAPULSE_BACKFILL_DAYS": str(days),
-           "ALPHAPULSE_METRICS_INTERVAL_SECONDS": "0.5"}
-    proc = subprocess.Popen([sys.executable, "-m", "ingest", "run"], cwd=PROJECT_ROOT, env=env,
-                            stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "ALPHAPULSE_EXCHANGE_BASE_URL": fake_exchange.url,
+        "ALPHAPULSE_EXCHANGES": "binanceusdm",
+        "ALPHAPULSE_SYMBOLS": "BTC",
+        "ALPHAPULSE_BACKFILL_DAYS": str(days),
+        "ALPHAPULSE_METRICS_INTERVAL_SECONDS": "0.5",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingest", "run"], cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and _count(clean_db, "SELECT count(*) FROM prices") == 0:
@@ -55,9 +62,15 @@ def test_sigterm_flushes_and_exits_zero_within_10_s(clean_db, db_url, fake_excha
 
 def test_retention_drops_chunks_older_than_the_age(clean_db):
     now = datetime.now(UTC)
-    samples = pd.DataFrame({"time": [now - timedelta(days=45), now - timedelta(days=5), now],
-                            "metric": "buffer_depth_rows", "value": [1.0, 2.0, 3.0], "unit": "rows",
-                            "labels": [{}, {}, {}]})
+    samples = pd.DataFrame(
+        {
+            "time": [now - timedelta(days=45), now - timedelta(days=5), now],
+            "metric": "buffer_depth_rows",
+            "value": [1.0, 2.0, 3.0],
+            "unit": "rows",
+            "labels": [{}, {}, {}],
+        }
+    )
     write_metrics(clean_db, samples)
     result = apply_retention(clean_db, load_settings({"ALPHAPULSE_METRICS_RETENTION_DAYS": "30"}))
     assert result.dropped["system_metrics"] == 1
@@ -68,8 +81,15 @@ def test_retention_keeps_a_table_that_holds_only_history(clean_db):
     """Bundled history on a machine without internet: nothing newer than the cutoff, so nothing is dropped;
     once a live row arrives, the old chunks go."""
     now = datetime.now(UTC)
-    history = pd.DataFrame({"time": [now - timedelta(days=400), now - timedelta(days=200)],
-                            "metric": "buffer_depth_rows", "value": [1.0, 2.0], "unit": "rows", "labels": [{}, {}]})
+    history = pd.DataFrame(
+        {
+            "time": [now - timedelta(days=400), now - timedelta(days=200)],
+            "metric": "buffer_depth_rows",
+            "value": [1.0, 2.0],
+            "unit": "rows",
+            "labels": [{}, {}],
+        }
+    )
     write_metrics(clean_db, history)
     settings = load_settings({"ALPHAPULSE_METRICS_RETENTION_DAYS": "30"})
     result = apply_retention(clean_db, settings)

@@ -20,11 +20,18 @@ def test_load_recorded_stores_the_files_exactly_and_a_second_load_writes_nothing
     assert first.rejected_total == 0
     assert first.anomalies > 0
     with clean_db.connect() as conn:
-        stored = pd.DataFrame(conn.execute(text(
-            "SELECT symbol, time, close, volume FROM prices WHERE timeframe = '1m' ORDER BY symbol, time"
-        )).mappings().all())
-        intervals = dict(conn.execute(text(
-            "SELECT exchange || ' ' || symbol, max(funding_interval_hours) FROM funding_rates GROUP BY 1")).all())
+        stored = pd.DataFrame(
+            conn.execute(
+                text("SELECT symbol, time, close, volume FROM prices WHERE timeframe = '1m' ORDER BY symbol, time")
+            )
+            .mappings()
+            .all()
+        )
+        intervals = dict(
+            conn.execute(
+                text("SELECT exchange || ' ' || symbol, max(funding_interval_hours) FROM funding_rates GROUP BY 1")
+            ).all()
+        )
         n_anomalies = conn.execute(text("SELECT count(*) FROM anomalies")).scalar_one()
         hourly = conn.execute(text("SELECT count(*) FROM prices WHERE timeframe = '1h'")).scalar_one()
     expected = candles.sort_values(["symbol", "time"])

@@ -36,12 +36,21 @@ def test_spool_round_trip_keeps_every_value_and_type(tmp_path):
     candles = read_klines_1m().head(50).assign(exchange="binanceusdm")
     funding = read_funding().head(50).assign(mark_price=np.nan)
     funding.loc[funding.index[:3], "mark_price"] = [1.5, np.nan, 2.25]
-    metrics = pd.DataFrame({"time": pd.to_datetime([SNAPSHOT_MS, SNAPSHOT_MS], unit="ms", utc=True),
-                            "metric": ["rows_written", "feed_lag_seconds"], "value": [3.0, 0.1 + 0.2],
-                            "unit": ["rows", "seconds"], "labels": [{"exchange": "okx"}, {}]})
+    metrics = pd.DataFrame(
+        {
+            "time": pd.to_datetime([SNAPSHOT_MS, SNAPSHOT_MS], unit="ms", utc=True),
+            "metric": ["rows_written", "feed_lag_seconds"],
+            "value": [3.0, 0.1 + 0.2],
+            "unit": ["rows", "seconds"],
+            "labels": [{"exchange": "okx"}, {}],
+        }
+    )
     spool = Spool(tmp_path / "spool")
-    batches = (Batch("candles", candles, "binanceusdm", "ohlcv"), Batch("funding", funding, "binanceusdm", "funding"),
-               Batch("metrics", metrics))
+    batches = (
+        Batch("candles", candles, "binanceusdm", "ohlcv"),
+        Batch("funding", funding, "binanceusdm", "funding"),
+        Batch("metrics", metrics),
+    )
     for batch in batches:
         path = spool.save(batch)
         back = spool.load(path)
@@ -70,8 +79,9 @@ class WorkerProcess:
     """``python -m ingest run`` with ``env``; its log is collected by a thread (a full pipe would block it)."""
 
     def __init__(self, env: dict) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "ingest", "run"], cwd=PROJECT_ROOT, env=env,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest", "run"], cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True
+        )
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -113,11 +123,19 @@ class WorkerProcess:
 
 def _env(fake, ingest_url: str, var_dir: Path) -> dict:
     days = (datetime.now(UTC) - datetime(2025, 6, 16, tzinfo=UTC)).days + 1  # the worker's clock is real time
-    env = {**os.environ, "DATABASE_INGEST_URL": ingest_url, "ALPHAPULSE_VAR_DIR": str(var_dir),
-           "ALPHAPULSE_EXCHANGE_BASE_URL": fake.url, "ALPHAPULSE_EXCHANGES": "binanceusdm",
-           "ALPHAPULSE_SYMBOLS": "BTC", "ALPHAPULSE_BACKFILL_DAYS": str(days),
-           "ALPHAPULSE_FUNDING_POLL_SECONDS": "1", "ALPHAPULSE_OHLCV_POLL_SECONDS": "1",
-           "ALPHAPULSE_METRICS_INTERVAL_SECONDS": "0.5", "ALPHAPULSE_BACKOFF_SCALE": "0.2"}
+    env = {
+        **os.environ,
+        "DATABASE_INGEST_URL": ingest_url,
+        "ALPHAPULSE_VAR_DIR": str(var_dir),
+        "ALPHAPULSE_EXCHANGE_BASE_URL": fake.url,
+        "ALPHAPULSE_EXCHANGES": "binanceusdm",
+        "ALPHAPULSE_SYMBOLS": "BTC",
+        "ALPHAPULSE_BACKFILL_DAYS": str(days),
+        "ALPHAPULSE_FUNDING_POLL_SECONDS": "1",
+        "ALPHAPULSE_OHLCV_POLL_SECONDS": "1",
+        "ALPHAPULSE_METRICS_INTERVAL_SECONDS": "0.5",
+        "ALPHAPULSE_BACKOFF_SCALE": "0.2",
+    }
     env.pop("DATABASE_URL", None)
     return env
 
@@ -131,8 +149,10 @@ def _count(engine, sql: str, **params) -> int:
 def _spooled(var_dir: Path) -> dict[str, pd.DataFrame]:
     files = sorted((var_dir / "spool").glob("*/*.json"))
     batches = [Spool(f.parent).load(f) for f in files]
-    return {kind: pd.concat([b.frame for b in batches if b.kind == kind], ignore_index=True)
-            for kind in {b.kind for b in batches}}
+    return {
+        kind: pd.concat([b.frame for b in batches if b.kind == kind], ignore_index=True)
+        for kind in {b.kind for b in batches}
+    }
 
 
 def _assert_stopped_in_time(worker: WorkerProcess, status: int, elapsed: float) -> int:
@@ -166,19 +186,38 @@ def test_sigterm_with_prices_locked_exits_in_time_and_loses_nothing(clean_db, db
     fake_exchange.set_now(SNAPSHOT_MS - 20 * 60_000, running=True)
     env = _env(fake_exchange, role_url(db_url, "ingest"), tmp_path)
     worker = WorkerProcess(env)
-    worker.wait_for(lambda: _count(clean_db, "SELECT count(*) FROM prices WHERE timeframe = '1m'") >= 1400, 90,
-                    "catch-up backfill")
+    worker.wait_for(
+        lambda: _count(clean_db, "SELECT count(*) FROM prices WHERE timeframe = '1m'") >= 1400, 90, "catch-up backfill"
+    )
     locker = clean_db.connect()
     try:
         locker.execute(text("LOCK TABLE prices IN ACCESS EXCLUSIVE MODE"))  # held until rollback
         locked_at = datetime.now(UTC)
         fake_exchange.set_now(fake_exchange.now_ms() + 5 * 60_000, running=True)  # five new candles to write
         # Item 7: funding snapshots and metric samples keep being written while the candle write is blocked.
-        worker.wait_for(lambda: _count(clean_db, "SELECT count(*) FROM funding_rates WHERE NOT settled AND "
-                                                 "received_at > :t", t=locked_at) >= 3, 30, "funding while locked")
-        worker.wait_for(lambda: _count(clean_db, "SELECT count(*) FROM system_metrics WHERE metric = "
-                                                 "'buffer_depth_rows' AND value > 0 AND time > :t", t=locked_at) > 0,
-                        30, "candles waiting")
+        worker.wait_for(
+            lambda: (
+                _count(
+                    clean_db, "SELECT count(*) FROM funding_rates WHERE NOT settled AND received_at > :t", t=locked_at
+                )
+                >= 3
+            ),
+            30,
+            "funding while locked",
+        )
+        worker.wait_for(
+            lambda: (
+                _count(
+                    clean_db,
+                    "SELECT count(*) FROM system_metrics WHERE metric = "
+                    "'buffer_depth_rows' AND value > 0 AND time > :t",
+                    t=locked_at,
+                )
+                > 0
+            ),
+            30,
+            "candles waiting",
+        )
         status, elapsed = worker.sigterm()
     finally:
         locker.rollback()
@@ -191,16 +230,18 @@ def test_sigterm_with_prices_locked_exits_in_time_and_loses_nothing(clean_db, db
 
 
 @pytest.mark.timeout(240)
-def test_sigterm_with_the_database_down_spools_and_the_next_start_writes_it(clean_db, db_url, fake_exchange,
-                                                                            tmp_path):
+def test_sigterm_with_the_database_down_spools_and_the_next_start_writes_it(clean_db, db_url, fake_exchange, tmp_path):
     url = make_url(db_url)
     proxy = TcpProxy((url.host, url.port)).restore()
     fake_exchange.set_now(SNAPSHOT_MS - 20 * 60_000, running=True)
     env = _env(fake_exchange, proxy.url_for(role_url(db_url, "ingest")), tmp_path)
     worker = WorkerProcess(env)
     try:
-        worker.wait_for(lambda: _count(clean_db, "SELECT count(*) FROM prices WHERE timeframe = '1m'") >= 1400, 90,
-                        "catch-up backfill")
+        worker.wait_for(
+            lambda: _count(clean_db, "SELECT count(*) FROM prices WHERE timeframe = '1m'") >= 1400,
+            90,
+            "catch-up backfill",
+        )
         proxy.cut()
         fake_exchange.set_now(fake_exchange.now_ms() + 5 * 60_000, running=True)
         worker.wait_for(lambda: worker.log.count("not written") >= 3, 30, "writes failing while the database is down")

@@ -75,8 +75,12 @@ def test_api_key_tiers_headers_usage_and_revocation(monkeypatch, accounts_db, re
         assert status == 401 and body["error"] == "invalid or revoked API key"
     # the worker wrote its usage counts when it stopped
     with engine.connect() as conn:
-        usage = {r.label: (r.requests, r.limited) for r in conn.execute(text(
-            "SELECT k.label, u.requests, u.limited FROM api_key_usage u JOIN api_keys k ON k.id = u.key_id"))}
+        usage = {
+            r.label: (r.requests, r.limited)
+            for r in conn.execute(
+                text("SELECT k.label, u.requests, u.limited FROM api_key_usage u JOIN api_keys k ON k.id = u.key_id")
+            )
+        }
     assert usage == {"free test key": (3, 1), "pro test key": (4, 2)}
 
 
@@ -102,8 +106,13 @@ def test_dash_callbacks_are_limited_per_user(accounts_db, redis_prefix):
     client = create_app(settings).test_client()
     client.get("/")
     token = client.get_cookie("_csrf_token").value
-    body = {"output": "view-query.data", "outputs": {"id": "view-query", "property": "data"},
-            "inputs": [{"id": "url", "property": "search", "value": ""}], "changedPropIds": [], "state": []}
+    body = {
+        "output": "view-query.data",
+        "outputs": {"id": "view-query", "property": "data"},
+        "inputs": [{"id": "url", "property": "search", "value": ""}],
+        "changedPropIds": [],
+        "state": [],
+    }
     answers = [client.post("/_dash-update-component", json=body, headers={"X-CSRFToken": token}) for _ in range(3)]
     assert [a.status_code != 429 for a in answers] == [True, True, False]
     assert answers[-1].get_json()["status"] == 429 and answers[-1].headers["X-RateLimit-Limit"] == "2"

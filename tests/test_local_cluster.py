@@ -118,9 +118,21 @@ def test_a_cluster_created_before_roles_is_locked_down_on_start(cluster_env):
     assert (cluster.data_dir / "pg_hba.conf").read_text() == HBA
     assert "synchronous_commit = on" in (cluster.data_dir / "postgresql.conf").read_text()
     with pytest.raises(psycopg.OperationalError, match="password"):
-        psycopg.connect(host="127.0.0.1", port=cluster.port, user=LEGACY_SUPERUSER, dbname="postgres",
-                        password="", connect_timeout=5)
-    with psycopg.connect(host="127.0.0.1", port=cluster.port, user="alphapulse_app", dbname="alphapulse",
-                         passfile=str(cluster.passfile), connect_timeout=5) as conn:
+        psycopg.connect(
+            host="127.0.0.1",
+            port=cluster.port,
+            user=LEGACY_SUPERUSER,
+            dbname="postgres",
+            password="",
+            connect_timeout=5,
+        )
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=cluster.port,
+        user="alphapulse_app",
+        dbname="alphapulse",
+        passfile=str(cluster.passfile),
+        connect_timeout=5,
+    ) as conn:
         assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
     assert _cli(cluster_env, "start").returncode == 0  # and again, now as a locked cluster

@@ -30,8 +30,10 @@ from tests.conftest import role_url
 pytestmark = pytest.mark.skipif(not get_settings().uses_local_cluster, reason="checks the embedded cluster")
 
 MARKET = ("funding_rates", "prices", "anomalies", "system_metrics", "funding_rates_1h", "funding_rates_15m")
-ROW = {"prices": "INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) "
-                 "VALUES ('2025-01-01', 'x', 'y', '1m', 1, 1, 1, 1)"}
+ROW = {
+    "prices": "INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) "
+    "VALUES ('2025-01-01', 'x', 'y', '1m', 1, 1, 1, 1)"
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,9 @@ def cluster(server_url) -> LocalCluster:
 
 
 def _connect(cluster: LocalCluster, user: str, host: str, dbname: str | None = None, **kw) -> psycopg.Connection:
-    return psycopg.connect(host=host, port=cluster.port, user=user, dbname=dbname or cluster.dbname,
-                           connect_timeout=5, **kw)
+    return psycopg.connect(
+        host=host, port=cluster.port, user=user, dbname=dbname or cluster.dbname, connect_timeout=5, **kw
+    )
 
 
 @pytest.mark.parametrize("user", [SUPERUSER, *DB_ROLES.values()])
@@ -74,10 +77,30 @@ def test_another_local_user_gets_nothing(cluster):
     nobody = pwd.getpwnam("nobody")
 
     def as_nobody(host: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["psql", "-w", "-h", host, "-p", str(cluster.port), "-U", DB_ROLES["owner"],
-                               "-d", cluster.dbname, "-c", "COPY (SELECT 1) TO PROGRAM 'id'"],
-                              user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[], cwd="/",
-                              env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            [
+                "psql",
+                "-w",
+                "-h",
+                host,
+                "-p",
+                str(cluster.port),
+                "-U",
+                DB_ROLES["owner"],
+                "-d",
+                cluster.dbname,
+                "-c",
+                "COPY (SELECT 1) TO PROGRAM 'id'",
+            ],
+            user=nobody.pw_uid,
+            group=nobody.pw_gid,
+            extra_groups=[],
+            cwd="/",
+            env={"PATH": os.environ["PATH"]},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     tcp = as_nobody("127.0.0.1")
     assert tcp.returncode != 0 and "password" in tcp.stderr
@@ -97,12 +120,19 @@ def test_the_app_and_alerts_roles_read_market_data_and_cannot_write_it(db_url, j
         for table in MARKET:
             with eng.connect() as conn:
                 conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
-            for statement in (ROW.get(table, f"INSERT INTO {table} SELECT * FROM {table} LIMIT 1"),
-                              f"UPDATE {table} SET time = time", f"DELETE FROM {table}", f"TRUNCATE {table}"):
+            for statement in (
+                ROW.get(table, f"INSERT INTO {table} SELECT * FROM {table} LIMIT 1"),
+                f"UPDATE {table} SET time = time",
+                f"DELETE FROM {table}",
+                f"TRUNCATE {table}",
+            ):
                 with pytest.raises(DBAPIError, match="permission denied"), eng.begin() as conn:
                     conn.execute(text(statement))
-        for statement in ("CREATE TABLE public.mine (x int)", "COPY (SELECT 1) TO PROGRAM 'id'",
-                          "SELECT retention_drop_chunks('prices', now() - interval '30 days')"):
+        for statement in (
+            "CREATE TABLE public.mine (x int)",
+            "COPY (SELECT 1) TO PROGRAM 'id'",
+            "SELECT retention_drop_chunks('prices', now() - interval '30 days')",
+        ):
             with pytest.raises(DBAPIError, match="permission denied|must be superuser"), eng.begin() as conn:
                 conn.execute(text(statement))
     finally:
@@ -112,12 +142,21 @@ def test_the_app_and_alerts_roles_read_market_data_and_cannot_write_it(db_url, j
 def test_ingest_writes_market_data_and_drops_chunks_only_through_the_guarded_function(clean_db, ingest_engine):
     old = datetime.now(UTC) - timedelta(days=400)
     with ingest_engine.begin() as conn:
-        conn.execute(text("INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) "
-                          "VALUES (:t, 'x', 'y', '1m', 1, 1, 1, 1)"), {"t": old})  # a new chunk
-    for statement in ("SELECT drop_chunks('prices', older_than => now())", "DROP TABLE prices",
-                      "COPY (SELECT 1) TO PROGRAM 'id'", "CREATE TABLE public.mine (x int)",
-                      "SELECT retention_drop_chunks('prices', now())",
-                      "SELECT retention_drop_chunks('pg_class', now() - interval '30 days')"):
+        conn.execute(
+            text(
+                "INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) "
+                "VALUES (:t, 'x', 'y', '1m', 1, 1, 1, 1)"
+            ),
+            {"t": old},
+        )  # a new chunk
+    for statement in (
+        "SELECT drop_chunks('prices', older_than => now())",
+        "DROP TABLE prices",
+        "COPY (SELECT 1) TO PROGRAM 'id'",
+        "CREATE TABLE public.mine (x int)",
+        "SELECT retention_drop_chunks('prices', now())",
+        "SELECT retention_drop_chunks('pg_class', now() - interval '30 days')",
+    ):
         with pytest.raises(DBAPIError), ingest_engine.begin() as conn:
             conn.execute(text(statement))
     with ingest_engine.begin() as conn:
@@ -131,12 +170,23 @@ def test_every_table_is_granted_to_a_job_role(engine):
     """A migration that creates a table must call ``db.roles.grant_*_table`` (no default privileges): a table only
     its owner can reach is a forgotten grant, or a leak if it is later granted wholesale."""
     with engine.connect() as conn:
-        tables = conn.execute(text(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> 'alembic_version'")).scalars()
-        ungranted = [t for t in tables if not conn.execute(text(
-            "SELECT bool_or(has_table_privilege(r, format('public.%I', CAST(:t AS text)), 'SELECT')) "
-            "FROM unnest(CAST(:roles AS text[])) r"), {"t": t, "roles": list(JOB_ROLES)}).scalar()]
+        tables = conn.execute(
+            text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> 'alembic_version'"
+            )
+        ).scalars()
+        ungranted = [
+            t
+            for t in tables
+            if not conn.execute(
+                text(
+                    "SELECT bool_or(has_table_privilege(r, format('public.%I', CAST(:t AS text)), 'SELECT')) "
+                    "FROM unnest(CAST(:roles AS text[])) r"
+                ),
+                {"t": t, "roles": list(JOB_ROLES)},
+            ).scalar()
+        ]
     assert not ungranted, f"tables without a db.roles grant in their migration: {ungranted}"
 
 

@@ -86,9 +86,13 @@ def predicted_snapshots(symbol: str, hours: int) -> pd.DataFrame:
     candles = candles[candles["time"] > candles["time"].max() - pd.Timedelta(hours=hours)]
     settled = read_funding()
     settled = settled[(settled["exchange"] == EXCHANGE) & (settled["symbol"] == symbol)].sort_values("time")
-    merged = pd.merge_asof(candles[["time", "close"]], settled[["time", "funding_rate", "funding_interval_hours"]]
-                           .rename(columns={"time": "next_funding_time"}), left_on="time",
-                           right_on="next_funding_time", direction="forward").dropna(subset=["funding_rate"])
+    merged = pd.merge_asof(
+        candles[["time", "close"]],
+        settled[["time", "funding_rate", "funding_interval_hours"]].rename(columns={"time": "next_funding_time"}),
+        left_on="time",
+        right_on="next_funding_time",
+        direction="forward",
+    ).dropna(subset=["funding_rate"])
     return pd.DataFrame({
         "time": merged["time"], "exchange": EXCHANGE, "symbol": symbol, "settled": False,
         "funding_rate": merged["funding_rate"], "funding_interval_hours": merged["funding_interval_hours"],
@@ -126,10 +130,15 @@ def test_write_funding_maintains_rollups_incrementally_and_replay_writes_nothing
     assert_rollups_match_raw(clean_db)
 
 
-@pytest.mark.parametrize(("width", "table"), [(timedelta(minutes=15), "funding_rates_15m"),
-                                              (timedelta(hours=1), "funding_rates_1h"),
-                                              (timedelta(hours=4), "funding_rates_1h"),
-                                              (timedelta(days=1), "funding_rates_1h")])
+@pytest.mark.parametrize(
+    ("width", "table"),
+    [
+        (timedelta(minutes=15), "funding_rates_15m"),
+        (timedelta(hours=1), "funding_rates_1h"),
+        (timedelta(hours=4), "funding_rates_1h"),
+        (timedelta(days=1), "funding_rates_1h"),
+    ],
+)
 def test_funding_series_from_rollups_equals_raw_bucket_means(recorded_engine, width, table):
     exchanges, symbols = [EXCHANGE, "bybit", "hyperliquid"], ["BTC/USDT:USDT", "ETH/USDT:USDT"]
     with recorded_engine.connect() as conn:
@@ -149,7 +158,8 @@ def test_funding_series_from_rollups_equals_raw_bucket_means(recorded_engine, wi
     raw["time"] = pd.to_datetime(raw["time"], utc=True)
     raw["bucket"] = raw["time"].dt.floor(width)
     want = raw.groupby(["exchange", "symbol", "settled", "bucket"], as_index=False).agg(
-        funding_rate=("funding_rate", "mean"), interval=("funding_interval_hours", "last"), rows=("time", "size"))
+        funding_rate=("funding_rate", "mean"), interval=("funding_interval_hours", "last"), rows=("time", "size")
+    )
     merged = got.merge(want, left_on=KEY, right_on=["exchange", "symbol", "settled", "bucket"], how="outer",
                        indicator=True)  # fmt: skip
     assert (merged["_merge"] == "both").all() and len(got) == len(want) > 0
@@ -165,8 +175,11 @@ def test_funding_series_15m_reads_the_15m_rollup_and_equals_raw_time_buckets(cle
     symbols = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
     snaps = pd.concat([predicted_snapshots(s, hours=8) for s in symbols], ignore_index=True)
     settled = read_funding()
-    settled = settled[(settled["exchange"] == EXCHANGE) & settled["symbol"].isin(symbols)
-                      & settled["time"].between(snaps["time"].min() - pd.Timedelta(days=3), snaps["time"].max())]
+    settled = settled[
+        (settled["exchange"] == EXCHANGE)
+        & settled["symbol"].isin(symbols)
+        & settled["time"].between(snaps["time"].min() - pd.Timedelta(days=3), snaps["time"].max())
+    ]
     write_funding(clean_db, pd.concat([settled, snaps], ignore_index=True))
     start = (snaps["time"].min() - pd.Timedelta(days=3, minutes=-7)).to_pydatetime()
     end = (snaps["time"].max() - pd.Timedelta(minutes=22)).to_pydatetime()
@@ -220,8 +233,10 @@ def test_funding_series_reads_raw_rows_for_pairs_without_rollups(clean_db, width
 def _recorded_funding_rows() -> pd.DataFrame:
     """Settled hourly Hyperliquid rates and 3 hours of per-minute SOL snapshots (derived, see above)."""
     funding = read_funding()
-    return pd.concat([funding[funding["exchange"] == "hyperliquid"].head(500),
-                      predicted_snapshots("SOL/USDT:USDT", hours=3)], ignore_index=True)
+    return pd.concat(
+        [funding[funding["exchange"] == "hyperliquid"].head(500), predicted_snapshots("SOL/USDT:USDT", hours=3)],
+        ignore_index=True,
+    )
 
 
 def test_migration_0002_fills_rollups_from_stored_rows_and_downgrade_drops_them(scratch_url):
@@ -272,15 +287,29 @@ def test_migration_0004_fills_15m_candle_rollups_from_stored_rows_and_downgrade_
                          ignore_index=True)  # fmt: skip
         columns = ["time", "exchange", "symbol", "timeframe", "price_kind", "open", "high", "low", "close", "volume"]
         with eng.begin() as conn:
-            conn.execute(text(f"INSERT INTO prices ({', '.join(columns)}) VALUES "
-                              f"({', '.join(':' + c for c in columns)})"), rows[columns].to_dict(orient="records"))
+            conn.execute(
+                text(f"INSERT INTO prices ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
+                rows[columns].to_dict(orient="records"),
+            )
         command.upgrade(cfg, "head")
         with eng.connect() as conn:
-            got = pd.DataFrame(conn.execute(text(
-                "SELECT symbol, time, open, high, low, close, volume FROM prices WHERE timeframe = '15m' "
-                "ORDER BY symbol, time")).mappings().all())
-        want = (rows.set_index("time").groupby("symbol").resample("15min")
-                .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}).reset_index())
+            got = pd.DataFrame(
+                conn.execute(
+                    text(
+                        "SELECT symbol, time, open, high, low, close, volume FROM prices WHERE timeframe = '15m' "
+                        "ORDER BY symbol, time"
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        want = (
+            rows.set_index("time")
+            .groupby("symbol")
+            .resample("15min")
+            .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+            .reset_index()
+        )
         assert len(got) == len(want) > 2
         pd.testing.assert_frame_equal(got[["symbol", "time"]], want[["symbol", "time"]])
         for col in ("open", "high", "low", "close"):

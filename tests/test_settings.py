@@ -24,23 +24,34 @@ def test_values_are_parsed_by_type():
     assert s.database_url_for("app").startswith("postgresql+psycopg://alphapulse_app@127.0.0.1:6000/alphapulse?")
     external = load_settings({"DATABASE_URL": "postgresql+psycopg://x@h/db"})
     assert {external.database_url_for(job) for job in ("owner", "ingest", "app", "alerts")} == {
-        "postgresql+psycopg://x@h/db"}  # one URL for every role on an external database unless set per role
-    own = load_settings({"DATABASE_URL": "postgresql+psycopg://x@h/db", "DATABASE_APP_URL": "postgresql+psycopg://r@h/db"})
+        "postgresql+psycopg://x@h/db"
+    }  # one URL for every role on an external database unless set per role
+    own = load_settings(
+        {"DATABASE_URL": "postgresql+psycopg://x@h/db", "DATABASE_APP_URL": "postgresql+psycopg://r@h/db"}
+    )
     assert own.database_url_for("app").endswith("//r@h/db") and own.database_url_for("ingest").endswith("//x@h/db")
 
 
 def test_with_database_keeps_each_role_on_the_embedded_cluster():
     s = load_settings({"ALPHAPULSE_PG_PORT": "6000"}).with_database(
-        "postgresql+psycopg://alphapulse@127.0.0.1:7000/test_db?passfile=/v/secrets/pgpass")
-    assert s.database_url_for("app") == "postgresql+psycopg://alphapulse_app@127.0.0.1:7000/test_db?passfile=/v/secrets/pgpass"
+        "postgresql+psycopg://alphapulse@127.0.0.1:7000/test_db?passfile=/v/secrets/pgpass"
+    )
+    assert (
+        s.database_url_for("app")
+        == "postgresql+psycopg://alphapulse_app@127.0.0.1:7000/test_db?passfile=/v/secrets/pgpass"
+    )
     plain = load_settings({}).with_database("postgresql+psycopg://u:pw@db.example/x")
     assert plain.database_url_for("ingest") == "postgresql+psycopg://u:pw@db.example/x"
 
 
 @pytest.mark.parametrize(
     ("env", "value"),
-    [("ALPHAPULSE_PG_PORT", "fifty"), ("ALPHAPULSE_RETENTION_DAYS", "-3"), ("ALPHAPULSE_EXCHANGES", ","),
-     ("ALPHAPULSE_PG_SYNCHRONOUS_COMMIT", "maybe")],
+    [
+        ("ALPHAPULSE_PG_PORT", "fifty"),
+        ("ALPHAPULSE_RETENTION_DAYS", "-3"),
+        ("ALPHAPULSE_EXCHANGES", ","),
+        ("ALPHAPULSE_PG_SYNCHRONOUS_COMMIT", "maybe"),
+    ],
 )
 def test_bad_values_name_the_variable(env, value):
     with pytest.raises(SettingsError, match=env):

@@ -133,7 +133,8 @@ def _no_console_errors(ui) -> None:
 def _screenshot(ui, artifacts_dir, name: str) -> None:
     """Full-page captures at laptop and phone width (Dash's dev-tools bar hidden: it is not part of the app)."""
     ui.driver.execute_script(
-        "document.querySelectorAll('[class^=\"dash-debug-menu\"]').forEach(e => { e.style.display = 'none'; });")
+        "document.querySelectorAll('[class^=\"dash-debug-menu\"]').forEach(e => { e.style.display = 'none'; });"
+    )
     for label, (width, height) in (("laptop", LAPTOP), ("phone", PHONE)):
         ui.driver.set_window_size(width, height)
         time.sleep(0.6)  # let Plotly's responsive resize settle before the capture
@@ -243,8 +244,15 @@ def test_url_reproduces_the_view(ui, dash_duo):
     ui.find_element("label[for='_dbcprivate_radioitems_overview-range_input_30d']").click()
     until(lambda: "funding=annual" in ui.driver.current_url and "range=30d" in ui.driver.current_url, timeout=10)
     until(lambda: "30 d" in ui.find_element("#overview-window").text, timeout=15)
-    until(lambda: "annualised" in ui.driver.execute_script(
-        "return document.querySelector('#overview-funding-chart .js-plotly-plot').layout.yaxis.title.text"), timeout=15)
+    until(
+        lambda: (
+            "annualised"
+            in ui.driver.execute_script(
+                "return document.querySelector('#overview-funding-chart .js-plotly-plot').layout.yaxis.title.text"
+            )
+        ),
+        timeout=15,
+    )
     first = _traces(ui, "overview-funding-chart")
     link = ui.driver.current_url
 
@@ -254,7 +262,8 @@ def test_url_reproduces_the_view(ui, dash_duo):
     again = until(lambda: (t := _traces(ui, "overview-funding-chart")) and len(t) == len(first) and t, timeout=15)
     assert [(t["name"], t["y"]) for t in again] == [(t["name"], t["y"]) for t in first]
     checked = ui.driver.execute_script(
-        "return Array.from(document.querySelectorAll('input.btn-check:checked')).map(e => e.value)")
+        "return Array.from(document.querySelectorAll('input.btn-check:checked')).map(e => e.value)"
+    )
     assert set(checked) >= {"30d", "annual"}
     assert ui.find_element("#overview-window").text.startswith("2025-05-21 00:00 → 2025-06-20 00:00 UTC")
 

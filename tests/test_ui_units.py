@@ -67,8 +67,10 @@ def test_query_round_trip_and_bad_parameters_are_reported_not_fatal():
     )  # fmt: skip
     assert state.symbols == ("BTC/USDT:USDT", "ETH/USDT:USDT") and state.problems == ()
     assert controls.parse_query(dict(pair.split("=", 1) for pair in controls.to_query(state).split("&"))) == state
-    assert state.window(datetime(2030, 1, 1, tzinfo=UTC)) == (datetime(2025, 6, 13, tzinfo=UTC),
-                                                              datetime(2025, 6, 20, tzinfo=UTC))
+    assert state.window(datetime(2030, 1, 1, tzinfo=UTC)) == (
+        datetime(2025, 6, 13, tzinfo=UTC),
+        datetime(2025, 6, 20, tzinfo=UTC),
+    )
     bad = controls.parse_query({"range": "2y", "refresh": "7", "end": "yesterday", "symbols": "BTC USDT"})
     assert bad == controls.ViewState() and len(bad.problems) == 4
     assert any("range='2y'" in p for p in bad.problems)
@@ -76,8 +78,10 @@ def test_query_round_trip_and_bad_parameters_are_reported_not_fatal():
     assert custom.range == controls.DEFAULT_RANGE and custom.problems
 
 
-@pytest.mark.parametrize("end", ["0001-01-02T00:00Z", "0001-01-01T00:00+01:00", "9999-12-31T23:59:59-01:00",
-                                 "1969-12-31T23:00Z", "2200-01-01"])
+@pytest.mark.parametrize(
+    "end",
+    ["0001-01-02T00:00Z", "0001-01-01T00:00+01:00", "9999-12-31T23:59:59-01:00", "1969-12-31T23:00Z", "2200-01-01"],
+)
 def test_links_with_times_outside_the_supported_years_are_reported_not_fatal(end):
     """Issue 12, item 2: such a link keeps the default range and says why; nothing overflows."""
     state = controls.parse_query({"end": end, "range": "30d"})
@@ -87,8 +91,14 @@ def test_links_with_times_outside_the_supported_years_are_reported_not_fatal(end
     assert custom.range == controls.DEFAULT_RANGE and custom.problems
 
 
-@pytest.mark.parametrize("value", [datetime(1970, 1, 1, tzinfo=UTC), datetime(2199, 12, 31, 23, 59, 30, tzinfo=UTC),
-                                   datetime(2025, 6, 1, 8, tzinfo=UTC)])
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2199, 12, 31, 23, 59, 30, tzinfo=UTC),
+        datetime(2025, 6, 1, 8, tzinfo=UTC),
+    ],
+)
 def test_format_time_is_read_back_by_parse_time(value):
     text = controls.format_time(value)
     assert len(text.split("-")[0]) == 4 and controls.parse_time(text, "end") == value
@@ -96,8 +106,9 @@ def test_format_time_is_read_back_by_parse_time(value):
 
 
 def test_controls_produce_the_same_state_the_layout_starts_with():
-    state = controls.with_defaults(controls.parse_query({"range": "custom", "start": "2025-06-01",
-                                                        "end": "2025-06-08"}))
+    state = controls.with_defaults(
+        controls.parse_query({"range": "custom", "start": "2025-06-01", "end": "2025-06-08"})
+    )
     assert state.symbols == controls.DEFAULT_SYMBOLS and state.defaulted
     store = controls.initial_store(state)
     assert controls.state_from_store(store) == controls.state_from_controls(controls.control_values(state))

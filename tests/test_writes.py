@@ -22,9 +22,11 @@ def _funding_batch() -> pd.DataFrame:
     settled = funding.groupby("exchange").head(40)
     with_mark = funding[funding["mark_price"].notna()].head(40)
     settled = pd.concat([settled, with_mark]).drop_duplicates(["exchange", "symbol", "time"])
-    predicted = settled.assign(settled=False, index_price=settled["mark_price"],
-                               next_funding_time=settled["time"] + pd.to_timedelta(
-                                   settled["funding_interval_hours"], unit="h"))
+    predicted = settled.assign(
+        settled=False,
+        index_price=settled["mark_price"],
+        next_funding_time=settled["time"] + pd.to_timedelta(settled["funding_interval_hours"], unit="h"),
+    )
     predicted.loc[predicted.index[::3], "next_funding_time"] = pd.NaT
     return pd.concat([settled, predicted], ignore_index=True)[list(FUNDING_COLUMNS)]
 
@@ -44,8 +46,9 @@ def test_funding_round_trips_exactly_and_replay_writes_nothing(clean_db):
     first = write_funding(clean_db, batch)
     assert (first.written, first.received) == (len(batch), len(batch)) and first.rollups > 0
     cols = ", ".join(f'"{c}"' for c in FUNDING_COLUMNS)
-    stored = _stored(clean_db, f"SELECT {cols} FROM funding_rates ORDER BY exchange, symbol, settled, time",
-                     FUNDING_COLUMNS)
+    stored = _stored(
+        clean_db, f"SELECT {cols} FROM funding_rates ORDER BY exchange, symbol, settled, time", FUNDING_COLUMNS
+    )
     expected = batch.sort_values(["exchange", "symbol", "settled", "time"], ignore_index=True)
     for name in ("exchange", "symbol", "settled"):
         assert stored[name].tolist() == expected[name].tolist(), name
@@ -66,14 +69,25 @@ def test_funding_duplicate_keys_in_one_batch_keep_the_rest(clean_db):
 
 def test_metrics_round_trip_labels_and_values_exactly(clean_db):
     now = pd.Timestamp.now(tz="UTC").floor("us")
-    labels = [{}, {"exchange": "okx", "stream": "funding"}, {"worker": "ingest-1", "note": "Größe ≥ 1 µs \"q\""},
-              {"nested": {"a": [1, 2.5, None, True]}}]
-    samples = pd.DataFrame({"time": [now] * 4, "metric": "fetch_latency_seconds",
-                            "value": [1 / 3, sys.float_info.min, sys.float_info.max, -0.0], "unit": "seconds",
-                            "labels": labels})
+    labels = [
+        {},
+        {"exchange": "okx", "stream": "funding"},
+        {"worker": "ingest-1", "note": 'Größe ≥ 1 µs "q"'},
+        {"nested": {"a": [1, 2.5, None, True]}},
+    ]
+    samples = pd.DataFrame(
+        {
+            "time": [now] * 4,
+            "metric": "fetch_latency_seconds",
+            "value": [1 / 3, sys.float_info.min, sys.float_info.max, -0.0],
+            "unit": "seconds",
+            "labels": labels,
+        }
+    )
     assert write_metrics(clean_db, samples).written == 4
-    stored = _stored(clean_db, "SELECT time, metric, value, unit, labels FROM system_metrics ORDER BY value",
-                     METRIC_COLUMNS)
+    stored = _stored(
+        clean_db, "SELECT time, metric, value, unit, labels FROM system_metrics ORDER BY value", METRIC_COLUMNS
+    )
     expected = samples.sort_values("value", ignore_index=True)
     assert stored["labels"].tolist() == expected["labels"].tolist()
     assert (_bits(stored["value"]) == _bits(expected["value"])).all()

@@ -28,6 +28,7 @@ from db import accounts
 
 log = logging.getLogger(__name__)
 
+
 @functools.cache
 def _dummy_hash() -> str:
     """A scrypt hash checked when the user name is unknown, so an unknown name costs the same time as a wrong

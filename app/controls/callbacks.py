@@ -22,8 +22,11 @@ def register_callbacks(prefix: str, extra: Mapping[str, str] | None = None) -> N
     extra = dict(extra or {})
     names = ["exchanges", "symbols", "range", "refresh", "funding"]
     deps = [Input(f"{prefix}-{n}", "value") for n in names]
-    deps += [Input(f"{prefix}-dates", "start_date"), Input(f"{prefix}-dates", "end_date"),
-             Input(f"{prefix}-anchor", "data")]
+    deps += [
+        Input(f"{prefix}-dates", "start_date"),
+        Input(f"{prefix}-dates", "end_date"),
+        Input(f"{prefix}-anchor", "data"),
+    ]
     deps += [Input(cid, "value") for cid in extra.values()]
     keys = [*names, "start_date", "end_date", "anchor", *extra]
 
@@ -91,4 +94,3 @@ def register_nav_callback() -> None:
         Input("view-query", "data"),
         State({"type": "nav-link", "page": ALL}, "id"),
     )
-

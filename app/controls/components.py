@@ -49,8 +49,15 @@ def _range_controls(prefix: str, state: ViewState) -> html.Div:
                 clearable=True,
                 className="ap-dates",
             ),
-            dbc.Button("Back to now", id=f"{prefix}-live", size="sm", color="secondary", outline=True,
-                       className="ap-live", style={} if not state.live and not custom else {"display": "none"}),
+            dbc.Button(
+                "Back to now",
+                id=f"{prefix}-live",
+                size="sm",
+                color="secondary",
+                outline=True,
+                className="ap-live",
+                style={} if not state.live and not custom else {"display": "none"},
+            ),
             dcc.Store(id=f"{prefix}-anchor", data=format_time(state.end) if state.end and not custom else None),
         ],
         className="ap-range-row",
@@ -75,7 +82,6 @@ def _refresh_controls(prefix: str, state: ViewState, request: dict | None) -> ht
         ],
         className="ap-refresh-row",
     )
-
 
 
 def control_bar(prefix: str, state: ViewState, show_funding: bool = True, request: dict | None = None):
@@ -103,27 +109,44 @@ def control_bar(prefix: str, state: ViewState, show_funding: bool = True, reques
         [
             html.Div(
                 [
-                    _dropdown(prefix, "exchanges", [{"label": e, "value": e} for e in exchanges],
-                              list(state.exchanges), "All exchanges"),
-                    _dropdown(prefix, "symbols", [{"label": display_symbol(s), "value": s} for s in symbols],
-                              list(state.symbols), "Symbols (type to search)"),
+                    _dropdown(
+                        prefix,
+                        "exchanges",
+                        [{"label": e, "value": e} for e in exchanges],
+                        list(state.exchanges),
+                        "All exchanges",
+                    ),
+                    _dropdown(
+                        prefix,
+                        "symbols",
+                        [{"label": display_symbol(s), "value": s} for s in symbols],
+                        list(state.symbols),
+                        "Symbols (type to search)",
+                    ),
                     html.Div(funding, style={} if show_funding else {"display": "none"}, className="ap-funding-box"),
                 ],
                 className="ap-controls-row",
             ),
-            html.Div([_range_controls(prefix, state), _refresh_controls(prefix, state, request)],
-                     className="ap-controls-row"),
+            html.Div(
+                [_range_controls(prefix, state), _refresh_controls(prefix, state, request)], className="ap-controls-row"
+            ),
             html.Div(id=f"{prefix}-window", className="ap-window text-muted"),
             dbc.Alert(
                 ["Some link parameters were ignored: ", "; ".join(state.problems)],
-                color="warning", is_open=bool(state.problems), dismissable=True, className="ap-problems",
+                color="warning",
+                is_open=bool(state.problems),
+                dismissable=True,
+                className="ap-problems",
             ),
             dbc.Alert(
                 [
                     html.Div(id=f"{prefix}-empty-text", className="ap-empty-text"),
                     dbc.Button(id=f"{prefix}-jump", color="primary", className="mt-2", n_clicks=0),
                 ],
-                id=f"{prefix}-empty", color="info", is_open=False, className="ap-empty",
+                id=f"{prefix}-empty",
+                color="info",
+                is_open=False,
+                className="ap-empty",
             ),
             dcc.Store(id=f"{prefix}-state", data=initial_store(state)),
             dcc.Store(id=f"{prefix}-fp", data=request),
@@ -133,4 +156,3 @@ def control_bar(prefix: str, state: ViewState, show_funding: bool = True, reques
         ],
         className="ap-controls",
     )
-

@@ -198,4 +198,3 @@ def with_defaults(state: ViewState) -> ViewState:
     if state.symbols:
         return state
     return replace(state, symbols=DEFAULT_SYMBOLS, defaulted=True)
-

@@ -119,8 +119,9 @@ def state_from_store(data) -> ViewState:
         metrics=tuple(inputs.text_list(data["metrics"], "metrics")),
         min_z=inputs.number(data["min_z"], "min_z", 0.0, MAX_MIN_Z, 0.0),
     )
-    if state.range == CUSTOM and not (state.start and state.end
-                                      and timedelta(0) < state.end - state.start <= MAX_CUSTOM_RANGE):
+    if state.range == CUSTOM and not (
+        state.start and state.end and timedelta(0) < state.end - state.start <= MAX_CUSTOM_RANGE
+    ):
         raise InputError(f"a custom range needs start before end, at most {MAX_CUSTOM_RANGE.days} days apart")
     return state
 
@@ -129,4 +130,3 @@ def window_text(start: datetime, end: datetime, bucket: timedelta, live: bool) -
     """``"2026-03-18 20:00 → 2026-03-19 20:00 UTC · 24 h in 1 min buckets · live"``."""
     tail = " · live" if live else " · fixed range"
     return f"{utc(start)[:-4]} → {utc(end)} · {span_label(end - start)} in {span_label(bucket)} buckets{tail}"
-

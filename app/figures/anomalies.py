@@ -17,10 +17,13 @@ def anomaly_scatter(anomalies: pd.DataFrame, uirevision: str) -> dict:
     """Anomalies over time: y = z-score (dimensionless), marker size and colour by |z|, one marker symbol per
     metric; hover shows exchange, symbol, metric, method, value, centre, spread (metric's unit) and z."""
     size_ref = max(float(anomalies["z_score"].abs().max()), 1.0) if not anomalies.empty else 1.0
-    traces = [_anomaly_metric_trace(metric, part, i, size_ref)
-              for i, (metric, part) in enumerate(anomalies.groupby("metric", sort=True))]
-    layout = time_layout("z-score (dimensionless)", uirevision, hovermode="closest",
-                     shapes=[hline(0, {"color": "#adb5bd", "width": 1})])
+    traces = [
+        _anomaly_metric_trace(metric, part, i, size_ref)
+        for i, (metric, part) in enumerate(anomalies.groupby("metric", sort=True))
+    ]
+    layout = time_layout(
+        "z-score (dimensionless)", uirevision, hovermode="closest", shapes=[hline(0, {"color": "#adb5bd", "width": 1})]
+    )
     return figure(traces, layout)
 
 
@@ -47,12 +50,19 @@ def _anomaly_metric_trace(metric: str, part: pd.DataFrame, i: int, size_ref: flo
             "colorbar": {"title": {"text": "|z|"}, "thickness": 12},
             "line": {"width": 0.5, "color": "#495057"},
         },
-        "customdata": [list(row) for row in zip(labels, part["method"], part["value"].astype(float),
-                                                part["centre"].astype(float), part["spread"].astype(float),
-                                                strict=True)],
+        "customdata": [
+            list(row)
+            for row in zip(
+                labels,
+                part["method"],
+                part["value"].astype(float),
+                part["centre"].astype(float),
+                part["spread"].astype(float),
+                strict=True,
+            )
+        ],
         "hovertemplate": (
             "%{customdata[0]}<br>" + metric + " (%{customdata[1]})<br>value %{customdata[2]:.6g}"
             "<br>centre %{customdata[3]:.6g}<br>spread %{customdata[4]:.6g}<br>z = %{y:.2f}<extra></extra>"
         ),
     }
-

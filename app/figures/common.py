@@ -68,7 +68,6 @@ def with_gaps(times: np.ndarray, step: timedelta, *values) -> tuple[np.ndarray, 
     return (filled, *(np.insert(np.asarray(v, dtype="float64"), at, np.nan) for v in values))
 
 
-
 def time_layout(yaxis_title: str, uirevision: str, **extra) -> dict:
     """The layout every time chart shares (template, height, legend above the plot, UTC time axis, ``yaxis_title``
     naming the unit, ``uirevision``) as a fresh dict, plus ``extra`` keys (which replace common ones)."""
@@ -113,7 +112,6 @@ def series_arrays(frame: pd.DataFrame, columns: tuple[str, ...]):
         yield key, {"time": times[rows], **{c: a[rows] for c, a in arrays.items()}}
 
 
-
 def strongest(anomalies: pd.DataFrame, limit: int = MAX_MARKERS) -> pd.DataFrame:
     """The ``limit`` anomalies of largest |z| (all when fewer), in time order."""
     if len(anomalies) <= limit:
@@ -134,8 +132,6 @@ def anomaly_marker_trace(marks: pd.DataFrame, y, total: int) -> dict:
         "name": name,
         "mode": "markers",
         "marker": {"symbol": "x", "size": 10, "color": "#dc3545", "line": {"width": 1, "color": "#dc3545"}},
-        "customdata": [list(row) for row in zip(labels, marks["metric"], marks["z_score"].astype(float),
-                                                strict=True)],
+        "customdata": [list(row) for row in zip(labels, marks["metric"], marks["z_score"].astype(float), strict=True)],
         "hovertemplate": "%{customdata[0]}: %{customdata[1]} anomaly, z = %{customdata[2]:.2f}<extra></extra>",
     }
-

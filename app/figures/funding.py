@@ -26,7 +26,6 @@ _FUNDING_AXIS = {
 }
 
 
-
 def _funding_values(rates, intervals, mode: str) -> np.ndarray:
     """Funding rates (fraction per interval) in percent for display ``mode``; ``annual`` annualises each value
     with its own ``intervals`` (hours; NaN where unknown), as :func:`app.format.annualise`."""
@@ -40,7 +39,6 @@ def _funding_values(rates, intervals, mode: str) -> np.ndarray:
             factor[hours == h] = annualise(1.0, float(h))
         rates = rates * factor
     return rates * 100
-
 
 
 def _funding_trace(key, i: int, settled: bool, data: dict, mode: str, bucket: timedelta) -> dict:
@@ -66,7 +64,11 @@ def _funding_trace(key, i: int, settled: bool, data: dict, mode: str, bucket: ti
 
 
 def funding_figure(
-    funding: pd.DataFrame, mode: str, bucket: timedelta, uirevision: str, anomalies: pd.DataFrame | None = None,
+    funding: pd.DataFrame,
+    mode: str,
+    bucket: timedelta,
+    uirevision: str,
+    anomalies: pd.DataFrame | None = None,
     anomaly_total: int | None = None,
 ) -> dict:
     """Funding-rate chart: one colour per exchange + symbol; settled rates solid with dots, current
@@ -97,8 +99,9 @@ def funding_figure(
     return figure(traces, layout)
 
 
-def _funding_anomalies(funding: pd.DataFrame, anomalies: pd.DataFrame | None, mode: str,
-                       total: int | None) -> dict | None:
+def _funding_anomalies(
+    funding: pd.DataFrame, anomalies: pd.DataFrame | None, mode: str, total: int | None
+) -> dict | None:
     """The marker trace of the strongest ``funding_rate`` anomalies (each annualised with its series' last
     known interval), or None when there are none."""
     if anomalies is None or anomalies.empty:
@@ -108,8 +111,8 @@ def _funding_anomalies(funding: pd.DataFrame, anomalies: pd.DataFrame | None, mo
         return None
     total, marks = max(total or 0, len(marks)), strongest(marks)
     known = funding.dropna(subset=["funding_interval_hours"])
-    intervals = dict(zip(zip(known["exchange"], known["symbol"], strict=True), known["funding_interval_hours"],
-                         strict=True))  # the last row of each series wins
+    intervals = dict(
+        zip(zip(known["exchange"], known["symbol"], strict=True), known["funding_interval_hours"], strict=True)
+    )  # the last row of each series wins
     hours = [intervals.get(key, np.nan) for key in zip(marks["exchange"], marks["symbol"], strict=True)]
     return anomaly_marker_trace(marks, _funding_values(marks["value"], hours, mode), total)
-

@@ -21,8 +21,13 @@ from app.figures.common import (
 )
 
 
-def price_figure(prices: pd.DataFrame, bucket: timedelta, uirevision: str,
-                 anomalies: pd.DataFrame | None = None, anomaly_total: int | None = None) -> dict:
+def price_figure(
+    prices: pd.DataFrame,
+    bucket: timedelta,
+    uirevision: str,
+    anomalies: pd.DataFrame | None = None,
+    anomaly_total: int | None = None,
+) -> dict:
     """Price chart: candlesticks (quote currency) when ``prices`` holds one exchange + symbol, else one line per
     series of the % change of ``close`` from the series' first ``open`` in the range. Anomalies of any metric
     of a shown series are red crosses at that bucket's close (the :data:`MAX_MARKERS` of largest |z|;
@@ -71,8 +76,7 @@ def _candles(key, data: dict) -> dict:
     }
 
 
-def _price_anomalies(series: list, anomalies: pd.DataFrame | None, base: dict | None,
-                     total: int | None) -> dict | None:
+def _price_anomalies(series: list, anomalies: pd.DataFrame | None, base: dict | None, total: int | None) -> dict | None:
     """The marker trace of the strongest anomalies (any metric) of the shown series, each at the close of the
     last bucket at or before it (in % change from ``base`` when given), or None when there are none."""
     if anomalies is None or anomalies.empty or not series:
@@ -92,4 +96,3 @@ def _price_anomalies(series: list, anomalies: pd.DataFrame | None, base: dict | 
     if not len(rows):
         return None
     return anomaly_marker_trace(marks.iloc[rows], np.concatenate(closes), total)
-

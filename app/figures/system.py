@@ -33,14 +33,22 @@ def feed_lag_figure(feeds: pd.DataFrame, ok_cadences: float, down_cadences: floa
         "marker": {"color": [STATUS_COLOURS.get(str(s), "#6c757d") for s in feeds["status"]]},
         "text": text,
         "textposition": "auto",
-        "customdata": [list(row) for row in zip(feeds["lag_seconds"].astype(float),
-                                                feeds["cadence_seconds"].astype(float), feeds["status"].astype(str),
-                                                strict=True)],
+        "customdata": [
+            list(row)
+            for row in zip(
+                feeds["lag_seconds"].astype(float),
+                feeds["cadence_seconds"].astype(float),
+                feeds["status"].astype(str),
+                strict=True,
+            )
+        ],
         "hovertemplate": "%{y}: lag %{customdata[0]:,.0f} s, cadence %{customdata[1]:,.0f} s, "
         "%{customdata[2]}<extra></extra>",
     }
-    limits = [vline(limit, {"dash": "dash", "color": colour, "width": 1.5})
-              for limit, colour in ((ok_cadences, STATUS_COLOURS["degraded"]), (down_cadences, STATUS_COLOURS["down"]))]
+    limits = [
+        vline(limit, {"dash": "dash", "color": colour, "width": 1.5})
+        for limit, colour in ((ok_cadences, STATUS_COLOURS["degraded"]), (down_cadences, STATUS_COLOURS["down"]))
+    ]
     x_title = "Lag ÷ expected cadence (×, log scale; dashed: degraded / down)"
     layout = time_layout("", uirevision, shapes=limits, height=max(160, 48 * len(labels) + 70), hovermode="closest",
                      showlegend=False, xaxis={"type": "log", "title": {"text": x_title}},
@@ -48,8 +56,14 @@ def feed_lag_figure(feeds: pd.DataFrame, ok_cadences: float, down_cadences: floa
     return figure([bars], layout)
 
 
-def metric_figure(series: pd.DataFrame, y_title: str, split_by: tuple[str, ...], uirevision: str,
-                  bucket: timedelta, kind: str = "lines") -> dict:
+def metric_figure(
+    series: pd.DataFrame,
+    y_title: str,
+    split_by: tuple[str, ...],
+    uirevision: str,
+    bucket: timedelta,
+    kind: str = "lines",
+) -> dict:
     """One system metric over time (``db.queries.metric_series`` output), one trace per combination of the
     ``split_by`` label columns (e.g. ``("exchange", "stream")``); ``kind`` ``"lines"`` or ``"bars"`` (stacked,
     for counts). ``y_title`` names the unit. Gaps wider than 1.5 buckets stay gaps."""
@@ -67,7 +81,15 @@ def metric_figure(series: pd.DataFrame, y_title: str, split_by: tuple[str, ...],
             traces.append({"type": "bar", "x": times, "y": values, "name": name, "marker": {"color": colour}})
         else:
             x, y = with_gaps(times, bucket, values)
-            traces.append({"type": "scatter", "x": x, "y": y, "name": name, "mode": "lines", "connectgaps": False,
-                           "line": {"color": colour, "width": 1.6}})
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": x,
+                    "y": y,
+                    "name": name,
+                    "mode": "lines",
+                    "connectgaps": False,
+                    "line": {"color": colour, "width": 1.6},
+                }
+            )
     return figure(traces, time_layout(y_title, uirevision, height=280, barmode="stack"))
-

@@ -18,9 +18,9 @@ from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import inputs
 from app.auth import accounts_connection, current_identity, require_role
 from app.auth.keys import issue_key, revoke
-from app import inputs
 from app.components import error_alert, grid
 from app.format import utc
 from db import accounts
@@ -30,11 +30,25 @@ dash.register_page(__name__, path="/admin", name="Admin", title="AlphaPulse · A
 P = "admin"
 #: Days of usage shown per key.
 USAGE_DAYS = 14
-KEY_COLUMNS = (("id", "Id"), ("prefix", "Key starts with"), ("label", "Label"), ("tier", "Tier"),
-               ("user_name", "Owner"), ("created", "Created (UTC)"), ("revoked", "Revoked (UTC)"),
-               ("today", "Requests today"), ("limited_today", "Refused today (429)"), ("total", "Requests, all days"))
-USAGE_COLUMNS = (("day", "Day (UTC)"), ("prefix", "Key"), ("label", "Label"), ("requests", "Requests"),
-                 ("limited", "Refused (429)"))
+KEY_COLUMNS = (
+    ("id", "Id"),
+    ("prefix", "Key starts with"),
+    ("label", "Label"),
+    ("tier", "Tier"),
+    ("user_name", "Owner"),
+    ("created", "Created (UTC)"),
+    ("revoked", "Revoked (UTC)"),
+    ("today", "Requests today"),
+    ("limited_today", "Refused today (429)"),
+    ("total", "Requests, all days"),
+)
+USAGE_COLUMNS = (
+    ("day", "Day (UTC)"),
+    ("prefix", "Key"),
+    ("label", "Label"),
+    ("requests", "Requests"),
+    ("limited", "Refused (429)"),
+)
 USER_COLUMNS = (("name", "User"), ("role", "Role"), ("created", "Created (UTC)"), ("last_signin", "Last sign-in (UTC)"))
 
 
@@ -74,9 +88,12 @@ def layout(**_query) -> html.Div:
 
 
 @callback(
-    Output(f"{P}-created", "children"), Output(f"{P}-version", "data", allow_duplicate=True),
+    Output(f"{P}-created", "children"),
+    Output(f"{P}-version", "data", allow_duplicate=True),
     Input(f"{P}-create", "n_clicks"),
-    State(f"{P}-label", "value"), State(f"{P}-tier", "value"), State(f"{P}-owner", "value"),
+    State(f"{P}-label", "value"),
+    State(f"{P}-tier", "value"),
+    State(f"{P}-owner", "value"),
     State(f"{P}-version", "data"),
     prevent_initial_call=True,
 )
@@ -84,8 +101,9 @@ def _create(clicks, label, tier, owner, version):
     if not inputs.number(clicks, "admin-create.n_clicks", 0, 1e9):
         raise PreventUpdate
     require_role("admin")
-    label, tier, owner = (inputs.text(v, f"admin-{n}.value") for v, n in
-                          ((label, "label"), (tier, "tier"), (owner, "owner")))
+    label, tier, owner = (
+        inputs.text(v, f"admin-{n}.value") for v, n in ((label, "label"), (tier, "tier"), (owner, "owner"))
+    )
     version = int(inputs.number(version, "admin-version.data", 0, 1e9, default=0))
     try:
         with accounts_connection() as conn:
@@ -102,8 +120,11 @@ def _create(clicks, label, tier, owner, version):
 
 
 @callback(
-    Output(f"{P}-revoked", "children"), Output(f"{P}-version", "data", allow_duplicate=True),
-    Input(f"{P}-revoke", "n_clicks"), State(f"{P}-revoke-key", "value"), State(f"{P}-version", "data"),
+    Output(f"{P}-revoked", "children"),
+    Output(f"{P}-version", "data", allow_duplicate=True),
+    Input(f"{P}-revoke", "n_clicks"),
+    State(f"{P}-revoke-key", "value"),
+    State(f"{P}-version", "data"),
     prevent_initial_call=True,
 )
 def _revoke(clicks, key_id, version):
@@ -117,14 +138,20 @@ def _revoke(clicks, key_id, version):
             done = revoke(conn, int(key_id))
     except (SQLAlchemyError, ValueError) as exc:
         return error_alert("Revoke", exc), dash.no_update
-    message = f"Key {key_id} revoked: requests with it are refused from now on." if done else \
-        f"Key {key_id} was revoked already."
+    message = (
+        f"Key {key_id} revoked: requests with it are refused from now on."
+        if done
+        else f"Key {key_id} was revoked already."
+    )
     return dbc.Alert(message, color="info"), (version or 0) + 1
 
 
 @callback(
-    Output(f"{P}-keys", "rowData"), Output(f"{P}-usage", "rowData"), Output(f"{P}-users", "rowData"),
-    Output(f"{P}-revoke-key", "options"), Output(f"{P}-owner", "options"),
+    Output(f"{P}-keys", "rowData"),
+    Output(f"{P}-usage", "rowData"),
+    Output(f"{P}-users", "rowData"),
+    Output(f"{P}-revoke-key", "options"),
+    Output(f"{P}-owner", "options"),
     Input(f"{P}-version", "data"),
 )
 def _tables(version):

@@ -59,8 +59,18 @@ def _filters(state: controls.ViewState) -> html.Div:
             html.Div(
                 [
                     html.Label("min |z|", htmlFor=f"{P}-minz", className="ap-label"),
-                    dbc.Input(id=f"{P}-minz", type="number", min=0, max=999, step=0.5, value=state.min_z or None,
-                              placeholder="0", debounce=True, size="sm", style={"width": "6rem"}),
+                    dbc.Input(
+                        id=f"{P}-minz",
+                        type="number",
+                        min=0,
+                        max=999,
+                        step=0.5,
+                        value=state.min_z or None,
+                        placeholder="0",
+                        debounce=True,
+                        size="sm",
+                        style={"width": "6rem"},
+                    ),
                 ],
                 className="ap-refresh-row",
             ),
@@ -83,9 +93,12 @@ def layout(**query) -> html.Div:
                     html.Div(id=f"{P}-summary", className="ap-window text-muted"),
                     html.Div(graph(f"{P}-scatter", 420), className="ap-panel"),
                     html.H2("Recent anomalies (newest first)", className="ap-h2"),
-                    html.Div("Units of value, centre and spread: "
-                             + "; ".join(f"{name}: {unit}" for name, (_, unit) in METRICS.items()) + ".",
-                             className="ap-window text-muted"),
+                    html.Div(
+                        "Units of value, centre and spread: "
+                        + "; ".join(f"{name}: {unit}" for name, (_, unit) in METRICS.items())
+                        + ".",
+                        className="ap-window text-muted",
+                    ),
                     grid(f"{P}-table", ANOMALY_COLUMNS, height=420),
                 ],
                 id=f"{P}-content",
@@ -120,22 +133,40 @@ def _draw(fp):
     if not fp:
         raise PreventUpdate
     state, start, end, bucket = resolve(fp)
-    out = {"window": controls.window_text(start, end, bucket, state.live), "notice": EMPTY_NOTICE_CLOSED,
-           "error": None, "content": {}, "summary": ""}
+    out = {
+        "window": controls.window_text(start, end, bucket, state.live),
+        "notice": EMPTY_NOTICE_CLOSED,
+        "error": None,
+        "content": {},
+        "summary": "",
+    }
     if not state.symbols:
         return {**out, "scatter": empty_figure("Choose at least one symbol."), "rows": []}
+
     def compute():
         with read_connection() as conn:
             exchanges, symbols = selection(conn, state)
-            rows = queries.anomaly_rows(conn, exchanges, symbols, start, end, metrics=list(state.metrics) or None,
-                                        min_abs_z=state.min_z, limit=MAX_ROWS)
+            rows = queries.anomaly_rows(
+                conn,
+                exchanges,
+                symbols,
+                start,
+                end,
+                metrics=list(state.metrics) or None,
+                min_abs_z=state.min_z,
+                limit=MAX_ROWS,
+            )
             return rows, queries.data_extent(conn, exchanges, symbols) if rows.empty else None
 
     try:
         rows, extent = cached_view(P, state, start, end, compute, state.metrics, state.min_z, fp.get("fp"))
     except SQLAlchemyError as exc:
-        return {**out, "scatter": empty_figure("Database unreachable"), "rows": [],
-                "error": error_alert("Database", exc)}
+        return {
+            **out,
+            "scatter": empty_figure("Database unreachable"),
+            "rows": [],
+            "error": error_alert("Database", exc),
+        }
     if rows.empty:
         if extent is None or not (extent[0] < end and extent[1] >= start):
             notice = empty_notice(state, start, end, extent)
@@ -145,5 +176,9 @@ def _draw(fp):
     if len(rows) == MAX_ROWS:
         more = f" (the newest {MAX_ROWS:,}; narrow the range or raise min |z| to see older ones)"
     summary = f"{len(rows):,} anomalies{more}."
-    return {**out, "scatter": anomaly_scatter(rows, fp["query"]), "rows": anomaly_rows_for_grid(rows),
-            "summary": summary}
+    return {
+        **out,
+        "scatter": anomaly_scatter(rows, fp["query"]),
+        "rows": anomaly_rows_for_grid(rows),
+        "summary": summary,
+    }

@@ -100,11 +100,16 @@ def _draw(fp):
     if not fp:
         raise PreventUpdate
     state, start, end, bucket = resolve(fp)
-    out = {"window": controls.window_text(start, end, bucket, state.live), "notice": EMPTY_NOTICE_CLOSED,
-           "error": None, "content": {}}
+    out = {
+        "window": controls.window_text(start, end, bucket, state.live),
+        "notice": EMPTY_NOTICE_CLOSED,
+        "error": None,
+        "content": {},
+    }
     if not state.symbols:
         blank = empty_figure("Choose at least one symbol.")
         return {**out, "cards": [], "rows": [], "funding": blank, "prices": blank}
+
     def compute():
         with read_connection() as conn:
             return _query(conn, state, start, end, bucket)
@@ -113,11 +118,24 @@ def _draw(fp):
         data = cached_view(P, state, start, end, compute, bucket, fp.get("fp"))
     except SQLAlchemyError as exc:
         blank = empty_figure("Database unreachable")
-        return {**out, "cards": [], "rows": [], "funding": blank, "prices": blank,
-                "error": error_alert("Database", exc)}
+        return {
+            **out,
+            "cards": [],
+            "rows": [],
+            "funding": blank,
+            "prices": blank,
+            "error": error_alert("Database", exc),
+        }
     if data["empty"]:
-        return {**out, "cards": [], "rows": [], "funding": no_update, "prices": no_update, "content": HIDDEN,
-                "notice": empty_notice(state, start, end, data["extent"])}
+        return {
+            **out,
+            "cards": [],
+            "rows": [],
+            "funding": no_update,
+            "prices": no_update,
+            "content": HIDDEN,
+            "notice": empty_notice(state, start, end, data["extent"]),
+        }
     cards, rows, funding, prices = _content(state, end, bucket, data, fp)
     return {**out, "cards": cards, "rows": rows, "funding": funding, "prices": prices}
 
@@ -148,13 +166,24 @@ def _content(state, end, bucket, data: dict, fp: dict):
     snapshot = data["snapshot"]
     snapshot = snapshot[snapshot["last_price"].notna() | snapshot["funding_rate"].notna()]
     cards = [
-        dbc.Col(symbol_card(row, funding, counts, state.funding, live_now if state.live else end, state.live),
-                xs=12, sm=6, lg=4, xl=3)
+        dbc.Col(
+            symbol_card(row, funding, counts, state.funding, live_now if state.live else end, state.live),
+            xs=12,
+            sm=6,
+            lg=4,
+            xl=3,
+        )
         for _, row in snapshot.head(MAX_CARDS).iterrows()
     ]
     funding_total = int(counts.loc[counts["metric"] == "funding_rate", "anomalies"].sum())
-    fund_fig = (funding_figure(funding, state.funding, bucket, rev, marks["funding"], funding_total)
-                if not funding.empty else empty_figure("No funding rates in this range"))
-    price_fig = (price_figure(prices, bucket, rev, marks["prices"], int(counts["anomalies"].sum()))
-                 if not prices.empty else empty_figure("No prices in this range"))
+    fund_fig = (
+        funding_figure(funding, state.funding, bucket, rev, marks["funding"], funding_total)
+        if not funding.empty
+        else empty_figure("No funding rates in this range")
+    )
+    price_fig = (
+        price_figure(prices, bucket, rev, marks["prices"], int(counts["anomalies"].sum()))
+        if not prices.empty
+        else empty_figure("No prices in this range")
+    )
     return dbc.Row(cards, className="g-2"), comparison_rows(snapshot, counts), fund_fig, price_fig

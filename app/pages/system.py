@@ -53,12 +53,12 @@ PANELS = (
 #: Panels whose bucket totals are shown per minute (bucket total ÷ bucket minutes).
 PER_MINUTE = {"rows_written"}
 
+
 def layout(**query) -> html.Div:
     """The page for the view in ``query`` (URL parameters, see :mod:`app.controls`)."""
     start = start_page(query)
     panels = [
-        html.Div([html.H2(title, className="ap-h2"),
-                  html.Div(graph(f"{P}-m-{name}", 260), className="ap-panel")])
+        html.Div([html.H2(title, className="ap-h2"), html.Div(graph(f"{P}-m-{name}", 260), className="ap-panel")])
         for name, title, *_ in PANELS
     ]
     return html.Div(
@@ -74,8 +74,17 @@ def layout(**query) -> html.Div:
             html.H2("Hypertables", className="ap-h2"),
             html.Div(id=f"{P}-sizes"),
             html.H2("Newest value of every metric", className="ap-h2"),
-            grid(f"{P}-latest", (("metric", "Metric"), ("labels", "Labels"), ("value", "Value"), ("unit", "Unit"),
-                                 ("time", "Time (UTC)")), height=300),
+            grid(
+                f"{P}-latest",
+                (
+                    ("metric", "Metric"),
+                    ("labels", "Labels"),
+                    ("value", "Value"),
+                    ("unit", "Unit"),
+                    ("time", "Time (UTC)"),
+                ),
+                height=300,
+            ),
         ],
         className="ap-page",
     )
@@ -105,8 +114,9 @@ def _status_block(status: str, now: datetime, info) -> html.Div:
 
 
 def _feeds_table(feeds: pd.DataFrame) -> dbc.Table:
-    head = html.Thead(html.Tr([html.Th(h) for h in
-                               ("Exchange", "Stream", "Newest data (UTC)", "Lag", "Expected cadence", "Status")]))
+    head = html.Thead(
+        html.Tr([html.Th(h) for h in ("Exchange", "Stream", "Newest data (UTC)", "Lag", "Expected cadence", "Status")])
+    )
     body = html.Tbody([
         html.Tr([
             html.Td(r.exchange), html.Td(r.stream),
@@ -116,8 +126,9 @@ def _feeds_table(feeds: pd.DataFrame) -> dbc.Table:
         ])
         for r in feeds.itertuples(index=False)
     ])  # fmt: skip
-    return dbc.Table([head, body], bordered=False, hover=True, size="sm", responsive=True,
-                     className="bg-white ap-nowrap")
+    return dbc.Table(
+        [head, body], bordered=False, hover=True, size="sm", responsive=True, className="bg-white ap-nowrap"
+    )
 
 
 def _sizes_table(sizes: pd.DataFrame) -> dbc.Table:
@@ -156,6 +167,7 @@ def _draw(fp):
     state, start, end, bucket = resolve(fp)
     now = datetime.fromisoformat(fp["now"])
     window = controls.window_text(start, end, bucket, state.live)
+
     def compute():
         with read_connection() as conn:
             return (probe_timescaledb(conn), cached_feed_health(conn, now), hypertable_sizes(conn),
@@ -168,14 +180,24 @@ def _draw(fp):
         info, fh, sizes, latest, series = cached_view(P, state, start, end, compute, bucket, fp.get("fp"))
     except (SQLAlchemyError, LookupError) as exc:
         blank = empty_figure("Database unreachable")
-        return {"status": [status_badge("down"), error_alert(" Database", exc)], "feeds": None, "lag": blank,
-                "sizes": None, "latest": [], "window": window, "panels": tuple(blank for _ in PANELS),
-                "cache": cache}
+        return {
+            "status": [status_badge("down"), error_alert(" Database", exc)],
+            "feeds": None,
+            "lag": blank,
+            "sizes": None,
+            "latest": [],
+            "window": window,
+            "panels": tuple(blank for _ in PANELS),
+            "cache": cache,
+        }
     minutes = bucket.total_seconds() / 60
-    series = [frame.assign(value=frame["value"] / minutes) if name in PER_MINUTE and len(frame) else frame
-              for frame, (name, *_) in zip(series, PANELS, strict=True)]
+    series = [
+        frame.assign(value=frame["value"] / minutes) if name in PER_MINUTE and len(frame) else frame
+        for frame, (name, *_) in zip(series, PANELS, strict=True)
+    ]
     panels = tuple(
-        metric_figure(frame, unit, split, fp["query"], bucket, kind) if len(frame)
+        metric_figure(frame, unit, split, fp["query"], bucket, kind)
+        if len(frame)
         else empty_figure(f"No {name} metric in this range", height=140)
         for frame, (name, _, unit, split, _, kind) in zip(series, PANELS, strict=True)
     )
@@ -198,6 +220,8 @@ def cache_block(stats: CacheStats) -> html.Div:
     elif stats.ratio is None:
         text = "Query cache (Redis): no lookups yet"
     else:
-        text = (f"Query cache (Redis): hit ratio {stats.ratio:.1%} of {stats.hits + stats.misses:,} lookups "
-                f"({stats.hits:,} hits, {stats.misses:,} misses, every worker and host)")
+        text = (
+            f"Query cache (Redis): hit ratio {stats.ratio:.1%} of {stats.hits + stats.misses:,} lookups "
+            f"({stats.hits:,} hits, {stats.misses:,} misses, every worker and host)"
+        )
     return html.Div(text, id=f"{P}-cache-ratio", className="text-muted small")

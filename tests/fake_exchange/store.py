@@ -279,8 +279,10 @@ class MarketView:
         from the recorded final ones."""
         width = TIMEFRAME_MS[timeframe]
         now = self.now_ms()
-        return [(t, _partial(row, (now - t) / width) if t + width > now else row)
-                for t, row in self.select(venue, base, timeframe, window)]
+        return [
+            (t, _partial(row, (now - t) / width) if t + width > now else row)
+            for t, row in self.select(venue, base, timeframe, window)
+        ]
 
     def candles(self, venue: str, base: str, timeframe: str) -> Series:
         """The full recorded candle series (no clock applied); ``EMPTY`` when nothing is recorded."""
