@@ -58,7 +58,7 @@ test: system-deps-test db-start redis-start
 	@$(BIN)/python -m pytest
 
 # Benchmark of the app's queries/API/charts and gunicorn memory (prints figures; not part of `make test`).
-bench-app: db-start
+bench-app: db-start redis-start
 	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_app.py $(BENCH_ARGS)
 
 # Ingest benchmark: 1M derived candle rows through the pipeline vs raw COPY, worker RSS polling 100 symbols

@@ -15,8 +15,8 @@ draws straight away. Two callbacks registered here per page then keep it current
   nothing is queried for the charts and the browser redraws nothing. It always refreshes the "last updated"
   stamp.
 
-Known pairs (exchange + symbol with data) come from the shared cache (``app.api.pairs``), so no page pays the
-loose index scan over every chunk more than once per cache period. Fingerprints are shared too
+Known pairs (exchange + symbol with data) come from the shared cache (``app.api.pairs``), so no page reads the
+``pair_extents`` catalogue more than once per cache period. Fingerprints are shared too
 (:func:`cached_fingerprint`: ``ALPHAPULSE_CACHE_LIVE_SECONDS`` for a live window), and a draw request written by
 ``_check`` carries the fingerprint it saw under ``"fp"``: the draw keys its cached data by it
 (:func:`cached_view`), so data is never older than the fingerprint stored as drawn, and ``_baseline`` stores it
@@ -58,7 +58,7 @@ SYSTEM_TABLES = (*MARKET_TABLES, "system_metrics")
 
 def selection(conn: Connection, state: controls.ViewState) -> tuple[list[str], list[str]]:
     """Explicit ``(exchanges, symbols)`` of ``state`` for ``db.queries``: an empty exchange choice means every
-    exchange that has one of the symbols (from the cached known pairs), so no query needs a loose index scan."""
+    exchange that has one of the symbols (from the cached known pairs), so no query reads the catalogue."""
     symbols = list(state.symbols)
     if state.exchanges:
         return list(state.exchanges), symbols

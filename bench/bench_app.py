@@ -51,6 +51,7 @@ from sqlalchemy import Engine, make_url, text
 from app import create_app, with_database
 from app.api import dumps, json_records
 from app.figures import MAX_MARKERS, funding_figure, price_figure
+from bench import page_views
 from db import queries
 from db.engine import make_engine
 from db.local import LocalCluster
@@ -351,6 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", help="measure only the cases whose name contains this text, e.g. 'chart'")
     parser.add_argument("--repeat", type=int, default=REPEAT, help=f"timed runs per case (default {REPEAT})")
     parser.add_argument("--no-gunicorn", action="store_true", help="skip the gunicorn part (HTTP, worker RSS)")
+    parser.add_argument("--pages-only", action="store_true", help="measure only the page views (bench/page_views)")
     args = parser.parse_args(argv)
     ranges = args.ranges.split(",") if args.ranges else None
     unknown = set(ranges or ()) - set(RANGES)
@@ -370,17 +372,23 @@ def main(argv: list[str] | None = None) -> None:
                            {"s": symbols}).scalar() + timedelta(minutes=1)  # fmt: skip
     log(f"[bench-app] {len(pairs)} {EXCHANGE} symbols (5 recorded + derived), {rows:,} one-minute candles; "
         f"5 recorded symbols measured, ranges ending {_iso(end)}; {args.repeat} runs each (naive 30 d: 5)")
+    pages = page_views.bench_pages(url, end, args.repeat, log) if not (ranges or args.only) else []
+    if args.pages_only:
+        for line in page_views.summary(pages):
+            log(line)
+        return
     results = bench_ranges(engine, url, symbols, end, ranges, args.only, args.repeat)
     if ranges or args.only or args.no_gunicorn:  # a partial run: figures only, no goal summary
         engine.dispose()
         return
     served = bench_gunicorn(url, symbols, end)
-    lines = summary(results, served)
+    lines = summary(results, served) + page_views.summary(pages)
     for line in lines:
         log(line)
     out = PROJECT_ROOT / "artifacts"
     out.mkdir(exist_ok=True)
     pd.DataFrame(results).to_csv(out / "bench_app.csv", index=False)
+    pd.DataFrame(pages).to_csv(out / "bench_app_pages.csv", index=False)
     Path(out / "bench_app_summary.txt").write_text("\n".join(lines) + "\n")
     log(f"[bench-app] figures saved to {out / 'bench_app.csv'} and bench_app_summary.txt")
     engine.dispose()

@@ -31,6 +31,8 @@ import gevent
 from locust import FastHttpUser, constant, task
 from locust.exception import StopUser
 
+from bench.dash_protocol import PREFIX, find, page_callbacks, request_body
+
 TICK_SECONDS = 10
 END = "2025-06-24T10:00Z"
 SYMBOLS2 = "BTC/USDT,ETH/USDT"
@@ -44,28 +46,7 @@ VIEWS = (
     ("/anomalies", f"symbols={SYMBOLS2}&exchange=binanceusdm&range=7d&end={END}"),
     ("/system", f"range=24h&end={END}"),
 )
-PREFIX = {"/": "overview", "/anomalies": "anomalies", "/system": "system"}
 REDRAW = os.environ.get("ALPHAPULSE_BENCH_REDRAW") == "1"
-
-
-def _outputs(spec: str) -> list[dict]:
-    parts = spec[2:-2].split("...") if spec.startswith("..") else [spec]
-    return [dict(zip(("id", "property"), part.rsplit(".", 1), strict=True)) for part in parts]
-
-
-def _find(node, ident: str):
-    """The props of the component with id ``ident`` in a Dash layout JSON tree, or None."""
-    if isinstance(node, dict):
-        props = node.get("props")
-        if isinstance(props, dict) and props.get("id") == ident:
-            return props
-        node = list(node.values())
-    if isinstance(node, list):
-        for child in node:
-            found = _find(child, ident)
-            if found is not None:
-                return found
-    return None
 
 
 class Analyst(FastHttpUser):
@@ -82,14 +63,7 @@ class Analyst(FastHttpUser):
         self._open_page()
 
     def _callback(self, key: str, inputs: list, state: list | None = None, name: str = "callback"):
-        dep = self.deps[key]
-        outputs = _outputs(dep["output"])
-        body = {
-            "output": dep["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
-            "inputs": [{**i, "value": v} for i, v in zip(dep["inputs"], inputs, strict=True)],
-            "changedPropIds": [f"{dep['inputs'][0]['id']}.{dep['inputs'][0]['property']}"],
-            "state": [{**s, "value": v} for s, v in zip(dep["state"], state or [], strict=True)],
-        }  # fmt: skip
+        body = request_body(self.deps[key], inputs, state)
         token = next((c.value for c in self.client.cookiejar if c.name == "_csrf_token"), None)
         headers = {"X-CSRFToken": token} if token else {}
         with self.client.post("/_dash-update-component", json=body, headers=headers, name=name,
@@ -103,21 +77,7 @@ class Analyst(FastHttpUser):
             return json.loads(response.content).get("response", {})
 
     def _dependency_keys(self) -> None:
-        p = self.prefix
-        for dep in self.client.get("/_dash-dependencies", name="dash layout").json():
-            if dep.get("clientside_function"):
-                continue
-            out, first = dep["output"], f"{dep['inputs'][0]['id']}.{dep['inputs'][0]['property']}"
-            if "_pages_content.children" in out:
-                self.deps["pages"] = dep
-            elif out == f"{p}-drawn.data":
-                self.deps["baseline"] = dep
-            elif f"{p}-fp.data" in out:
-                self.deps["check"] = dep
-            elif first == f"{p}-fp.data":
-                self.deps["draw"] = dep
-            elif f"{p}-exchanges.options" in out:
-                self.deps["options"] = dep
+        self.deps = page_callbacks(self.client.get("/_dash-dependencies", name="dash layout").json(), self.prefix)
 
     def _draw(self, fp: dict, timing: str) -> float:
         """Draw and baseline in parallel (as the browser); returns the draw's end time."""
@@ -138,8 +98,8 @@ class Analyst(FastHttpUser):
         content = self._callback("pages", [self.path, f"?{self.query}"])
         if not content:
             raise StopUser()
-        fp = _find(content, f"{self.prefix}-fp")["data"]
-        self.state = _find(content, f"{self.prefix}-state")["data"]
+        fp = find(content, f"{self.prefix}-fp")["data"]
+        self.state = find(content, f"{self.prefix}-state")["data"]
         self._draw(fp, "chart draw")
         total = (time.perf_counter() - started) * 1000
         self.environment.events.request.fire(request_type="TIMING", name="page load", response_time=total,

@@ -224,3 +224,22 @@ CHUNK_INTERVALS: dict[str, timedelta] = {
 
 #: Market-data hypertables (retention: ``retention_days``); system_metrics has its own retention.
 MARKET_TABLES: tuple[Table, ...] = (funding_rates, prices, anomalies, funding_rates_1h, funding_rates_15m)
+
+
+pair_extents = Table(
+    "pair_extents",
+    metadata,
+    Column("exchange", Text, nullable=False, comment="ccxt exchange id"),
+    Column("symbol", Text, nullable=False, comment="ccxt unified symbol"),
+    Column("stream", Text, nullable=False, comment="funding (funding_rates rows) or ohlcv (prices rows, last price)"),
+    Column("first_time", DateTime(timezone=True), nullable=False, comment="UTC time of the stream's oldest row"),
+    Column("last_time", DateTime(timezone=True), nullable=False, comment="UTC time of the stream's newest row"),
+    PrimaryKeyConstraint("exchange", "symbol", "stream"),
+    CheckConstraint("stream IN ('funding', 'ohlcv')", name="stream_known"),
+    comment="Which exchange + symbol pairs hold rows of each stream, and from when to when; maintained by ingest "
+    "(db.writes.extents) with every write and after retention",
+)
+"""Catalogue ``pair_extents``: one row per exchange + symbol + stream with rows in ``funding_rates`` (``funding``)
+or ``prices`` (``ohlcv``: candles of the last price, as written; rollup candles start at their bucket). A plain
+table of a few thousand rows, so the symbol pickers, ``/api/symbols`` and the data extent read it in a millisecond
+instead of a loose index scan over every chunk of the hypertables (hundreds of 1-day chunks for a year)."""

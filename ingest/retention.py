@@ -14,6 +14,7 @@ by wall clock only and would drop the bundled history, so they are not used.
 ``drop_chunks`` needs the tables' owner; the ingest role calls it through the owner's ``SECURITY DEFINER`` function
 ``retention_drop_chunks`` (migration ``h12_01``, :mod:`db.roles`), which refuses anything but a hypertable of the
 schema and a cutoff within the last day.
+The ``pair_extents`` catalogue is refreshed after a drop (``db.writes.extents.refresh_extents``).
 ``python -m ingest retention`` applies it once.
 """
 
@@ -25,10 +26,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, text
 
-from db.schema import MARKET_TABLES, system_metrics
+from db.schema import MARKET_TABLES, funding_rates, prices, system_metrics
+from db.writes.extents import refresh_extents
 from settings import Settings
 
 log = logging.getLogger(__name__)
+#: Tables whose rows the ``pair_extents`` catalogue describes (refreshed after their chunks are dropped).
+EXTENT_TABLES = (funding_rates.name, prices.name)
 
 
 @dataclass(frozen=True)
@@ -69,4 +73,6 @@ def apply_retention(engine: Engine, settings: Settings) -> RetentionResult:
             dropped[table] = chunks
             if chunks:
                 log.info("retention: dropped %d chunk(s) of %s older than %d days", chunks, table, days)
+                if table in EXTENT_TABLES:
+                    refresh_extents(conn, table)
     return RetentionResult(dropped)

@@ -167,7 +167,7 @@ def clean_db(engine: Engine, redis_client: redis.Redis) -> Engine:
     """The test database with every hypertable emptied (chunks dropped) before the test, and the session's
     Redis keys (query cache, counters) removed: cached results of the old rows would outlive them."""
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE " + ", ".join(t.name for t in HYPERTABLES)))
+        conn.execute(text("TRUNCATE pair_extents, " + ", ".join(t.name for t in HYPERTABLES)))
     delete_keys(redis_client, os.environ["ALPHAPULSE_REDIS_PREFIX"])
     return engine
 

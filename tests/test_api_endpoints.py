@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from app import create_app, with_database
 from db.queries import align_range
+from db.writes.extents import rebuild_extents
 from settings import get_settings
 
 EXCHANGE = "binanceusdm"
@@ -177,6 +178,7 @@ def test_health_is_ok_with_fresh_rows_and_503_without_database(clean_db, db_url,
             c.execute(text("INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) "
                            "VALUES (:t, :e, 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"),
                       {"t": now - timedelta(minutes=1), "e": exchange})  # fmt: skip
+        rebuild_extents(c)  # rows written around db.writes
     settings = replace(with_database(get_settings(), db_url), exchanges=("binanceusdm", "bybit"))
     ok = create_app(settings, with_dashboard=False).test_client().get("/api/health")
     assert ok.status_code == 200 and ok.get_json()["status"] == "ok"
@@ -212,6 +214,7 @@ def test_a_healthy_candle_feed_polled_every_5_s_is_ok(clean_db, db_url):
             ),
             {"t": now - timedelta(seconds=58 + 60), "e": EXCHANGE},
         )  # opened 118 s ago, closed 58 s ago
+        rebuild_extents(c)  # rows written around db.writes
     settings = replace(
         with_database(get_settings(), db_url), exchanges=(EXCHANGE,), ohlcv_poll_seconds=5.0, funding_poll_seconds=5.0
     )

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from db import queries
 from db.health import DOWN_CADENCES, OK_CADENCES, Status, feed_status, overall_status
+from db.writes.extents import rebuild_extents
 
 EXCHANGE = "binanceusdm"
 SYMBOLS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
@@ -282,6 +283,7 @@ def test_feed_health_measures_lag_from_newest_rows(clean_db):
             ),
             {"t": now - timedelta(minutes=6)},
         )
+        rebuild_extents(conn)  # rows written around db.writes
     with clean_db.connect() as conn:
         fh = queries.feed_health(conn, now, ["binanceusdm", "bybit"], {"funding": 60.0, "ohlcv": 60.0})
     feeds = fh.feeds.set_index(["exchange", "stream"])
@@ -313,6 +315,7 @@ def test_feed_health_reprobes_silent_streams_and_keeps_the_newer_time(clean_db):
             ),
             {"t": old_candle},
         )
+        rebuild_extents(conn)  # rows written around db.writes
     cadences = {"funding": 60.0, "ohlcv": 60.0}
     asked = []
 

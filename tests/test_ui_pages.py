@@ -26,6 +26,7 @@ from sqlalchemy import text
 
 from app import create_app, with_database
 from app.dashboard import build_dash
+from db.writes.extents import rebuild_extents
 from ingest.recorded import read_klines_1m
 from settings import get_settings
 
@@ -322,6 +323,7 @@ def _insert_candles(engine, rows: pd.DataFrame) -> None:
             "INSERT INTO prices (time, exchange, symbol, timeframe, price_kind, open, high, low, close, volume) "
             "VALUES (:time, 'binanceusdm', 'BTC/USDT:USDT', '1m', 'last', :open, :high, :low, :close, :volume)"
         ), rows[["time", "open", "high", "low", "close", "volume"]].to_dict("records"))  # fmt: skip
+        rebuild_extents(conn)  # rows written around db.writes
 
 
 def test_auto_refresh_redraws_only_when_new_data_arrives(dash_duo, clean_db, db_url):

@@ -93,7 +93,7 @@ def feed_health(
     ``exchanges`` default to the configured ``ALPHAPULSE_EXCHANGES``; ``cadences`` map a stream of
     :data:`STREAMS` to its expected cadence in seconds (default: ``db.health.expected_cadence`` of the settings'
     ``funding_poll_seconds`` and ``ohlcv_poll_seconds``, so a 1-minute candle feed polled every 5 s is expected once
-    a minute); ``pairs`` (e.g. a cached :func:`known_pairs`) saves the loose index scan. The newest
+    a minute); ``pairs`` (e.g. a cached :func:`known_pairs`) saves reading the catalogue. The newest
     row of an exchange is the newest of its symbols' ``LIMIT 1`` index probes, first within
     :data:`HEALTH_LOOKBACK`; ``older(stale_pairs)`` answers for exchanges silent that long (default: unbounded
     :func:`newest_times` probes, ~60-80 ms with a year of 1-day chunks; a cached copy is safe because any newer row

@@ -19,6 +19,7 @@ from db.writes.common import (
     stage_frame,
     upsert_binary,
 )
+from db.writes.extents import record_candle_extents
 
 _PRICE_KEY = ("exchange", "symbol", "timeframe", "price_kind", "time")
 #: Candle rollups ingest maintains from the 1-minute rows (ccxt timeframe -> bucket width), finest first. Each
@@ -154,7 +155,13 @@ def write_candles(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult
     instead of re-reading the hours from the hypertable. Raises SQLAlchemy/psycopg errors (batch not written)."""
     if frame.empty:
         return WriteResult(0, 0)
-    return run(bind, lambda conn: _write_candles(conn, frame))
+
+    def work(conn: Connection) -> WriteResult:
+        result = _write_candles(conn, frame)
+        record_candle_extents(conn, frame, _ROLLUP_SPAN)
+        return result
+
+    return run(bind, work)
 
 
 _CANDLE_UPDATE = """DO UPDATE SET

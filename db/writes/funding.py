@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine, Table, text
 
 from db.schema import FUNDING_ROLLUPS, funding_rates
 from db.writes.common import FUNDING_COLUMNS, FUNDING_KEY, WriteResult, insert_sql, run, sql_interval, stage_frame
+from db.writes.extents import record_funding_extents
 
 _FUNDING_UPDATE = """DO UPDATE SET
   funding_rate = EXCLUDED.funding_rate,
@@ -102,6 +103,7 @@ def write_funding(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult
             "SELECT (SELECT count(*) FROM ins)"
         )).scalar_one()
         rollups = _funding_rollups(conn, frame) if written else 0
+        record_funding_extents(conn, frame)
         return WriteResult(int(written), len(frame), int(rollups))
 
     return run(bind, work)

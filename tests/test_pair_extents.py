@@ -1,0 +1,89 @@
+"""The ``pair_extents`` catalogue equals min/max of the tables' rows after writes, replays and removals.
+
+Real TimescaleDB; bundled recorded funding and 1-minute candles written through ``db.writes`` as the ingest role
+(``ingest_engine``); the expected extents computed with SQL on the hypertables in the test.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import text
+
+from db import queries
+from db.writes import write_candles, write_funding
+from db.writes.extents import rebuild_extents, refresh_extents
+from ingest.recorded import read_funding, read_klines_1m
+
+_EXPECTED_SQL = """
+SELECT exchange, symbol, 'funding' AS stream, min(time) AS first_time, max(time) AS last_time
+FROM funding_rates GROUP BY 1, 2
+UNION ALL
+SELECT exchange, symbol, 'ohlcv', min(time), max(time) FROM prices WHERE price_kind = 'last' GROUP BY 1, 2
+ORDER BY 1, 2, 3"""
+
+
+def _catalogue(conn) -> pd.DataFrame:
+    return pd.DataFrame(
+        conn.execute(text("SELECT exchange, symbol, stream, first_time, last_time FROM pair_extents ORDER BY 1, 2, 3"))
+        .mappings()
+        .all()
+    )
+
+
+def _expected(conn) -> pd.DataFrame:
+    return pd.DataFrame(conn.execute(text(_EXPECTED_SQL)).mappings().all())
+
+
+def _recorded_sample() -> tuple[pd.DataFrame, pd.DataFrame]:
+    funding = read_funding()
+    funding = funding[funding["symbol"].isin(["BTC/USDT:USDT", "ETH/USDT:USDT"])]
+    candles = read_klines_1m()
+    candles = candles[candles["symbol"].isin(["BTC/USDT:USDT", "SOL/USDT:USDT"])]
+    return funding, candles
+
+
+def test_writes_keep_the_catalogue_equal_to_the_tables(clean_db, ingest_engine):
+    funding, candles = _recorded_sample()
+    newer_funding = funding[funding["time"] >= funding["time"].median()]
+    newer_candles = candles.groupby("symbol").tail(300)
+    write_funding(ingest_engine, newer_funding)
+    write_candles(ingest_engine, newer_candles)
+    with clean_db.connect() as conn:
+        first = _catalogue(conn)
+        pd.testing.assert_frame_equal(first, _expected(conn))
+    assert set(first["stream"]) == {"funding", "ohlcv"} and len(first) > 4
+    write_funding(ingest_engine, funding)  # older rows widen the extents; a replay of the newer ones changes nothing
+    write_candles(ingest_engine, candles.groupby("symbol").head(200))
+    with clean_db.connect() as conn:
+        second = _catalogue(conn)
+        pd.testing.assert_frame_equal(second, _expected(conn))
+        known = queries.known_pairs(conn)
+        listed = queries.list_symbols(conn)
+    assert (second["first_time"] <= first["first_time"]).all() and second["first_time"].lt(first["first_time"]).any()
+    assert known == sorted({(e, s) for e, s in zip(second["exchange"], second["symbol"], strict=True)})
+    ohlcv = second[second["stream"] == "ohlcv"].set_index(["exchange", "symbol"])
+    listed = listed.set_index(["exchange", "symbol"])
+    for key, row in ohlcv.iterrows():
+        assert "ohlcv" in listed.loc[key, "streams"] and listed.loc[key, "last_time"] >= row["last_time"]
+
+
+def test_refresh_after_removal_and_rebuild_match_the_tables(clean_db, ingest_engine):
+    funding, candles = _recorded_sample()
+    write_funding(ingest_engine, funding)
+    write_candles(ingest_engine, candles.groupby("symbol").head(500))
+    cut = funding["time"].quantile(0.25)
+    with clean_db.begin() as conn:  # what retention's drop_chunks does: the oldest rows go, one pair entirely
+        conn.execute(text("DELETE FROM funding_rates WHERE time < :cut OR symbol = 'ETH/USDT:USDT'"), {"cut": cut})
+    with ingest_engine.begin() as conn:
+        changed = refresh_extents(conn, "funding_rates")
+    with clean_db.connect() as conn:
+        after = _catalogue(conn)
+        pd.testing.assert_frame_equal(after, _expected(conn))
+    assert changed >= 2 and not ((after["symbol"] == "ETH/USDT:USDT") & (after["stream"] == "funding")).any()
+    with clean_db.begin() as conn:
+        conn.execute(text("DELETE FROM pair_extents"))
+    with ingest_engine.begin() as conn:
+        written = rebuild_extents(conn)
+    with clean_db.connect() as conn:
+        pd.testing.assert_frame_equal(_catalogue(conn), after)
+    assert written == len(after)
