@@ -234,6 +234,9 @@ pair_extents = Table(
     Column("stream", Text, nullable=False, comment="funding (funding_rates rows) or ohlcv (prices rows, last price)"),
     Column("first_time", DateTime(timezone=True), nullable=False, comment="UTC time of the stream's oldest row"),
     Column("last_time", DateTime(timezone=True), nullable=False, comment="UTC time of the stream's newest row"),
+    Column("funding_interval_hours", Double,
+           comment="funding: interval of the newest settled row that states one, hours (NULL: none does / ohlcv)"),
+    Column("interval_time", DateTime(timezone=True), comment="funding: UTC time of that settled row"),
     PrimaryKeyConstraint("exchange", "symbol", "stream"),
     CheckConstraint("stream IN ('funding', 'ohlcv')", name="stream_known"),
     comment="Which exchange + symbol pairs hold rows of each stream, and from when to when; maintained by ingest "

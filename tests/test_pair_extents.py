@@ -15,19 +15,19 @@ from db.writes.extents import rebuild_extents, refresh_extents
 from ingest.recorded import read_funding, read_klines_1m
 
 _EXPECTED_SQL = """
-SELECT exchange, symbol, 'funding' AS stream, min(time) AS first_time, max(time) AS last_time
-FROM funding_rates GROUP BY 1, 2
+SELECT exchange, symbol, 'funding' AS stream, min(time) AS first_time, max(time) AS last_time,
+       (SELECT funding_interval_hours FROM funding_rates s WHERE s.exchange = f.exchange AND s.symbol = f.symbol
+          AND settled AND funding_interval_hours IS NOT NULL ORDER BY time DESC LIMIT 1) AS funding_interval_hours
+FROM funding_rates f GROUP BY 1, 2
 UNION ALL
-SELECT exchange, symbol, 'ohlcv', min(time), max(time) FROM prices WHERE price_kind = 'last' GROUP BY 1, 2
+SELECT exchange, symbol, 'ohlcv', min(time), max(time), NULL FROM prices WHERE price_kind = 'last' GROUP BY 1, 2
 ORDER BY 1, 2, 3"""
 
 
 def _catalogue(conn) -> pd.DataFrame:
-    return pd.DataFrame(
-        conn.execute(text("SELECT exchange, symbol, stream, first_time, last_time FROM pair_extents ORDER BY 1, 2, 3"))
-        .mappings()
-        .all()
-    )
+    sql = ("SELECT exchange, symbol, stream, first_time, last_time, funding_interval_hours FROM pair_extents "
+           "ORDER BY 1, 2, 3")
+    return pd.DataFrame(conn.execute(text(sql)).mappings().all())
 
 
 def _expected(conn) -> pd.DataFrame:
@@ -52,6 +52,7 @@ def test_writes_keep_the_catalogue_equal_to_the_tables(clean_db, ingest_engine):
         first = _catalogue(conn)
         pd.testing.assert_frame_equal(first, _expected(conn))
     assert set(first["stream"]) == {"funding", "ohlcv"} and len(first) > 4
+    assert first.loc[first["stream"] == "funding", "funding_interval_hours"].notna().all()
     write_funding(ingest_engine, funding)  # older rows widen the extents; a replay of the newer ones changes nothing
     write_candles(ingest_engine, candles.groupby("symbol").head(200))
     with clean_db.connect() as conn:

@@ -11,16 +11,12 @@ from sqlalchemy import Connection, text
 from db.queries.common import frame_of, pair_params
 
 _EDGES_SQL = """
-SELECT pairs.exchange, pairs.symbol, fi.funding_interval_hours,
+SELECT pairs.exchange, pairs.symbol, f.funding_interval_hours,
        f.first_time AS funding_first, f.last_time AS funding_last, p.first_time AS prices_first,
        p.last_time AS prices_last
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS pairs(exchange, symbol)
 LEFT JOIN pair_extents f ON f.exchange = pairs.exchange AND f.symbol = pairs.symbol AND f.stream = 'funding'
 LEFT JOIN pair_extents p ON p.exchange = pairs.exchange AND p.symbol = pairs.symbol AND p.stream = 'ohlcv'
-LEFT JOIN LATERAL (SELECT funding_interval_hours FROM funding_rates
-    WHERE exchange = pairs.exchange AND symbol = pairs.symbol AND settled AND funding_interval_hours IS NOT NULL
-      AND f.last_time IS NOT NULL
-    ORDER BY time DESC LIMIT 1) fi ON true
 ORDER BY pairs.exchange, pairs.symbol
 """
 
@@ -33,10 +29,18 @@ def known_pairs(conn: Connection) -> list[tuple[str, str]]:
 
 
 def _pair_edges(conn: Connection, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """First/last funding and price times of each pair (the ``pair_extents`` catalogue) and its newest settled
-    funding interval (one ordered ``LIMIT 1`` index probe per pair with funding rows)."""
+    """First/last funding and price times of each pair and its newest settled funding interval: one read of the
+    ``pair_extents`` catalogue."""
     times = ["funding_first", "funding_last", "prices_first", "prices_last"]
     return frame_of(conn.execute(text(_EDGES_SQL), pair_params(pairs)), times)
+
+
+def first_times(conn: Connection, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+    """The time (UTC) of each pair's oldest funding or price row, for the pairs with any (catalogue read)."""
+    edges = _pair_edges(conn, pairs)
+    firsts = edges[["funding_first", "prices_first"]].min(axis=1)
+    return {(e, s): t.to_pydatetime() for e, s, t in zip(edges["exchange"], edges["symbol"], firsts, strict=True)
+            if pd.notna(t)}  # fmt: skip
 
 
 def list_symbols(conn: Connection, pairs: Sequence[tuple[str, str]] | None = None) -> pd.DataFrame:

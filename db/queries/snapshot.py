@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from db.queries.common import TF_VALUES_SQL, frame_of, pair_params, require_aware
-from db.queries.pairs import all_pairs
+from db.queries.pairs import all_pairs, first_times
 
 _SNAPSHOT_TEMPLATE = f"""
 SELECT p.exchange, p.symbol,
@@ -87,7 +87,8 @@ def latest_snapshot(
     ``index_price`` (of the predicted row, quote currency; NaN otherwise); ``last_anomaly_time`` and
     ``last_anomaly_z`` (newest anomaly of any metric). ``now`` is passed in so views of bundled history work.
     Values are looked up within :data:`SNAPSHOT_LOOKBACK` before ``now`` first (older ones only for pairs with
-    no price and no funding rate in that window), so an anomaly older than that shows as none.
+    no price and no funding rate in that window whose data starts before ``now``, by the ``pair_extents``
+    catalogue), so an anomaly older than that shows as none.
 
     Each value is one ``LATERAL … ORDER BY time DESC LIMIT 1`` index probe (``DISTINCT ON`` would scan
     everything: no skip scan in the Apache edition). Raises ``ValueError`` for a naive ``now``.
@@ -98,8 +99,13 @@ def latest_snapshot(
     params = {**pair_params(pairs), "now": now, "since": now - SNAPSHOT_LOOKBACK}
     raw = frame_of(conn.execute(text(_SNAPSHOT_BOUNDED), params), times)
     quiet = raw["price_time"].isna() & raw["predicted_time"].isna() & raw["settled_time"].isna()
+    if quiet.any():  # look further back, for the pairs whose data starts before ``now`` (catalogue)
+        started = first_times(conn, list(zip(raw.loc[quiet, "exchange"], raw.loc[quiet, "symbol"], strict=True)))
+        again = [pair for pair, first in started.items() if first <= now]
+        wanted = set(again)
+        quiet &= pd.Series([(e, s) in wanted for e, s in zip(raw["exchange"], raw["symbol"], strict=True)],
+                           index=raw.index)  # fmt: skip
     if quiet.any():
-        again = list(zip(raw.loc[quiet, "exchange"], raw.loc[quiet, "symbol"], strict=True))
         rest = frame_of(conn.execute(text(_SNAPSHOT_ALL), {**pair_params(again), "now": now}), times)
         raw = pd.concat([raw[~quiet], rest]).sort_values(["exchange", "symbol"], ignore_index=True)
     if raw.empty:

@@ -3,7 +3,9 @@ stream, from when to when; kept exact by every write of ``db.writes`` and by ret
 
 Invariant (tested in ``tests/test_pair_extents.py``): for each pair and stream, ``first_time``/``last_time`` equal
 ``min(time)``/``max(time)`` of its rows: ``funding_rates`` (all rows, settled and predicted) for ``funding``,
-``prices`` of price kind ``last`` (every timeframe, rollups included) for ``ohlcv``. Writes only insert or update
+``prices`` of price kind ``last`` (every timeframe, rollups included) for ``ohlcv``; a ``funding`` row's
+``funding_interval_hours``/``interval_time`` are those of the pair's newest settled row that states an interval
+(hours; NULL when none does). Writes only insert or update
 rows, so the catalogue widens with ``LEAST``/``GREATEST`` in the write's transaction; what removes rows (retention's
 ``drop_chunks``) calls :func:`refresh_extents` afterwards.
 """
@@ -13,36 +15,60 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Connection, text
 
-_UPSERT_SQL = """
-INSERT INTO pair_extents (exchange, symbol, stream, first_time, last_time)
+_NEWER = "EXCLUDED.interval_time >= COALESCE(pair_extents.interval_time, '-infinity')"
+_UPSERT_SQL = f"""
+INSERT INTO pair_extents (exchange, symbol, stream, first_time, last_time, funding_interval_hours, interval_time)
 SELECT * FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[]), CAST(:streams AS text[]),
-                     CAST(:firsts AS timestamptz[]), CAST(:lasts AS timestamptz[]))
+                     CAST(:firsts AS timestamptz[]), CAST(:lasts AS timestamptz[]), CAST(:hours AS float8[]),
+                     CAST(:interval_times AS timestamptz[]))
 ON CONFLICT ON CONSTRAINT pk_pair_extents DO UPDATE SET
     first_time = LEAST(pair_extents.first_time, EXCLUDED.first_time),
-    last_time = GREATEST(pair_extents.last_time, EXCLUDED.last_time)
-WHERE EXCLUDED.first_time < pair_extents.first_time OR EXCLUDED.last_time > pair_extents.last_time"""
+    last_time = GREATEST(pair_extents.last_time, EXCLUDED.last_time),
+    funding_interval_hours = CASE WHEN {_NEWER} THEN EXCLUDED.funding_interval_hours
+                                  ELSE pair_extents.funding_interval_hours END,
+    interval_time = CASE WHEN {_NEWER} THEN EXCLUDED.interval_time ELSE pair_extents.interval_time END
+WHERE EXCLUDED.first_time < pair_extents.first_time OR EXCLUDED.last_time > pair_extents.last_time
+   OR ({_NEWER} AND (EXCLUDED.funding_interval_hours, EXCLUDED.interval_time)
+                    IS DISTINCT FROM (pair_extents.funding_interval_hours, pair_extents.interval_time))"""
 
 #: Stream → (table, filter of the rows it covers).
 _SOURCES = {"funding": ("funding_rates", "true"), "ohlcv": ("prices", "price_kind = 'last'")}
+#: The newest settled funding row that states its interval, per pair (``rebuild_extents``).
+_NEWEST_INTERVAL_SQL = """SELECT DISTINCT ON (exchange, symbol) exchange, symbol, funding_interval_hours, time
+FROM funding_rates WHERE settled AND funding_interval_hours IS NOT NULL ORDER BY exchange, symbol, time DESC"""
 
 
-def _upsert(conn: Connection, stream: str, firsts: pd.Series, lasts: pd.Series) -> None:
-    """Widen the extents of ``stream`` to the per-pair times (Series indexed by (exchange, symbol), UTC)."""
+def _pydatetimes(values) -> list:
+    return [None if pd.isna(t) else t.to_pydatetime() for t in values]
+
+
+def _upsert(conn: Connection, stream: str, firsts: pd.Series, lasts: pd.Series,
+            intervals: pd.DataFrame | None = None) -> None:
+    """Widen the extents of ``stream`` to the per-pair times (Series indexed by (exchange, symbol), UTC) and take
+    ``intervals`` (``hours``, ``time`` by the same index: the newest settled row stating an interval) when newer."""
     if firsts.empty:
         return
     keys = list(firsts.index)
+    newest = (intervals if intervals is not None else pd.DataFrame(columns=["hours", "time"])).reindex(keys)
     conn.execute(text(_UPSERT_SQL), {
         "exchanges": [k[0] for k in keys], "symbols": [k[1] for k in keys], "streams": [stream] * len(keys),
-        "firsts": [t.to_pydatetime() for t in firsts], "lasts": [t.to_pydatetime() for t in lasts.loc[keys]],
+        "firsts": _pydatetimes(firsts), "lasts": _pydatetimes(lasts.loc[keys]),
+        "hours": [None if pd.isna(h) else float(h) for h in newest["hours"]],
+        "interval_times": _pydatetimes(pd.to_datetime(newest["time"], utc=True)),
     })  # fmt: skip
 
 
 def record_funding_extents(conn: Connection, frame: pd.DataFrame) -> None:
-    """Widen the ``funding`` extents to the rows of ``frame`` (``FUNDING_COLUMNS``; ``time`` UTC), in ``conn``'s
-    transaction (the one writing them). Raises SQLAlchemy errors."""
+    """Widen the ``funding`` extents to the rows of ``frame`` (``FUNDING_COLUMNS``; ``time`` UTC) and keep the
+    funding interval of the newest settled row stating one, in ``conn``'s transaction (the one writing them).
+    Raises SQLAlchemy errors."""
     times = pd.to_datetime(frame["time"], utc=True)
     groups = times.groupby([frame["exchange"], frame["symbol"]])
-    _upsert(conn, "funding", groups.min(), groups.max())
+    settled = frame[frame["settled"].astype(bool) & frame["funding_interval_hours"].notna()]
+    newest = (settled.assign(time=pd.to_datetime(settled["time"], utc=True)).sort_values("time")
+              .groupby(["exchange", "symbol"])[["funding_interval_hours", "time"]].last()
+              .rename(columns={"funding_interval_hours": "hours"}))  # fmt: skip
+    _upsert(conn, "funding", groups.min(), groups.max(), newest)
 
 
 def record_candle_extents(conn: Connection, frame: pd.DataFrame, widest: pd.Timedelta) -> None:
@@ -92,6 +118,11 @@ def rebuild_extents(conn: Connection) -> int:
     conn.execute(text("DELETE FROM pair_extents"))
     written = 0
     for stream, (table, where) in _SOURCES.items():
-        written += conn.execute(text(f"INSERT INTO pair_extents SELECT exchange, symbol, '{stream}', min(time), "
-                                     f"max(time) FROM {table} WHERE {where} GROUP BY exchange, symbol")).rowcount
+        funding = stream == "funding"
+        interval = "i.funding_interval_hours, i.time" if funding else "NULL::float8, NULL::timestamptz"
+        join = f"LEFT JOIN ({_NEWEST_INTERVAL_SQL}) i USING (exchange, symbol)" if funding else ""
+        written += conn.execute(text(
+            f"INSERT INTO pair_extents SELECT g.exchange, g.symbol, '{stream}', g.first_time, g.last_time, "
+            f"{interval} FROM (SELECT exchange, symbol, min(time) AS first_time, max(time) AS last_time "
+            f"FROM {table} WHERE {where} GROUP BY exchange, symbol) g {join}")).rowcount
     return written
