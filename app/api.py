@@ -91,17 +91,10 @@ def symbol_list(conn: Connection) -> pd.DataFrame:
 
 
 def feed_health(conn: Connection, now: datetime) -> queries.FeedHealth:
-    """``db.queries.feed_health`` of the configured exchanges at ``now`` (aware UTC), with the cached pairs and a
-    cached answer (shared cache, ``ALPHAPULSE_API_CACHE_SECONDS``) for the feeds silent longer than
-    ``db.queries.HEALTH_LOOKBACK``: their unbounded probes took ~60-80 ms of every health check while only bundled
-    history is stored, and a newer row would be found by the bounded probe anyway."""
-    cache, ttl = shared_cache(), settings().api_cache_seconds
-
-    def older(stale: list[tuple[str, str]]) -> dict[str, dict]:
-        return cache.get(cache_key("newest_times", *stale), lambda: queries.newest_times(conn, stale, now), ttl)
-
+    """``db.queries.feed_health`` of the configured exchanges at ``now`` (aware UTC), with the cached pairs (feeds
+    silent longer than ``db.queries.HEALTH_LOOKBACK`` are answered from the ``pair_extents`` catalogue)."""
     cfg = settings()
-    return queries.feed_health(conn, now, cfg.exchanges, queries.stream_cadences(cfg), pairs=pairs(conn), older=older)
+    return queries.feed_health(conn, now, cfg.exchanges, queries.stream_cadences(cfg), pairs=pairs(conn))
 
 
 @contextmanager

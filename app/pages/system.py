@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import controls
-from app.api import feed_health as cached_feed_health
+from app.api import feed_health
 from app.cache import CacheStats, shared_cache
 from app.components import error_alert, graph, grid, status_badge
 from app.dashboard import read_connection
@@ -96,7 +96,7 @@ controls.register_callbacks(P)
 def feed_statuses(conn: Connection, now: datetime) -> list[str]:
     """``exchange/stream=status`` of every feed at ``now``: part of the page's fingerprint, so the page redraws when
     a feed changes status although no new row arrived (a stalled feed writes nothing)."""
-    fh = cached_feed_health(conn, now)
+    fh = feed_health(conn, now)
     return [f"{r.exchange}/{r.stream}={r.status}" for r in fh.feeds.itertuples(index=False)]
 
 
@@ -160,6 +160,11 @@ DRAW_OUTPUTS = {
 }
 
 
+#: How long the shared cache keeps the hypertables' sizes (seconds): ``hypertable_size()`` visits every chunk
+#: (~60 ms for a year of 1-day chunks) and sizes move slowly.
+SIZES_CACHE_SECONDS = 300.0
+
+
 @callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data")})
 def _draw(fp):
     if not fp:
@@ -170,7 +175,8 @@ def _draw(fp):
 
     def compute():
         with read_connection() as conn:
-            return (probe_timescaledb(conn), cached_feed_health(conn, now), hypertable_sizes(conn),
+            sizes = shared_cache().get("hypertable_sizes", lambda: hypertable_sizes(conn), SIZES_CACHE_SECONDS)
+            return (probe_timescaledb(conn), feed_health(conn, now), sizes,
                     queries.latest_metrics(conn),
                     [queries.metric_series(conn, name, start, end, bucket, agg=agg)
                      for name, _, _, _, agg, _ in PANELS])  # fmt: skip
