@@ -15,7 +15,8 @@ def test_every_setting_is_in_the_readme_table():
 
 def test_values_are_parsed_by_type():
     s = load_settings(
-        {"ALPHAPULSE_SYMBOLS": "btc, ETH/USDT ,", "ALPHAPULSE_PG_PORT": "6000", "ALPHAPULSE_ANOMALY_THRESHOLD_SCALE": "1.5"}
+        {"ALPHAPULSE_SYMBOLS": "btc, ETH/USDT ,", "ALPHAPULSE_PG_PORT": "6000",
+         "ALPHAPULSE_ANOMALY_THRESHOLD_SCALE": "1.5"}
     )
     assert s.symbols == ("btc", "ETH/USDT")
     assert s.local_pg_port == 6000 and s.anomaly_threshold_scale == 1.5
