@@ -53,12 +53,13 @@ def funding_trend(funding: pd.DataFrame, exchange: str, symbol: str, current: fl
 
 
 def anomaly_summary(counts: pd.DataFrame, exchange: str, symbol: str) -> tuple[int, float | None, datetime | None]:
-    """``(count, max |z|, newest time)`` of one pair's anomalies over every metric, from ``counts``
+    """``(count, max |z|, UTC time of that max |z|)`` of one pair's anomalies over every metric, from ``counts``
     (``db.queries.anomaly_counts``: one row per exchange + symbol + metric)."""
     rows = counts[(counts["exchange"] == exchange) & (counts["symbol"] == symbol)] if len(counts) else []
     if not len(rows):
         return 0, None, None
-    return int(rows["anomalies"].sum()), float(rows["max_abs_z"].max()), rows["newest"].max()
+    strongest = rows.loc[rows["max_abs_z"].idxmax()]
+    return int(rows["anomalies"].sum()), float(strongest["max_abs_z"]), strongest["max_z_time"]
 
 
 def _countdown(next_time, now: datetime, live: bool) -> str:
@@ -79,14 +80,14 @@ def symbol_card(
     rate, interval = snap["funding_rate"], snap["funding_interval_hours"]
     change = snap["change_24h_pct"]
     arrow = funding_trend(funding, exchange, symbol, rate, bool(snap["funding_settled"]))
-    count, max_z, newest = anomaly_summary(counts, exchange, symbol)
+    count, max_z, max_z_time = anomaly_summary(counts, exchange, symbol)
     other = "annual" if mode == "interval" else "interval"
     kind = "settled" if snap["funding_settled"] else "predicted"
     status = (
         dbc.Badge("no anomaly in range", color="success", className="ap-badge")
         if not count
         else dbc.Badge(
-            f"{count} anomal{'y' if count == 1 else 'ies'} · max |z| {max_z:.1f} · {fmt.utc(newest)}",
+            f"{count} anomal{'y' if count == 1 else 'ies'} · max |z| {max_z:.1f} at {fmt.utc(max_z_time)}",
             color="danger",
             className="ap-badge",
         )

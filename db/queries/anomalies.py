@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import Connection, and_, func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from db.queries.common import check_range, fetch_frame, pair_filters
 from db.schema import anomalies
@@ -61,17 +62,20 @@ def anomaly_counts(
     chart legends need the totals, not every row).
 
     Columns: ``exchange``, ``symbol``, ``metric``, ``anomalies`` (rows, int), ``max_abs_z`` (largest
-    ``|z_score|``, dimensionless), ``newest`` (UTC time of the newest). Raises ``ValueError`` for a bad range.
+    ``|z_score|``, dimensionless), ``max_z_time`` (UTC time of that largest ``|z_score|``; the newest on a tie),
+    ``newest`` (UTC time of the newest). Raises ``ValueError`` for a bad range.
     """
     check_range(start, end)
     t = anomalies.c
     stmt = (
         select(t.exchange, t.symbol, t.metric, func.count().label("anomalies"),
-               func.max(func.abs(t.z_score)).label("max_abs_z"), func.max(t.time).label("newest"))
+               func.max(func.abs(t.z_score)).label("max_abs_z"),
+               func.array_agg(aggregate_order_by(t.time, func.abs(t.z_score).desc(), t.time.desc()))[1]
+               .label("max_z_time"), func.max(t.time).label("newest"))
         .where(t.time >= start, t.time < end, *pair_filters(anomalies, exchanges, symbols))
         .group_by(t.exchange, t.symbol, t.metric)
         .order_by(t.exchange, t.symbol, t.metric)
     )  # fmt: skip
-    frame = fetch_frame(conn, stmt, ["newest"])
+    frame = fetch_frame(conn, stmt, ["max_z_time", "newest"])
     return frame.astype({"anomalies": "int64", "max_abs_z": "float64"})
 
