@@ -28,8 +28,9 @@ def anomaly_rows(
 
     Columns: ``time`` (UTC), ``exchange``, ``symbol``, ``metric``, ``method``, ``value``, ``centre``, ``spread``
     (metric's unit, see ``db.schema.anomalies``), ``z_score``, ``threshold`` (dimensionless), ``window``
-    (observations). With ``limit`` only the newest ``limit`` rows, or with ``strongest`` the ``limit`` rows of
-    largest ``|z_score|`` (chart markers; :func:`anomaly_counts` gives the totals). Sorted newest first.
+    (observations), ``interval_hours`` (funding interval of a ``funding_rate`` row, from its metadata; else
+    NULL). With ``limit`` only the newest ``limit`` rows, or with ``strongest`` the ``limit`` rows of largest
+    ``|z_score|`` (chart markers; :func:`anomaly_counts` gives the totals). Sorted newest first.
     Raises ``ValueError`` for a bad range, negative ``min_abs_z`` or ``limit < 1``.
     """
     check_range(start, end)
@@ -45,7 +46,7 @@ def anomaly_rows(
         clauses.append(func.abs(t.z_score) >= min_abs_z)
     newest_first = (t.time.desc(), t.exchange, t.symbol, t.metric, t.method)
     columns = (t.time, t.exchange, t.symbol, t.metric, t.method, t.value, t.centre, t.spread, t.z_score, t.threshold,
-               t.window)
+               t.window, t.metadata["interval_hours"].as_float().label("interval_hours"))
     order = (func.abs(t.z_score).desc(), *newest_first) if strongest else newest_first
     frame = fetch_frame(conn, select(*columns).where(and_(*clauses)).order_by(*order).limit(limit), ["time"])
     return frame.sort_values("time", ascending=False, kind="stable", ignore_index=True) if strongest else frame
