@@ -123,6 +123,8 @@ prices = Table(
 #: Comments of ``anomalies.method`` and ``anomalies.metadata`` (migration h9_01 sets them).
 METHOD_COMMENT = "method that judged the observation: robust (median/1.4826×MAD, floored) or ewma (volatility-scaled)"
 METADATA_COMMENT = "method, z of each method {robust, ewma}, floor (metric's unit), interval_hours (funding)"
+CENTRE_COMMENT = "trailing median, weighted mean or 0, metric's unit"
+SPREAD_COMMENT = "trailing spread, at least the metric's floor, metric's unit"
 
 anomalies = Table(
     "anomalies",
@@ -141,8 +143,8 @@ anomalies = Table(
     ),
     Column("method", Text, nullable=False, comment=METHOD_COMMENT),
     Column("value", Double, nullable=False, comment="observed value of the metric, metric's unit"),
-    Column("centre", Double, nullable=False, comment="trailing median, weighted mean or 0, metric's unit"),
-    Column("spread", Double, nullable=False, comment="trailing spread, at least the metric's floor, metric's unit"),
+    Column("centre", Double, nullable=False, comment=CENTRE_COMMENT),
+    Column("spread", Double, nullable=False, comment=SPREAD_COMMENT),
     Column("z_score", Double, nullable=False, comment="(value − centre) / spread, dimensionless"),
     Column("threshold", Double, nullable=False, comment="|z| threshold in force"),
     Column("window", Integer, nullable=False, comment="trailing window length, observations"),

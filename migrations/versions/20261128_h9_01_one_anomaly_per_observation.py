@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from db.schema import METADATA_COMMENT, METHOD_COMMENT
+from db.schema import CENTRE_COMMENT, METADATA_COMMENT, METHOD_COMMENT, SPREAD_COMMENT
 
 revision = "h9_01"
 down_revision = "h10_01"
@@ -25,6 +25,8 @@ depends_on = None
 
 OLD_METHOD = "zscore (mean/std, ddof=0) or robust (median/MAD×1.4826)"
 OLD_METADATA = "extra context"
+OLD_CENTRE = "trailing mean or median, metric's unit"
+OLD_SPREAD = "trailing std or 1.4826×MAD, metric's unit"
 _MERGE = """
 WITH z AS (
     SELECT exchange, symbol, metric, time, jsonb_object_agg(method, z_score) AS z
@@ -46,12 +48,26 @@ def upgrade() -> None:
     op.drop_constraint("pk_anomalies", "anomalies", type_="primary")
     op.create_primary_key("pk_anomalies", "anomalies", ["exchange", "symbol", "metric", "time"])
     _comments(METHOD_COMMENT, METADATA_COMMENT, OLD_METHOD, OLD_METADATA)
+    _values_comments(CENTRE_COMMENT, SPREAD_COMMENT, OLD_CENTRE, OLD_SPREAD)
 
 
 def downgrade() -> None:
     op.drop_constraint("pk_anomalies", "anomalies", type_="primary")
     op.create_primary_key("pk_anomalies", "anomalies", ["exchange", "symbol", "metric", "method", "time"])
     _comments(OLD_METHOD, OLD_METADATA, METHOD_COMMENT, METADATA_COMMENT)
+    _values_comments(OLD_CENTRE, OLD_SPREAD, CENTRE_COMMENT, SPREAD_COMMENT)
+
+
+def _values_comments(centre: str, spread: str, old_centre: str, old_spread: str) -> None:
+    for column, comment, old in (("centre", centre, old_centre), ("spread", spread, old_spread)):
+        op.alter_column(
+            "anomalies",
+            column,
+            existing_type=sa.Double(),
+            existing_nullable=False,
+            comment=comment,
+            existing_comment=old,
+        )
 
 
 def _comments(method: str, metadata: str, old_method: str, old_metadata: str) -> None:
