@@ -102,3 +102,31 @@ def test_recompute_is_idempotent_and_replaces_old_rows(funding_loaded):
     recompute_anomalies(funding_loaded, SETTINGS)
     pd.testing.assert_frame_equal(_stored(funding_loaded).drop(columns="received_at"), after_first)
     assert json.dumps(after_first["metadata"].iloc[0])
+
+
+def test_migration_h9_01_keeps_one_row_per_observation_with_each_methods_z(scratch_url):
+    """Rows stored once per method (before h9_01) become one row per observation: the larger |z| is kept and
+    the z of every method it had lands in ``metadata.z``; a downgrade and upgrade again keep them."""
+    from alembic import command
+
+    from db.engine import make_engine
+    from tests.conftest import alembic_config
+
+    cfg = alembic_config(scratch_url)
+    command.upgrade(cfg, "h10_01")
+    engine = make_engine(scratch_url)
+    insert = text("INSERT INTO anomalies (time, exchange, symbol, metric, method, value, centre, spread, z_score, "
+                  "threshold, \"window\") VALUES ('2026-02-23 08:00Z', 'binanceusdm', 'ETH/USDT:USDT', "
+                  "'funding_rate', :m, 0.0001, 0.0002, 0.00001, :z, 4, 240)")
+    with engine.begin() as conn:
+        for method, z in (("robust", -8.14), ("zscore", -6.44)):
+            conn.execute(insert, {"m": method, "z": z})
+        conn.execute(text(str(insert).replace("2026-02-23 08:00Z", "2026-02-24 08:00Z")), {"m": "robust", "z": 5.0})
+    command.upgrade(cfg, "h9_01")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT time, method, z_score, metadata FROM anomalies ORDER BY time")).all()
+    engine.dispose()
+    assert [(r.method, r.z_score) for r in rows] == [("robust", -8.14), ("robust", 5.0)]
+    assert rows[0].metadata == {"z": {"robust": -8.14, "zscore": -6.44}} and rows[1].metadata == {}
+    command.downgrade(cfg, "h10_01")
+    command.upgrade(cfg, "h9_01")
