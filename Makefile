@@ -10,7 +10,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.requirements.stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test system-deps system-deps-test timescaledb venv db-start db-stop db-status redis-start redis-stop migrate lint bench-ingest bench-app bench-ui bench-load clean
+.PHONY: run test system-deps system-deps-test timescaledb venv db-start db-stop db-status redis-start redis-stop migrate lint bench-ingest bench-app bench-ui bench-load bench-anomalies clean
 
 # --- installation ------------------------------------------------------------------------
 system-deps:
@@ -65,6 +65,10 @@ bench-app: db-start redis-start
 # of the fake exchange (BENCH_ARGS="--rss-minutes 10"; prints figures; not part of `make test`).
 bench-ingest: db-start
 	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_ingest.py $(BENCH_ARGS)
+
+# Anomalies flagged per metric and venue on the stored data, at the defaults (prints figures; not part of `make test`).
+bench-anomalies: migrate
+	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_anomalies.py
 
 # Page load to all charts drawn in headless Chromium against gunicorn (prints figures; not part of `make test`).
 bench-ui: db-start

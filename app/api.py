@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 SETTINGS_KEY = "ALPHAPULSE_SETTINGS"
 #: Default and largest ``limit`` of ``/api/anomalies``.
 ANOMALY_LIMIT_DEFAULT, ANOMALY_LIMIT_MAX = 1000, 10_000
+#: Orders of ``/api/anomalies``.
+ANOMALY_SORTS = ("newest", "strongest")
 #: Anomaly metrics ingest writes (``db.schema.anomalies.metric``).
 ANOMALY_METRICS = ("funding_rate", "log_return_1m", "log_volume_1m", "premium")
 #: What ``/api/health`` says when the database check fails (the detail goes to the log, never to clients).
@@ -267,17 +269,25 @@ def prices() -> Response:
 
 def anomalies() -> Response:
     """``/api/anomalies``: ``db.queries.anomaly_rows``; also ``metric`` (comma list of
-    :data:`ANOMALY_METRICS`), ``min_abs_z`` (>= 0) and ``limit`` (1 … 10,000, default 1,000; newest first)."""
+    :data:`ANOMALY_METRICS`), ``min_abs_z`` (>= 0), ``limit`` (1 … 10,000, default 1,000) and ``sort``
+    (``newest``, the default, or ``strongest``: the ``limit`` rows of largest |z|, strongest first)."""
     args = request.args
 
     def fetch(conn, q):
         metric = parse_choices("metric", args.get("metric"), ANOMALY_METRICS)
         min_abs_z = parse_float("min_abs_z", args.get("min_abs_z"), 0.0)
         limit = parse_int("limit", args.get("limit"), ANOMALY_LIMIT_DEFAULT, 1, ANOMALY_LIMIT_MAX)
-        frame = queries.anomaly_rows(conn, q.exchanges, q.symbols, q.start, q.end, metric, min_abs_z, limit)
-        return frame, {"metric": metric, "min_abs_z": min_abs_z, "limit": limit}
+        sort = parse_choices("sort", args.get("sort"), ANOMALY_SORTS) or ["newest"]
+        if len(sort) != 1:
+            raise ParamError("sort", "must be one of newest, strongest")
+        strongest = sort[0] == "strongest"
+        frame = queries.anomaly_rows(conn, q.exchanges, q.symbols, q.start, q.end, metric, min_abs_z, limit,
+                                     strongest=strongest)
+        if strongest:
+            frame = frame.sort_values("z_score", key=abs, ascending=False, kind="stable", ignore_index=True)
+        return frame, {"metric": metric, "min_abs_z": min_abs_z, "limit": limit, "sort": sort[0]}
 
-    return _history("anomalies", ("metric", "min_abs_z", "limit"), fetch)
+    return _history("anomalies", ("metric", "min_abs_z", "limit", "sort"), fetch)
 
 
 def prometheus_metrics() -> Response:

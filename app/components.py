@@ -53,12 +53,13 @@ def funding_trend(funding: pd.DataFrame, exchange: str, symbol: str, current: fl
 
 
 def anomaly_summary(counts: pd.DataFrame, exchange: str, symbol: str) -> tuple[int, float | None, datetime | None]:
-    """``(count, max |z|, newest time)`` of one pair's anomalies over every metric, from ``counts``
+    """``(count, max |z|, UTC time of that max |z|)`` of one pair's anomalies over every metric, from ``counts``
     (``db.queries.anomaly_counts``: one row per exchange + symbol + metric)."""
     rows = counts[(counts["exchange"] == exchange) & (counts["symbol"] == symbol)] if len(counts) else []
     if not len(rows):
         return 0, None, None
-    return int(rows["anomalies"].sum()), float(rows["max_abs_z"].max()), rows["newest"].max()
+    strongest = rows.loc[rows["max_abs_z"].idxmax()]
+    return int(rows["anomalies"].sum()), float(strongest["max_abs_z"]), strongest["max_z_time"]
 
 
 def _countdown(next_time, now: datetime, live: bool) -> str:
@@ -79,14 +80,14 @@ def symbol_card(
     rate, interval = snap["funding_rate"], snap["funding_interval_hours"]
     change = snap["change_24h_pct"]
     arrow = funding_trend(funding, exchange, symbol, rate, bool(snap["funding_settled"]))
-    count, max_z, newest = anomaly_summary(counts, exchange, symbol)
+    count, max_z, max_z_time = anomaly_summary(counts, exchange, symbol)
     other = "annual" if mode == "interval" else "interval"
     kind = "settled" if snap["funding_settled"] else "predicted"
     status = (
         dbc.Badge("no anomaly in range", color="success", className="ap-badge")
         if not count
         else dbc.Badge(
-            f"{count} anomal{'y' if count == 1 else 'ies'} · max |z| {max_z:.1f} · {fmt.utc(newest)}",
+            f"{count} anomal{'y' if count == 1 else 'ies'} · max |z| {max_z:.1f} at {fmt.utc(max_z_time)}",
             color="danger",
             className="ap-badge",
         )
@@ -161,12 +162,13 @@ COMPARISON_COLUMNS = (
     ("anomalies", "Anomalies in range"), ("max_abs_z", "Max |z|"),
 )  # fmt: skip
 
-#: Column definitions of the anomalies grid: (field, header with unit).
+#: Column definitions of the anomalies grid: (field, header with unit[, min width px]); value and centre are
+#: shown in the metric's unit for people (:func:`app.format.anomaly_value`), wide enough to read at 1,440 px.
 ANOMALY_COLUMNS = (
-    ("time", "Time (UTC)"), ("symbol", "Symbol"), ("exchange", "Exchange"), ("metric", "Metric"),
-    ("method", "Method"), ("value", "Value (metric's unit)"), ("centre", "Centre (metric's unit)"),
-    ("spread", "Spread (metric's unit)"), ("z_score", "z (dimensionless)"),
-    ("threshold", "Threshold |z|"), ("window", "Window (obs.)"),
+    ("time", "Time (UTC)", 150), ("symbol", "Symbol"), ("exchange", "Exchange"), ("metric", "Metric", 120),
+    ("value", "Value", 260), ("centre", "Recent centre", 260), ("z_score", "z"),
+    ("abs_z", "|z| (sort: strongest first)", 110), ("method", "Method"), ("threshold", "Threshold |z|"),
+    ("window", "Window (obs.)"),
 )  # fmt: skip
 
 
@@ -175,7 +177,8 @@ def grid(grid_id: str, columns, row_data: list[dict] | None = None, height: int 
     own scrollbar, or (``height=None``) as tall as its rows (for short tables such as the comparison)."""
     return dag.AgGrid(
         id=grid_id,
-        columnDefs=[{"field": f, "headerName": h} for f, h in columns],
+        columnDefs=[{"field": c[0], "headerName": c[1], **({"minWidth": c[2]} if len(c) > 2 else {})}
+                    for c in columns],
         rowData=row_data or [],
         defaultColDef={
             "sortable": True,
@@ -198,16 +201,18 @@ def grid(grid_id: str, columns, row_data: list[dict] | None = None, height: int 
 
 
 def anomaly_rows_for_grid(anomalies: pd.DataFrame) -> list[dict]:
-    """Rows of the anomalies grid, newest first: times as ``YYYY-MM-DD HH:MM:SS`` UTC, values to 6
-    significant digits (metric's unit), z to 2 decimals."""
+    """Rows of the anomalies grid (one per observation), newest first: times as ``YYYY-MM-DD HH:MM:SS`` UTC,
+    value and centre in the metric's unit for people (:func:`app.format.anomaly_value`), z and |z| to 2 decimals."""
     rows = []
     for rec in anomalies.to_dict("records"):
+        hours = rec.get("interval_hours")
         rows.append(
             {
                 "time": rec["time"].strftime("%Y-%m-%d %H:%M:%S"), "symbol": display_symbol(rec["symbol"]),
                 "exchange": rec["exchange"], "metric": rec["metric"], "method": rec["method"],
-                "value": float(f"{rec['value']:.6g}"), "centre": float(f"{rec['centre']:.6g}"),
-                "spread": float(f"{rec['spread']:.6g}"), "z_score": round(float(rec["z_score"]), 2),
+                "value": fmt.anomaly_value(rec["metric"], rec["value"], hours),
+                "centre": fmt.anomaly_value(rec["metric"], rec["centre"], hours),
+                "z_score": round(float(rec["z_score"]), 2), "abs_z": round(abs(float(rec["z_score"])), 2),
                 "threshold": rec["threshold"], "window": int(rec["window"]),
             }
         )  # fmt: skip

@@ -113,3 +113,25 @@ def span_label(delta: timedelta) -> str:
         if seconds >= size and seconds % size == 0 and not (unit == "d" and seconds < 2 * 86_400):
             return f"{seconds // size} {unit}"
     return f"{seconds} s"
+
+
+def anomaly_value(metric: str, value: float | None, interval_hours: float | None = None) -> str:
+    """An anomaly's value (or centre) in its metric's unit for people.
+
+    ``funding_rate`` (fraction per interval): ``"+0.0100 % / 8h (+1.00 bp) · +10.95 % / yr"`` (annualised when the
+    interval is known); ``log_return_1m`` (natural log): the simple return ``exp(r) − 1`` in %;
+    ``log_volume_1m`` (ln of base units): the volume ``exp(v)`` in base units; ``premium`` (fraction): basis
+    points. Missing value or an unknown metric → :data:`MISSING` / the number as is.
+    """
+    if _missing(value):
+        return MISSING
+    if metric == "funding_rate":
+        text = funding_text(value, interval_hours, "interval")
+        return text if _missing(interval_hours) else f"{text} · {funding_text(value, interval_hours, 'annual')}"
+    if metric == "log_return_1m":
+        return pct(math.expm1(value), digits=3)
+    if metric == "log_volume_1m":
+        return f"{math.exp(value):,.4g} base units"
+    if metric == "premium":
+        return bps(value)
+    return f"{value:.6g}"

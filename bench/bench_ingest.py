@@ -1,7 +1,7 @@
 """Ingest benchmark (prints figures; not a test, not part of ``make test``): ``make bench-ingest``.
 
 1. **Pipeline vs raw COPY.** ``--rows`` (default 1,000,000) 1-minute candle rows go through the whole ingest
-   path (validate → classic and robust z-score anomalies → idempotent COPY/staging/ON CONFLICT write with the
+   path (validate → z-score anomalies → idempotent COPY/staging/ON CONFLICT write with the
    15-minute and 1-hour rollups) into the ``prices`` hypertable of a scratch database; in the same run the same rows
    are written with raw binary ``COPY`` into an empty copy of the table (also a hypertable, 1-day chunks, same
    primary key). Prints rows/s of both and their ratio (goal: pipeline ≥ 0.5 × COPY). The reference COPY

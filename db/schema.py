@@ -120,6 +120,12 @@ prices = Table(
     comment="Closed OHLCV candles; time is the candle open time (UTC)",
 )
 
+#: Comments of ``anomalies.method`` and ``anomalies.metadata`` (migration h9_01 sets them).
+METHOD_COMMENT = "method that judged the observation: robust (median/1.4826×MAD, floored) or ewma (volatility-scaled)"
+METADATA_COMMENT = "method, z of each method {robust, ewma}, floor (metric's unit), interval_hours (funding)"
+CENTRE_COMMENT = "trailing median, weighted mean or 0, metric's unit"
+SPREAD_COMMENT = "trailing spread, at least the metric's floor, metric's unit"
+
 anomalies = Table(
     "anomalies",
     metadata,
@@ -135,16 +141,16 @@ anomalies = Table(
             "premium (fraction)"
         ),
     ),
-    Column("method", Text, nullable=False, comment="zscore (mean/std, ddof=0) or robust (median/MAD×1.4826)"),
+    Column("method", Text, nullable=False, comment=METHOD_COMMENT),
     Column("value", Double, nullable=False, comment="observed value of the metric, metric's unit"),
-    Column("centre", Double, nullable=False, comment="trailing mean or median, metric's unit"),
-    Column("spread", Double, nullable=False, comment="trailing std or 1.4826×MAD, metric's unit"),
+    Column("centre", Double, nullable=False, comment=CENTRE_COMMENT),
+    Column("spread", Double, nullable=False, comment=SPREAD_COMMENT),
     Column("z_score", Double, nullable=False, comment="(value − centre) / spread, dimensionless"),
     Column("threshold", Double, nullable=False, comment="|z| threshold in force"),
     Column("window", Integer, nullable=False, comment="trailing window length, observations"),
-    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb"), comment="extra context"),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb"), comment=METADATA_COMMENT),
     _received_at(),
-    PrimaryKeyConstraint("exchange", "symbol", "metric", "method", "time"),
+    PrimaryKeyConstraint("exchange", "symbol", "metric", "time"),
     CheckConstraint("spread > 0", name="spread_positive"),
     comment="Z-score anomalies found on trailing windows (no look-ahead)",
 )

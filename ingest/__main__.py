@@ -1,4 +1,4 @@
-"""``python -m ingest <command>``: run | backfill | load-recorded | retention.
+"""``python -m ingest <command>``: run | backfill | load-recorded | recompute-anomalies | retention.
 
 Logging is configured from ``settings.log_level`` (one line per event, UTC timestamps). Every command connects as
 the ingest role (``Settings.database_url_for("ingest")``: ``DATABASE_INGEST_URL``, else ``DATABASE_URL``, else the
@@ -37,6 +37,15 @@ def _load_recorded(args, settings: Settings) -> int:
     result = load_recorded(get_engine(settings.database_url_for("ingest")), settings, args.data_dir or RECORDED_DIR)
     log.info("load-recorded done in %.1f s: %d rows written, %d anomalies, %d rejected", time.monotonic() - started,
              result.written, result.anomalies, result.rejected_total)
+    return 0
+
+
+def _recompute(args, settings: Settings) -> int:
+    from ingest.recompute import recompute_anomalies
+
+    started = time.monotonic()
+    written = recompute_anomalies(get_engine(settings.database_url_for("ingest")), settings)
+    log.info("recompute-anomalies done in %.1f s: %d anomalies stored", time.monotonic() - started, written)
     return 0
 
 
@@ -120,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--since", required=True, help="UTC start: YYYY-MM-DD[THH:MM] or Nd (N days ago)")
     bf.add_argument("--until", default="", help="UTC end (default: now)")
     bf.set_defaults(handler=_backfill)
+    sub.add_parser("recompute-anomalies", help="rewrite stored anomalies from the raw rows (idempotent)") \
+        .set_defaults(handler=_recompute)
     sub.add_parser("retention", help="drop chunks past the retention ages once").set_defaults(handler=_retention)
     return parser
 

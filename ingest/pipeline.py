@@ -57,8 +57,9 @@ _CANDLE_CONTEXT = text(
     "AND price_kind = :kind AND time < :before ORDER BY time DESC LIMIT :n"
 )
 _FUNDING_CONTEXT = text(
-    "SELECT time, funding_rate, mark_price, index_price FROM funding_rates WHERE exchange = :exchange "
-    "AND symbol = :symbol AND settled = :settled AND time < :before ORDER BY time DESC LIMIT :n"
+    "SELECT time, funding_rate, funding_interval_hours, mark_price, index_price FROM funding_rates "
+    "WHERE exchange = :exchange AND symbol = :symbol AND settled = :settled AND time < :before "
+    "ORDER BY time DESC LIMIT :n"
 )
 
 
@@ -81,7 +82,7 @@ def _with_context(engine: Engine, frame: pd.DataFrame, query, params: dict, n: i
 
 def _anomaly_args(settings: Settings) -> dict:
     return {"window": settings.anomaly_window, "min_periods": settings.anomaly_min_periods,
-            "threshold": settings.anomaly_z_threshold}
+            "threshold_scale": settings.anomaly_threshold_scale}
 
 
 def _write_candle_batch(engine: Engine, valid: pd.DataFrame, found: Future) -> tuple:

@@ -9,6 +9,7 @@ PY=.venv/bin/python
 # Without internet the worker logs one line per exchange per backoff step and keeps running.
 echo "[run] loading the bundled real history (data/recorded)"
 $PY -m ingest load-recorded
+$PY -m ingest recompute-anomalies  # stored anomalies follow the current methods (idempotent, ~5 s on the bundle)
 INGEST_LOG="$($PY -c 'from settings import get_settings; print(get_settings().var_dir)')/log/ingest.log"
 mkdir -p "$(dirname "$INGEST_LOG")"
 $PY -m ingest run >>"$INGEST_LOG" 2>&1 &

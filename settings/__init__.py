@@ -139,8 +139,9 @@ class Settings:
     anomaly_min_periods: int = _env_field(
         "ALPHAPULSE_ANOMALY_MIN_PERIODS", 30, "Fewest trailing observations before a z-score is computed."
     )
-    anomaly_z_threshold: float = _env_field(
-        "ALPHAPULSE_ANOMALY_Z_THRESHOLD", 4.0, "Absolute z-score at or above which an observation is an anomaly."
+    anomaly_threshold_scale: float = _env_field(
+        "ALPHAPULSE_ANOMALY_THRESHOLD_SCALE", 1.0,
+        "Multiplies each metric's calibrated |z| threshold (ingest/anomaly/specs.py); above 1 flags fewer.",
     )
     max_abs_funding_rate: float = _env_field(
         "ALPHAPULSE_MAX_ABS_FUNDING_RATE", 0.05, "Funding rates beyond ±this fraction per interval are rejected."

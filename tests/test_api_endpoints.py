@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from app import create_app, with_database
+from db import queries
 from db.queries import align_range
 from db.writes.extents import rebuild_extents
 from settings import get_settings
@@ -139,6 +140,32 @@ def test_anomalies_equal_the_table(client, conn):
     want = want.sort_values(["time", "metric", "method"], ignore_index=True)
     for col in ("time", "metric", "method", "value", "centre", "spread", "z_score", "threshold", "window"):
         np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy())
+
+
+def test_anomalies_strongest_first_and_one_row_per_observation(client, conn):
+    start, end = datetime(2025, 3, 8, tzinfo=UTC), datetime(2026, 3, 7, tzinfo=UTC)
+    got = records(client.get(f"/api/anomalies?exchange=hyperliquid&start={iso(start)}&end={iso(end)}"
+                             "&metric=funding_rate&sort=strongest&limit=20"))  # fmt: skip
+    want = sql_frame(conn, "SELECT time, symbol, z_score FROM anomalies WHERE exchange = 'hyperliquid' AND "
+                           "metric = 'funding_rate' AND time >= :a AND time < :b ORDER BY abs(z_score) DESC, time DESC "
+                           "LIMIT 20", a=start, b=end)  # fmt: skip
+    assert len(got) == 20 and not got.duplicated(["time", "symbol"]).any()
+    np.testing.assert_array_equal(got["z_score"].abs().to_numpy(), want["z_score"].abs().to_numpy())
+    bad = client.get(f"/api/anomalies?start={iso(start)}&end={iso(end)}&sort=loudest")
+    assert bad.status_code == 400 and "sort" in bad.get_data(as_text=True)
+
+
+def test_anomaly_counts_give_the_time_of_the_max_abs_z(conn):
+    start, end = datetime(2025, 3, 8, tzinfo=UTC), datetime(2026, 3, 7, tzinfo=UTC)
+    counts = queries.anomaly_counts(conn, None, None, start, end)
+    want = sql_frame(conn, "SELECT DISTINCT ON (exchange, symbol, metric) exchange, symbol, metric, time AS max_z_time "
+                           "FROM anomalies WHERE time >= :a AND time < :b "
+                           "ORDER BY exchange, symbol, metric, abs(z_score) DESC, time DESC",
+                     a=start, b=end)  # fmt: skip
+    merged = counts.merge(want, on=["exchange", "symbol", "metric"], suffixes=("", "_sql"))
+    assert len(merged) == len(counts) > 5
+    assert (merged["max_z_time"] == merged["max_z_time_sql"]).all()
+    assert (merged["max_z_time"] != merged["newest"]).any()  # the badge time is not the newest anomaly's
 
 
 def test_empty_range_reports_where_the_data_is(client, conn):

@@ -5,6 +5,7 @@ validation unchanged (same JSON), and carry the data it was given (last points e
 from __future__ import annotations
 
 import json
+import math
 from datetime import timedelta
 
 import pandas as pd
@@ -102,3 +103,28 @@ def test_anomaly_and_system_figures_pass_plotly_validation_and_keep_the_data(rec
             y = pd.Series(trace.y)
             assert (y.isna().sum() == 0) if kind == "bars" else (y.isna().sum() >= 1)
             assert float(y.dropna().iloc[-1]) == float(values.iloc[-1])
+
+
+def test_anomaly_values_read_in_the_metrics_unit():
+    from app.format import anomaly_value
+
+    assert anomaly_value("funding_rate", 0.0001, 8.0) == "+0.0100 % / 8h (+1.00 bp) · +10.95 % / yr"
+    assert anomaly_value("funding_rate", 0.0000125, 1.0) == "+0.0013 % / 1h (+0.12 bp) · +10.95 % / yr"
+    assert anomaly_value("log_return_1m", math.log(1.01)) == "+1.000 %"
+    assert anomaly_value("log_volume_1m", math.log(2500.0)) == "2,500 base units"
+    assert anomaly_value("premium", -0.00035) == "-3.50 bp"
+
+
+def test_anomaly_grid_has_one_row_per_observation_in_people_units(recorded_engine):
+    from app.components import anomaly_rows_for_grid
+
+    with recorded_engine.connect() as conn:
+        end = conn.execute(text("SELECT max(time) FROM anomalies")).scalar_one() + timedelta(seconds=1)
+        rows = queries.anomaly_rows(conn, None, None, end - timedelta(days=365), end, metrics=["funding_rate"],
+                                    limit=200)
+    grid = anomaly_rows_for_grid(rows)
+    keys = [(r["time"], r["exchange"], r["symbol"], r["metric"]) for r in grid]
+    assert len(grid) == len(rows) > 0 and len(set(keys)) == len(keys)
+    for rec, shown in zip(rows.to_dict("records"), grid, strict=True):
+        assert shown["value"].endswith("% / yr") and f"/ {rec['interval_hours']:g}h" in shown["value"]
+        assert shown["abs_z"] == round(abs(rec["z_score"]), 2)

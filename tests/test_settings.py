@@ -15,10 +15,11 @@ def test_every_setting_is_in_the_readme_table():
 
 def test_values_are_parsed_by_type():
     s = load_settings(
-        {"ALPHAPULSE_SYMBOLS": "btc, ETH/USDT ,", "ALPHAPULSE_PG_PORT": "6000", "ALPHAPULSE_ANOMALY_Z_THRESHOLD": "3.5"}
+        {"ALPHAPULSE_SYMBOLS": "btc, ETH/USDT ,", "ALPHAPULSE_PG_PORT": "6000",
+         "ALPHAPULSE_ANOMALY_THRESHOLD_SCALE": "1.5"}
     )
     assert s.symbols == ("btc", "ETH/USDT")
-    assert s.local_pg_port == 6000 and s.anomaly_z_threshold == 3.5
+    assert s.local_pg_port == 6000 and s.anomaly_threshold_scale == 1.5
     passfile = s.var_dir / "secrets" / "pgpass"
     assert s.effective_database_url == f"postgresql+psycopg://alphapulse@127.0.0.1:6000/alphapulse?passfile={passfile}"
     assert s.database_url_for("app").startswith("postgresql+psycopg://alphapulse_app@127.0.0.1:6000/alphapulse?")

@@ -92,11 +92,10 @@ def layout(**query) -> html.Div:
                 [
                     html.Div(id=f"{P}-summary", className="ap-window text-muted"),
                     html.Div(graph(f"{P}-scatter", 420), className="ap-panel"),
-                    html.H2("Recent anomalies (newest first)", className="ap-h2"),
+                    html.H2("Recent anomalies (newest first; sort by |z| for the strongest)", className="ap-h2"),
                     html.Div(
-                        "Units of value, centre and spread: "
-                        + "; ".join(f"{name}: {unit}" for name, (_, unit) in METRICS.items())
-                        + ".",
+                        "Value and centre: funding in % and bp per interval and annualised, 1-min returns in %, "
+                        "1-min volume in base units, premium in bp.",
                         className="ap-window text-muted",
                     ),
                     grid(f"{P}-table", ANOMALY_COLUMNS, height=420),

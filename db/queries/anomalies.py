@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import Connection, and_, func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from db.queries.common import check_range, fetch_frame, pair_filters
 from db.schema import anomalies
@@ -27,8 +28,9 @@ def anomaly_rows(
 
     Columns: ``time`` (UTC), ``exchange``, ``symbol``, ``metric``, ``method``, ``value``, ``centre``, ``spread``
     (metric's unit, see ``db.schema.anomalies``), ``z_score``, ``threshold`` (dimensionless), ``window``
-    (observations). With ``limit`` only the newest ``limit`` rows, or with ``strongest`` the ``limit`` rows of
-    largest ``|z_score|`` (chart markers; :func:`anomaly_counts` gives the totals). Sorted newest first.
+    (observations), ``interval_hours`` (funding interval of a ``funding_rate`` row, from its metadata; else
+    NULL). With ``limit`` only the newest ``limit`` rows, or with ``strongest`` the ``limit`` rows of largest
+    ``|z_score|`` (chart markers; :func:`anomaly_counts` gives the totals). Sorted newest first.
     Raises ``ValueError`` for a bad range, negative ``min_abs_z`` or ``limit < 1``.
     """
     check_range(start, end)
@@ -44,7 +46,7 @@ def anomaly_rows(
         clauses.append(func.abs(t.z_score) >= min_abs_z)
     newest_first = (t.time.desc(), t.exchange, t.symbol, t.metric, t.method)
     columns = (t.time, t.exchange, t.symbol, t.metric, t.method, t.value, t.centre, t.spread, t.z_score, t.threshold,
-               t.window)
+               t.window, t.metadata["interval_hours"].as_float().label("interval_hours"))
     order = (func.abs(t.z_score).desc(), *newest_first) if strongest else newest_first
     frame = fetch_frame(conn, select(*columns).where(and_(*clauses)).order_by(*order).limit(limit), ["time"])
     return frame.sort_values("time", ascending=False, kind="stable", ignore_index=True) if strongest else frame
@@ -61,17 +63,20 @@ def anomaly_counts(
     chart legends need the totals, not every row).
 
     Columns: ``exchange``, ``symbol``, ``metric``, ``anomalies`` (rows, int), ``max_abs_z`` (largest
-    ``|z_score|``, dimensionless), ``newest`` (UTC time of the newest). Raises ``ValueError`` for a bad range.
+    ``|z_score|``, dimensionless), ``max_z_time`` (UTC time of that largest ``|z_score|``; the newest on a tie),
+    ``newest`` (UTC time of the newest). Raises ``ValueError`` for a bad range.
     """
     check_range(start, end)
     t = anomalies.c
     stmt = (
         select(t.exchange, t.symbol, t.metric, func.count().label("anomalies"),
-               func.max(func.abs(t.z_score)).label("max_abs_z"), func.max(t.time).label("newest"))
+               func.max(func.abs(t.z_score)).label("max_abs_z"),
+               func.array_agg(aggregate_order_by(t.time, func.abs(t.z_score).desc(), t.time.desc()))[1]
+               .label("max_z_time"), func.max(t.time).label("newest"))
         .where(t.time >= start, t.time < end, *pair_filters(anomalies, exchanges, symbols))
         .group_by(t.exchange, t.symbol, t.metric)
         .order_by(t.exchange, t.symbol, t.metric)
     )  # fmt: skip
-    frame = fetch_frame(conn, stmt, ["newest"])
+    frame = fetch_frame(conn, stmt, ["max_z_time", "newest"])
     return frame.astype({"anomalies": "int64", "max_abs_z": "float64"})
 

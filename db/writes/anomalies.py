@@ -1,4 +1,4 @@
-"""Anomaly writes: the same anomaly found twice stays one row."""
+"""Anomaly writes: one row per observation (exchange + symbol + metric + time); found twice it stays one row."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from db.schema import anomalies
 from db.writes.common import ANOMALY_TYPES, WriteResult, copy_binary, run, upsert_binary
 
-_ANOMALY_SERIES = ("exchange", "symbol", "metric", "method")
+_ANOMALY_SERIES = ("exchange", "symbol", "metric")
 _ANOMALIES_STORED = text(
     "SELECT EXISTS (SELECT 1 FROM anomalies WHERE exchange = :exchange AND symbol = :symbol AND metric = :metric "
-    "AND method = :method AND time BETWEEN :lo AND :hi)"
+    "AND time BETWEEN :lo AND :hi)"
 )
 #: Smallest anomaly batch worth the direct COPY: it costs one range probe per series, and below this size the
 #: staging ``INSERT … ON CONFLICT`` is as fast.
@@ -29,8 +29,8 @@ def _copy_new_anomalies(conn: Connection, frame: pd.DataFrame) -> bool:
     ranges = times.groupby([frame[c] for c in _ANOMALY_SERIES]).agg(["min", "max", "size", "nunique"])
     if (ranges["size"] != ranges["nunique"]).any():
         return False
-    for (exchange, symbol, metric, method), (lo, hi, _, _) in ranges.iterrows():
-        params = {"exchange": exchange, "symbol": symbol, "metric": metric, "method": method,
+    for (exchange, symbol, metric), (lo, hi, _, _) in ranges.iterrows():
+        params = {"exchange": exchange, "symbol": symbol, "metric": metric,
                   "lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()}
         if conn.execute(_ANOMALIES_STORED, params).scalar_one():
             return False

@@ -16,14 +16,14 @@ CANDLE_COLUMNS = ("time", "exchange", "symbol", "timeframe", "price_kind", "open
 FUNDING_COLUMNS = ("time", "exchange", "symbol", "settled", "funding_rate", "funding_interval_hours",
                    "mark_price", "index_price", "next_funding_time")
 ANOMALY_COLUMNS = ("time", "exchange", "symbol", "metric", "method", "value", "centre", "spread", "z_score",
-                   "threshold", "window")
+                   "threshold", "window", "metadata")
 METRIC_COLUMNS = ("time", "metric", "value", "unit", "labels")
 
 #: Binary COPY types (:mod:`db.pgcopy`) of the candle and anomaly columns.
 CANDLE_TYPES = dict(zip(CANDLE_COLUMNS, ("timestamptz", "text", "text", "text", "text", "float8", "float8",
                                           "float8", "float8", "float8", "float8"), strict=True))
 ANOMALY_TYPES = dict(zip(ANOMALY_COLUMNS, ("timestamptz", "text", "text", "text", "text", "float8", "float8",
-                                            "float8", "float8", "float8", "int4"), strict=True))
+                                            "float8", "float8", "float8", "int4", "jsonb"), strict=True))
 FUNDING_KEY = ("exchange", "symbol", "settled", "time")
 FUNDING_TYPES = dict(zip(FUNDING_COLUMNS, ("timestamptz", "text", "text", "bool", "float8", "float8", "float8",
                                             "float8", "timestamptz"), strict=True))
