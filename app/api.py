@@ -27,8 +27,6 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-import orjson
 import pandas as pd
 from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import Connection
@@ -48,6 +46,7 @@ from app.params import (
     reject_unknown,
 )
 from app.prometheus import render_metrics
+from app.serialize import respond
 from db import queries
 from db.engine import get_engine, probe_timescaledb
 from db.health import Status
@@ -118,53 +117,6 @@ def _iso(value):
     if isinstance(value, timedelta):
         return queries.bucket_name(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def _orjson_default(value):
-    """Values orjson does not know: whitelisted bucket widths by name, pandas' missing markers as null."""
-    if isinstance(value, timedelta):
-        return queries.bucket_name(value)
-    if value is pd.NaT or value is pd.NA:
-        return None
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-#: orjson options: naive datetimes are UTC, written with ``Z``; numpy scalars/arrays accepted.
-_ORJSON = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY
-
-
-def _column_values(series: pd.Series) -> list:
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        naive = series.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
-        if (naive.view("int64")[~np.isnat(naive)] % 1_000_000).any():  # sub-second times: one format for all
-            text = series.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            return [None if pd.isna(t) else t for t in text]
-        return naive.tolist()  # datetimes (orjson: ISO-8601 with Z, no fraction); NaT -> None
-    return series.tolist()
-
-
-def json_records(frame: pd.DataFrame) -> list[dict]:
-    """``frame`` as records for :func:`dumps`: UTC times ISO-8601 with ``Z`` (with microseconds for every row of a
-    column when any row has a sub-second part, e.g. Binance's funding-time jitter, else whole seconds),
-    floats as Python floats (orjson writes the shortest repr that round-trips exactly and NaN as ``null``;
-    pandas' ``to_json`` would round to a fixed number of decimal places and blur small funding rates)."""
-    columns = {name: _column_values(frame[name]) for name in frame.columns}
-    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
-def dumps(value) -> bytes:
-    """JSON bytes of ``value`` with the API's conventions (orjson; see :func:`json_records`)."""
-    return orjson.dumps(value, default=_orjson_default, option=_ORJSON)
-
-
-def respond(frame: pd.DataFrame, fmt: str, meta: dict, filename: str) -> Response:
-    """``frame`` as JSON ``{"meta", "data"}`` or as CSV (header row, ISO times, ``filename`` as attachment)."""
-    if fmt == "csv":
-        body = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
-        headers = {"Content-Disposition": f'attachment; filename="{filename}.csv"'}
-        return Response(body, mimetype="text/csv", headers=headers)
-    body = dumps({"meta": {**meta, "count": len(frame)}, "data": json_records(frame)})
-    return Response(body, mimetype="application/json")
 
 
 # --- views ------------------------------------------------------------------------------------------------------
@@ -272,6 +224,8 @@ def anomalies() -> Response:
     :data:`ANOMALY_METRICS`), ``min_abs_z`` (>= 0), ``limit`` (1 … 10,000, default 1,000) and ``sort``
     (``newest``, the default, or ``strongest``: the ``limit`` rows of largest |z|, strongest first)."""
     args = request.args
+    if "bucket" in args:
+        raise ParamError("bucket", "bucket does not apply to /api/anomalies: each row is one observation")
 
     def fetch(conn, q):
         metric = parse_choices("metric", args.get("metric"), ANOMALY_METRICS)

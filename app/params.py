@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from app.format import duration
 from db.queries import BUCKET_WIDTHS, MAX_POINTS
 from db.symbols import SymbolError, normalize_symbol
 
@@ -113,12 +114,13 @@ def parse_range(args: Mapping[str, str], now: datetime, max_range: timedelta) ->
     if start >= end:
         raise ParamError("start", f"start {start.isoformat()} must be before end {end.isoformat()}")
     if end - start > max_range:
-        raise ParamError("start", f"range {end - start} is longer than the allowed {max_range.days} days")
+        raise ParamError("start", f"range {duration(end - start)} is longer than the allowed {max_range.days} d")
     return start, end
 
 
 def parse_bucket(raw: str | None, start: datetime, end: datetime) -> timedelta | None:
-    """A whitelisted bucket width (``1m``, ``5m``, ``15m``, ``1h``, ``4h``, ``1d``, ``1w``) or ``None`` (automatic).
+    """A whitelisted bucket width (``1m``, ``5m``, ``15m``, ``1h``, ``4h``, ``8h``, ``1d``, ``1w``) or ``None``
+    (automatic; ``8h`` buckets start at 00:00, 08:00 and 16:00 UTC, the commonest funding settlements).
 
     Raises :class:`ParamError` (400, ``bucket``) for another value or when the range would need more than
     ``db.queries.MAX_POINTS`` buckets of that width.

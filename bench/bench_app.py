@@ -49,8 +49,8 @@ from plotly.io.json import to_json_plotly
 from sqlalchemy import Engine, make_url, text
 
 from app import create_app, with_database
-from app.api import dumps, json_records
 from app.figures import MAX_MARKERS, funding_figure, price_figure
+from app.serialize import dumps, json_records
 from bench import page_views
 from db import queries
 from db.engine import make_engine

@@ -19,6 +19,7 @@ BUCKET_WIDTHS: dict[str, timedelta] = {
     "15m": timedelta(minutes=15),
     "1h": timedelta(hours=1),
     "4h": timedelta(hours=4),
+    "8h": timedelta(hours=8),
     "1d": timedelta(days=1),
     "1w": timedelta(days=7),
 }

@@ -1,0 +1,93 @@
+"""How the JSON API writes its answers: JSON through orjson (UTC times with ``Z``, NaN as ``null``), CSV through
+pandas; floats tidied of binary noise (:func:`tidy_floats`), booleans in CSV as ``true``/``false``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import orjson
+import pandas as pd
+from flask import Response
+
+from db import queries
+
+
+def _orjson_default(value):
+    """Values orjson does not know: whitelisted bucket widths by name, pandas' missing markers as null."""
+    if isinstance(value, timedelta):
+        return queries.bucket_name(value)
+    if value is pd.NaT or value is pd.NA:
+        return None
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+#: orjson options: naive datetimes are UTC, written with ``Z``; numpy scalars/arrays accepted.
+_ORJSON = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY
+
+
+#: Significant digits floats keep in API output: exchanges publish at most ~10, so this only removes binary
+#: floating-point noise of arithmetic (``1.2500000000000006e-05`` -> ``1.25e-05``, ``139216.00699999998`` ->
+#: ``139216.007``).
+SIGNIFICANT_DIGITS = 12
+
+
+def tidy_floats(values: np.ndarray) -> np.ndarray:
+    """``values`` (float array) rounded to :data:`SIGNIFICANT_DIGITS` significant digits, NaN/inf kept: round
+    ``x × 10^k`` to an integer and divide by the exact power of ten, which gives the double nearest the short
+    decimal (so its shortest repr is that decimal)."""
+    out = np.array(values, dtype="float64", copy=True)
+    ok = np.isfinite(out) & (out != 0)
+    k = SIGNIFICANT_DIGITS - 1 - np.floor(np.log10(np.abs(out[ok]))).astype(int)
+    k = np.clip(k, -22, 22)  # powers of ten up to 1e22 are exact doubles
+    up, down = np.float_power(10.0, np.maximum(k, 0)), np.float_power(10.0, np.maximum(-k, 0))
+    out[ok] = np.round(out[ok] * up / down) * down / up
+    return out
+
+
+def _column_values(series: pd.Series) -> list:
+    if pd.api.types.is_float_dtype(series.dtype):
+        return [None if np.isnan(v) else v for v in tidy_floats(series.to_numpy(dtype="float64")).tolist()]
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        naive = series.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
+        if (naive.view("int64")[~np.isnat(naive)] % 1_000_000).any():  # sub-second times: one format for all
+            text = series.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return [None if pd.isna(t) else t for t in text]
+        return naive.tolist()  # datetimes (orjson: ISO-8601 with Z, no fraction); NaT -> None
+    return series.tolist()
+
+
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    """``frame`` as records for :func:`dumps`: UTC times ISO-8601 with ``Z`` (with microseconds for every row of a
+    column when any row has a sub-second part, e.g. Binance's funding-time jitter, else whole seconds),
+    floats as Python floats (orjson writes the shortest repr that round-trips exactly and NaN as ``null``;
+    pandas' ``to_json`` would round to a fixed number of decimal places and blur small funding rates)."""
+    columns = {name: _column_values(frame[name]) for name in frame.columns}
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def dumps(value) -> bytes:
+    """JSON bytes of ``value`` with the API's conventions (orjson; see :func:`json_records`)."""
+    return orjson.dumps(value, default=_orjson_default, option=_ORJSON)
+
+
+def _csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as the CSV shows it: floats tidied (:func:`tidy_floats`), booleans as ``true``/``false``."""
+    out = frame.copy()
+    for name in out.columns:
+        column = out[name]
+        if pd.api.types.is_bool_dtype(column.dtype):
+            out[name] = np.where(column, "true", "false")
+        elif pd.api.types.is_float_dtype(column.dtype):
+            out[name] = tidy_floats(column.to_numpy(dtype="float64"))
+    return out
+
+
+def respond(frame: pd.DataFrame, fmt: str, meta: dict, filename: str) -> Response:
+    """``frame`` as JSON ``{"meta", "data"}`` or as CSV (header row, ISO times, ``filename`` as attachment)."""
+    if fmt == "csv":
+        body = _csv_frame(frame).to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+        headers = {"Content-Disposition": f'attachment; filename="{filename}.csv"'}
+        return Response(body, mimetype="text/csv", headers=headers)
+    body = dumps({"meta": {**meta, "count": len(frame)}, "data": json_records(frame)})
+    return Response(body, mimetype="application/json")
