@@ -7,7 +7,7 @@ then rewrites the stored anomalies with the per-metric methods of ``ingest/anoma
 old key (the rows kept stay valid under it).
 
 Revision ID: h9_01
-Revises: h10_01
+Revises: h10_02
 Create Date: 2026-11-28
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from db.schema import CENTRE_COMMENT, METADATA_COMMENT, METHOD_COMMENT, SPREAD_COMMENT
 
 revision = "h9_01"
-down_revision = "h10_01"
+down_revision = "h10_02"
 branch_labels = None
 depends_on = None
 
