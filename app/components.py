@@ -19,7 +19,7 @@ from app import format as fmt
 from app.api import short_error
 from app.controls import DEFAULT_RANGE, PRESETS
 from app.figures import HEIGHT, empty_figure
-from db.symbols import display_symbol
+from db.symbols import display_symbol, quote_currency
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,12 @@ def anomaly_summary(counts: pd.DataFrame, exchange: str, symbol: str) -> tuple[i
 
 
 def _countdown(next_time, now: datetime, live: bool) -> str:
+    """The card's next-funding line; a next funding time not after ``now`` (the view's end, or the live clock) is
+    no next funding time: its settlement is missing from the data, so it says overdue."""
     if next_time is None or pd.isna(next_time):
         return "next funding: unknown"
+    if next_time <= now:
+        return f"next funding overdue: due {fmt.utc(next_time)}, no settlement in the data since"
     if live:
         return f"next funding in {fmt.duration(next_time - now)}"
     return f"next funding {fmt.utc(next_time)}"
@@ -101,7 +105,7 @@ def symbol_card(
                     html.Div(
                         [
                             html.Span(fmt.price(snap["last_price"]), className="ap-price"),
-                            html.Span(" USDT", className="text-muted small"),
+                            html.Span(f" {quote_currency(symbol)}", className="text-muted small"),
                         ]
                     ),
                     html.Div(
@@ -131,9 +135,10 @@ def symbol_card(
     )
 
 
-def comparison_rows(snapshot: pd.DataFrame, counts: pd.DataFrame) -> list[dict]:
-    """Rows of the overview's comparison grid (numbers rounded, units in :data:`COMPARISON_COLUMNS` headers;
-    ``counts``: ``db.queries.anomaly_counts``)."""
+def comparison_rows(snapshot: pd.DataFrame, counts: pd.DataFrame, now: datetime) -> list[dict]:
+    """Rows of the overview's comparison grid (numbers rounded, units in :data:`COMPARISON_COLUMNS` headers and
+    the ``quote`` column; ``counts``: ``db.queries.anomaly_counts``; a next funding time not after ``now``, the
+    view's end, shows as overdue)."""
     rows = []
     for _, snap in snapshot.iterrows():
         rate, interval = snap["funding_rate"], snap["funding_interval_hours"]
@@ -142,21 +147,28 @@ def comparison_rows(snapshot: pd.DataFrame, counts: pd.DataFrame) -> list[dict]:
         rows.append(
             {
                 "symbol": display_symbol(snap["symbol"]), "exchange": snap["exchange"],
-                "last_price": _num(snap["last_price"], 8), "change_24h_pct": _num(snap["change_24h_pct"], 3),
+                "last_price": _num(snap["last_price"], 8), "quote": quote_currency(snap["symbol"]),
+                "change_24h_pct": _num(snap["change_24h_pct"], 3),
                 "funding_pct": _num(rate * 100 if pd.notna(rate) else None, 5),
                 "funding_bps": _num(rate * 10_000 if pd.notna(rate) else None, 3),
                 "annual_pct": _num(annual * 100 if annual is not None else None, 3),
                 "interval_h": _num(interval, 2),
-                "next_funding": fmt.utc(snap["next_funding_time"]) if pd.notna(snap["next_funding_time"]) else None,
+                "next_funding": _next_funding_cell(snap["next_funding_time"], now),
                 "anomalies": count, "max_abs_z": _num(max_z, 2),
             }
         )  # fmt: skip
     return rows
 
 
+def _next_funding_cell(next_time, now: datetime) -> str | None:
+    if next_time is None or pd.isna(next_time):
+        return None
+    return f"overdue ({fmt.utc(next_time)})" if next_time <= now else fmt.utc(next_time)
+
+
 #: Column definitions of the comparison grid: (field, header with unit).
 COMPARISON_COLUMNS = (
-    ("symbol", "Symbol"), ("exchange", "Exchange"), ("last_price", "Last price (USDT)"),
+    ("symbol", "Symbol"), ("exchange", "Exchange"), ("last_price", "Last price"), ("quote", "Quote"),
     ("change_24h_pct", "24 h change (%)"), ("funding_pct", "Funding (% / interval)"), ("funding_bps", "Funding (bp)"),
     ("annual_pct", "Annualised (% / yr)"), ("interval_h", "Interval (h)"), ("next_funding", "Next funding (UTC)"),
     ("anomalies", "Anomalies in range"), ("max_abs_z", "Max |z|"),

@@ -61,6 +61,15 @@ def display_symbol(unified: str) -> str:
     return unified.split(":", 1)[0]
 
 
+def quote_currency(unified: str) -> str:
+    """The quote currency prices of a market are in: ``BTC/USDT:USDT`` → ``USDT``, ``HYPE/USDC:USDC`` → ``USDC``
+    (ccxt's unified ``BASE/QUOTE:SETTLE``). Raises ``ValueError`` for a symbol without ``/``."""
+    base_quote = display_symbol(unified)
+    if "/" not in base_quote:
+        raise ValueError(f"{unified!r} is not a unified symbol (BASE/QUOTE[:SETTLE])")
+    return base_quote.split("/", 1)[1]
+
+
 def exchange_id_symbol(unified: str) -> str:
     """Binance-style concatenated id: ``BTC/USDT:USDT`` → ``BTCUSDT`` (used to read recorded Binance files)."""
     return display_symbol(unified).replace("/", "")

@@ -19,6 +19,7 @@ from app.figures.common import (
     utc_naive,
     with_gaps,
 )
+from db.symbols import quote_currency
 
 
 def price_figure(
@@ -35,7 +36,8 @@ def price_figure(
     """
     series = list(series_arrays(prices, ("open", "high", "low", "close")))
     if len(series) == 1:
-        traces, y_title, shapes, base = [_candles(*series[0])], "Price (USDT)", [], None
+        quote = quote_currency(series[0][0][1])
+        traces, y_title, shapes, base = [_candles(*series[0])], f"Price ({quote})", [], None
     else:
         traces, y_title, base = [], "Change since range start (%)", {}
         for i, ((exchange, symbol), data) in enumerate(series):

@@ -186,4 +186,5 @@ def _content(state, end, bucket, data: dict, fp: dict):
         if not prices.empty
         else empty_figure("No prices in this range")
     )
-    return dbc.Row(cards, className="g-2"), comparison_rows(snapshot, counts), fund_fig, price_fig
+    rows = comparison_rows(snapshot, counts, live_now if state.live else end)
+    return dbc.Row(cards, className="g-2"), rows, fund_fig, price_fig
