@@ -213,9 +213,18 @@ def test_latest_snapshot_equals_newest_rows(conn, newest_candle):
 
 
 def test_latest_snapshot_of_the_past_ignores_later_rows(conn, newest_candle):
+    """Issue 11, item 5: at a view end of 10:00 the last price is the close of the 09:59 candle (closed at 10:00),
+    not of the candle opening at 10:00, and the 24 h change is taken with it."""
     now = newest_candle - timedelta(days=3)
     snap = queries.latest_snapshot(conn, [EXCHANGE], SYMBOLS[:1], now)
     assert snap["price_time"].iloc[0] <= now and snap["funding_time"].iloc[0] <= now
+    one = """SELECT time, close FROM prices WHERE exchange = :e AND symbol = :s AND timeframe = '1m'
+             AND time = :t"""
+    closed = conn.execute(text(one), {"e": EXCHANGE, "s": SYMBOLS[0], "t": now - timedelta(minutes=1)}).one()
+    ago = conn.execute(text(one), {"e": EXCHANGE, "s": SYMBOLS[0], "t": closed.time - timedelta(hours=24)}).one()
+    assert conn.execute(text(one), {"e": EXCHANGE, "s": SYMBOLS[0], "t": now}).one_or_none() is not None
+    assert snap["price_time"].iloc[0] == closed.time and snap["last_price"].iloc[0] == closed.close
+    assert snap["change_24h_pct"].iloc[0] == pytest.approx((closed.close / ago.close - 1) * 100, rel=1e-12)
 
 
 # --- metrics and health ---------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ LEFT JOIN LATERAL (
     FROM (VALUES {TF_VALUES_SQL}) AS tf(name, width)
     CROSS JOIN LATERAL (SELECT time, close FROM prices
         WHERE exchange = p.exchange AND symbol = p.symbol AND timeframe = tf.name AND price_kind = 'last'
-          AND time <= :now {{bound}} ORDER BY time DESC LIMIT 1) c
+          AND time <= CAST(:now AS timestamptz) - tf.width {{bound}} ORDER BY time DESC LIMIT 1) c
     ORDER BY c.time DESC, tf.width ASC LIMIT 1) lp ON true
 LEFT JOIN LATERAL (SELECT close FROM prices
     WHERE exchange = p.exchange AND symbol = p.symbol AND timeframe = lp.timeframe AND price_kind = 'last'
@@ -78,6 +78,7 @@ def latest_snapshot(
     """The newest values at or before ``now`` per exchange + symbol (one row per pair, also when it has no data).
 
     Columns: ``exchange``, ``symbol``; ``last_price`` (close of the last-price candle with the newest open time
+    among those closed by ``now`` (open + width <= ``now``: a candle opening at ``now`` closes after the view)
     over the stored timeframes, the finest on a tie; quote currency) and its ``price_time`` (candle open, UTC);
     ``change_24h_pct`` (percent: ``(last_price / close 24 h earlier − 1) × 100``, same timeframe);
     ``funding_rate`` (fraction per interval: the newest predicted rate if it is not older than the newest
