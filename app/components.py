@@ -135,6 +135,15 @@ def symbol_card(
     )
 
 
+def cards_note(shown: int, total: int, note_id: str) -> html.Div | None:
+    """A line saying that only ``shown`` of ``total`` pairs have a card (the comparison table lists every one);
+    ``None`` when all have one."""
+    if shown >= total:
+        return None
+    return html.Div(f"{shown} of {total} pairs shown as cards (the first {shown} by exchange and symbol); the table "
+                    f"below lists all {total}.", id=note_id, className="text-muted small mt-1")
+
+
 def comparison_rows(snapshot: pd.DataFrame, counts: pd.DataFrame, now: datetime) -> list[dict]:
     """Rows of the overview's comparison grid (numbers rounded, units in :data:`COMPARISON_COLUMNS` headers and
     the ``quote`` column; ``counts``: ``db.queries.anomaly_counts``; a next funding time not after ``now``, the

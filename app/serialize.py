@@ -26,10 +26,10 @@ def _orjson_default(value):
 _ORJSON = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY
 
 
-#: Significant digits floats keep in API output: exchanges publish at most ~10, so this only removes binary
-#: floating-point noise of arithmetic (``1.2500000000000006e-05`` -> ``1.25e-05``, ``139216.00699999998`` ->
-#: ``139216.007``).
-SIGNIFICANT_DIGITS = 12
+#: Significant digits floats keep in API output: exchanges publish at most ~10 and a double carries 15-17, so
+#: this only removes the binary floating-point noise of arithmetic (``1.2500000000000006e-05`` -> ``1.25e-05``,
+#: ``139216.00699999998`` -> ``139216.007``).
+SIGNIFICANT_DIGITS = 15
 
 
 def tidy_floats(values: np.ndarray) -> np.ndarray:

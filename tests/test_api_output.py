@@ -2,7 +2,7 @@
 ``true``/``false``, range errors in human durations, ``bucket`` refused where it does not apply, 8-hour buckets.
 
 Bucket means are computed by the database from the bundled real funding history; the expected values are the same
-means computed here with SQL, rounded to 12 significant digits in Python's own decimal formatting.
+means computed here with SQL, rounded to 15 significant digits in Python's own decimal formatting.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from app.components import comparison_rows, symbol_card
+from app.components import cards_note, comparison_rows, symbol_card
 from app.figures import price_figure
 from db import queries
 from db.symbols import quote_currency
@@ -63,3 +63,9 @@ def test_candle_axis_is_titled_in_the_quote_currency():
     as_usdc = btc.assign(exchange=HL[0], symbol="BTC/USDC:USDC")  # the same candles under a USDC market's name
     assert price_figure(btc, timedelta(minutes=1), "v")["layout"]["yaxis"]["title"]["text"] == "Price (USDT)"
     assert price_figure(as_usdc, timedelta(minutes=1), "v")["layout"]["yaxis"]["title"]["text"] == "Price (USDC)"
+
+
+def test_the_overview_says_how_many_pairs_have_a_card():
+    """Issue 11, item 3: more pairs than cards -> "12 of 15 pairs shown as cards"; all shown -> no note."""
+    assert "12 of 15 pairs shown as cards" in _text(cards_note(12, 15, "n"))
+    assert "table below lists all 15" in _text(cards_note(12, 15, "n")) and cards_note(4, 4, "n") is None

@@ -24,6 +24,7 @@ from app import controls
 from app.components import (
     COMPARISON_COLUMNS,
     EMPTY_NOTICE_CLOSED,
+    cards_note,
     comparison_rows,
     empty_notice,
     error_alert,
@@ -187,4 +188,6 @@ def _content(state, end, bucket, data: dict, fp: dict):
         else empty_figure("No prices in this range")
     )
     rows = comparison_rows(snapshot, counts, live_now if state.live else end)
-    return dbc.Row(cards, className="g-2"), rows, fund_fig, price_fig
+    note = cards_note(len(cards), len(snapshot), f"{P}-cards-note")
+    return [dbc.Row(cards, className="g-2"), note], rows, fund_fig, price_fig
+
