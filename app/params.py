@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from app.format import duration
+from db.coins import is_bare_coin, symbols_of_coin
 from db.queries import BUCKET_WIDTHS, MAX_POINTS
 from db.symbols import SymbolError, normalize_symbol
 
@@ -163,14 +164,21 @@ def parse_exchanges(raw: str | None, known: Iterable[str]) -> tuple[str, ...]:
 
 
 def parse_symbols(raw: str | None, known: Iterable[str]) -> tuple[str, ...]:
-    """Unified symbols from a comma list of any spelling ``db.symbols.normalize_symbol`` reads (``BTC``,
-    ``BTCUSDT``, ``BTC/USDT``, ``BTC/USDT:USDT``); empty or missing = every known one.
+    """Unified symbols from a comma list of any spelling ``db.symbols.normalize_symbol`` reads (``BTCUSDT``,
+    ``BTC/USDT``, ``BTC/USDT:USDT``); empty or missing = every known one. A bare coin (``BTC``, ``pepe``)
+    names that coin's perpetuals on every chosen venue (``db.coins.symbols_of_coin``: ``BTC/USDT:USDT``
+    and Hyperliquid's ``BTC/USDC:USDC``; ``PEPE`` includes ``1000PEPE/USDT:USDT`` and ``KPEPE/USDC:USDC``).
 
     Raises :class:`ParamError` 400 for an unreadable symbol and 404 for one with no data (both ``symbols``).
     """
     known = set(known)
     wanted = []
     for part in _split(raw):
+        if is_bare_coin(part):
+            if not (found := symbols_of_coin(part, known)):
+                raise ParamError("symbols", f"no data for coin {part.strip().upper()!r} on the chosen exchanges", 404)
+            wanted.extend(found)
+            continue
         try:
             symbol = normalize_symbol(part)
         except SymbolError as exc:
