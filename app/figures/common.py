@@ -1,9 +1,9 @@
-"""What every figure builder shares: template, palette, time layout, gaps, series arrays, markers."""
+"""What every figure builder shares: template, time layout, gaps, series arrays, markers."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import numpy as np
@@ -22,8 +22,8 @@ TEMPLATE_JSON = json.loads(resources.files("plotly").joinpath(f"package_data/tem
 #: Points further apart than this many expected steps are drawn as a gap.
 GAP_FACTOR = 1.5
 
-#: A qualitative palette (colour-blind safe, Okabe-Ito) cycled over series.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+#: Date tick settings of every time axis: labels that do not fit are angled or thinned (``automargin`` makes room).
+DATE_TICKS = {"automargin": True}
 
 #: Most anomaly markers overlaid on a funding or price chart (the largest |z|; the legend gives the total).
 MAX_MARKERS = 60
@@ -68,9 +68,20 @@ def with_gaps(times: np.ndarray, step: timedelta, *values) -> tuple[np.ndarray, 
     return (filled, *(np.insert(np.asarray(v, dtype="float64"), at, np.nan) for v in values))
 
 
-def time_layout(yaxis_title: str, uirevision: str, **extra) -> dict:
+def plotly_time(value: datetime) -> str:
+    """An aware datetime as plotly reads a date-axis value: ``"2025-06-20 08:00:00"`` (UTC, no zone)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+
+def time_layout(
+    yaxis_title: str, uirevision: str, window: tuple[datetime, datetime] | None = None, **extra
+) -> dict:
     """The layout every time chart shares (template, height, legend above the plot, UTC time axis, ``yaxis_title``
-    naming the unit, ``uirevision``) as a fresh dict, plus ``extra`` keys (which replace common ones)."""
+    naming the unit, ``uirevision``) as a fresh dict, plus ``extra`` keys (which replace common ones).
+
+    ``window`` (aware ``(start, end)``, the view's range) fixes the time axis to exactly that span, so charts of
+    one view share their time axis whatever data each holds (without it the axis fits the data).
+    """
     layout = {
         "template": TEMPLATE_JSON,
         "height": HEIGHT,
@@ -79,9 +90,11 @@ def time_layout(yaxis_title: str, uirevision: str, **extra) -> dict:
         "modebar": {"orientation": "v"},  # on the right edge, clear of the legend above the plot
         "hovermode": "x unified",
         "uirevision": uirevision,
-        "xaxis": {"title": {"text": "Time (UTC)"}},
+        "xaxis": {"title": {"text": "Time (UTC)"}, **DATE_TICKS},
         "yaxis": {"title": {"text": yaxis_title}},
     }
+    if window is not None:
+        layout["xaxis"]["range"] = [plotly_time(window[0]), plotly_time(window[1])]
     return {**layout, **extra}
 
 
@@ -120,10 +133,14 @@ def strongest(anomalies: pd.DataFrame, limit: int = MAX_MARKERS) -> pd.DataFrame
     return top.drop(columns="_absz").sort_values("time")
 
 
-def anomaly_marker_trace(marks: pd.DataFrame, y, total: int) -> dict:
-    """Red-cross marker trace of anomaly rows ``marks`` at heights ``y`` (the chart's unit); ``total`` anomalies
-    of which these are the strongest names the legend entry; hover gives the series, metric and z."""
+def anomaly_marker_trace(marks: pd.DataFrame, y, total: int, notes: list[str] | None = None) -> dict:
+    """Red-cross marker trace of anomaly rows ``marks`` at heights ``y`` (the unit and basis of the line they
+    mark); ``total`` anomalies of which these are the strongest names the legend entry; hover gives the series,
+    metric, z and each mark's entry of ``notes`` (e.g. its own value, when the line shows a bucket mean)."""
     labels = [series_label(e, s) for e, s in zip(marks["exchange"], marks["symbol"], strict=True)]
+    template = "%{customdata[0]}: %{customdata[1]} anomaly, z = %{customdata[2]:.2f}"
+    template += "" if notes is None else "<br>%{customdata[3]}"
+    notes = notes if notes is not None else [""] * len(marks)
     name = "anomaly" if total <= len(marks) else f"anomalies: {len(marks)} of {total} (largest |z|)"
     return {
         "type": "scatter",
@@ -132,6 +149,9 @@ def anomaly_marker_trace(marks: pd.DataFrame, y, total: int) -> dict:
         "name": name,
         "mode": "markers",
         "marker": {"symbol": "x", "size": 10, "color": "#dc3545", "line": {"width": 1, "color": "#dc3545"}},
-        "customdata": [list(row) for row in zip(labels, marks["metric"], marks["z_score"].astype(float), strict=True)],
-        "hovertemplate": "%{customdata[0]}: %{customdata[1]} anomaly, z = %{customdata[2]:.2f}<extra></extra>",
+        "customdata": [
+            list(row)
+            for row in zip(labels, marks["metric"], marks["z_score"].astype(float), notes, strict=True)
+        ],
+        "hovertemplate": template + "<extra></extra>",
     }
