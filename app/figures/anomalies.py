@@ -15,6 +15,11 @@ from app.figures.common import figure, hline, series_label, time_layout, utc_nai
 Z_COLORSCALE = [[i / (len(sequential.YlOrRd) - 1), colour] for i, colour in enumerate(sequential.YlOrRd)]
 
 
+#: Height (px) of the |z| colour bar, at the bottom of the plot: the scatter is 420 px tall and the mode bar
+#: (``MODEBAR_REMOVE`` applied) about 130 px, from the top.
+COLORBAR_PX = 170
+
+
 def anomaly_scatter(
     anomalies: pd.DataFrame, uirevision: str, window: tuple[datetime, datetime] | None = None
 ) -> dict:
@@ -54,7 +59,8 @@ def _anomaly_metric_trace(metric: str, part: pd.DataFrame, i: int, size_ref: flo
             "cmin": 0,
             "cmax": size_ref,
             "showscale": i == 0,
-            "colorbar": {"title": {"text": "|z|"}, "thickness": 12},
+            "colorbar": {"title": {"text": "|z|"}, "thickness": 12, "lenmode": "pixels", "len": COLORBAR_PX,
+                         "y": 0, "yanchor": "bottom"},  # fmt: skip
             "line": {"width": 0.5, "color": "#495057"},
         },
         "customdata": [

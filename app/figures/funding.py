@@ -218,7 +218,8 @@ def funding_basis(choice: str, funding: pd.DataFrame) -> tuple[str, str]:
     last = known.groupby(["exchange", "symbol"], sort=False)["funding_interval_hours"].last()
     hours = sorted(set(last.astype(float)))
     differ = len(hours) > 1
-    listed = ", ".join(f"{h:g} h" for h in hours)
+    names = [f"{h:g} h" for h in hours]
+    listed = " and ".join([", ".join(names[:-1]), names[-1]] if differ else names)
     if choice == "auto":
         if differ:
             return "annual", f"Annualised: the selected pairs settle funding every {listed}; rates per interval " \
