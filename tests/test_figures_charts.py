@@ -13,7 +13,6 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
@@ -215,3 +214,19 @@ def test_date_ticks_have_a_compact_format_for_every_spacing():
     for before, after in itertools.pairwise(stops):
         assert before["dtickrange"][1] == after["dtickrange"][0]
     assert all(len(s["value"].split("<br>")[0]) <= len("%H:%M:%S.%L") for s in stops)
+
+
+def test_a_missing_settlement_leaves_a_gap_in_the_step(recorded_funding):
+    """Five recorded Binance BTC settlements removed (times floored to 15-minute buckets, as ``funding_series``
+    gives them): the step breaks once there, and no segment covers the missing intervals."""
+    btc = recorded_funding[(recorded_funding["exchange"] == "binanceusdm")
+                           & (recorded_funding["symbol"] == "BTC/USDT:USDT")].sort_values("time").head(40)  # fmt: skip
+    btc = btc.assign(time=btc["time"].dt.floor("15min"))
+    holed = btc.drop(index=btc.index[10:15])
+    fig = go.Figure(funding_figure(holed, "interval", timedelta(minutes=15), "v"))
+    (trace,) = fig.data
+    assert pd.Series(trace.y).isna().sum() == 1
+    hole = (btc["time"].iloc[9], btc["time"].iloc[14])  # the intervals the removed settlements paid for
+    segments = _segments(trace)
+    assert len(segments) == len(holed)
+    assert not any(x0 < hole[1].tz_convert(None) and x1 > hole[0].tz_convert(None) for x0, x1, _ in segments)

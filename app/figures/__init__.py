@@ -26,7 +26,7 @@ pass every builder's output through ``go.Figure``, which rejects unknown propert
 Input columns (UTC ``time`` as tz-aware datetimes):
 
 * funding: ``time, exchange, symbol, settled, funding_rate`` (fraction per interval),
-  ``funding_interval_hours`` (hours);
+  ``funding_interval_hours`` (hours), optional ``rows`` (settlements per bucket);
 * prices: ``time, exchange, symbol, open, high, low, close`` (quote currency), ``volume``;
 * anomalies: ``time, exchange, symbol, metric, method, value, centre, spread, z_score``.
 """
