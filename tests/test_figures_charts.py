@@ -196,10 +196,16 @@ def test_funding_basis_is_annualised_when_the_selected_intervals_differ(recorded
     assert controls.state_from_store(store).funding == controls.AUTO_FUNDING
 
 
-def test_a_split_metric_chart_shows_its_legend_even_with_one_trace():
-    """"Fetch errors by class" with one class: the legend names it (plotly hides a lone trace's legend)."""
+def test_legends_show_with_one_trace_where_they_name_something(recorded_funding):
+    """"Fetch errors by class" with one class: the legend names it (plotly hides a lone trace's legend); so does
+    the legend of a funding or price chart of one series; a metric not split by labels has none."""
     candles = read_klines_1m()
     btc = candles[candles["symbol"] == "BTC/USDT:USDT"].head(120)
+    one = _rows(recorded_funding, [("binanceusdm", "BTC/USDT:USDT")])
+    assert go.Figure(funding_figure(one, "interval", timedelta(hours=1), "v")).layout.showlegend is True
+    assert go.Figure(price_figure(btc, timedelta(minutes=1), "v")).layout.showlegend is True
+    whole = btc.assign(value=btc["volume"])[["time", "value"]]
+    assert go.Figure(metric_figure(whole, "rows", (), "q", timedelta(minutes=1))).layout.showlegend is False
     frame = btc.assign(value=btc["volume"], error="NetworkError")[["time", "value", "error"]]
     fig = go.Figure(metric_figure(frame, "errors per bucket", ("error",), "q", timedelta(minutes=1), "bars"))
     assert fig.layout.showlegend is True and [t.name for t in fig.data] == ["NetworkError"]

@@ -92,8 +92,9 @@ def plotly_time(value: datetime) -> str:
 def time_layout(
     yaxis_title: str, uirevision: str, window: tuple[datetime, datetime] | None = None, **extra
 ) -> dict:
-    """The layout every time chart shares (template, height, legend above the plot, UTC time axis, ``yaxis_title``
-    naming the unit, ``uirevision``) as a fresh dict, plus ``extra`` keys (which replace common ones).
+    """The layout every time chart shares (template, height, legend above the plot, shown even for one trace since
+    it names the series, UTC time axis, ``yaxis_title`` naming the unit, ``uirevision``) as a fresh dict, plus
+    ``extra`` keys (which replace common ones).
 
     ``window`` (aware ``(start, end)``, the view's range) fixes the time axis to exactly that span, so charts of
     one view share their time axis whatever data each holds (without it the axis fits the data).
@@ -102,6 +103,7 @@ def time_layout(
         "template": TEMPLATE_JSON,
         "height": HEIGHT,
         "margin": {"l": 64, "r": 40, "t": 8, "b": 40},
+        "showlegend": True,  # plotly hides the legend of a lone trace: it would not say which series it is
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0},
         "modebar": {"orientation": "v", "remove": MODEBAR_REMOVE},  # right edge, clear of the legend
         "hovermode": "x unified",
