@@ -69,8 +69,9 @@ def test_fast_figures_pass_plotly_validation_and_keep_the_data(recorded_engine, 
         if trace.type == "candlestick":
             assert trace.close[-1] == last[trace.meta["symbol"]]
         else:
-            first_open = prices[prices["symbol"] == trace.meta["symbol"]]["open"].iloc[0]
-            assert trace.y[-1] == pytest.approx((last[trace.meta["symbol"]] / first_open - 1) * 100, rel=1e-12)
+            first_close = prices[prices["symbol"] == trace.meta["symbol"]]["close"].iloc[0]
+            assert trace.y[0] == 0
+            assert trace.y[-1] == pytest.approx((last[trace.meta["symbol"]] / first_close - 1) * 100, rel=1e-12)
 
 
 def test_anomaly_and_system_figures_pass_plotly_validation_and_keep_the_data(recorded_engine, newest):

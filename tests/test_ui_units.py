@@ -152,10 +152,10 @@ def _last(values) -> float:
     return float(pd.Series(values).dropna().iloc[-1])
 
 
-def test_funding_figure_has_zero_line_units_and_settled_markers(funding):
+def test_funding_figure_has_zero_line_units_and_settled_steps(funding):
     fig = funding_figure(funding, "interval", timedelta(minutes=15), "view")
     assert {t.meta["symbol"] for t in fig.data} == {"BTC/USDT:USDT", "SOL/USDT:USDT"}
-    assert all(t.connectgaps is False and t.mode == "lines+markers" for t in fig.data)
+    assert all(t.connectgaps is False and t.mode == "lines" and t.line.shape == "hv" for t in fig.data)
     assert fig.layout.yaxis.title.text == "Funding rate (% per funding interval)"
     assert fig.layout.xaxis.title.text == "Time (UTC)"
     assert any(s.y0 == 0 and s.y1 == 0 for s in fig.layout.shapes)
@@ -177,8 +177,9 @@ def test_price_figure_candles_for_one_series_percent_change_for_several(candles)
     two = price_figure(pd.concat([candles, other]), timedelta(minutes=1), "v")
     assert [t.type for t in two.data] == ["scatter", "scatter"]
     assert two.layout.yaxis.title.text == "Change since range start (%)"
-    expected = (candles["close"].iloc[-1] / candles["open"].iloc[0] - 1) * 100
+    expected = (candles["close"].iloc[-1] / candles["close"].iloc[0] - 1) * 100
     assert two.data[0].y[-1] == pytest.approx(expected)
+    assert two.data[0].y[0] == 0 == two.data[1].y[0]  # "change since range start" starts at 0
 
 
 def test_strongest_keeps_the_largest_abs_z_in_time_order():
@@ -190,10 +191,11 @@ def test_strongest_keeps_the_largest_abs_z_in_time_order():
 
 def test_settled_and_predicted_funding_are_drawn_differently(funding):
     """Predicted snapshots (here *derived*: the recorded settled BTC rates relabelled as predictions taken at the
-    same times) are dotted lines without markers; settled rates are solid lines with markers."""
+    same times) are dotted lines as they are; settled rates are solid steps."""
     btc = funding[funding["symbol"] == "BTC/USDT:USDT"]
     both = pd.concat([btc, btc.assign(settled=False)], ignore_index=True)
     fig = funding_figure(both, "interval", timedelta(hours=1), "v")
     styles = {t.meta["settled"]: (t.line.dash, t.mode) for t in fig.data}
-    assert styles == {True: ("solid", "lines+markers"), False: ("dot", "lines")}
+    assert styles == {True: ("solid", "lines"), False: ("dot", "lines")}
+    assert {t.meta["settled"]: t.line.shape for t in fig.data} == {True: "hv", False: None}
     assert len({t.line.color for t in fig.data}) == 1  # same series colour, told apart by dash

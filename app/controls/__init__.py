@@ -7,7 +7,7 @@ end time, or a custom date range), auto-refresh period, funding display mode, an
 
     exchange=binanceusdm,bybit   symbols=BTC/USDT,ETH/USDT   range=1h|6h|24h|7d|30d|custom
     start=2026-03-01T00:00Z (custom only)   end=2026-03-19T20:00Z (anchor, or custom end)
-    refresh=0|5|10|30|60 (seconds, 0 = off)   funding=interval|annual   metric=funding_rate,…   min_z=4
+    refresh=0|5|10|30|60 (seconds, 0 = off)   funding=interval|annual (absent: auto)   metric=funding_rate,…   min_z=4
 
 Modules: ``state`` (the view and the URL), ``store`` (control values and store JSON), ``components`` (the
 control bar), ``callbacks`` (its wiring); this package re-exports their public names.
@@ -20,10 +20,12 @@ this module: the view is in the components and the URL.
 from app.controls.callbacks import register_callbacks, register_nav_callback
 from app.controls.components import control_bar
 from app.controls.state import (
+    AUTO_FUNDING,
     CUSTOM,
     DEFAULT_RANGE,
     DEFAULT_REFRESH,
     DEFAULT_SYMBOLS,
+    FUNDING_CHOICES,
     MAX_CUSTOM_RANGE,
     PRESETS,
     REFRESH_CHOICES,
@@ -46,7 +48,8 @@ from app.controls.store import (
 )
 
 __all__ = [
-    "CUSTOM", "DEFAULT_RANGE", "DEFAULT_REFRESH", "DEFAULT_SYMBOLS", "MAX_CUSTOM_RANGE", "PRESETS", "REFRESH_CHOICES",
+    "AUTO_FUNDING", "CUSTOM", "DEFAULT_RANGE", "DEFAULT_REFRESH", "DEFAULT_SYMBOLS", "FUNDING_CHOICES",
+    "MAX_CUSTOM_RANGE", "PRESETS", "REFRESH_CHOICES",
     "QueryError", "ViewState", "control_bar", "control_values", "date_bounds", "format_time", "initial_store",
     "parse_query", "parse_time", "register_callbacks", "register_nav_callback", "state_from_controls",
     "state_from_store", "state_to_store", "to_query", "window_text", "with_defaults",

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from app.controls.state import CUSTOM, PRESETS, REFRESH_CHOICES, ViewState, format_time
+from app.controls.state import AUTO_FUNDING, CUSTOM, PRESETS, REFRESH_CHOICES, ViewState, format_time
 from app.controls.store import initial_store
 from app.format import utc
 from db.symbols import display_symbol
@@ -92,12 +92,18 @@ def control_bar(prefix: str, state: ViewState, show_funding: bool = True, reques
     ``{prefix}-state`` (the view, :func:`initial_store`; rewritten by :func:`register_callbacks`), ``{prefix}-fp``
     (``request``: the first draw request, see ``app.refresh``), ``{prefix}-drawn`` (fingerprint of what is drawn),
     ``{prefix}-defaulted`` (True when the symbols are :data:`DEFAULT_SYMBOLS` because the link named none); the
-    "problems" alert for bad URL parameters and the empty-range notice with its jump button (``{prefix}-jump``).
+    "problems" alert for bad URL parameters; the funding basis (``auto``, per interval, annualised) with
+    ``{prefix}-funding-note`` beside it (the page says there what ``auto`` chose and why); and the empty-range
+    notice with its jump button (``{prefix}-jump``).
     """
     exchanges, symbols = list(state.exchanges), list(state.symbols)
     funding = dbc.RadioItems(
         id=f"{prefix}-funding",
-        options=[{"label": "per interval", "value": "interval"}, {"label": "annualised", "value": "annual"}],
+        options=[
+            {"label": "auto", "value": AUTO_FUNDING},
+            {"label": "per interval", "value": "interval"},
+            {"label": "annualised", "value": "annual"},
+        ],
         value=state.funding,
         inline=True,
         className="btn-group ap-funding",
@@ -123,7 +129,11 @@ def control_bar(prefix: str, state: ViewState, show_funding: bool = True, reques
                         list(state.symbols),
                         "Symbols (type to search)",
                     ),
-                    html.Div(funding, style={} if show_funding else {"display": "none"}, className="ap-funding-box"),
+                    html.Div(
+                        [funding, html.Div(id=f"{prefix}-funding-note", className="ap-funding-note text-muted")],
+                        style={} if show_funding else {"display": "none"},
+                        className="ap-funding-box",
+                    ),
                 ],
                 className="ap-controls-row",
             ),

@@ -29,6 +29,11 @@ DEFAULT_REFRESH = 10
 #: Longest custom range (the API's limit for bucketed series is of the same order).
 MAX_CUSTOM_RANGE = timedelta(days=366)
 
+#: Funding basis choices: ``auto`` (not chosen: per interval, or annualised when the selected pairs have
+#: different funding intervals, see ``app.figures.funding_basis``) or one of :data:`~app.format.FUNDING_MODES`.
+AUTO_FUNDING = "auto"
+FUNDING_CHOICES = (AUTO_FUNDING, *FUNDING_MODES)
+
 #: Largest minimum |z| of the anomaly filter (dimensionless).
 MAX_MIN_Z = 999.0
 
@@ -43,7 +48,8 @@ class ViewState:
 
     ``end`` (aware UTC) anchors a preset range's end (``None``: live, ends now); with ``range == "custom"``
     ``start``/``end`` bound the range. ``refresh`` is seconds (0 = off); ``funding`` one of
-    :data:`~app.format.FUNDING_MODES`; ``metrics``/``min_z`` filter anomalies (|z|, dimensionless).
+    :data:`FUNDING_CHOICES` (``auto`` when the link or the user did not choose); ``metrics``/``min_z`` filter
+    anomalies (|z|, dimensionless).
     """
 
     exchanges: tuple[str, ...] = ()
@@ -52,7 +58,7 @@ class ViewState:
     start: datetime | None = None
     end: datetime | None = None
     refresh: int = DEFAULT_REFRESH
-    funding: str = "interval"
+    funding: str = AUTO_FUNDING
     metrics: tuple[str, ...] = ()
     min_z: float = 0.0
     problems: tuple[str, ...] = field(default=(), compare=False)
@@ -129,7 +135,7 @@ _PARSERS = {
     "start": ("start", lambda raw: parse_time(raw, "start")),
     "end": ("end", lambda raw: parse_time(raw, "end")),
     "refresh": ("refresh", _refresh),
-    "funding": ("funding", lambda raw: _choice(raw, "funding", FUNDING_MODES)),
+    "funding": ("funding", lambda raw: _choice(raw, "funding", FUNDING_CHOICES)),
     "metric": ("metrics", lambda raw: tuple(dict.fromkeys(_split(raw)))),
     "min_z": ("min_z", _min_z),
 }
@@ -178,7 +184,7 @@ def to_query(state: ViewState) -> str:
         params["end"] = format_time(state.end)
     if state.refresh != DEFAULT_REFRESH:
         params["refresh"] = str(state.refresh)
-    if state.funding != "interval":
+    if state.funding != AUTO_FUNDING:
         params["funding"] = state.funding
     if state.metrics:
         params["metric"] = ",".join(state.metrics)

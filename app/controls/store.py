@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 
 from app import inputs
 from app.controls.state import (
+    AUTO_FUNDING,
     CUSTOM,
     DEFAULT_RANGE,
+    FUNDING_CHOICES,
     MAX_CUSTOM_RANGE,
     MAX_MIN_Z,
     PRESETS,
@@ -18,7 +20,7 @@ from app.controls.state import (
     format_time,
     to_query,
 )
-from app.format import FUNDING_MODES, span_label, utc
+from app.format import span_label, utc
 from app.inputs import InputError
 from app.params import utc_time
 
@@ -82,7 +84,7 @@ def state_from_controls(values: Mapping[str, object]) -> ViewState:
         start=start,
         end=end,
         refresh=int(inputs.choice(values.get("refresh"), "refresh", REFRESH_CHOICES, 0)),
-        funding=inputs.choice(values.get("funding"), "funding", FUNDING_MODES, "interval"),
+        funding=inputs.choice(values.get("funding"), "funding", FUNDING_CHOICES, AUTO_FUNDING),
         metrics=tuple(inputs.text_list(values.get("metrics"), "metrics")),
         min_z=min(max(min_z, 0.0), MAX_MIN_Z),
     )
@@ -115,7 +117,7 @@ def state_from_store(data) -> ViewState:
         start=inputs.time(data["start"], "start", utc_time),
         end=inputs.time(data["end"], "end", utc_time),
         refresh=int(inputs.choice(data["refresh"], "refresh", REFRESH_CHOICES, 0)),
-        funding=inputs.choice(data["funding"], "funding", FUNDING_MODES, "interval"),
+        funding=inputs.choice(data["funding"], "funding", FUNDING_CHOICES, AUTO_FUNDING),
         metrics=tuple(inputs.text_list(data["metrics"], "metrics")),
         min_z=inputs.number(data["min_z"], "min_z", 0.0, MAX_MIN_Z, 0.0),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pandas as pd
 from plotly.colors import sequential
@@ -13,17 +15,27 @@ from app.figures.common import figure, hline, series_label, time_layout, utc_nai
 Z_COLORSCALE = [[i / (len(sequential.YlOrRd) - 1), colour] for i, colour in enumerate(sequential.YlOrRd)]
 
 
-def anomaly_scatter(anomalies: pd.DataFrame, uirevision: str) -> dict:
+#: Height (px) of the |z| colour bar, at the bottom of the plot: the scatter is 420 px tall and the mode bar
+#: (``MODEBAR_REMOVE`` applied) about 130 px, from the top.
+COLORBAR_PX = 170
+
+
+def anomaly_scatter(
+    anomalies: pd.DataFrame, uirevision: str, window: tuple[datetime, datetime] | None = None
+) -> dict:
     """Anomalies over time: y = z-score (dimensionless), marker size and colour by |z|, one marker symbol per
-    metric; hover shows exchange, symbol, metric, method, value, centre, spread (metric's unit) and z."""
+    metric; hover shows exchange, symbol, metric, method, value, centre, spread (metric's unit) and z.
+    ``window``: the view's ``(start, end)``, the time axis' span. The |z| colour bar sits in the lower part of
+    the right margin, clear of Plotly's mode bar (upright in the upper part, :func:`time_layout`)."""
     size_ref = max(float(anomalies["z_score"].abs().max()), 1.0) if not anomalies.empty else 1.0
     traces = [
         _anomaly_metric_trace(metric, part, i, size_ref)
         for i, (metric, part) in enumerate(anomalies.groupby("metric", sort=True))
     ]
     layout = time_layout(
-        "z-score (dimensionless)", uirevision, hovermode="closest", shapes=[hline(0, {"color": "#adb5bd", "width": 1})]
-    )
+        "z-score (dimensionless)", uirevision, window, hovermode="closest",
+        shapes=[hline(0, {"color": "#adb5bd", "width": 1})],
+    )  # fmt: skip
     return figure(traces, layout)
 
 
@@ -47,7 +59,8 @@ def _anomaly_metric_trace(metric: str, part: pd.DataFrame, i: int, size_ref: flo
             "cmin": 0,
             "cmax": size_ref,
             "showscale": i == 0,
-            "colorbar": {"title": {"text": "|z|"}, "thickness": 12},
+            "colorbar": {"title": {"text": "|z|"}, "thickness": 12, "lenmode": "pixels", "len": COLORBAR_PX,
+                         "y": 0, "yanchor": "bottom"},  # fmt: skip
             "line": {"width": 0.5, "color": "#495057"},
         },
         "customdata": [

@@ -1,9 +1,9 @@
-"""What every figure builder shares: template, palette, time layout, gaps, series arrays, markers."""
+"""What every figure builder shares: template, time layout, gaps, series arrays, markers."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import numpy as np
@@ -22,8 +22,24 @@ TEMPLATE_JSON = json.loads(resources.files("plotly").joinpath(f"package_data/tem
 #: Points further apart than this many expected steps are drawn as a gap.
 GAP_FACTOR = 1.5
 
-#: A qualitative palette (colour-blind safe, Okabe-Ito) cycled over series.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+#: Date tick labels of every time axis, by tick spacing (ms, or plotly's "M1" = a month): compact formats, the
+#: date on every label's second line. Plotly's own labels add a wide third part ("Jun 23, 2025") where the day
+#: changes, which it does not count when spacing ticks: they collided on a 390 px phone.
+DATE_TICKS = {
+    "automargin": True,
+    "tickformatstops": [
+        {"dtickrange": [None, 1000], "value": "%H:%M:%S.%L<br>%b %-d"},
+        {"dtickrange": [1000, 60_000], "value": "%H:%M:%S<br>%b %-d"},
+        {"dtickrange": [60_000, 86_400_000], "value": "%H:%M<br>%b %-d"},
+        {"dtickrange": [86_400_000, "M1"], "value": "%b %-d<br>%Y"},
+        {"dtickrange": ["M1", "M12"], "value": "%b<br>%Y"},
+        {"dtickrange": ["M12", None], "value": "%Y"},
+    ],
+}
+
+#: Mode-bar buttons left out of every chart (selection tools and zoom steps the charts do not use), so the
+#: upright mode bar at the right edge stays short and clear of a colour bar below it.
+MODEBAR_REMOVE = ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]
 
 #: Most anomaly markers overlaid on a funding or price chart (the largest |z|; the legend gives the total).
 MAX_MARKERS = 60
@@ -68,20 +84,35 @@ def with_gaps(times: np.ndarray, step: timedelta, *values) -> tuple[np.ndarray, 
     return (filled, *(np.insert(np.asarray(v, dtype="float64"), at, np.nan) for v in values))
 
 
-def time_layout(yaxis_title: str, uirevision: str, **extra) -> dict:
-    """The layout every time chart shares (template, height, legend above the plot, UTC time axis, ``yaxis_title``
-    naming the unit, ``uirevision``) as a fresh dict, plus ``extra`` keys (which replace common ones)."""
+def plotly_time(value: datetime) -> str:
+    """An aware datetime as plotly reads a date-axis value: ``"2025-06-20 08:00:00"`` (UTC, no zone)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+
+def time_layout(
+    yaxis_title: str, uirevision: str, window: tuple[datetime, datetime] | None = None, **extra
+) -> dict:
+    """The layout every time chart shares (template, height, legend above the plot, shown even for one trace since
+    it names the series, UTC time axis, ``yaxis_title`` naming the unit, ``uirevision``) as a fresh dict, plus
+    ``extra`` keys (which replace common ones).
+
+    ``window`` (aware ``(start, end)``, the view's range) fixes the time axis to exactly that span, so charts of
+    one view share their time axis whatever data each holds (without it the axis fits the data).
+    """
     layout = {
         "template": TEMPLATE_JSON,
         "height": HEIGHT,
         "margin": {"l": 64, "r": 40, "t": 8, "b": 40},
+        "showlegend": True,  # plotly hides the legend of a lone trace: it would not say which series it is
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0},
-        "modebar": {"orientation": "v"},  # on the right edge, clear of the legend above the plot
+        "modebar": {"orientation": "v", "remove": MODEBAR_REMOVE},  # right edge, clear of the legend
         "hovermode": "x unified",
         "uirevision": uirevision,
-        "xaxis": {"title": {"text": "Time (UTC)"}},
+        "xaxis": {"title": {"text": "Time (UTC)"}, **DATE_TICKS},
         "yaxis": {"title": {"text": yaxis_title}},
     }
+    if window is not None:
+        layout["xaxis"]["range"] = [plotly_time(window[0]), plotly_time(window[1])]
     return {**layout, **extra}
 
 
@@ -120,10 +151,14 @@ def strongest(anomalies: pd.DataFrame, limit: int = MAX_MARKERS) -> pd.DataFrame
     return top.drop(columns="_absz").sort_values("time")
 
 
-def anomaly_marker_trace(marks: pd.DataFrame, y, total: int) -> dict:
-    """Red-cross marker trace of anomaly rows ``marks`` at heights ``y`` (the chart's unit); ``total`` anomalies
-    of which these are the strongest names the legend entry; hover gives the series, metric and z."""
+def anomaly_marker_trace(marks: pd.DataFrame, y, total: int, notes: list[str] | None = None) -> dict:
+    """Red-cross marker trace of anomaly rows ``marks`` at heights ``y`` (the unit and basis of the line they
+    mark); ``total`` anomalies of which these are the strongest names the legend entry; hover gives the series,
+    metric, z and each mark's entry of ``notes`` (e.g. its own value, when the line shows a bucket mean)."""
     labels = [series_label(e, s) for e, s in zip(marks["exchange"], marks["symbol"], strict=True)]
+    template = "%{customdata[0]}: %{customdata[1]} anomaly, z = %{customdata[2]:.2f}"
+    template += "" if notes is None else "<br>%{customdata[3]}"
+    notes = notes if notes is not None else [""] * len(marks)
     name = "anomaly" if total <= len(marks) else f"anomalies: {len(marks)} of {total} (largest |z|)"
     return {
         "type": "scatter",
@@ -132,6 +167,9 @@ def anomaly_marker_trace(marks: pd.DataFrame, y, total: int) -> dict:
         "name": name,
         "mode": "markers",
         "marker": {"symbol": "x", "size": 10, "color": "#dc3545", "line": {"width": 1, "color": "#dc3545"}},
-        "customdata": [list(row) for row in zip(labels, marks["metric"], marks["z_score"].astype(float), strict=True)],
-        "hovertemplate": "%{customdata[0]}: %{customdata[1]} anomaly, z = %{customdata[2]:.2f}<extra></extra>",
+        "customdata": [
+            list(row)
+            for row in zip(labels, marks["metric"], marks["z_score"].astype(float), notes, strict=True)
+        ],
+        "hovertemplate": template + "<extra></extra>",
     }

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
+from app.figures.colours import series_colour
 from app.figures.common import (
-    PALETTE,
     anomaly_marker_trace,
     figure,
     hline,
@@ -28,11 +28,14 @@ def price_figure(
     uirevision: str,
     anomalies: pd.DataFrame | None = None,
     anomaly_total: int | None = None,
+    window: tuple[datetime, datetime] | None = None,
 ) -> dict:
     """Price chart: candlesticks (quote currency) when ``prices`` holds one exchange + symbol, else one line per
-    series of the % change of ``close`` from the series' first ``open`` in the range. Anomalies of any metric
-    of a shown series are red crosses at that bucket's close (the :data:`MAX_MARKERS` of largest |z|;
-    ``anomaly_total`` as in :func:`funding_figure`). ``bucket`` is the candle width (gap detection).
+    series (its colour from :func:`~app.figures.colours.series_colour`, as on the funding chart) of the % change
+    of ``close`` from the series' first bucket's ``close`` in the range, so each line starts at 0. Anomalies of
+    any metric of a shown series are red crosses at that bucket's close (the :data:`MAX_MARKERS` of largest |z|;
+    ``anomaly_total`` as in :func:`funding_figure`). ``bucket`` is the candle width (gap detection); ``window``
+    the view's ``(start, end)``, the time axis' span (:func:`~app.figures.common.time_layout`).
     """
     series = list(series_arrays(prices, ("open", "high", "low", "close")))
     if len(series) == 1:
@@ -40,8 +43,8 @@ def price_figure(
         traces, y_title, shapes, base = [_candles(*series[0])], f"Price ({quote})", [], None
     else:
         traces, y_title, base = [], "Change since range start (%)", {}
-        for i, ((exchange, symbol), data) in enumerate(series):
-            base[(exchange, symbol)] = float(data["open"][0])
+        for (exchange, symbol), data in series:
+            base[(exchange, symbol)] = float(data["close"][0])
             x, close = with_gaps(data["time"], bucket, data["close"])
             traces.append({
                 "type": "scatter",
@@ -49,7 +52,7 @@ def price_figure(
                 "y": (close / base[(exchange, symbol)] - 1) * 100,
                 "name": series_label(exchange, symbol),
                 "mode": "lines",
-                "line": {"color": PALETTE[i % len(PALETTE)], "width": 1.8},
+                "line": {"color": series_colour(exchange, symbol), "width": 1.8},
                 "connectgaps": False,
                 "meta": {"exchange": exchange, "symbol": symbol},
                 "hovertemplate": "%{y:+.2f} %<extra>%{fullData.name}</extra>",
@@ -58,7 +61,7 @@ def price_figure(
     marks = _price_anomalies(series, anomalies, base, anomaly_total)
     if marks is not None:
         traces.append(marks)
-    layout = time_layout(y_title, uirevision, **({"shapes": shapes} if shapes else {}))
+    layout = time_layout(y_title, uirevision, window, **({"shapes": shapes} if shapes else {}))
     layout["xaxis"]["rangeslider"] = {"visible": False}
     if base is not None:
         layout["yaxis"]["ticksuffix"] = " %"

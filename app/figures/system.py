@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from app.figures.common import PALETTE, figure, time_layout, utc_naive, vline, with_gaps
+from app.figures.colours import series_colour
+from app.figures.common import figure, time_layout, utc_naive, vline, with_gaps
 
 #: Colour of each feed status on the System page.
 STATUS_COLOURS = {"ok": "#198754", "degraded": "#ffc107", "down": "#dc3545"}
@@ -63,20 +64,25 @@ def metric_figure(
     uirevision: str,
     bucket: timedelta,
     kind: str = "lines",
+    window: tuple[datetime, datetime] | None = None,
 ) -> dict:
     """One system metric over time (``db.queries.metric_series`` output), one trace per combination of the
     ``split_by`` label columns (e.g. ``("exchange", "stream")``); ``kind`` ``"lines"`` or ``"bars"`` (stacked,
-    for counts). ``y_title`` names the unit. Gaps wider than 1.5 buckets stay gaps."""
+    for counts). ``y_title`` names the unit. Gaps wider than 1.5 buckets stay gaps. Each trace's colour depends
+    only on its labels (:func:`~app.figures.colours.series_colour` of the first and last label: exchange hue,
+    stream shade), and the legend shows even for one trace when the labels split the metric (it names the
+    error class, the stream…). ``window``: the view's ``(start, end)``, the time axis' span."""
     traces = []
     keys = [c for c in split_by if c in series.columns]
     groups = series.groupby(keys, dropna=False, sort=True) if keys else [((), series)]
-    for i, (key, group) in enumerate(groups):
+    for key, group in groups:
         parts = key if isinstance(key, tuple) else (key,)
-        name = " · ".join(str(k) for k in parts if k is not None and not pd.isna(k)) or "all"
+        labels = [str(k) for k in parts if k is not None and not pd.isna(k)] or ["all"]
+        name = " · ".join(labels)
         ordered = group.sort_values("time")
         times = utc_naive(ordered["time"])
         values = ordered["value"].to_numpy(dtype="float64", na_value=np.nan)
-        colour = PALETTE[i % len(PALETTE)]
+        colour = series_colour(labels[0], labels[-1])
         if kind == "bars":
             traces.append({"type": "bar", "x": times, "y": values, "name": name, "marker": {"color": colour}})
         else:
@@ -92,4 +98,5 @@ def metric_figure(
                     "line": {"color": colour, "width": 1.6},
                 }
             )
-    return figure(traces, time_layout(y_title, uirevision, height=280, barmode="stack"))
+    layout = time_layout(y_title, uirevision, window, height=280, barmode="stack", showlegend=bool(keys))
+    return figure(traces, layout)

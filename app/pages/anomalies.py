@@ -177,7 +177,7 @@ def _draw(fp):
     summary = f"{len(rows):,} anomalies{more}."
     return {
         **out,
-        "scatter": anomaly_scatter(rows, fp["query"]),
+        "scatter": anomaly_scatter(rows, fp["query"], (start, end)),
         "rows": anomaly_rows_for_grid(rows),
         "summary": summary,
     }

@@ -33,7 +33,7 @@ from app.components import (
     symbol_card,
 )
 from app.dashboard import read_connection
-from app.figures import MAX_MARKERS, empty_figure, funding_figure, price_figure
+from app.figures import MAX_MARKERS, empty_figure, funding_basis, funding_figure, price_figure
 from app.refresh import cached_view, register_refresh, resolve, selection, start_page
 from db import queries
 
@@ -83,6 +83,7 @@ DRAW_OUTPUTS = {
     "prices": Output(f"{P}-price-chart", "figure"),
     "content": Output(f"{P}-content", "style"),
     "window": Output(f"{P}-window", "children"),
+    "basis": Output(f"{P}-funding-note", "children"),
     "notice": (
         Output(f"{P}-empty", "is_open"),
         Output(f"{P}-empty-text", "children"),
@@ -106,6 +107,7 @@ def _draw(fp):
         "notice": EMPTY_NOTICE_CLOSED,
         "error": None,
         "content": {},
+        "basis": "",
     }
     if not state.symbols:
         blank = empty_figure("Choose at least one symbol.")
@@ -137,8 +139,8 @@ def _draw(fp):
             "content": HIDDEN,
             "notice": empty_notice(state, start, end, data["extent"]),
         }
-    cards, rows, funding, prices = _content(state, end, bucket, data, fp)
-    return {**out, "cards": cards, "rows": rows, "funding": funding, "prices": prices}
+    cards, rows, funding, prices, basis = _content(state, (start, end), bucket, data, fp)
+    return {**out, "cards": cards, "rows": rows, "funding": funding, "prices": prices, "basis": basis}
 
 
 def _query(conn, state: controls.ViewState, start: datetime, end: datetime, bucket: timedelta) -> dict:
@@ -159,16 +161,18 @@ def _query(conn, state: controls.ViewState, start: datetime, end: datetime, buck
     }  # fmt: skip
 
 
-def _content(state, end, bucket, data: dict, fp: dict):
-    """(cards, table rows, funding figure, price figure) of a view with data."""
-    rev = fp["query"]
+def _content(state, window, bucket, data: dict, fp: dict):
+    """(cards, table rows, funding figure, price figure, funding basis note) of a view with data; both charts
+    span ``window`` (the view's ``(start, end)``)."""
+    rev, end = fp["query"], window[1]
     funding, prices, counts, marks = data["funding"], data["prices"], data["counts"], data["marks"]
     live_now = datetime.fromisoformat(fp["now"])
     snapshot = data["snapshot"]
     snapshot = snapshot[snapshot["last_price"].notna() | snapshot["funding_rate"].notna()]
+    mode, basis = funding_basis(state.funding, funding)
     cards = [
         dbc.Col(
-            symbol_card(row, funding, counts, state.funding, live_now if state.live else end, state.live),
+            symbol_card(row, funding, counts, mode, live_now if state.live else end, state.live),
             xs=12,
             sm=6,
             lg=4,
@@ -178,16 +182,16 @@ def _content(state, end, bucket, data: dict, fp: dict):
     ]
     funding_total = int(counts.loc[counts["metric"] == "funding_rate", "anomalies"].sum())
     fund_fig = (
-        funding_figure(funding, state.funding, bucket, rev, marks["funding"], funding_total)
+        funding_figure(funding, mode, bucket, rev, marks["funding"], funding_total, window)
         if not funding.empty
         else empty_figure("No funding rates in this range")
     )
     price_fig = (
-        price_figure(prices, bucket, rev, marks["prices"], int(counts["anomalies"].sum()))
+        price_figure(prices, bucket, rev, marks["prices"], int(counts["anomalies"].sum()), window)
         if not prices.empty
         else empty_figure("No prices in this range")
     )
     rows = comparison_rows(snapshot, counts, live_now if state.live else end)
     note = cards_note(len(cards), len(snapshot), f"{P}-cards-note")
-    return [dbc.Row(cards, className="g-2"), note], rows, fund_fig, price_fig
+    return [dbc.Row(cards, className="g-2"), note], rows, fund_fig, price_fig, basis
 

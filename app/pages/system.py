@@ -202,7 +202,7 @@ def _draw(fp):
         for frame, (name, *_) in zip(series, PANELS, strict=True)
     ]
     panels = tuple(
-        metric_figure(frame, unit, split, fp["query"], bucket, kind)
+        metric_figure(frame, unit, split, fp["query"], bucket, kind, (start, end))
         if len(frame)
         else empty_figure(f"No {name} metric in this range", height=140)
         for frame, (name, _, unit, split, _, kind) in zip(series, PANELS, strict=True)
