@@ -17,7 +17,6 @@ from dash import dcc, html
 
 from app import format as fmt
 from app.api import short_error
-from app.controls import DEFAULT_RANGE, PRESETS
 from app.figures import HEIGHT, empty_figure
 from db.symbols import display_symbol, quote_currency
 
@@ -259,39 +258,6 @@ def error_alert(title: str, exc: Exception) -> dbc.Alert:
 
 
 #: Outputs of :func:`empty_notice` when the range has data: (open, text, button label, button style, anchor).
-EMPTY_NOTICE_CLOSED = (False, "", "", {"display": "none"}, None)
-
-
-def empty_notice(state, start: datetime, end: datetime, extent: tuple[datetime, datetime] | None):
-    """What an empty range shows: ``(open, text, button label, button style, anchor)``.
-
-    ``state`` is the :class:`app.controls.ViewState`, ``[start, end)`` the empty window (aware UTC), ``extent``
-    ``db.queries.data_extent`` of the selection (None: no data at all). The anchor (ISO UTC) is the newest
-    data time rounded up to the next whole minute, so the jumped-to range (end exclusive) includes it; the
-    button keeps the range's length (a custom range jumps to the default preset).
-    """
-    names = ", ".join(display_symbol(s) for s in state.symbols) or "the selection"
-    if extent is None:
-        text = [
-            html.Strong(f"There is no data for {names} yet. "),
-            "Pick other symbols in the symbol box (it lists those with data), or start the ingest worker "
-            "(make run) or load the bundled history; this page refreshes by itself.",
-        ]
-        return True, text, "", {"display": "none"}, None
-    first, last = (t.astimezone(end.tzinfo) for t in extent)
-    anchor = (last.replace(second=0, microsecond=0) + pd.Timedelta(minutes=1)).isoformat()
-    length = PRESETS.get(state.range, PRESETS[DEFAULT_RANGE])
-    where = "before" if last < start else "after"
-    text = [
-        html.Strong(f"No data for {names} between {fmt.utc(start)} and {fmt.utc(end)}."),
-        html.Br(),
-        f"This selection has data from {fmt.utc(first)} to {fmt.utc(last)}, "
-        f"{fmt.duration(start - last if where == 'before' else first - end)} {where} this range.",
-    ]
-    label = f"Show the {fmt.span_label(length)} up to {fmt.utc(last)}"
-    return True, text, label, {}, anchor
-
-
 def graph(graph_id: str, height: int = HEIGHT) -> dcc.Graph:
     """A ``dcc.Graph`` ``height`` px tall that follows its container's width (``responsive=True``: Plotly
     resizes with the window and the figure's own height is ignored), showing "Loading…" until drawn."""

@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 
 from app import callback_guard
 from app.auth.menu import user_menu
+from app.banner import banner_slot, register_banner_callback
 from app.controls import register_nav_callback
 from app.security import allow_inline_scripts
 from db.engine import get_engine
@@ -95,6 +96,7 @@ def _layout() -> html.Div:
     return html.Div(
         [
             _navbar(),
+            dbc.Container(banner_slot(), fluid=True, className="ap-banner"),
             dbc.Container(dash.page_container, fluid=True, className="ap-main"),
             dcc.Store(id="view-query", storage_type="memory"),
         ]
@@ -126,6 +128,7 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
     app.layout = _layout
     server.after_request(_cache_vendor_files)
     register_nav_callback()
+    register_banner_callback()
     _finish_setup(server, app)
     allow_inline_scripts(server, app.csp_hashes)  # Dash's inline scripts pass the content security policy
     callback_guard.install(server, app)

@@ -86,6 +86,14 @@ def utc(ts: datetime | None, seconds: bool = False) -> str:
     return ts.astimezone(UTC).strftime(fmt) + " UTC"
 
 
+def freshness(checked: datetime, data_as_of: datetime | None = None) -> str:
+    """A page's freshness line, naming its two times for what they are (issue 11, item 1: a fresh "Last updated"
+    beside year-old data misled): "Data as of <newest row> · checked at <clock>" (UTC), or only "Checked at …"
+    when the newest row time is not known (yet)."""
+    clock = utc(checked, seconds=True)
+    return f"Data as of {utc(data_as_of)} · checked at {clock}" if data_as_of is not None else f"Checked at {clock}"
+
+
 def duration(delta: timedelta | None) -> str:
     """Compact human duration: ``"2 d 3 h"``, ``"3 h 12 min"``, ``"45 s"``; negative -> ``"overdue"``."""
     if delta is None:

@@ -12,8 +12,8 @@ draws straight away. Two callbacks registered here per page then keep it current
   ``db.queries.window_fingerprint`` (row count and newest time per table in the range — time-bounded, cheap);
 * ``_check`` (on every auto-refresh tick and control change) writes a new draw request only when the view
   changed or the fingerprint of the current window differs from the stored one; else ``no_update``, so
-  nothing is queried for the charts and the browser redraws nothing. It always refreshes the "last updated"
-  stamp.
+  nothing is queried for the charts and the browser redraws nothing. It always refreshes the freshness
+  stamp (:func:`stamp`: "data as of" the newest row in view, "checked at" the clock).
 
 Known pairs (exchange + symbol with data) come from the shared cache (``app.api.pairs``), so no page reads the
 ``pair_extents`` catalogue more than once per cache period. Fingerprints are shared too
@@ -41,7 +41,7 @@ from app.api import pairs as cached_pairs
 from app.api import symbol_list
 from app.cache import cache_key, shared_cache, ttl_for
 from app.dashboard import current_settings, read_connection
-from app.format import utc
+from app.format import freshness, utc
 from app.params import utc_time
 from db import queries
 from db.symbols import display_symbol
@@ -166,14 +166,20 @@ def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: 
         state = controls.state_from_store(store)
         drawn = inputs.optional_mapping(drawn, "drawn fingerprint", ("query", "fp"))
         now = datetime.now(UTC)
-        stamp = f"Last updated {utc(now, seconds=True)}"
         if not drawn or drawn["query"] != store["query"]:
-            return draw_request(store, now), stamp
+            return draw_request(store, now), stamp(now, None)
         try:
             current = cached_fingerprint(state, *state.window(now), tables, extra)
         except SQLAlchemyError as exc:
             return no_update, f"Database unreachable at {utc(now, seconds=True)} ({type(exc).__name__})"
-        return (no_update if current == drawn["fp"] else draw_request(store, now, current)), stamp
+        return (no_update if current == drawn["fp"] else draw_request(store, now, current)), stamp(now, current)
+
+
+def stamp(now: datetime, fp: dict | None) -> str:
+    """:func:`app.format.freshness` of the newest row time in fingerprint ``fp`` (:func:`fingerprint`; ``None``
+    before it is known) and ``now``."""
+    newest = [datetime.fromisoformat(v[1]) for name, v in (fp or {}).items() if name != "extra" and v[1]]
+    return freshness(now, max(newest) if newest else None)
 
 
 def register_options(prefix: str) -> None:

@@ -107,6 +107,14 @@ async def _backfill_async(settings: Settings, exchange: str, symbols, since, unt
     return totals
 
 
+def _check_exchanges(args, settings: Settings) -> int:
+    from ingest.reach import report_lines, unreachable_exchanges
+
+    for line in report_lines(asyncio.run(unreachable_exchanges(settings))):
+        print(line, flush=True)
+    return 0
+
+
 def _retention(args, settings: Settings) -> int:
     from ingest.retention import apply_retention
 
@@ -131,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     bf.set_defaults(handler=_backfill)
     sub.add_parser("recompute-anomalies", help="rewrite stored anomalies from the raw rows (idempotent)") \
         .set_defaults(handler=_recompute)
+    sub.add_parser("check-exchanges", help="print one line per configured exchange that cannot be reached") \
+        .set_defaults(handler=_check_exchanges)
     sub.add_parser("retention", help="drop chunks past the retention ages once").set_defaults(handler=_retention)
     return parser
 

@@ -16,6 +16,7 @@ $PY -m ingest run >>"$INGEST_LOG" 2>&1 &
 INGEST_PID=$!
 trap 'kill -TERM "$INGEST_PID" 2>/dev/null && wait "$INGEST_PID" 2>/dev/null || true' EXIT
 echo "[run] ingest worker running (pid ${INGEST_PID}, log ${INGEST_LOG})"
+$PY -m ingest check-exchanges 2>>"$INGEST_LOG" &  # one line per unreachable exchange (<= 8 s, in the background)
 
 # --- dashboard: gunicorn in the foreground (Ctrl-C stops it; host/port/workers from settings, see README) ---
 URL=$($PY -c 'from settings import get_settings as g; s = g(); print(f"http://{s.dashboard_host}:{s.dashboard_port}/")')

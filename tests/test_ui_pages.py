@@ -146,32 +146,38 @@ def _screenshot(ui, artifacts_dir, name: str) -> None:
     ui.driver.set_window_size(*LAPTOP)
 
 
-def test_overview_default_view_is_empty_and_jump_button_shows_newest_data(ui, recorded_engine, artifacts_dir):
-    """The first view ("last 24 h" of now, while only bundled history exists) explains the empty range, and its
-    one button moves to the newest 24 h that have data (end = newest row time rounded up to the minute)."""
+def test_overview_without_live_data_opens_on_the_newest_period_with_funding_and_candles(
+    ui, recorded_engine, artifacts_dir
+):
+    """The first view ("last 24 h" of now, while only bundled history exists) shows the newest 24 h in which
+    funding and candles both have data, and says so; "Stay" anchors the link there, "Back to now" returns to the
+    live (empty) window, which shows the same fallback (issue 11, item 2: the jump used to land where only funding
+    existed, the price panel empty)."""
     _open(ui, "/")
-    notice = ui.wait_for_element("#overview-empty-text", timeout=15)
-    until(lambda: "No data for BTC/USDT, ETH/USDT" in notice.text, timeout=15)
-    _no_console_errors(ui)
-    _screenshot(ui, artifacts_dir, "overview_empty")
-
     with recorded_engine.connect() as conn:
         newest = conn.execute(text(
-            "SELECT max(t) FROM (SELECT max(time) t FROM funding_rates WHERE symbol = ANY(:s)"
-            " UNION ALL SELECT max(time) FROM prices WHERE symbol = ANY(:s)) x"
+            "SELECT least((SELECT max(time) FROM funding_rates WHERE exchange = 'binanceusdm' AND symbol = ANY(:s)),"
+            " (SELECT max(time) FROM prices WHERE exchange = 'binanceusdm' AND symbol = ANY(:s)))"
         ), {"s": ["BTC/USDT:USDT", "ETH/USDT:USDT"]}).scalar_one()  # fmt: skip
     anchor = newest.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    ui.find_element("#overview-jump").click()
-    traces = _traces(ui, "overview-funding-chart")
-    assert traces, "no funding traces after the jump"
+    notice = ui.wait_for_element("#overview-empty-text", timeout=15)
+    until(lambda: f"with funding and candles instead, up to {anchor:%Y-%m-%d %H:%M} UTC" in notice.text, timeout=15)
+    assert _traces(ui, "overview-funding-chart"), "no funding traces in the fallback period"
+    assert _traces(ui, "overview-price-chart"), "no candles in the fallback period"
+    assert "end=" not in ui.driver.current_url  # still the live view: it returns to live data by itself
+    _no_console_errors(ui)
+    _screenshot(ui, artifacts_dir, "overview_fallback")
+
+    ui.find_element("#overview-jump").click()  # "Stay on the 24 h up to …"
+    until(lambda: "end=" in ui.driver.current_url, timeout=10)
     query = parse_qs(urlsplit(ui.driver.current_url).query)
     assert datetime.fromisoformat(query["end"][0].replace("Z", "+00:00")) == anchor
     until(lambda: not ui.driver.find_elements(By.CSS_SELECTOR, "#overview-empty"), timeout=10)  # notice closed
     _no_console_errors(ui)
 
-    ui.find_element("#overview-live").click()  # "Back to now": live again, so empty again
+    ui.find_element("#overview-live").click()  # "Back to now": live again, so the fallback again
     until(lambda: "end=" not in ui.driver.current_url, timeout=10)
-    until(lambda: "No data for" in ui.find_element("#overview-empty-text").text, timeout=15)
+    until(lambda: "live feeds are down" in ui.find_element("#overview-empty-text").text, timeout=15)
 
 
 def test_two_symbols_show_two_funding_traces_ending_at_database_values(ui, recorded_engine, artifacts_dir):

@@ -9,7 +9,7 @@ from dash import dcc, html
 
 from app.controls.state import AUTO_FUNDING, CUSTOM, PRESETS, REFRESH_CHOICES, ViewState, format_time
 from app.controls.store import initial_store
-from app.format import utc
+from app.format import freshness
 from db.symbols import display_symbol
 
 
@@ -65,7 +65,7 @@ def _range_controls(prefix: str, state: ViewState) -> html.Div:
 
 
 def _refresh_controls(prefix: str, state: ViewState, request: dict | None) -> html.Div:
-    checked = f"Last updated {utc(datetime.fromisoformat(request['now']), seconds=True)}" if request else ""
+    checked = freshness(datetime.fromisoformat(request["now"])) if request else ""
     return html.Div(
         [
             html.Label("Auto-refresh", htmlFor=f"{prefix}-refresh", className="ap-label"),

@@ -8,6 +8,9 @@ fingerprint (newest anomaly / data time) changes, like the overview (:mod:`app.r
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
@@ -17,15 +20,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import controls
 from app.components import (
     ANOMALY_COLUMNS,
-    EMPTY_NOTICE_CLOSED,
     anomaly_rows_for_grid,
-    empty_notice,
     error_alert,
     graph,
     grid,
 )
 from app.dashboard import read_connection
 from app.figures import anomaly_scatter, empty_figure
+from app.notices import EMPTY_NOTICE_CLOSED, anomaly_notice, empty_notice, fallback_notice, jump_anchor
 from app.refresh import cached_view, register_refresh, resolve, selection, start_page
 from db import queries
 
@@ -142,23 +144,17 @@ def _draw(fp):
     if not state.symbols:
         return {**out, "scatter": empty_figure("Choose at least one symbol."), "rows": []}
 
-    def compute():
-        with read_connection() as conn:
-            exchanges, symbols = selection(conn, state)
-            rows = queries.anomaly_rows(
-                conn,
-                exchanges,
-                symbols,
-                start,
-                end,
-                metrics=list(state.metrics) or None,
-                min_abs_z=state.min_z,
-                limit=MAX_ROWS,
-            )
-            return rows, queries.data_extent(conn, exchanges, symbols) if rows.empty else None
-
     try:
-        rows, extent = cached_view(P, state, start, end, compute, state.metrics, state.min_z, fp.get("fp"))
+        rows, extent, newest = cached_view(P, state, start, end, lambda: _query(state, start, end), state.metrics,
+                                           state.min_z, fp.get("fp"))  # fmt: skip
+        if rows.empty and newest is not None and state.live:  # nothing live: show the newest match (item 2)
+            live_window = (start, end)
+            shown = dataclasses.replace(state, end=datetime.fromisoformat(jump_anchor(newest)))
+            start, end = shown.window(datetime.fromisoformat(fp["now"]))
+            rows = cached_view(P, shown, start, end, lambda: _query(shown, start, end), state.metrics,
+                               state.min_z)[0]  # fmt: skip
+            out["notice"] = fallback_notice(state, *live_window, end, "anomalies matching these filters")
+            out["window"] = controls.window_text(start, end, queries.choose_bucket(start, end), False)
     except SQLAlchemyError as exc:
         return {
             **out,
@@ -167,10 +163,14 @@ def _draw(fp):
             "error": error_alert("Database", exc),
         }
     if rows.empty:
+        if newest is not None:
+            notice = anomaly_notice(state, start, end, newest)
+            return {**out, "scatter": empty_figure("No anomalies match these filters in this range"), "rows": [],
+                    "notice": notice}  # fmt: skip
         if extent is None or not (extent[0] < end and extent[1] >= start):
             notice = empty_notice(state, start, end, extent)
             return {**out, "scatter": dash.no_update, "rows": [], "content": {"display": "none"}, "notice": notice}
-        return {**out, "scatter": empty_figure("No anomalies match these filters in this range"), "rows": []}
+        return {**out, "scatter": empty_figure("No anomalies match these filters"), "rows": []}
     more = ""
     if len(rows) == MAX_ROWS:
         more = f" (the newest {MAX_ROWS:,}; narrow the range or raise min |z| to see older ones)"
@@ -181,3 +181,18 @@ def _draw(fp):
         "rows": anomaly_rows_for_grid(rows),
         "summary": summary,
     }
+
+
+def _query(state, start: datetime, end: datetime) -> tuple:
+    """``(rows, extent, newest)`` of the view's window: its anomaly rows (newest first, at most ``MAX_ROWS``),
+    and when there are none the selection's data extent and the time of the newest matching anomaly at any time
+    (``db.queries.newest_anomaly_time``; None when nothing matches)."""
+    with read_connection() as conn:
+        exchanges, symbols = selection(conn, state)
+        metrics = list(state.metrics) or None
+        rows = queries.anomaly_rows(conn, exchanges, symbols, start, end, metrics=metrics, min_abs_z=state.min_z,
+                                    limit=MAX_ROWS)  # fmt: skip
+        if not rows.empty:
+            return rows, None, None
+        newest = queries.newest_anomaly_time(conn, exchanges, symbols, metrics, state.min_z)
+        return rows, queries.data_extent(conn, exchanges, symbols), newest

@@ -12,6 +12,7 @@ An empty range says so and offers one button to the newest period with data (``o
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import dash
@@ -23,10 +24,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import controls
 from app.components import (
     COMPARISON_COLUMNS,
-    EMPTY_NOTICE_CLOSED,
     cards_note,
     comparison_rows,
-    empty_notice,
     error_alert,
     graph,
     grid,
@@ -34,6 +33,7 @@ from app.components import (
 )
 from app.dashboard import read_connection
 from app.figures import MAX_MARKERS, empty_figure, funding_basis, funding_figure, price_figure
+from app.notices import EMPTY_NOTICE_CLOSED, empty_notice, fallback_notice, jump_anchor
 from app.refresh import cached_view, register_refresh, resolve, selection, start_page
 from db import queries
 
@@ -129,6 +129,8 @@ def _draw(fp):
             "prices": blank,
             "error": error_alert("Database", exc),
         }
+    if data["empty"] and state.live and data["newest"] is not None:
+        return _fallback(state, (start, end), data["newest"], fp, out)
     if data["empty"]:
         return {
             **out,
@@ -137,10 +139,36 @@ def _draw(fp):
             "funding": no_update,
             "prices": no_update,
             "content": HIDDEN,
-            "notice": empty_notice(state, start, end, data["extent"]),
+            "notice": empty_notice(state, start, end, data["extent"], data["newest"]),
         }
     cards, rows, funding, prices, basis = _content(state, (start, end), bucket, data, fp)
     return {**out, "cards": cards, "rows": rows, "funding": funding, "prices": prices, "basis": basis}
+
+
+def _fallback(state, live_window, newest, fp, out: dict) -> dict:
+    """A live view without data in its window: draw the same length up to ``newest`` (where funding and candles
+    both have data, ``db.queries.newest_common_time``) and say so (issue 11, item 2). The refresh check keeps
+    fingerprinting the live window, so the page returns to live data by itself when rows arrive."""
+    shown = dataclasses.replace(state, end=datetime.fromisoformat(jump_anchor(newest)))
+    start, end = shown.window(datetime.fromisoformat(fp["now"]))
+    bucket = queries.choose_bucket(start, end)
+
+    def compute():
+        with read_connection() as conn:
+            return _query(conn, shown, start, end, bucket)
+
+    data = cached_view(P, shown, start, end, compute, bucket)
+    if data["empty"]:  # the catalogue and the rows disagree (rows removed since): say what the live window lacks
+        return {**out, "cards": [], "rows": [], "funding": no_update, "prices": no_update, "content": HIDDEN,
+                "notice": empty_notice(state, *live_window, data["extent"])}  # fmt: skip
+    cards, rows, funding, prices, basis = _content(shown, (start, end), bucket, data, fp)
+    notice = fallback_notice(state, *live_window, end, "funding and candles")
+    return {
+        **out,
+        "window": controls.window_text(start, end, bucket, False),
+        "notice": notice,
+        "cards": cards, "rows": rows, "funding": funding, "prices": prices, "basis": basis,
+    }  # fmt: skip
 
 
 def _query(conn, state: controls.ViewState, start: datetime, end: datetime, bucket: timedelta) -> dict:
@@ -158,6 +186,7 @@ def _query(conn, state: controls.ViewState, start: datetime, end: datetime, buck
         "empty": empty,
         "snapshot": queries.latest_snapshot(conn, exchanges, symbols, end) if not empty else None,
         "extent": queries.data_extent(conn, exchanges, symbols) if empty else None,
+        "newest": queries.newest_common_time(conn, exchanges, symbols) if empty else None,
     }  # fmt: skip
 
 

@@ -19,7 +19,7 @@ Used by the Flask API and the Dash pages; nothing here writes. Conventions of ev
 """
 
 
-from db.queries.anomalies import anomaly_counts, anomaly_rows
+from db.queries.anomalies import anomaly_counts, anomaly_rows, newest_anomaly_time
 from db.queries.common import (
     BUCKET_ORIGIN,
     BUCKET_WIDTHS,
@@ -34,7 +34,7 @@ from db.queries.feeds import EPOCH, HEALTH_LOOKBACK, FeedHealth, feed_health, ne
 from db.queries.fingerprint import window_fingerprint
 from db.queries.funding import funding_series
 from db.queries.metrics import latest_metrics, metric_series
-from db.queries.pairs import data_extent, known_pairs, list_symbols
+from db.queries.pairs import data_extent, known_pairs, list_symbols, newest_common_time
 from db.queries.prices import price_series
 from db.queries.snapshot import SNAPSHOT_COLUMNS, SNAPSHOT_LOOKBACK, latest_snapshot
 
@@ -42,6 +42,7 @@ __all__ = [
     "BUCKET_ORIGIN", "BUCKET_WIDTHS", "CANDLE_TIMEFRAMES", "EPOCH", "HEALTH_LOOKBACK", "MAX_POINTS", "SNAPSHOT_COLUMNS",
     "SNAPSHOT_LOOKBACK", "STREAMS", "FeedHealth", "align_range", "anomaly_counts", "anomaly_rows", "bucket_name",
     "choose_bucket", "data_extent", "feed_health", "funding_series", "known_pairs", "latest_metrics",
-    "latest_snapshot", "list_symbols", "metric_series", "newest_times", "price_series", "stream_cadences",
+    "latest_snapshot", "list_symbols", "metric_series", "newest_anomaly_time", "newest_common_time", "newest_times",
+    "price_series", "stream_cadences",
     "window_fingerprint",
 ]  # fmt: skip

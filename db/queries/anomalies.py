@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, func, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from db.queries.common import check_range, fetch_frame, pair_filters
@@ -50,6 +50,25 @@ def anomaly_rows(
     order = (func.abs(t.z_score).desc(), *newest_first) if strongest else newest_first
     frame = fetch_frame(conn, select(*columns).where(and_(*clauses)).order_by(*order).limit(limit), ["time"])
     return frame.sort_values("time", ascending=False, kind="stable", ignore_index=True) if strongest else frame
+
+
+def newest_anomaly_time(
+    conn: Connection,
+    exchanges: Sequence[str] | None,
+    symbols: Sequence[str] | None,
+    metrics: Sequence[str] | None = None,
+    min_abs_z: float = 0.0,
+) -> datetime | None:
+    """Time (UTC) of the newest anomaly of the selection with ``|z_score| >= min_abs_z`` (and one of ``metrics``
+    when given), at any time; ``None`` when none matches. Where the Anomalies page's jump lands (issue 11,
+    item 2)."""
+    t = anomalies.c
+    clauses = [*pair_filters(anomalies, exchanges, symbols)]
+    if metrics is not None:
+        clauses.append(t.metric.in_(list(metrics)))
+    if min_abs_z > 0:
+        clauses.append(func.abs(t.z_score) >= min_abs_z)
+    return conn.execute(select(func.max(t.time)).where(and_(true(), *clauses))).scalar_one()
 
 
 def anomaly_counts(

@@ -83,6 +83,22 @@ def data_extent(
     return firsts.to_pydatetime(), lasts.to_pydatetime()
 
 
+def newest_common_time(
+    conn: Connection,
+    exchanges: Sequence[str] | None = None,
+    symbols: Sequence[str] | None = None,
+    pairs: Sequence[tuple[str, str]] | None = None,
+) -> datetime | None:
+    """The newest time (UTC) up to which every stream with data (funding, prices) of the given exchanges/symbols
+    has data: the smallest of the streams' newest row times (catalogue read), so a window ending there shows
+    funding and candles alike (issue 11, item 2: a jump to the newest funding row landed where no candles
+    existed). ``None`` when the selection has no data. Arguments as :func:`data_extent`."""
+    edges = _pair_edges(conn, all_pairs(conn, exchanges, symbols, pairs))
+    lasts = [edges[column].max() for column in ("funding_last", "prices_last")]
+    lasts = [t for t in lasts if pd.notna(t)]
+    return min(lasts).to_pydatetime() if lasts else None
+
+
 def all_pairs(conn: Connection, exchanges: Sequence[str] | None, symbols: Sequence[str] | None,
               pairs: Sequence[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
     """The ``(exchange, symbol)`` pairs a query covers: every combination when both lists are given, else the
