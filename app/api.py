@@ -60,8 +60,6 @@ SETTINGS_KEY = "ALPHAPULSE_SETTINGS"
 ANOMALY_LIMIT_DEFAULT, ANOMALY_LIMIT_MAX = 1000, 10_000
 #: Orders of ``/api/anomalies``.
 ANOMALY_SORTS = ("newest", "strongest")
-#: Anomaly metrics ingest writes (``db.schema.anomalies.metric``).
-ANOMALY_METRICS = ("funding_rate", "log_return_1m", "log_volume_1m", "premium")
 #: What ``/api/health`` says when the database check fails (the detail goes to the log, never to clients).
 HEALTH_DB_ERROR = "database unreachable or not initialised; see the server log"
 #: Paths whose errors are answered in JSON (the Dash pages keep Flask's HTML errors).
@@ -221,14 +219,14 @@ def prices() -> Response:
 
 def anomalies() -> Response:
     """``/api/anomalies``: ``db.queries.anomaly_rows``; also ``metric`` (comma list of
-    :data:`ANOMALY_METRICS`), ``min_abs_z`` (>= 0), ``limit`` (1 … 10,000, default 1,000) and ``sort``
+    :data:`db.queries.ANOMALY_METRICS`), ``min_abs_z`` (>= 0), ``limit`` (1 … 10,000, default 1,000) and ``sort``
     (``newest``, the default, or ``strongest``: the ``limit`` rows of largest |z|, strongest first)."""
     args = request.args
     if "bucket" in args:
         raise ParamError("bucket", "bucket does not apply to /api/anomalies: each row is one observation")
 
     def fetch(conn, q):
-        metric = parse_choices("metric", args.get("metric"), ANOMALY_METRICS)
+        metric = parse_choices("metric", args.get("metric"), queries.ANOMALY_METRICS)
         min_abs_z = parse_float("min_abs_z", args.get("min_abs_z"), 0.0)
         limit = parse_int("limit", args.get("limit"), ANOMALY_LIMIT_DEFAULT, 1, ANOMALY_LIMIT_MAX)
         sort = parse_choices("sort", args.get("sort"), ANOMALY_SORTS) or ["newest"]

@@ -185,26 +185,45 @@ COMPARISON_COLUMNS = (
 #: Column definitions of the anomalies grid: (field, header with unit[, min width px]); value and centre are
 #: shown in the metric's unit for people (:func:`app.format.anomaly_value`), wide enough to read at 1,440 px.
 ANOMALY_COLUMNS = (
-    ("time", "Time (UTC)", 150), ("symbol", "Symbol"), ("exchange", "Exchange"), ("metric", "Metric", 120),
+    ("time", "Time (UTC)"), ("symbol", "Symbol"), ("exchange", "Exchange"), ("metric", "Metric"),
     ("value", "Value", 260), ("centre", "Recent centre", 260), ("z_score", "z"),
-    ("abs_z", "|z| (sort: strongest first)", 110), ("method", "Method"), ("threshold", "Threshold |z|"),
+    ("abs_z", "|z| (sort: strongest first)", 120), ("method", "Method"), ("threshold", "Threshold |z|"),
     ("window", "Window (obs.)"),
 )  # fmt: skip
 
 
-def grid(grid_id: str, columns, row_data: list[dict] | None = None, height: int | None = 320) -> dag.AgGrid:
-    """A sortable, filterable AG Grid with ``columns`` (``(field, header)`` pairs), ``height`` px tall with its
-    own scrollbar, or (``height=None``) as tall as its rows (for short tables such as the comparison)."""
+#: Least width (px) of grid columns by field, wide enough for their longest value at the grid's 14 px font plus
+#: AG Grid's cell padding (measured in Chromium: "2026-03-07 08:00:00" 150 px, "overdue (2025-06-24 08:00 UTC)"
+#: 215 px, "log_return_1m" 100 px, "binanceusdm" 90 px); other fields :data:`DEFAULT_MIN_WIDTH`.
+MIN_WIDTHS = {
+    "time": 185, "created": 185, "revoked": 185, "last_signin": 185, "day": 120, "next_funding": 245,
+    "exchange": 135, "symbol": 125, "metric": 150, "labels": 220, "method": 110, "last_price": 120,
+}  # fmt: skip
+DEFAULT_MIN_WIDTH = 105
+
+
+def grid(grid_id: str, columns, row_data: list[dict] | None = None, height: int | None = 320,
+         sort: str = "") -> dag.AgGrid:
+    """A sortable, filterable AG Grid with ``columns`` (``(field, header[, least width px])``), ``height`` px tall
+    with its own scrollbar, or (``height=None``) as tall as its rows (for short tables such as the comparison).
+
+    Every column is at least its content's width (:data:`MIN_WIDTHS`) and shares what is left of the grid's width
+    (``flex``); a narrower screen scrolls the grid sideways instead of cutting values ("2026-03-0…"). No
+    size-to-fit call: it ran while the page hid the grid (width 0, AG Grid warning #29) and shrank columns below
+    their values. ``sort`` (``field`` ascending, ``-field`` descending; :func:`sort_param`) sorts the rows at
+    start."""
+    field, order = sort.lstrip("-"), "desc" if sort.startswith("-") else "asc"
     return dag.AgGrid(
         id=grid_id,
-        columnDefs=[{"field": c[0], "headerName": c[1], **({"minWidth": c[2]} if len(c) > 2 else {})}
-                    for c in columns],
+        columnDefs=[{"field": c[0], "headerName": c[1],
+                     "minWidth": c[2] if len(c) > 2 else MIN_WIDTHS.get(c[0], DEFAULT_MIN_WIDTH),
+                     **({"sort": order} if c[0] == field else {})}
+                    for c in columns],  # fmt: skip
         rowData=row_data or [],
         defaultColDef={
             "sortable": True,
             "filter": True,
             "resizable": True,
-            "minWidth": 90,
             "flex": 1,
             "wrapHeaderText": True,
             "autoHeaderHeight": True,
@@ -214,10 +233,16 @@ def grid(grid_id: str, columns, row_data: list[dict] | None = None, height: int 
             "domLayout": "normal" if height else "autoHeight",
             "suppressCellFocus": True,
         },
-        columnSize="responsiveSizeToFit",
         className="ap-grid",
         style={"height": f"{height}px" if height else None, "width": "100%"},
     )
+
+
+def sort_param(raw, columns) -> str:
+    """A grid's sort from a link's ``sort`` parameter (``field`` or ``-field``), or ``""`` when it names no column of
+    ``columns`` (then the rows keep their order)."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    return text if text.lstrip("-") in {c[0] for c in columns} else ""
 
 
 def anomaly_rows_for_grid(anomalies: pd.DataFrame) -> list[dict]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy import Connection
@@ -185,12 +186,17 @@ def stamp(now: datetime, fp: dict | None) -> str:
 def register_options(prefix: str) -> None:
     """Fill page ``prefix``'s exchange and symbol pickers with every pair that has data, once, after the first
     draw's fingerprint is stored (``db.queries.list_symbols`` on the cached known pairs), so it does not compete
-    with the first draw for the server. Outputs only options, never values: a callback that could change a
-    control's value would make Dash hold the first draw until it returned."""
+    with the first draw for the server; name the chosen exchanges and symbols without data (:func:`unknown_note`)
+    and bound the date picker to the days with data (:func:`date_limits`). Outputs only options, never values: a
+    callback that could change a control's value would make Dash hold the first draw until it returned."""
 
     @callback(
         Output(f"{prefix}-exchanges", "options"),
         Output(f"{prefix}-symbols", "options"),
+        Output(f"{prefix}-unknown", "children"),
+        Output(f"{prefix}-dates", "min_date_allowed"),
+        Output(f"{prefix}-dates", "max_date_allowed"),
+        Output(f"{prefix}-dates", "initial_visible_month"),
         Input(f"{prefix}-drawn", "data"),
         State(f"{prefix}-exchanges", "value"),
         State(f"{prefix}-symbols", "value"),
@@ -209,7 +215,31 @@ def register_options(prefix: str) -> None:
         return (
             [{"label": e, "value": e} for e in sorted(set(listed["exchange"]) | set(exchanges))],
             [{"label": display_symbol(s), "value": s} for s in sorted(set(listed["symbol"]) | set(symbols))],
+            unknown_note(set(exchanges) - set(listed["exchange"]), set(symbols) - set(listed["symbol"])),
+            *date_limits(listed, exchanges, symbols),
         )
+
+
+def date_limits(listed, exchanges: list[str], symbols: list[str]) -> tuple[str, str, str] | tuple[None, None, None]:
+    """``(first day, last day, month to open on)`` (ISO dates, UTC) of the date picker: the days with data of the
+    chosen pairs (of every listed pair when none of them has data), so the picker opens where data is rather than
+    on the current month (issue 11, item 14). ``listed``: ``db.queries.list_symbols``."""
+    chosen = listed[listed["symbol"].isin(symbols) & (listed["exchange"].isin(exchanges) if exchanges else True)]
+    frame = chosen if len(chosen) else listed
+    if frame.empty:
+        return None, None, None
+    first, last = frame["first_time"].min(), frame["last_time"].max()
+    return first.date().isoformat(), last.date().isoformat(), last.date().replace(day=1).isoformat()
+
+
+def unknown_note(exchanges: set[str], symbols: set[str]) -> dbc.Alert | None:
+    """The warning naming chosen exchanges and symbols that have no data anywhere (a link's ``symbols=FOO,BTC``:
+    FOO is shown nowhere, and the page says so instead of keeping it without a word; issue 11, item 16)."""
+    names = [f"exchange {e}" for e in sorted(exchanges)] + [f"symbol {display_symbol(s)}" for s in sorted(symbols)]
+    if not names:
+        return None
+    return dbc.Alert(f"No data for {', '.join(names)}: not shown.", color="warning", dismissable=True,
+                     className="ap-problems")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -83,10 +83,15 @@ def _csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as the API's CSV: header row, floats tidied, booleans ``true``/``false``, ISO UTC times."""
+    return _csv_frame(frame).to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def respond(frame: pd.DataFrame, fmt: str, meta: dict, filename: str) -> Response:
-    """``frame`` as JSON ``{"meta", "data"}`` or as CSV (header row, ISO times, ``filename`` as attachment)."""
+    """``frame`` as JSON ``{"meta", "data"}`` or as CSV (:func:`csv_text`, ``filename`` as attachment)."""
     if fmt == "csv":
-        body = _csv_frame(frame).to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+        body = csv_text(frame)
         headers = {"Content-Disposition": f'attachment; filename="{filename}.csv"'}
         return Response(body, mimetype="text/csv", headers=headers)
     body = dumps({"meta": {**meta, "count": len(frame)}, "data": json_records(frame)})

@@ -17,7 +17,7 @@ components for one page and :func:`register_callbacks` wires them for that prefi
 this module: the view is in the components and the URL.
 """
 
-from app.controls.callbacks import register_callbacks, register_nav_callback
+from app.controls.callbacks import register_callbacks, register_nav_callback, register_sort_link
 from app.controls.components import control_bar
 from app.controls.state import (
     AUTO_FUNDING,
@@ -51,6 +51,7 @@ __all__ = [
     "AUTO_FUNDING", "CUSTOM", "DEFAULT_RANGE", "DEFAULT_REFRESH", "DEFAULT_SYMBOLS", "FUNDING_CHOICES",
     "MAX_CUSTOM_RANGE", "PRESETS", "REFRESH_CHOICES",
     "QueryError", "ViewState", "control_bar", "control_values", "date_bounds", "format_time", "initial_store",
-    "parse_query", "parse_time", "register_callbacks", "register_nav_callback", "state_from_controls",
+    "parse_query", "parse_time", "register_callbacks", "register_nav_callback", "register_sort_link",
+    "state_from_controls",
     "state_from_store", "state_to_store", "to_query", "window_text", "with_defaults",
 ]  # fmt: skip

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, no_update
 
 from app import inputs
+from app.controls.components import DATES_HINT
 from app.controls.state import CUSTOM, DEFAULT_RANGE
 from app.controls.store import date_bounds, state_from_controls, state_to_store
 from app.params import utc_time
@@ -35,13 +36,19 @@ def register_callbacks(prefix: str, extra: Mapping[str, str] | None = None) -> N
         Output(f"{prefix}-interval", "interval"),
         Output(f"{prefix}-interval", "disabled"),
         Output(f"{prefix}-live", "style"),
+        Output(f"{prefix}-dates-hint", "children"),
+        Output(f"{prefix}-dates", "className"),
         deps,
         prevent_initial_call=True,  # the layout already holds the initial state (initial_store)
     )
     def _state(*values):
-        state = state_from_controls(dict(zip(keys, values, strict=True)))
+        chosen = dict(zip(keys, values, strict=True))
+        state = state_from_controls(chosen)
         hidden = {"display": "none"} if state.live or state.range == CUSTOM else {}
-        return state_to_store(state), max(state.refresh, 1) * 1000, not state.refresh, hidden
+        # "custom" without dates shows the default range: say so beside the picker and mark it (issue 11, item 14)
+        waiting = chosen["range"] == CUSTOM and state.range != CUSTOM
+        hint, dates_class = (DATES_HINT, "ap-dates ap-dates-pending") if waiting else ("", "ap-dates")
+        return state_to_store(state), max(state.refresh, 1) * 1000, not state.refresh, hidden, hint, dates_class
 
     @callback(
         Output(f"{prefix}-range", "value"),
@@ -71,7 +78,9 @@ def register_callbacks(prefix: str, extra: Mapping[str, str] | None = None) -> N
     clientside_callback(
         """function (data) {
             if (!data) { return window.dash_clientside.no_update; }
-            const url = window.location.pathname + (data.query ? "?" + data.query : "");
+            const sort = new URLSearchParams(window.location.search).get("sort");  // the table's, not the view's
+            const query = [data.query, sort ? "sort=" + encodeURIComponent(sort) : ""].filter(Boolean).join("&");
+            const url = window.location.pathname + (query ? "?" + query : "");
             if (url !== window.location.pathname + window.location.search) {
                 window.history.replaceState(window.history.state, "", url);
             }
@@ -93,4 +102,26 @@ def register_nav_callback() -> None:
         Output({"type": "nav-link", "page": ALL}, "href"),
         Input("view-query", "data"),
         State({"type": "nav-link", "page": ALL}, "id"),
+    )
+
+
+def register_sort_link(grid_id: str) -> None:
+    """Keep grid ``grid_id``'s sort in the link (``sort=field`` ascending, ``sort=-field`` descending; issue 11,
+    item 15: the comparison table's sort was lost), read back by the page layout (``app.components.sort_param``).
+    The sort belongs to the table, not to the view: it changes the link only, never the view store, so sorting
+    redraws nothing. The page holds a ``dcc.Store`` ``{grid_id}-sort`` that receives the sort."""
+    clientside_callback(
+        """function (columns) {
+            const sorted = (columns || []).find(c => c.sort === "asc" || c.sort === "desc");
+            const params = new URLSearchParams(window.location.search);
+            if (sorted) { params.set("sort", (sorted.sort === "desc" ? "-" : "") + sorted.colId); }
+            else { params.delete("sort"); }
+            const query = params.toString().replace(/%2F/g, "/").replace(/%2C/g, ",").replace(/%3A/g, ":");
+            const url = window.location.pathname + (query ? "?" + query : "");
+            window.history.replaceState(window.history.state, "", url);
+            return params.get("sort") || "";
+        }""",
+        Output(f"{grid_id}-sort", "data"),
+        Input(grid_id, "columnState"),
+        prevent_initial_call=True,
     )

@@ -12,6 +12,12 @@ from app.controls.store import initial_store
 from app.format import freshness
 from db.symbols import display_symbol
 
+#: Height (px) of an open picker's list: ten options of Dash's 35 px rows (it showed three).
+DROPDOWN_MAX_HEIGHT = 350
+
+#: Hint beside the date picker while "custom" waits for its dates (the view stays on the default range until then).
+DATES_HINT = "Pick a start and an end date (UTC); until then the last 24 h are shown."
+
 
 def _dropdown(prefix: str, name: str, options: list[dict], value: list[str], placeholder: str) -> dcc.Dropdown:
     return dcc.Dropdown(
@@ -21,6 +27,7 @@ def _dropdown(prefix: str, name: str, options: list[dict], value: list[str], pla
         multi=True,
         searchable=True,
         placeholder=placeholder,
+        maxHeight=DROPDOWN_MAX_HEIGHT,
         className="ap-dropdown",
     )
 
@@ -49,6 +56,7 @@ def _range_controls(prefix: str, state: ViewState) -> html.Div:
                 clearable=True,
                 className="ap-dates",
             ),
+            html.Span(id=f"{prefix}-dates-hint", className="ap-dates-hint text-muted"),
             dbc.Button(
                 "Back to now",
                 id=f"{prefix}-live",
@@ -148,6 +156,7 @@ def control_bar(prefix: str, state: ViewState, show_funding: bool = True, reques
                 dismissable=True,
                 className="ap-problems",
             ),
+            html.Div(id=f"{prefix}-unknown"),  # names in the link without data (app.refresh.register_options)
             dbc.Alert(
                 [
                     html.Div(id=f"{prefix}-empty-text", className="ap-empty-text"),

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from app.format import FUNDING_MODES
 from app.params import utc_time
+from db.queries import ANOMALY_METRICS
 from db.symbols import SymbolError, display_symbol, normalize_symbol
 
 #: Range presets: name -> length. The range ends now (live) or at the anchored ``end``.
@@ -166,6 +167,10 @@ def parse_query(query: Mapping[str, str]) -> ViewState:
             state = replace(state, range=DEFAULT_RANGE, start=None, end=None)
     elif state.start is not None:
         state = replace(state, start=None)
+    unknown = [m for m in state.metrics if m not in ANOMALY_METRICS]
+    if unknown:  # said, not silently dropped (issue 11, item 16)
+        problems.append(f"metric {', '.join(map(repr, unknown))} is not one of {', '.join(ANOMALY_METRICS)}")
+        state = replace(state, metrics=tuple(m for m in state.metrics if m in ANOMALY_METRICS))
     return replace(state, problems=tuple(problems))
 
 

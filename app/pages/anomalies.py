@@ -26,6 +26,7 @@ from app.components import (
     grid,
 )
 from app.dashboard import read_connection
+from app.downloads import chart_download, register_chart_download, register_table_download, table_download
 from app.figures import anomaly_scatter, empty_figure
 from app.notices import EMPTY_NOTICE_CLOSED, anomaly_notice, empty_notice, fallback_notice, jump_anchor
 from app.refresh import cached_view, register_refresh, resolve, selection, start_page
@@ -93,13 +94,14 @@ def layout(**query) -> html.Div:
             html.Div(
                 [
                     html.Div(id=f"{P}-summary", className="ap-window text-muted"),
-                    html.Div(graph(f"{P}-scatter", 420), className="ap-panel"),
+                    html.Div([graph(f"{P}-scatter", 420), chart_download(f"{P}-scatter")], className="ap-panel"),
                     html.H2("Recent anomalies (newest first; sort by |z| for the strongest)", className="ap-h2"),
                     html.Div(
                         "Value and centre: funding in % and bp per interval and annualised, 1-min returns in %, "
                         "1-min volume in base units, premium in bp.",
                         className="ap-window text-muted",
                     ),
+                    table_download(f"{P}-table"),
                     grid(f"{P}-table", ANOMALY_COLUMNS, height=420),
                 ],
                 id=f"{P}-content",
@@ -110,6 +112,8 @@ def layout(**query) -> html.Div:
 
 
 controls.register_callbacks(P, extra={"metrics": f"{P}-metrics", "min_z": f"{P}-minz"})
+register_chart_download(f"{P}-scatter", "alphapulse-anomalies-chart")
+register_table_download(f"{P}-table", "alphapulse-anomalies")
 register_refresh(P)
 
 DRAW_OUTPUTS = {

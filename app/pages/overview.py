@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, html, no_update
+from dash import Input, Output, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,9 +29,11 @@ from app.components import (
     error_alert,
     graph,
     grid,
+    sort_param,
     symbol_card,
 )
 from app.dashboard import read_connection
+from app.downloads import chart_download, register_chart_download, register_table_download, table_download
 from app.figures import MAX_MARKERS, empty_figure, funding_basis, funding_figure, price_figure
 from app.notices import EMPTY_NOTICE_CLOSED, empty_notice, fallback_notice, jump_anchor
 from app.refresh import cached_view, register_refresh, resolve, selection, start_page
@@ -57,11 +59,14 @@ def layout(**query) -> html.Div:
                 [
                     html.Div(id=f"{P}-cards", className="ap-cards"),
                     html.H2("Funding rate", className="ap-h2"),
-                    html.Div(graph(f"{P}-funding-chart"), className="ap-panel"),
+                    html.Div([graph(f"{P}-funding-chart"), chart_download(f"{P}-funding-chart")], className="ap-panel"),
                     html.H2("Price", className="ap-h2"),
-                    html.Div(graph(f"{P}-price-chart"), className="ap-panel"),
+                    html.Div([graph(f"{P}-price-chart"), chart_download(f"{P}-price-chart")], className="ap-panel"),
                     html.H2("Comparison of the selected symbols", className="ap-h2"),
-                    grid(f"{P}-table", COMPARISON_COLUMNS, height=None),
+                    table_download(f"{P}-table"),
+                    grid(f"{P}-table", COMPARISON_COLUMNS, height=None,
+                         sort=sort_param(query.get("sort"), COMPARISON_COLUMNS)),
+                    dcc.Store(id=f"{P}-table-sort"),
                 ],
                 id=f"{P}-content",
             ),
@@ -71,6 +76,10 @@ def layout(**query) -> html.Div:
 
 
 controls.register_callbacks(P)
+controls.register_sort_link(f"{P}-table")
+register_chart_download(f"{P}-funding-chart", "alphapulse-funding")
+register_chart_download(f"{P}-price-chart", "alphapulse-prices")
+register_table_download(f"{P}-table", "alphapulse-comparison")
 
 
 register_refresh(P)

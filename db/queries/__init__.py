@@ -19,7 +19,7 @@ Used by the Flask API and the Dash pages; nothing here writes. Conventions of ev
 """
 
 
-from db.queries.anomalies import anomaly_counts, anomaly_rows, newest_anomaly_time
+from db.queries.anomalies import ANOMALY_METRICS, anomaly_counts, anomaly_rows, newest_anomaly_time
 from db.queries.common import (
     BUCKET_ORIGIN,
     BUCKET_WIDTHS,
@@ -39,6 +39,7 @@ from db.queries.prices import price_series
 from db.queries.snapshot import SNAPSHOT_COLUMNS, SNAPSHOT_LOOKBACK, latest_snapshot
 
 __all__ = [
+    "ANOMALY_METRICS",
     "BUCKET_ORIGIN", "BUCKET_WIDTHS", "CANDLE_TIMEFRAMES", "EPOCH", "HEALTH_LOOKBACK", "MAX_POINTS", "SNAPSHOT_COLUMNS",
     "SNAPSHOT_LOOKBACK", "STREAMS", "FeedHealth", "align_range", "anomaly_counts", "anomaly_rows", "bucket_name",
     "choose_bucket", "data_extent", "feed_health", "funding_series", "known_pairs", "latest_metrics",

@@ -12,6 +12,10 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from db.queries.common import check_range, fetch_frame, pair_filters
 from db.schema import anomalies
 
+#: Metrics ingest flags (``anomalies.metric``; ``ingest.anomaly`` writes them): funding rate (fraction per funding
+#: interval), 1-minute log return and log volume (natural log), premium ((mark − index) / index, fraction).
+ANOMALY_METRICS = ("funding_rate", "log_return_1m", "log_volume_1m", "premium")
+
 
 def anomaly_rows(
     conn: Connection,
