@@ -28,6 +28,7 @@ from app.auth.menu import user_menu
 from app.banner import banner_slot, register_banner_callback
 from app.controls import register_nav_callback
 from app.security import allow_inline_scripts
+from app.theme import register_theme_callback, theme_store, theme_toggle
 from db.engine import get_engine
 from settings import PROJECT_ROOT, Settings, get_settings
 
@@ -82,6 +83,7 @@ def _navbar() -> dbc.Navbar:
             [
                 dbc.NavbarBrand(["AlphaPulse", html.Small(" perpetual futures", className="ap-brand-sub")]),
                 dbc.Nav(links, navbar=True, className="ap-nav"),
+                theme_toggle(),
                 user_menu(),
             ],
             fluid=True,
@@ -99,6 +101,7 @@ def _layout() -> html.Div:
             dbc.Container(banner_slot(), fluid=True, className="ap-banner"),
             dbc.Container(dash.page_container, fluid=True, className="ap-main"),
             dcc.Store(id="view-query", storage_type="memory"),
+            theme_store(),
         ]
     )
 
@@ -129,6 +132,7 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
     server.after_request(_cache_vendor_files)
     register_nav_callback()
     register_banner_callback()
+    register_theme_callback()
     _finish_setup(server, app)
     allow_inline_scripts(server, app.csp_hashes)  # Dash's inline scripts pass the content security policy
     callback_guard.install(server, app)

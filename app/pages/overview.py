@@ -37,6 +37,7 @@ from app.downloads import chart_download, register_chart_download, register_tabl
 from app.figures import MAX_MARKERS, empty_figure, funding_basis, funding_figure, price_figure
 from app.notices import EMPTY_NOTICE_CLOSED, empty_notice, fallback_notice, jump_anchor
 from app.refresh import cached_view, register_refresh, resolve, selection, start_page
+from app.theme import STORE_ID, themed_outputs
 from db import queries
 
 dash.register_page(__name__, path="/", name="Overview", title="AlphaPulse · Overview", order=0)
@@ -106,8 +107,12 @@ DRAW_OUTPUTS = {
 HIDDEN = {"display": "none"}
 
 
-@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data")})
-def _draw(fp):
+@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data"), "theme": Input(STORE_ID, "data")})
+def _draw(fp, theme):
+    return themed_outputs(_draw_view(fp), theme, ("funding", "prices"))
+
+
+def _draw_view(fp):
     if not fp:
         raise PreventUpdate
     state, start, end, bucket = resolve(fp)

@@ -28,9 +28,11 @@ from app.api import feed_health
 from app.cache import CacheStats, shared_cache
 from app.components import error_alert, graph, grid, status_badge
 from app.dashboard import read_connection
+from app.downloads import chart_download, register_chart_download, register_table_download, table_download
 from app.figures import empty_figure, feed_lag_figure, metric_figure
 from app.format import duration, utc
 from app.refresh import SYSTEM_TABLES, cached_view, register_refresh, resolve, start_page
+from app.theme import STORE_ID, themed_outputs
 from db import health, queries
 from db.engine import probe_timescaledb
 from db.storage import hypertable_sizes
@@ -58,7 +60,8 @@ def layout(**query) -> html.Div:
     """The page for the view in ``query`` (URL parameters, see :mod:`app.controls`)."""
     start = start_page(query)
     panels = [
-        html.Div([html.H2(title, className="ap-h2"), html.Div(graph(f"{P}-m-{name}", 260), className="ap-panel")])
+        html.Div([html.H2(title, className="ap-h2"),
+                  html.Div([graph(f"{P}-m-{name}", 260), chart_download(f"{P}-m-{name}")], className="ap-panel")])
         for name, title, *_ in PANELS
     ]
     return html.Div(
@@ -69,11 +72,12 @@ def layout(**query) -> html.Div:
             html.Div(id=f"{P}-cache"),
             html.H2("Feeds: lag against expected cadence", className="ap-h2"),
             html.Div(id=f"{P}-feeds"),
-            html.Div(graph(f"{P}-lag", 300), className="ap-panel"),
+            html.Div([graph(f"{P}-lag", 300), chart_download(f"{P}-lag")], className="ap-panel"),
             html.Div(panels, className="ap-metrics"),
             html.H2("Hypertables", className="ap-h2"),
             html.Div(id=f"{P}-sizes"),
             html.H2("Newest value of every metric", className="ap-h2"),
+            table_download(f"{P}-latest"),
             grid(
                 f"{P}-latest",
                 (
@@ -91,6 +95,10 @@ def layout(**query) -> html.Div:
 
 
 controls.register_callbacks(P)
+register_chart_download(f"{P}-lag", "alphapulse-feed-lag")
+for _name, *_ in PANELS:
+    register_chart_download(f"{P}-m-{_name}", f"alphapulse-{_name}")
+register_table_download(f"{P}-latest", "alphapulse-metrics-latest")
 
 
 def feed_statuses(conn: Connection, now: datetime) -> list[str]:
@@ -165,8 +173,12 @@ DRAW_OUTPUTS = {
 SIZES_CACHE_SECONDS = 300.0
 
 
-@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data")})
-def _draw(fp):
+@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data"), "theme": Input(STORE_ID, "data")})
+def _draw(fp, theme):
+    return themed_outputs(_draw_view(fp), theme, ("lag", "panels"))
+
+
+def _draw_view(fp):
     if not fp:
         raise PreventUpdate
     state, start, end, bucket = resolve(fp)
