@@ -10,7 +10,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.requirements.stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test system-deps system-deps-test timescaledb venv db-start db-stop db-status redis-start redis-stop migrate lint bench-ingest bench-app bench-ui bench-load bench-anomalies clean
+.PHONY: run test system-deps system-deps-test timescaledb venv db-start db-stop db-status redis-start redis-stop migrate lint bench-ingest bench-app bench-ui bench-load bench-anomalies bench-alerts clean
 
 # --- installation ------------------------------------------------------------------------
 system-deps:
@@ -69,6 +69,10 @@ bench-ingest: db-start
 # Anomalies flagged per metric and venue on the stored data, at the defaults (prints figures; not part of `make test`).
 bench-anomalies: migrate
 	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_anomalies.py
+
+# Alerts: seconds per cycle of 500 rules over every pair; row written -> notification received (prints figures).
+bench-alerts: migrate
+	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_alerts.py
 
 # Page load to all charts drawn in headless Chromium against gunicorn (prints figures; not part of `make test`).
 bench-ui: db-start

@@ -266,6 +266,26 @@ class Settings:
         "",
         "gunicorn access log file. Empty: ALPHAPULSE_VAR_DIR/log/access.log; '-': standard output.",
     )
+    alert_channels: str = _env_field(
+        "ALPHAPULSE_ALERT_CHANNELS",
+        "",
+        "Alert notification channels, name=apprise-url;name2=url (e.g. desk=slack://…;hook=json://host:9000/). "
+        "Secrets stay here: the database and every response hold channel names only. Empty: in-app alerts only.",
+    )
+    alert_default_channels: tuple[str, ...] = _env_field(
+        "ALPHAPULSE_ALERT_DEFAULT_CHANNELS",
+        (),
+        "Comma-separated channel names a rule without its own channels notifies. Empty: every configured channel.",
+    )
+    alert_eval_seconds: float = _env_field(
+        "ALPHAPULSE_ALERT_EVAL_SECONDS", 15.0, "Cadence of the alerts worker's evaluation cycle (seconds)."
+    )
+    dashboard_base_url: str = _env_field(
+        "ALPHAPULSE_DASHBOARD_URL",
+        "",
+        "Base URL of the dashboard as people reach it, for links in alert messages. Empty: "
+        "http://ALPHAPULSE_HOST:ALPHAPULSE_PORT.",
+    )
 
     @property
     def pg_passfile(self) -> Path:
@@ -315,6 +335,11 @@ class Settings:
     def access_log_path(self) -> str:
         """Where gunicorn writes its access log (``-``: standard output)."""
         return self.access_log or str(self.var_dir / "log" / "access.log")
+
+    @property
+    def effective_dashboard_url(self) -> str:
+        """``ALPHAPULSE_DASHBOARD_URL`` without a trailing slash, else ``http://host:port`` of the dashboard."""
+        return (self.dashboard_base_url or f"http://{self.dashboard_host}:{self.dashboard_port}").rstrip("/")
 
     @property
     def uses_local_cluster(self) -> bool:

@@ -120,8 +120,11 @@ def test_the_app_and_alerts_roles_read_market_data_and_cannot_write_it(db_url, j
         for table in MARKET:
             with eng.connect() as conn:
                 conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            # the alerts worker counts failed deliveries in system_metrics (INSERT only, migration h9_02)
+            insert = () if (job, table) == ("alerts", "system_metrics") else (
+                ROW.get(table, f"INSERT INTO {table} SELECT * FROM {table} LIMIT 1"),)
             for statement in (
-                ROW.get(table, f"INSERT INTO {table} SELECT * FROM {table} LIMIT 1"),
+                *insert,
                 f"UPDATE {table} SET time = time",
                 f"DELETE FROM {table}",
                 f"TRUNCATE {table}",
