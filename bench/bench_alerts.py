@@ -47,10 +47,17 @@ def _rules(n: int) -> list[dict]:
     for i in range(n):
         kind, params = TEMPLATES[i % len(TEMPLATES)]
         scale = 1 + (i // len(TEMPLATES)) / 10
-        varied = {k: (v if isinstance(v, str) else type(v)(min(v * scale, 1440)) if k == "window_minutes"
-                      else v * scale) for k, v in params.items()}
+        varied = {k: _scaled(k, v, scale) for k, v in params.items()}
         out.append({"name": f"{PREFIX} {i}", "kind": kind, "params": varied})
     return out
+
+
+def _scaled(key: str, value, scale: float):
+    if isinstance(value, str):
+        return value
+    if key == "window_minutes":
+        return min(int(value * scale), 1440)
+    return value * scale
 
 
 def cleanup(owner) -> None:
