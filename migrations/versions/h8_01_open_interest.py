@@ -1,0 +1,58 @@
+"""Open interest: the ``open_interest`` hypertable (1-day chunks) as described in ``db/schema.py``.
+
+One row per exchange + symbol + source (``live`` snapshot, exchange ``history`` endpoint, ``recorded`` bundled
+data) + UTC time; the primary key makes replays idempotent. ``create_hypertable`` without default indexes (the
+primary key serves the per-pair reads). Ingest writes it, the app and the alerts worker read it
+(``db.roles.grant_market_table``). ``downgrade`` drops it with its chunks.
+
+Revision ID: h8_01
+Revises: h9_01
+Create Date: 2026-11-28
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from db.roles import grant_market_table
+
+revision = "h8_01"
+down_revision = "h9_01"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "open_interest",
+        sa.Column("time", sa.DateTime(timezone=True), nullable=False,
+                  comment="UTC timestamp (hypertable time column)"),
+        sa.Column("exchange", sa.Text(), nullable=False, comment="ccxt exchange id"),
+        sa.Column("symbol", sa.Text(), nullable=False, comment="ccxt unified symbol, e.g. BTC/USDT:USDT"),
+        sa.Column("source", sa.Text(), nullable=False,
+                  comment="live (current snapshot), history (exchange history endpoint) or recorded (bundled data)"),
+        sa.Column("open_interest_contracts", sa.Double(), comment="open interest in contracts (venue's contract unit)"),
+        sa.Column("open_interest_base", sa.Double(),
+                  comment="open interest in base-asset units (contracts × contractSize)"),
+        sa.Column("open_interest_value", sa.Double(),
+                  comment="open interest notional in quote currency (USDT/USD)"),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()"),
+                  comment="UTC time AlphaPulse stored the row (exchange time is kept apart in time)"),
+        sa.PrimaryKeyConstraint("exchange", "symbol", "source", "time", name=op.f("pk_open_interest")),
+        sa.CheckConstraint("source IN ('live', 'history', 'recorded')", name=op.f("ck_open_interest_source_known")),
+        sa.CheckConstraint("open_interest_contracts IS NULL OR open_interest_contracts >= 0",
+                           name=op.f("ck_open_interest_contracts_nonneg")),
+        sa.CheckConstraint("open_interest_base IS NULL OR open_interest_base >= 0",
+                           name=op.f("ck_open_interest_base_nonneg")),
+        sa.CheckConstraint("open_interest_value IS NULL OR open_interest_value >= 0",
+                           name=op.f("ck_open_interest_value_nonneg")),
+        comment="Open interest per exchange + symbol: live snapshots, exchange history and recorded data (UTC time)",
+    )  # fmt: skip
+    op.execute("SELECT create_hypertable('open_interest', by_range('time', INTERVAL '1 day'), "
+               "create_default_indexes => false)")
+    grant_market_table(op, "open_interest")
+
+
+def downgrade() -> None:
+    op.drop_table("open_interest")
