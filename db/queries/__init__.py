@@ -34,6 +34,7 @@ from db.queries.feeds import EPOCH, HEALTH_LOOKBACK, FeedHealth, feed_health, ne
 from db.queries.fingerprint import window_fingerprint
 from db.queries.funding import funding_series
 from db.queries.metrics import latest_metrics, metric_series
+from db.queries.open_interest import open_interest_series
 from db.queries.pairs import data_extent, known_pairs, list_symbols
 from db.queries.prices import price_series
 from db.queries.snapshot import SNAPSHOT_COLUMNS, SNAPSHOT_LOOKBACK, latest_snapshot
@@ -42,6 +43,6 @@ __all__ = [
     "BUCKET_ORIGIN", "BUCKET_WIDTHS", "CANDLE_TIMEFRAMES", "EPOCH", "HEALTH_LOOKBACK", "MAX_POINTS", "SNAPSHOT_COLUMNS",
     "SNAPSHOT_LOOKBACK", "STREAMS", "FeedHealth", "align_range", "anomaly_counts", "anomaly_rows", "bucket_name",
     "choose_bucket", "data_extent", "feed_health", "funding_series", "known_pairs", "latest_metrics",
-    "latest_snapshot", "list_symbols", "metric_series", "newest_times", "price_series", "stream_cadences",
-    "window_fingerprint",
+    "latest_snapshot", "list_symbols", "metric_series", "newest_times", "open_interest_series", "price_series",
+    "stream_cadences", "window_fingerprint",
 ]  # fmt: skip
