@@ -18,8 +18,8 @@ from ingest.rows import OpenInterestRow, rows_to_frame
 
 log = logging.getLogger(__name__)
 
-#: Bar width of the history backfill (ccxt timeframe; Binance keeps 5m … 1d for the last 30 days).
-HISTORY_TIMEFRAME = "1h"
+#: Bar width of the history backfill (ccxt timeframe; Binance keeps 5m … 1d for the last 30 days; 4h: 180 rows).
+HISTORY_TIMEFRAME = "4h"
 #: Rows per history request (Binance ``openInterestHist`` and OKX allow 500, Bybit 200).
 HISTORY_PAGE_LIMITS = {"binanceusdm": 500, "bybit": 200, "okx": 100}
 DEFAULT_HISTORY_PAGE_LIMIT = 100
