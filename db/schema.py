@@ -259,14 +259,15 @@ pair_extents = Table(
     metadata,
     Column("exchange", Text, nullable=False, comment="ccxt exchange id"),
     Column("symbol", Text, nullable=False, comment="ccxt unified symbol"),
-    Column("stream", Text, nullable=False, comment="funding (funding_rates rows) or ohlcv (prices rows, last price)"),
+    Column("stream", Text, nullable=False,
+           comment="funding (funding_rates rows), ohlcv (prices rows, last price) or open_interest"),
     Column("first_time", DateTime(timezone=True), nullable=False, comment="UTC time of the stream's oldest row"),
     Column("last_time", DateTime(timezone=True), nullable=False, comment="UTC time of the stream's newest row"),
     Column("funding_interval_hours", Double,
            comment="funding: interval of the newest settled row that states one, hours (NULL: none does / ohlcv)"),
     Column("interval_time", DateTime(timezone=True), comment="funding: UTC time of that settled row"),
     PrimaryKeyConstraint("exchange", "symbol", "stream"),
-    CheckConstraint("stream IN ('funding', 'ohlcv')", name="stream_known"),
+    CheckConstraint("stream IN ('funding', 'ohlcv', 'open_interest')", name="stream_known"),
     comment="Which exchange + symbol pairs hold rows of each stream, and from when to when; maintained by ingest "
     "(db.writes.extents) with every write and after retention",
 )

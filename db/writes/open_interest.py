@@ -7,6 +7,7 @@ from sqlalchemy import Connection, Engine, text
 
 from db.schema import open_interest
 from db.writes.common import WriteResult, copy_binary, insert_sql, quote, run
+from db.writes.extents import record_open_interest_extents
 
 OPEN_INTEREST_COLUMNS = ("time", "exchange", "symbol", "source", "open_interest_contracts", "open_interest_base",
                          "open_interest_value")
@@ -27,7 +28,8 @@ def write_open_interest(bind: Engine | Connection, frame: pd.DataFrame) -> Write
     venue's contract unit, base in base-asset units, value in quote currency). Binary COPY into a temporary
     staging table, then one ``INSERT … ON CONFLICT ON CONSTRAINT pk_open_interest``: a stored key is updated only
     when a value differs, a known value is never replaced by NULL, duplicates inside the batch are removed first;
-    replaying a batch writes 0 rows. Returns rows inserted or changed. Raises SQLAlchemy/psycopg errors (batch not
+    replaying a batch writes 0 rows. The ``open_interest`` extents of ``pair_extents`` widen in the same
+    transaction. Returns rows inserted or changed. Raises SQLAlchemy/psycopg errors (batch not
     written)."""
     if frame.empty:
         return WriteResult(0, 0)
@@ -40,6 +42,8 @@ def write_open_interest(bind: Engine | Connection, frame: pd.DataFrame) -> Write
         conn.execute(text(f"TRUNCATE {stage}"))
         copy_binary(conn, stage, OPEN_INTEREST_TYPES, frame)
         sql = insert_sql(open_interest.name, stage, OPEN_INTEREST_COLUMNS, _UPDATE, distinct_on=OPEN_INTEREST_KEY)
-        return WriteResult(conn.execute(text(sql)).rowcount, len(frame))
+        written = conn.execute(text(sql)).rowcount
+        record_open_interest_extents(conn, frame)
+        return WriteResult(written, len(frame))
 
     return run(bind, work)

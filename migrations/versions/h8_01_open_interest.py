@@ -3,7 +3,8 @@
 One row per exchange + symbol + source (``live`` snapshot, exchange ``history`` endpoint, ``recorded`` bundled
 data) + UTC time; the primary key makes replays idempotent. ``create_hypertable`` without default indexes (the
 primary key serves the per-pair reads). Ingest writes it, the app and the alerts worker read it
-(``db.roles.grant_market_table``). ``downgrade`` drops it with its chunks.
+(``db.roles.grant_market_table``). ``pair_extents`` gains the stream ``open_interest`` (its check constraint
+widened; kept by ``db.writes.extents``). ``downgrade`` removes those catalogue rows and drops the table.
 
 Revision ID: h8_01
 Revises: h9_01
@@ -21,6 +22,9 @@ revision = "h8_01"
 down_revision = "h9_01"
 branch_labels = None
 depends_on = None
+
+PAIR_STREAMS = ("funding", "ohlcv")
+PAIR_STREAM_COMMENT = "funding (funding_rates rows), ohlcv (prices rows, last price)"
 
 
 def upgrade() -> None:
@@ -52,7 +56,18 @@ def upgrade() -> None:
     op.execute("SELECT create_hypertable('open_interest', by_range('time', INTERVAL '1 day'), "
                "create_default_indexes => false)")
     grant_market_table(op, "open_interest")
+    _stream_check(PAIR_STREAMS + ("open_interest",), PAIR_STREAM_COMMENT + " or open_interest")
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM pair_extents WHERE stream = 'open_interest'")
+    _stream_check(PAIR_STREAMS, PAIR_STREAM_COMMENT)
     op.drop_table("open_interest")
+
+
+def _stream_check(streams: tuple[str, ...], comment: str) -> None:
+    """``pair_extents.stream`` limited to ``streams``, with column comment ``comment``."""
+    op.drop_constraint(op.f("ck_pair_extents_stream_known"), "pair_extents", type_="check")
+    op.create_check_constraint(op.f("ck_pair_extents_stream_known"), "pair_extents",
+                               "stream IN (" + ", ".join(f"'{s}'" for s in streams) + ")")
+    op.alter_column("pair_extents", "stream", existing_type=sa.Text(), existing_nullable=False, comment=comment)
