@@ -97,7 +97,8 @@ def record_open_interest_extents(conn: Connection, frame: pd.DataFrame) -> None:
 def refresh_extents(conn: Connection, table: str) -> int:
     """Recompute the extents of the stream stored in ``table`` (``funding_rates``, ``prices`` or
     ``open_interest``) after rows were removed (retention): ``first_time`` by one ordered index probe per pair,
-    pairs left without rows deleted. Returns the catalogue rows changed. Raises ``KeyError`` for another table, SQLAlchemy errors."""
+    pairs left without rows deleted. Returns the catalogue rows changed. Raises ``KeyError`` for another table,
+    SQLAlchemy errors."""
     stream = {t: s for s, (t, _) in _SOURCES.items()}[table]
     where = _SOURCES[stream][1]
     probe = (
