@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 #: Bar width of the history backfill (ccxt timeframe; Binance keeps 5m … 1d for the last 30 days; 4h: 180 rows).
 HISTORY_TIMEFRAME = "4h"
+HISTORY_TIMEFRAME_MS = 4 * 3_600_000
 #: Rows per history request (Binance ``openInterestHist`` and OKX allow 500, Bybit 200).
 HISTORY_PAGE_LIMITS = {"binanceusdm": 500, "bybit": 200, "okx": 100}
 DEFAULT_HISTORY_PAGE_LIMIT = 100
@@ -60,7 +61,8 @@ async def backfill_open_interest(client: ExchangeClient, engine: Engine, symbol:
                                  sink: Sink, *, page_limit: int | None = None) -> int:
     """Page ``fetch_open_interest_history`` (:data:`HISTORY_TIMEFRAME` bars) from the newest stored ``history``
     row + 1 ms (resumable), else :data:`HISTORY_DAYS` before ``until``, up to ``until`` (UTC); rows go to ``sink``
-    with ``source='history'``. Stops at a page with nothing newer. Returns rows sent; raises the domain errors of
+    with ``source='history'``. ccxt asks Binance for ``limit`` bars from ``since``: a page with nothing newer (no
+history kept there) moves on by that window, so a venue's shorter history does not end the backfill. Returns rows sent; raises the domain errors of
     :mod:`ingest.exchange` (``Unsupported`` where ccxt has no history)."""
     limit = page_limit or HISTORY_PAGE_LIMITS.get(client.id, DEFAULT_HISTORY_PAGE_LIMIT)
     newest = newest_history(engine, client.id, symbol)
@@ -73,7 +75,8 @@ async def backfill_open_interest(client: ExchangeClient, engine: Engine, symbol:
                               received_at=received) for e in page
                 if e.get("timestamp") is not None and since <= e["timestamp"] < end]
         if not rows:
-            break
+            since += limit * HISTORY_TIMEFRAME_MS
+            continue
         await sink("open_interest", rows_to_frame(rows, OpenInterestRow), client.id, "open_interest_history")
         sent += len(rows)
         since = max(_ms(r.time) for r in rows) + 1
