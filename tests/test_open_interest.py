@@ -138,8 +138,8 @@ def test_api_returns_the_database_buckets_and_names_bad_parameters(clean_db, fak
 
     asyncio.run(go())
     start, end = "2026-03-01T00:00Z", "2026-03-08T00:00Z"
-    body = api.get(f"/api/open-interest?exchanges=binanceusdm&symbols={BTC}&start={start}&end={end}"
-                   "&bucket=1d").get_json()
+    body = api.get("/api/open-interest", query_string={"exchange": "binanceusdm", "symbols": BTC, "start": start,
+                                                       "end": end, "bucket": "1d"}).get_json()
     with clean_db.connect() as conn:
         expected = conn.execute(text(
             "SELECT time_bucket('1 day', time) AS t, last(open_interest_contracts, time), "
@@ -154,7 +154,7 @@ def test_api_returns_the_database_buckets_and_names_bad_parameters(clean_db, fak
         assert got["open_interest_value"] == pytest.approx(value, rel=1e-14)
         assert got["rows"] == rows
     for query, parameter in (("bucket=7m", "bucket"), ("start=yesterday-ish", "start"),
-                             ("exchanges=nowhere", "exchanges")):
+                             ("exchange=nowhere", "exchange"), ("colour=red", "colour")):
         response = api.get(f"/api/open-interest?{query}")
         assert response.status_code in (400, 404), (query, response.status_code)
         assert response.get_json()["parameter"] == parameter
