@@ -62,8 +62,8 @@ async def backfill_open_interest(client: ExchangeClient, engine: Engine, symbol:
     """Page ``fetch_open_interest_history`` (:data:`HISTORY_TIMEFRAME` bars) from the newest stored ``history``
     row + 1 ms (resumable), else :data:`HISTORY_DAYS` before ``until``, up to ``until`` (UTC); rows go to ``sink``
     with ``source='history'``. ccxt asks Binance for ``limit`` bars from ``since``: a page with nothing newer (no
-history kept there) moves on by that window, so a venue's shorter history does not end the backfill. Returns rows sent; raises the domain errors of
-    :mod:`ingest.exchange` (``Unsupported`` where ccxt has no history)."""
+    history kept there) moves on by that window, so a venue's shorter history does not end the backfill. Returns
+    rows sent; raises the domain errors of :mod:`ingest.exchange` (``Unsupported`` where ccxt has no history)."""
     limit = page_limit or HISTORY_PAGE_LIMITS.get(client.id, DEFAULT_HISTORY_PAGE_LIMIT)
     newest = newest_history(engine, client.id, symbol)
     start = newest + timedelta(milliseconds=1) if newest else until - timedelta(days=HISTORY_DAYS)
