@@ -15,8 +15,9 @@ Rules (reason code → rule):
 * funding: ``funding_not_finite``, ``funding_out_of_bounds`` (\\|rate\\| > ``settings.max_abs_funding_rate``,
   a fraction per interval), ``price_not_positive`` (mark/index price ≤ 0 or non-finite when present),
   ``interval_invalid`` (funding interval ≤ 0 when present);
-* open interest: ``symbol_missing`` (empty symbol), ``open_interest_invalid`` (contracts missing, negative or
-  non-finite), ``value_invalid`` (base units or quote notional negative or non-finite when present).
+* open interest: ``symbol_missing`` (empty symbol), ``open_interest_missing`` (neither contracts nor quote
+  notional), ``open_interest_invalid`` (contracts negative or non-finite when present), ``value_invalid`` (base
+  units or quote notional negative or non-finite when present).
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def validate_open_interest(frame: pd.DataFrame, settings: Settings,
     extra = frame[["open_interest_base", "open_interest_value"]].to_numpy(dtype="float64", na_value=np.nan)
     rules = [
         ("symbol_missing", (frame["symbol"].fillna("") == "").to_numpy()),
-        ("open_interest_invalid", ~(np.isfinite(contracts) & (contracts >= 0))),
+        ("open_interest_missing", np.isnan(contracts) & np.isnan(extra[:, 1])),
+        ("open_interest_invalid", ~np.isnan(contracts) & ~(np.isfinite(contracts) & (contracts >= 0))),
         ("value_invalid", (~np.isnan(extra) & ~(np.isfinite(extra) & (extra >= 0))).any(axis=1)),
     ]
     return _apply(frame, _common_rules(frame, settings, known_symbols, now) + rules, "open interest")

@@ -88,7 +88,7 @@ def test_malformed_payload_is_rejected_and_counted_while_the_rest_is_written(cle
                             contract_size=1.0, source="live", received_at=received)]
     batch = pd.concat([frame, rows_to_frame(broken, OpenInterestRow)], ignore_index=True)
     result = ingest_open_interest(clean_db, batch, settings, now=NOW)
-    assert result.rejected == {("binanceusdm", BTC, "open_interest_invalid"): 1,
+    assert result.rejected == {("binanceusdm", BTC, "open_interest_missing"): 1,
                                ("binanceusdm", ETH, "open_interest_invalid"): 1}
     assert result.written == len(frame) == len(_stored(clean_db, "live"))
 
@@ -158,3 +158,20 @@ def test_api_returns_the_database_buckets_and_names_bad_parameters(clean_db, fak
         response = api.get(f"/api/open-interest?{query}")
         assert response.status_code in (400, 404), (query, response.status_code)
         assert response.get_json()["parameter"] == parameter
+
+
+def test_recorded_open_interest_loads_with_the_recorded_usd_values(clean_db):
+    from ingest.recorded import CROSS_VENUE_OPEN_INTEREST, RECORDED_DIR, read_open_interest
+
+    settings = get_settings()
+    frame = read_open_interest()
+    first = ingest_open_interest(clean_db, frame, settings)
+    assert first.written == len(frame) and first.rejected_total == 0
+    assert ingest_open_interest(clean_db, frame, settings).written == 0
+    with gzip.open(RECORDED_DIR / CROSS_VENUE_OPEN_INTEREST, "rt", newline="") as f:
+        hyperliquid_btc = [r for r in csv.DictReader(f) if r["venue"] == "hyperliquid" and r["coin"] == "BTC"]
+    stored = _stored(clean_db, "recorded")
+    btc = stored[(stored["exchange"] == "hyperliquid") & (stored["symbol"] == "BTC/USDC:USDC")]
+    assert btc["open_interest_value"].tolist() == [float(r["oi_usd"]) for r in hyperliquid_btc]
+    assert [t.isoformat() for t in btc["time"]] == [pd.Timestamp(r["timestamp"]).isoformat() for r in hyperliquid_btc]
+    assert btc["open_interest_contracts"].isna().all()
