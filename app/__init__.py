@@ -13,6 +13,7 @@ import flask
 from flask_compress import Compress
 
 from app.api import SETTINGS_KEY, create_blueprint, prometheus_metrics, register_error_handlers
+from app.api_open_interest import add_open_interest_route
 from app.auth import init_auth
 from app.cache import init_cache
 from app.limits import init_limits
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None, *, with_dashboard: bool = True)
     init_cache(server, settings)
     _compression(server)
     init_auth(server, settings)  # its gate runs before the limiter's check: limits depend on who asks
-    server.register_blueprint(create_blueprint())
+    server.register_blueprint(add_open_interest_route(create_blueprint()))
     server.add_url_rule("/metrics", "metrics", prometheus_metrics, methods=["GET"])
     init_limits(server, settings)
     register_error_handlers(server)

@@ -208,6 +208,26 @@ has mean rate ``sum(funding_rate × rows) / sum(rows)`` over its rollup rows. Tw
 column: each is read alone (15-minute buckets from the first, 1 hour and coarser from the second), so each keeps
 the primary key and chunking of its own, and ``funding_rates_1h`` (revision 0002) stays as it was."""
 
+open_interest = Table(
+    "open_interest",
+    metadata,
+    _time(),
+    Column("exchange", Text, nullable=False, comment="ccxt exchange id"),
+    Column("symbol", Text, nullable=False, comment="ccxt unified symbol, e.g. BTC/USDT:USDT"),
+    Column("source", Text, nullable=False,
+           comment="live (current snapshot), history (exchange history endpoint) or recorded (bundled data)"),
+    Column("open_interest_contracts", Double, comment="open interest in contracts (venue's contract unit)"),
+    Column("open_interest_base", Double, comment="open interest in base-asset units (contracts × contractSize)"),
+    Column("open_interest_value", Double, comment="open interest notional in quote currency (USDT/USD)"),
+    _received_at(),
+    PrimaryKeyConstraint("exchange", "symbol", "source", "time"),
+    CheckConstraint("source IN ('live', 'history', 'recorded')", name="source_known"),
+    CheckConstraint("open_interest_contracts IS NULL OR open_interest_contracts >= 0", name="contracts_nonneg"),
+    CheckConstraint("open_interest_base IS NULL OR open_interest_base >= 0", name="base_nonneg"),
+    CheckConstraint("open_interest_value IS NULL OR open_interest_value >= 0", name="value_nonneg"),
+    comment="Open interest per exchange + symbol: live snapshots, exchange history and recorded data (UTC time)",
+)
+
 #: Funding rollup tables by bucket width, finest first (same columns; ``db.writes`` maintains every one,
 #: ``db.queries.funding_series`` reads the coarsest whose width tiles the chart's bucket).
 FUNDING_ROLLUPS: dict[timedelta, Table] = {
@@ -219,7 +239,8 @@ Index("ix_anomalies_time", anomalies.c.time.desc())
 Index("ix_system_metrics_time", system_metrics.c.time.desc())
 
 #: Every hypertable of the schema, in creation order.
-HYPERTABLES: tuple[Table, ...] = (funding_rates, prices, anomalies, system_metrics, funding_rates_1h, funding_rates_15m)
+HYPERTABLES: tuple[Table, ...] = (funding_rates, prices, anomalies, system_metrics, funding_rates_1h, funding_rates_15m,
+                                  open_interest)
 
 #: Chunk interval of each hypertable, by name.
 CHUNK_INTERVALS: dict[str, timedelta] = {
@@ -229,7 +250,8 @@ CHUNK_INTERVALS: dict[str, timedelta] = {
 }
 
 #: Market-data hypertables (retention: ``retention_days``); system_metrics has its own retention.
-MARKET_TABLES: tuple[Table, ...] = (funding_rates, prices, anomalies, funding_rates_1h, funding_rates_15m)
+MARKET_TABLES: tuple[Table, ...] = (funding_rates, prices, anomalies, funding_rates_1h, funding_rates_15m,
+                                    open_interest)
 
 
 pair_extents = Table(
@@ -237,14 +259,15 @@ pair_extents = Table(
     metadata,
     Column("exchange", Text, nullable=False, comment="ccxt exchange id"),
     Column("symbol", Text, nullable=False, comment="ccxt unified symbol"),
-    Column("stream", Text, nullable=False, comment="funding (funding_rates rows) or ohlcv (prices rows, last price)"),
+    Column("stream", Text, nullable=False,
+           comment="funding (funding_rates rows), ohlcv (prices rows, last price) or open_interest"),
     Column("first_time", DateTime(timezone=True), nullable=False, comment="UTC time of the stream's oldest row"),
     Column("last_time", DateTime(timezone=True), nullable=False, comment="UTC time of the stream's newest row"),
     Column("funding_interval_hours", Double,
            comment="funding: interval of the newest settled row that states one, hours (NULL: none does / ohlcv)"),
     Column("interval_time", DateTime(timezone=True), comment="funding: UTC time of that settled row"),
     PrimaryKeyConstraint("exchange", "symbol", "stream"),
-    CheckConstraint("stream IN ('funding', 'ohlcv')", name="stream_known"),
+    CheckConstraint("stream IN ('funding', 'ohlcv', 'open_interest')", name="stream_known"),
     comment="Which exchange + symbol pairs hold rows of each stream, and from when to when; maintained by ingest "
     "(db.writes.extents) with every write and after retention",
 )

@@ -168,3 +168,22 @@ class ExchangeClient:
         if not self.has("fetchFundingRateHistory"):
             raise Unsupported(self.id, "NotSupported", "fetchFundingRateHistory not supported")
         return await self._call("fetch_funding_rate_history", symbol, since_ms, limit)
+
+    async def fetch_open_interests(self, symbols: list[str]) -> dict[str, dict]:
+        """Current open-interest structures by symbol (``{"openInterestAmount": contracts, "openInterestValue":
+        quote notional or None, "timestamp": ms, …}``): one call when ``fetchOpenInterests`` is supported, else one
+        ``fetch_open_interest`` per symbol. Raises :class:`Unsupported` when neither is."""
+        if self.has("fetchOpenInterests"):
+            return await self._call("fetch_open_interests", symbols)
+        if not self.has("fetchOpenInterest"):
+            raise Unsupported(self.id, "NotSupported", "fetchOpenInterest(s) not supported")
+        return {s: await self._call("fetch_open_interest", s) for s in symbols}
+
+    async def fetch_open_interest_history(self, symbol: str, timeframe: str, since_ms: int | None,
+                                          limit: int | None = None) -> list[dict]:
+        """Open-interest history (structures as :meth:`fetch_open_interests`, oldest first) of ``timeframe``
+        (Binance: 5m … 1d, last 30 days) from ``since_ms`` (UTC ms). Raises :class:`Unsupported` without
+        ``fetchOpenInterestHistory``."""
+        if not self.has("fetchOpenInterestHistory"):
+            raise Unsupported(self.id, "NotSupported", "fetchOpenInterestHistory not supported")
+        return await self._call("fetch_open_interest_history", symbol, timeframe, since_ms, limit)

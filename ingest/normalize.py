@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from ingest.rows import CandleRow, FundingRow
+from ingest.rows import CandleRow, FundingRow, OpenInterestRow
 
 
 def ms_to_datetime(ms: int | float | None) -> datetime | None:
@@ -124,3 +124,48 @@ def closed_candles(exchange: str, symbol: str, ohlcv: list[list], *, exchange_no
                               open=_num(candle[1]), high=_num(candle[2]), low=_num(candle[3]), close=_num(candle[4]),
                               volume=None if candle[5] is None else float(candle[5])))
     return rows
+
+
+def _finite_or_none(value) -> float | None:
+    """``float(value)`` when it is a finite number, else ``None`` (``""``, ``None``, text, NaN, inf)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def open_interest(exchange: str, structure: dict, *, contract_size: float | None, source: str,
+                  received_at: datetime, price: float | None = None) -> OpenInterestRow:
+    """An open-interest row from a ccxt open-interest structure (``fetch_open_interest(s)``, or one entry of
+    ``fetch_open_interest_history``).
+
+    Binance ``GET /fapi/v1/openInterest`` → ccxt::
+
+        {"symbol": "BTCUSDT", "openInterest": "80523.153", "time": 1764201600000}
+        → {"symbol": "BTC/USDT:USDT", "openInterestAmount": 80523.153, "openInterestValue": None,
+           "timestamp": 1764201600000}
+
+    OKX ``GET /api/v5/public/open-interest`` → ccxt: ``openInterestAmount`` = ``oi`` (contracts),
+    ``openInterestValue`` = ``oiUsd``.
+
+    ``open_interest_contracts`` = ``openInterestAmount``; ``open_interest_base`` = contracts × ``contract_size``
+    (the market's ``contractSize``; ``None`` when unknown); ``open_interest_value`` = ccxt's ``openInterestValue``
+    when the exchange sends one, else base × ``price`` (the caller's mark or last price in quote currency, if any).
+    ``time`` = the structure's ``timestamp`` (UTC ms; none → ``received_at``). A missing or non-numeric field
+    becomes ``None``/NaN here and is rejected by :func:`ingest.validate.validate_open_interest`."""
+    stamp = structure.get("timestamp")
+    contracts = _finite_or_none(structure.get("openInterestAmount"))
+    base = contracts * contract_size if contracts is not None and contract_size else None
+    value = _finite_or_none(structure.get("openInterestValue"))
+    if value is None and base is not None and price:
+        value = base * price
+    return OpenInterestRow(
+        time=ms_to_datetime(stamp) if stamp is not None else received_at,
+        exchange=exchange,
+        symbol=structure.get("symbol") or "",
+        source=source,
+        open_interest_contracts=contracts,
+        open_interest_base=base,
+        open_interest_value=value,
+    )

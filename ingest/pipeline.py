@@ -19,9 +19,9 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from db.writes import write_anomalies, write_candles, write_funding
+from db.writes import write_anomalies, write_candles, write_funding, write_open_interest
 from ingest.anomaly import candle_metrics, frame_anomalies, funding_metrics, premium_metrics
-from ingest.validate import Validated, validate_candles, validate_funding
+from ingest.validate import Validated, validate_candles, validate_funding, validate_open_interest
 from settings import Settings
 
 
@@ -155,3 +155,11 @@ def ingest_funding(engine: Engine, frame: pd.DataFrame, settings: Settings, *,
     anomalies = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
     anomalies_written = write_anomalies(engine, anomalies).written if not anomalies.empty else 0
     return _result(checked, written, anomalies_written)
+
+
+def ingest_open_interest(engine: Engine, frame: pd.DataFrame, settings: Settings, *,
+                         known_symbols: Collection[str] | None = None, now: datetime | None = None) -> PipelineResult:
+    """Validate (:func:`ingest.validate.validate_open_interest`) and write (``db.writes.write_open_interest``,
+    idempotent) open-interest rows (:data:`ingest.rows.OPEN_INTEREST_COLUMNS`); no anomalies."""
+    checked = validate_open_interest(frame, settings, known_symbols, now)
+    return _result(checked, write_open_interest(engine, checked.valid), 0)

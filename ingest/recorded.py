@@ -8,6 +8,9 @@
 * Binance settled funding (two freqtrade downloads) with the mark price at settlement from the 8-hour
   mark-price klines, and the cross-venue funding year (binance, bybit, okx, hyperliquid) → ``funding_rates``
   (``settled=true``), funding interval per row from the spacing of that series (:func:`infer_intervals`).
+* Cross-venue open interest in USD (hourly Hyperliquid, one snapshot each for Binance, Bybit, OKX) →
+  ``open_interest`` (``source='recorded'``, ``open_interest_value`` = ``oi_usd``; contracts and base units not
+  recorded, NULL) — :func:`read_open_interest`.
 
 Idempotent and quick when already loaded: each exchange + symbol series is first compared with what is stored
 (count of rows in the series' time range); a complete series is skipped without parsing anomalies or writing.
@@ -24,7 +27,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from ingest.pipeline import PipelineResult, ingest_candles, ingest_funding
+from ingest.pipeline import PipelineResult, ingest_candles, ingest_funding, ingest_open_interest
 from ingest.retention import retention_cutoff
 from ingest.symbols import normalize_symbol
 from settings import PROJECT_ROOT, Settings
@@ -37,6 +40,7 @@ MARK_8H = "binance_usdm_mark_price_klines_8h_2025-05-25_2025-06-24_5sym.csv.gz"
 BINANCE_FUNDING = ("binance_usdm_funding_5sym_2025-03-06_2025-06-15.csv.gz",
                    "binance_usdm_funding_5sym_2025-05-25_2025-06-24.csv.gz")
 CROSS_VENUE_FUNDING = "cross_venue_funding_binance_bybit_okx_hyperliquid_2025-03-08_2026-03-07.csv.gz"
+CROSS_VENUE_OPEN_INTEREST = "cross_venue_open_interest_usd_binance_bybit_okx_hyperliquid_2025-12-07_2026-03-07.csv.gz"
 
 #: cross-venue ``venue`` → (ccxt exchange id, settle/quote currency of its perpetuals in ccxt).
 VENUES = {"binance": ("binanceusdm", "USDT"), "bybit": ("bybit", "USDT"), "okx": ("okx", "USDT"),
@@ -104,11 +108,29 @@ def read_funding(data_dir: Path = RECORDED_DIR) -> pd.DataFrame:
     return frame
 
 
+def read_open_interest(data_dir: Path = RECORDED_DIR) -> pd.DataFrame:
+    """The cross-venue open interest as an open-interest frame (``OPEN_INTEREST_COLUMNS``): ``time`` UTC,
+    symbol = the coin's perpetual in the venue's settle currency (:data:`VENUES`), ``open_interest_value`` =
+    ``oi_usd`` (USD notional as recorded), contracts/base NULL, ``source='recorded'``."""
+    raw = pd.read_csv(data_dir / CROSS_VENUE_OPEN_INTEREST)
+    raw = raw[raw["venue"].isin(list(VENUES))]
+    quote = raw["venue"].map(lambda v: VENUES[v][1])
+    return pd.DataFrame({
+        "time": pd.to_datetime(raw["timestamp"], utc=True, format="ISO8601"),
+        "exchange": raw["venue"].map(lambda v: VENUES[v][0]),
+        "symbol": [normalize_symbol(f"{c}/{q}:{q}") for c, q in zip(raw["coin"], quote, strict=True)],
+        "source": "recorded", "open_interest_contracts": np.nan, "open_interest_base": np.nan,
+        "open_interest_value": raw["oi_usd"].astype("float64"),
+    }).reset_index(drop=True)  # fmt: skip
+
+
 _STORED = {
     "candles": text("SELECT count(*) FROM prices WHERE exchange = :exchange AND symbol = :symbol "
                     "AND timeframe = '1m' AND price_kind = 'last' AND time BETWEEN :lo AND :hi"),
     "funding": text("SELECT count(*) FROM funding_rates WHERE exchange = :exchange AND symbol = :symbol "
                     "AND settled AND time BETWEEN :lo AND :hi"),
+    "open_interest": text("SELECT count(*) FROM open_interest WHERE exchange = :exchange AND symbol = :symbol "
+                          "AND source = 'recorded' AND time BETWEEN :lo AND :hi"),
 }
 
 
@@ -124,7 +146,7 @@ def _missing(engine: Engine, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(keep, ignore_index=True) if keep else frame.iloc[0:0]
 
 
-_TABLE = {"candles": "prices", "funding": "funding_rates"}
+_TABLE = {"candles": "prices", "funding": "funding_rates", "open_interest": "open_interest"}
 
 
 def within_retention(engine: Engine, kind: str, frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
@@ -142,7 +164,8 @@ def load_recorded(engine: Engine, settings: Settings, data_dir: Path = RECORDED_
     database errors from the writes."""
     total = PipelineResult()
     for kind, reader, ingest in (("candles", read_klines_1m, ingest_candles),
-                                 ("funding", read_funding, ingest_funding)):
+                                 ("funding", read_funding, ingest_funding),
+                                 ("open_interest", read_open_interest, ingest_open_interest)):
         frame = within_retention(engine, kind, reader(data_dir), settings)
         todo = _missing(engine, kind, frame)
         if todo.empty:

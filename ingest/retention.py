@@ -26,13 +26,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, text
 
-from db.schema import MARKET_TABLES, funding_rates, prices, system_metrics
+from db.schema import MARKET_TABLES, funding_rates, open_interest, prices, system_metrics
 from db.writes.extents import refresh_extents
 from settings import Settings
 
 log = logging.getLogger(__name__)
 #: Tables whose rows the ``pair_extents`` catalogue describes (refreshed after their chunks are dropped).
-EXTENT_TABLES = (funding_rates.name, prices.name)
+EXTENT_TABLES = (funding_rates.name, prices.name, open_interest.name)
 
 
 @dataclass(frozen=True)

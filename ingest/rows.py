@@ -17,10 +17,10 @@ from datetime import datetime
 import pandas as pd
 
 # The column order of each table lives with the writers (ingest imports db, never the reverse).
-from db.writes import ANOMALY_COLUMNS, CANDLE_COLUMNS, FUNDING_COLUMNS, METRIC_COLUMNS
+from db.writes import ANOMALY_COLUMNS, CANDLE_COLUMNS, FUNDING_COLUMNS, METRIC_COLUMNS, OPEN_INTEREST_COLUMNS
 
-__all__ = ["ANOMALY_COLUMNS", "CANDLE_COLUMNS", "FUNDING_COLUMNS", "METRIC_COLUMNS", "AnomalyRow", "CandleRow",
-           "FundingRow", "MetricRow", "rows_to_frame"]
+__all__ = ["ANOMALY_COLUMNS", "CANDLE_COLUMNS", "FUNDING_COLUMNS", "METRIC_COLUMNS", "OPEN_INTEREST_COLUMNS",
+           "AnomalyRow", "CandleRow", "FundingRow", "MetricRow", "OpenInterestRow", "rows_to_frame"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +89,23 @@ class MetricRow:
     labels: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class OpenInterestRow:
+    """One open-interest observation (table ``open_interest``) at ``time`` (UTC): ``open_interest_contracts``
+    (contracts), ``open_interest_base`` (base-asset units), ``open_interest_value`` (quote-currency notional);
+    ``source`` is ``live``, ``history`` or ``recorded``."""
+
+    time: datetime
+    exchange: str
+    symbol: str
+    source: str
+    open_interest_contracts: float | None = None
+    open_interest_base: float | None = None
+    open_interest_value: float | None = None
+
+
 _COLUMNS = {CandleRow: CANDLE_COLUMNS, FundingRow: FUNDING_COLUMNS, AnomalyRow: ANOMALY_COLUMNS,
-            MetricRow: METRIC_COLUMNS}
+            MetricRow: METRIC_COLUMNS, OpenInterestRow: OPEN_INTEREST_COLUMNS}
 
 
 def rows_to_frame(rows: list, row_type: type) -> pd.DataFrame:

@@ -14,7 +14,10 @@ Rules (reason code → rule):
   ``volume_invalid`` (negative or non-finite when present);
 * funding: ``funding_not_finite``, ``funding_out_of_bounds`` (\\|rate\\| > ``settings.max_abs_funding_rate``,
   a fraction per interval), ``price_not_positive`` (mark/index price ≤ 0 or non-finite when present),
-  ``interval_invalid`` (funding interval ≤ 0 when present).
+  ``interval_invalid`` (funding interval ≤ 0 when present);
+* open interest: ``symbol_missing`` (empty symbol), ``open_interest_missing`` (neither contracts nor quote
+  notional), ``open_interest_invalid`` (contracts negative or non-finite when present), ``value_invalid`` (base
+  units or quote notional negative or non-finite when present).
 """
 
 from __future__ import annotations
@@ -88,6 +91,20 @@ def validate_funding(frame: pd.DataFrame, settings: Settings, known_symbols: Col
         ("interval_invalid", ~np.isnan(interval) & ~(interval > 0)),
     ]
     return _apply(frame, _common_rules(frame, settings, known_symbols, now) + rules, "funding")
+
+
+def validate_open_interest(frame: pd.DataFrame, settings: Settings,
+                           known_symbols: Collection[str] | None = None, now: datetime | None = None) -> Validated:
+    """Split an open-interest frame (:data:`ingest.rows.OPEN_INTEREST_COLUMNS`) into valid and rejected records."""
+    contracts = frame["open_interest_contracts"].to_numpy(dtype="float64", na_value=np.nan)
+    extra = frame[["open_interest_base", "open_interest_value"]].to_numpy(dtype="float64", na_value=np.nan)
+    rules = [
+        ("symbol_missing", (frame["symbol"].fillna("") == "").to_numpy()),
+        ("open_interest_missing", np.isnan(contracts) & np.isnan(extra[:, 1])),
+        ("open_interest_invalid", ~np.isnan(contracts) & ~(np.isfinite(contracts) & (contracts >= 0))),
+        ("value_invalid", (~np.isnan(extra) & ~(np.isfinite(extra) & (extra >= 0))).any(axis=1)),
+    ]
+    return _apply(frame, _common_rules(frame, settings, known_symbols, now) + rules, "open interest")
 
 
 def _common_rules(frame, settings, known_symbols, now) -> list[tuple[str, np.ndarray]]:

@@ -1,4 +1,4 @@
-"""The live ingest worker: one asyncio task per exchange (its three streams), a writer, metrics, retention.
+"""The live ingest worker: one asyncio task per exchange (its four streams), a writer, metrics, retention.
 
 * Start: load markets (symbols the exchange does not list are skipped, one log line), the funding interval
   of each symbol (``fetchFundingIntervals`` where ccxt has it, else the spacing of stored settlements), then a
@@ -6,7 +6,8 @@
 * Streams (cadences from settings): ``funding`` — current/predicted funding with mark/index price, next
   funding time and interval (``funding_poll_seconds``); ``ohlcv`` — closed 1-minute candles from the newest
   stored one on (``ohlcv_poll_seconds``), so after any outage the stream pages through what it missed;
-  ``funding_history`` — settled rates, fetched when a settlement is due.
+  ``funding_history`` — settled rates, fetched when a settlement is due; ``open_interest`` — current open
+  interest (``funding_poll_seconds``, :mod:`ingest.open_interest`).
 * Faults: ``TransientError`` → exponential backoff with jitter, ``RateLimited`` → the longer schedule
   (:mod:`ingest.retry`), one log line per exchange + stream per backoff step; ``Unsupported`` → that
   stream (or that symbol of it) stops, logged once. Nothing an exchange does crashes the worker.
@@ -47,6 +48,7 @@ from ingest.buffer import Batch, Buffer
 from ingest.exchange import TIMEFRAME_MS, ExchangeCallError, ExchangeClient, RateLimited, Unsupported
 from ingest.metrics import Metrics, hypertable_sizes
 from ingest.normalize import predicted_funding
+from ingest.open_interest import poll_open_interest
 from ingest.retention import apply_retention
 from ingest.retry import network_backoff, rate_limit_backoff
 from ingest.rows import FundingRow, rows_to_frame
@@ -60,7 +62,7 @@ log = logging.getLogger(__name__)
 #: Longest time spent flushing the buffer after SIGTERM/SIGINT (seconds); then the rest is spooled and the process
 #: exits, within 10 s (``ingest.writer.CANCEL_GRACE_SECONDS`` after this at most, plus the spool's writes).
 FLUSH_SECONDS = 5.0
-STREAMS = ("funding", "ohlcv", "funding_history")
+STREAMS = ("funding", "ohlcv", "funding_history", "open_interest")
 
 
 class Worker:
@@ -78,7 +80,9 @@ class Worker:
         self.newest: dict[tuple[str, str, str], datetime] = {}
         self.intervals: dict[str, dict[str, float]] = {}
         self.cadence = {"funding": settings.funding_poll_seconds, "ohlcv": settings.ohlcv_poll_seconds,
-                        "funding_history": settings.funding_poll_seconds}
+                        "funding_history": settings.funding_poll_seconds,
+                        "open_interest": settings.funding_poll_seconds}
+        self.marks: dict[str, dict[str, float]] = {}  # newest mark price per exchange + symbol (quote currency)
         self._net = network_backoff(settings.backoff_scale)
         self._rate = rate_limit_backoff(settings.backoff_scale)
         self.writer = Writer(settings, engine, self.buffer, self.metrics, known_symbols=self.symbols, now=self.now,
@@ -210,7 +214,7 @@ class Worker:
 
     async def _stream(self, client: ExchangeClient, stream: str, symbols: list[str]) -> None:
         cycle = {"funding": self._funding_cycle, "ohlcv": self._ohlcv_cycle,
-                 "funding_history": self._history_cycle}[stream]
+                 "funding_history": self._history_cycle, "open_interest": self._open_interest_cycle}[stream]
         while not self.stopping and symbols:
             started = time.monotonic()
             try:
@@ -238,7 +242,13 @@ class Worker:
         for row in rows:  # an interval can change: the exchange's latest word wins
             if row.funding_interval_hours:
                 intervals[row.symbol] = row.funding_interval_hours
+        self.marks.setdefault(client.id, {}).update({r.symbol: r.mark_price for r in rows if r.mark_price})
         await self._sink("funding", rows_to_frame(rows, FundingRow), client.id, "funding")
+        return True
+
+    async def _open_interest_cycle(self, client: ExchangeClient, symbols: list[str]) -> bool:
+        """Open interest on the funding cadence; notional = ccxt's openInterestValue, else base × newest mark."""
+        await poll_open_interest(client, symbols, self._sink, received_at=self.now(), prices=self.marks.get(client.id))
         return True
 
     async def _per_symbol(self, client: ExchangeClient, stream: str, symbols: list[str], fill) -> bool:

@@ -38,7 +38,7 @@ from db.engine import make_engine
 from db.writes import write_metrics
 from ingest.buffer import Batch, Buffer
 from ingest.metrics import Metrics
-from ingest.pipeline import PipelineResult, ingest_candles, ingest_funding
+from ingest.pipeline import PipelineResult, ingest_candles, ingest_funding, ingest_open_interest
 from ingest.retry import Backoff
 from ingest.spool import Spool
 from settings import Settings
@@ -297,6 +297,11 @@ def _write_funding(writer: Writer, batch: Batch) -> PipelineResult:
                           now=writer.now())
 
 
+def _write_open_interest(writer: Writer, batch: Batch) -> PipelineResult:
+    return ingest_open_interest(writer.engine, batch.frame, writer.settings, known_symbols=writer.known_symbols,
+                                now=writer.now())
+
+
 def _write_metrics(writer: Writer, batch: Batch) -> None:
     write_metrics(writer.engine, batch.frame)
 
@@ -304,4 +309,5 @@ def _write_metrics(writer: Writer, batch: Batch) -> None:
 #: The writer of each kind of batch; each kind gets its own lane. A new kind of data adds one entry.
 WRITERS: dict[str, Callable[[Writer, Batch], PipelineResult | None]] = {
     "candles": _write_candles, "funding": _write_funding, "metrics": _write_metrics,
+    "open_interest": _write_open_interest,
 }

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
-from ingest.recorded import load_recorded, read_funding, read_klines_1m
+from ingest.recorded import load_recorded, read_funding, read_klines_1m, read_open_interest
 from settings import load_settings
 
 
@@ -16,7 +16,7 @@ def test_load_recorded_stores_the_files_exactly_and_a_second_load_writes_nothing
     settings = load_settings({})
     first = load_recorded(clean_db, settings)
     candles, funding = read_klines_1m(), read_funding()
-    assert first.written == len(candles) + len(funding)
+    assert first.written == len(candles) + len(funding) + len(read_open_interest())
     assert first.rejected_total == 0
     assert first.anomalies > 0
     with clean_db.connect() as conn:

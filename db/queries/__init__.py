@@ -34,6 +34,7 @@ from db.queries.feeds import EPOCH, HEALTH_LOOKBACK, FeedHealth, feed_health, ne
 from db.queries.fingerprint import window_fingerprint
 from db.queries.funding import funding_series
 from db.queries.metrics import latest_metrics, metric_series
+from db.queries.open_interest import open_interest_series
 from db.queries.pairs import data_extent, known_pairs, list_symbols, newest_common_time
 from db.queries.prices import price_series
 from db.queries.snapshot import SNAPSHOT_COLUMNS, SNAPSHOT_LOOKBACK, latest_snapshot
@@ -44,6 +45,5 @@ __all__ = [
     "SNAPSHOT_LOOKBACK", "STREAMS", "FeedHealth", "align_range", "anomaly_counts", "anomaly_rows", "bucket_name",
     "choose_bucket", "data_extent", "feed_health", "funding_series", "known_pairs", "latest_metrics",
     "latest_snapshot", "list_symbols", "metric_series", "newest_anomaly_time", "newest_common_time", "newest_times",
-    "price_series", "stream_cadences",
-    "window_fingerprint",
+    "open_interest_series", "price_series", "stream_cadences", "window_fingerprint",
 ]  # fmt: skip

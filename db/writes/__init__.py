@@ -47,9 +47,10 @@ from db.writes.candles import ROLLUP_TIMEFRAMES, ROLLUP_WIDTHS, candle_rollups, 
 from db.writes.common import ANOMALY_COLUMNS, CANDLE_COLUMNS, FUNDING_COLUMNS, METRIC_COLUMNS, WriteResult
 from db.writes.funding import write_funding
 from db.writes.metrics import write_metrics
+from db.writes.open_interest import OPEN_INTEREST_COLUMNS, write_open_interest
 
 __all__ = [
     "ANOMALY_COLUMNS", "CANDLE_COLUMNS", "DIRECT_COPY_MIN_ROWS", "FUNDING_COLUMNS", "METRIC_COLUMNS",
-    "ROLLUP_TIMEFRAMES", "ROLLUP_WIDTHS", "WriteResult", "candle_rollups", "write_anomalies", "write_candles",
-    "write_funding", "write_metrics",
+    "OPEN_INTEREST_COLUMNS", "ROLLUP_TIMEFRAMES", "ROLLUP_WIDTHS", "WriteResult", "candle_rollups",
+    "write_anomalies", "write_candles", "write_funding", "write_metrics", "write_open_interest",
 ]  # fmt: skip

@@ -3,7 +3,8 @@ stream, from when to when; kept exact by every write of ``db.writes`` and by ret
 
 Invariant (tested in ``tests/test_pair_extents.py``): for each pair and stream, ``first_time``/``last_time`` equal
 ``min(time)``/``max(time)`` of its rows: ``funding_rates`` (all rows, settled and predicted) for ``funding``,
-``prices`` of price kind ``last`` (every timeframe, rollups included) for ``ohlcv``; a ``funding`` row's
+``prices`` of price kind ``last`` (every timeframe, rollups included) for ``ohlcv``, ``open_interest`` (all
+sources) for ``open_interest``; a ``funding`` row's
 ``funding_interval_hours``/``interval_time`` are those of the pair's newest settled row that states an interval
 (hours; NULL when none does). Writes only insert or update
 rows, so the catalogue widens with ``LEAST``/``GREATEST`` in the write's transaction; what removes rows (retention's
@@ -32,7 +33,8 @@ WHERE EXCLUDED.first_time < pair_extents.first_time OR EXCLUDED.last_time > pair
                     IS DISTINCT FROM (pair_extents.funding_interval_hours, pair_extents.interval_time))"""
 
 #: Stream → (table, filter of the rows it covers).
-_SOURCES = {"funding": ("funding_rates", "true"), "ohlcv": ("prices", "price_kind = 'last'")}
+_SOURCES = {"funding": ("funding_rates", "true"), "ohlcv": ("prices", "price_kind = 'last'"),
+            "open_interest": ("open_interest", "true")}
 #: The newest settled funding row that states its interval, per pair (``rebuild_extents``).
 _NEWEST_INTERVAL_SQL = """SELECT DISTINCT ON (exchange, symbol) exchange, symbol, funding_interval_hours, time
 FROM funding_rates WHERE settled AND funding_interval_hours IS NOT NULL ORDER BY exchange, symbol, time DESC"""
@@ -84,10 +86,19 @@ def record_candle_extents(conn: Connection, frame: pd.DataFrame, widest: pd.Time
     _upsert(conn, "ohlcv", starts.groupby(keys).min(), times.groupby(keys).max())
 
 
+def record_open_interest_extents(conn: Connection, frame: pd.DataFrame) -> None:
+    """Widen the ``open_interest`` extents to the rows of ``frame`` (``OPEN_INTEREST_COLUMNS``; ``time`` UTC), in
+    ``conn``'s transaction. Raises SQLAlchemy errors."""
+    times = pd.to_datetime(frame["time"], utc=True)
+    groups = times.groupby([frame["exchange"], frame["symbol"]])
+    _upsert(conn, "open_interest", groups.min(), groups.max())
+
+
 def refresh_extents(conn: Connection, table: str) -> int:
-    """Recompute the extents of the stream stored in ``table`` (``funding_rates`` or ``prices``) after rows were
-    removed (retention): ``first_time`` by one ordered index probe per pair, pairs left without rows deleted.
-    Returns the catalogue rows changed. Raises ``KeyError`` for another table, SQLAlchemy errors."""
+    """Recompute the extents of the stream stored in ``table`` (``funding_rates``, ``prices`` or
+    ``open_interest``) after rows were removed (retention): ``first_time`` by one ordered index probe per pair,
+    pairs left without rows deleted. Returns the catalogue rows changed. Raises ``KeyError`` for another table,
+    SQLAlchemy errors."""
     stream = {t: s for s, (t, _) in _SOURCES.items()}[table]
     where = _SOURCES[stream][1]
     probe = (

@@ -23,12 +23,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fake_exchange import binance, bybit, okx
+from tests.fake_exchange import binance, binance_oi, bybit, okx
 from tests.fake_exchange.api import ApiError, Handler
 from tests.fake_exchange.faults import Fault, FaultKind, FaultPlan, spoil
 from tests.fake_exchange.store import MarketView, RecordedStore
 
-ROUTES: dict[str, Handler] = {**binance.ROUTES, **bybit.ROUTES, **okx.ROUTES}
+ROUTES: dict[str, Handler] = {**binance.ROUTES, **binance_oi.ROUTES, **bybit.ROUTES, **okx.ROUTES}
 #: Path prefix -> the exchange's own HTTP 429 body.
 RATE_LIMIT_BODIES = {m.PREFIX: m.RATE_LIMIT_BODY for m in (binance, bybit, okx)}
 #: ccxt exchange ids and venue names -> the store's venue names.

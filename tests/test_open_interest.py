@@ -1,0 +1,177 @@
+"""Open interest (issue 8, item 3): real ccxt over HTTP against the fake exchange serving recorded Binance open
+interest, real TimescaleDB, the real API. Expected values come from the bundled recorded CSV or from SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import gzip
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from app import create_app, with_database
+from db.queries import open_interest_series
+from ingest.exchange import ExchangeClient
+from ingest.normalize import open_interest
+from ingest.open_interest import HISTORY_DAYS, backfill_open_interest, poll_open_interest
+from ingest.pipeline import ingest_open_interest
+from ingest.rows import OpenInterestRow, rows_to_frame
+from settings import get_settings, load_settings
+from tests.fake_exchange.store import DATA_DIR
+
+BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
+NOW = datetime(2026, 3, 10, 13, 0, tzinfo=UTC)
+
+
+def _recorded(symbol: str) -> list[dict]:
+    with gzip.open(DATA_DIR / "binance_usdm_open_interest_4h.csv.gz", "rt", newline="") as f:
+        return [r for r in csv.DictReader(f) if r["symbol"] == symbol]
+
+
+def _settings(fake):
+    return load_settings({"ALPHAPULSE_EXCHANGE_BASE_URL": fake.url, "ALPHAPULSE_EXCHANGES": "binanceusdm",
+                          "ALPHAPULSE_SYMBOLS": "BTC,ETH", "ALPHAPULSE_EXCHANGE_TIMEOUT_SECONDS": "5"})
+
+
+def _stored(engine, source: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(text("SELECT * FROM open_interest WHERE source = :s ORDER BY symbol, time"), conn,
+                           params={"s": source})
+
+
+def _poll(fake, engine):
+    settings = _settings(fake)
+    batches = []
+
+    async def sink(kind, frame, exchange, stream):
+        batches.append(frame)
+
+    async def go():
+        async with ExchangeClient("binanceusdm", settings) as client:
+            await client.load_markets()
+            await poll_open_interest(client, [BTC, ETH], sink, received_at=NOW)
+
+    asyncio.run(go())
+    frame = pd.concat(batches, ignore_index=True)
+    return frame, settings
+
+
+def test_live_poll_stores_the_recorded_values_and_replays_write_nothing(clean_db, fake_exchange):
+    fake_exchange.set_now(int(NOW.timestamp() * 1000))
+    frame, settings = _poll(fake_exchange, clean_db)
+    first = ingest_open_interest(clean_db, frame, settings, now=NOW)
+    assert (first.received, first.written, first.rejected_total) == (2, 2, 0)
+    stored = _stored(clean_db, "live")
+    for symbol, raw in ((BTC, "BTCUSDT"), (ETH, "ETHUSDT")):
+        newest = [r for r in _recorded(raw) if int(r["timestamp_ms"]) <= NOW.timestamp() * 1000][-1]
+        row = stored[stored["symbol"] == symbol].iloc[0]
+        assert row["time"] == pd.Timestamp(int(newest["timestamp_ms"]), unit="ms", tz="UTC")
+        assert row["open_interest_contracts"] == float(newest["sum_open_interest"])
+        assert row["open_interest_base"] == float(newest["sum_open_interest"])  # USD-M contractSize is 1
+    again = ingest_open_interest(clean_db, frame, settings, now=NOW)
+    assert (again.received, again.written) == (2, 0)
+    assert len(_stored(clean_db, "live")) == 2
+
+
+def test_malformed_payload_is_rejected_and_counted_while_the_rest_is_written(clean_db, fake_exchange):
+    fake_exchange.set_now(int(NOW.timestamp() * 1000))
+    frame, settings = _poll(fake_exchange, clean_db)
+    received = datetime.now(UTC)
+    broken = [open_interest("binanceusdm", {"symbol": BTC, "openInterestAmount": "not a number",
+                                            "timestamp": int(NOW.timestamp() * 1000)},
+                            contract_size=1.0, source="live", received_at=received),
+              open_interest("binanceusdm", {"symbol": ETH, "openInterestAmount": -5.0,
+                                            "timestamp": int(NOW.timestamp() * 1000)},
+                            contract_size=1.0, source="live", received_at=received)]
+    batch = pd.concat([frame, rows_to_frame(broken, OpenInterestRow)], ignore_index=True)
+    result = ingest_open_interest(clean_db, batch, settings, now=NOW)
+    assert result.rejected == {("binanceusdm", BTC, "open_interest_missing"): 1,
+                               ("binanceusdm", ETH, "open_interest_invalid"): 1}
+    assert result.written == len(frame) == len(_stored(clean_db, "live"))
+
+
+def test_history_backfill_pages_resumes_and_equals_the_recorded_rows(clean_db, fake_exchange):
+    fake_exchange.set_now(int(NOW.timestamp() * 1000))
+    settings = _settings(fake_exchange)
+    pages = []
+
+    async def sink(kind, frame, exchange, stream):
+        pages.append(len(frame))
+        await asyncio.to_thread(ingest_open_interest, clean_db, frame, settings, now=NOW)
+
+    async def go():
+        async with ExchangeClient("binanceusdm", settings) as client:
+            await client.load_markets()
+            return await backfill_open_interest(client, clean_db, BTC, NOW, sink, page_limit=50)
+
+    sent = asyncio.run(go())
+    start_ms = (NOW - timedelta(days=HISTORY_DAYS)).timestamp() * 1000
+    expected = [r for r in _recorded("BTCUSDT") if start_ms <= int(r["timestamp_ms"]) < NOW.timestamp() * 1000]
+    assert sent == len(expected) and len(pages) > 1 and max(pages) <= 50
+    stored = _stored(clean_db, "history")
+    assert [int(t.timestamp() * 1000) for t in stored["time"]] == [int(r["timestamp_ms"]) for r in expected]
+    assert stored["open_interest_contracts"].tolist() == [float(r["sum_open_interest"]) for r in expected]
+    assert stored["open_interest_value"].tolist() == [float(r["sum_open_interest_value"]) for r in expected]
+    pages.clear()
+    assert asyncio.run(go()) == 0 and pages == []  # resumes after the newest stored row: nothing left
+
+
+@pytest.fixture
+def api(clean_db, db_url):
+    return create_app(with_database(get_settings(), db_url), with_dashboard=False).test_client()
+
+
+def test_api_returns_the_database_buckets_and_names_bad_parameters(clean_db, fake_exchange, api):
+    fake_exchange.set_now(int(NOW.timestamp() * 1000))
+    settings = _settings(fake_exchange)
+
+    async def sink(kind, frame, exchange, stream):
+        await asyncio.to_thread(ingest_open_interest, clean_db, frame, settings, now=NOW)
+
+    async def go():
+        async with ExchangeClient("binanceusdm", settings) as client:
+            await client.load_markets()
+            await backfill_open_interest(client, clean_db, BTC, NOW, sink)
+
+    asyncio.run(go())
+    start, end = "2026-03-01T00:00Z", "2026-03-08T00:00Z"
+    body = api.get("/api/open-interest", query_string={"exchange": "binanceusdm", "symbols": BTC, "start": start,
+                                                       "end": end, "bucket": "1d"}).get_json()
+    with clean_db.connect() as conn:
+        expected = conn.execute(text(
+            "SELECT time_bucket('1 day', time) AS t, last(open_interest_contracts, time), "
+            "last(open_interest_value, time), count(*) FROM open_interest WHERE symbol = :s "
+            "AND time >= :a AND time < :b GROUP BY 1 ORDER BY 1"), {"s": BTC, "a": start, "b": end}).all()
+        frame = open_interest_series(conn, ["binanceusdm"], [BTC], pd.Timestamp(start).to_pydatetime(),
+                                     pd.Timestamp(end).to_pydatetime(), timedelta(days=1))
+    assert len(body["data"]) == len(expected) == len(frame) == 7
+    for got, (t, contracts, value, rows) in zip(body["data"], expected, strict=True):
+        assert pd.Timestamp(got["time"]) == pd.Timestamp(t)
+        assert got["open_interest_contracts"] == pytest.approx(contracts, rel=1e-14)
+        assert got["open_interest_value"] == pytest.approx(value, rel=1e-14)
+        assert got["rows"] == rows
+    for query, parameter in (("bucket=7m", "bucket"), ("start=yesterday-ish", "start"),
+                             ("exchange=nowhere", "exchange"), ("colour=red", "colour")):
+        response = api.get(f"/api/open-interest?{query}")
+        assert response.status_code in (400, 404), (query, response.status_code)
+        assert response.get_json()["parameter"] == parameter
+
+
+def test_recorded_open_interest_loads_with_the_recorded_usd_values(clean_db):
+    from ingest.recorded import CROSS_VENUE_OPEN_INTEREST, RECORDED_DIR, read_open_interest
+
+    settings = get_settings()
+    frame = read_open_interest()
+    first = ingest_open_interest(clean_db, frame, settings)
+    assert first.written == len(frame) and first.rejected_total == 0
+    assert ingest_open_interest(clean_db, frame, settings).written == 0
+    with gzip.open(RECORDED_DIR / CROSS_VENUE_OPEN_INTEREST, "rt", newline="") as f:
+        hyperliquid_btc = [r for r in csv.DictReader(f) if r["venue"] == "hyperliquid" and r["coin"] == "BTC"]
+    stored = _stored(clean_db, "recorded")
+    btc = stored[(stored["exchange"] == "hyperliquid") & (stored["symbol"] == "BTC/USDC:USDC")]
+    assert btc["open_interest_value"].tolist() == [float(r["oi_usd"]) for r in hyperliquid_btc]
+    assert [t.isoformat() for t in btc["time"]] == [pd.Timestamp(r["timestamp"]).isoformat() for r in hyperliquid_btc]
+    assert btc["open_interest_contracts"].isna().all()
