@@ -53,6 +53,8 @@ PARAMS = {
 #: Fields of the form, each with its error slot (``params.<key>`` for parameters; ``form`` for the rest).
 FIELDS = ("name", "kind", "exchanges", "symbols", "pending_evaluations", "repeat_minutes", "severity")
 ERRORS = (*FIELDS, *(f"params.{k}" for k in PARAMS), "form")
+#: Component ids cannot hold dots (Dash separates id and property with one): ``params.pct`` → ``params-pct``.
+FORM_KEYS = ("name", "kind", *(f"params-{p}" for p in PARAMS), *FIELDS[2:])
 MUTE_CHOICES = ((15, "15 min"), (60, "1 hour"), (480, "8 hours"), (1440, "24 hours"), (10080, "7 days"))
 EVENT_LIMIT = 200
 RULE_COLUMNS = (("id", "Id"), ("name", "Name", 140), ("kind", "Kind"), ("condition", "Condition", 260),
@@ -72,8 +74,8 @@ def _field(key: str, label: str, control) -> dbc.Col:
 
 def _param_control(key: str):
     if key == "metric":
-        return dbc.Select(id=f"{P}-f-{key}", options=[{"label": m, "value": m} for m in ANOMALY_METRICS])
-    return dbc.Input(id=f"{P}-f-{key}", type="number", inputMode="decimal")
+        return dbc.Select(id=f"{P}-f-params-{key}", options=[{"label": m, "value": m} for m in ANOMALY_METRICS])
+    return dbc.Input(id=f"{P}-f-params-{key}", type="number", inputMode="decimal")
 
 
 def _form() -> html.Div:
@@ -81,7 +83,7 @@ def _form() -> html.Div:
     fields = [
         _field("name", "Name", dbc.Input(id=f"{P}-f-name", maxLength=120)),
         _field("kind", "Kind", dbc.Select(id=f"{P}-f-kind", options=kinds, value="funding_above")),
-        *(_field(f"params.{k}", label, _param_control(k)) for k, label in PARAMS.items()),
+        *(_field(f"params-{k}", label, _param_control(k)) for k, label in PARAMS.items()),
         _field("exchanges", "Exchanges (comma list; blank: all)", dbc.Input(id=f"{P}-f-exchanges")),
         _field("symbols", "Symbols or coins (BTC/USDT, ETH; blank: all)", dbc.Input(id=f"{P}-f-symbols")),
         _field("pending_evaluations", "Pending period (evaluations)",
@@ -121,7 +123,7 @@ def layout(**_query) -> html.Div:
     ], className="ap-page")  # fmt: skip
 
 
-@callback([Output(f"{P}-wrap-params.{k}", "style") for k in PARAMS], Input(f"{P}-f-kind", "value"))
+@callback([Output(f"{P}-wrap-params-{k}", "style") for k in PARAMS], Input(f"{P}-f-kind", "value"))
 def _param_visibility(kind):
     kind = inputs.choice(kind, "alerts-f-kind.value", KINDS, default="funding_above")
     return [None if k in KINDS[kind] else {"display": "none"} for k in PARAMS]
@@ -130,7 +132,7 @@ def _param_visibility(kind):
 def _raw_rule(values: dict) -> dict:
     """The form's values as a rule object for ``validate_rule`` (numbers left as typed: it checks them)."""
     kind = values["kind"]
-    params = {k: values[f"params.{k}"] for k in KINDS.get(kind, {})}
+    params = {k: values[f"params-{k}"] for k in KINDS.get(kind, {})}
     return {"name": values["name"] or "", "kind": kind, "params": params,
             "exchanges": split_list(values["exchanges"]), "symbols": split_list(values["symbols"]),
             "pending_evaluations": values["pending_evaluations"], "repeat_minutes": values["repeat_minutes"],
@@ -145,10 +147,10 @@ def _form_value(key: str, value):
 
 
 @callback(
-    [Output(f"{P}-err-{k}", "children") for k in ERRORS],
+    [Output(f"{P}-err-{k.replace('.', '-')}", "children") for k in ERRORS],
     Output(f"{P}-version", "data", allow_duplicate=True),
     Input(f"{P}-save", "n_clicks"),
-    [State(f"{P}-f-{k}", "value") for k in ("name", "kind", *(f"params.{p}" for p in PARAMS), *FIELDS[2:])],
+    [State(f"{P}-f-{k}", "value") for k in FORM_KEYS],
     State(f"{P}-edit-id", "data"),
     State(f"{P}-version", "data"),
     prevent_initial_call=True,
@@ -157,8 +159,7 @@ def _save(clicks, *values):
     if not inputs.number(clicks, "alerts-save.n_clicks", 0, 1e9):
         raise PreventUpdate
     *form, edit_id, version = values
-    keys = ("name", "kind", *(f"params.{p}" for p in PARAMS), *FIELDS[2:])
-    raw = _raw_rule({k: _form_value(k, v) for k, v in zip(keys, form, strict=True)})
+    raw = _raw_rule({k: _form_value(k, v) for k, v in zip(FORM_KEYS, form, strict=True)})
     edit_id = inputs.number(edit_id, "alerts-edit-id.data", 1, 1e18)
     version = int(inputs.number(version, "alerts-version.data", 0, 1e9, default=0))
     errors = dict.fromkeys(ERRORS)
@@ -196,7 +197,7 @@ def _form_values(rule) -> list:
 
 
 @callback(
-    [Output(f"{P}-f-{k}", "value") for k in ("name", "kind", *(f"params.{p}" for p in PARAMS), *FIELDS[2:])],
+    [Output(f"{P}-f-{k}", "value") for k in FORM_KEYS],
     Output(f"{P}-edit-id", "data"),
     Output(f"{P}-editing", "children"),
     Input(f"{P}-edit", "n_clicks"),
