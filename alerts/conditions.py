@@ -67,7 +67,7 @@ def annualised_pct(rate: float, hours: float | None) -> float | None:
 
 
 def evaluate(conn: Connection, rules: Iterable[Rule], now: datetime, anomaly_since: datetime) -> Readings:
-    """Readings of every enabled rule at ``now`` (aware UTC); anomalies count when stored after ``anomaly_since``.
+    """Readings of every enabled rule at ``now`` (aware UTC); anomalies count when observed after ``anomaly_since``.
     One query per kind present (funding kinds and premium share one)."""
     by_kind: dict[str, list[tuple[Rule, Scope]]] = defaultdict(list)
     for rule in rules:

@@ -93,7 +93,7 @@ class Sender(threading.Thread):
     def __init__(self, engine: Engine, channels: Mapping[str, str], poll_seconds: float = 1.0):
         super().__init__(name="alerts-sender", daemon=True)
         self.engine, self.channels, self.poll_seconds = engine, channels, poll_seconds
-        self._wake, self._stop = threading.Event(), threading.Event()
+        self._wake, self._halt = threading.Event(), threading.Event()
 
     def wake(self) -> None:
         """Send due deliveries now."""
@@ -101,11 +101,11 @@ class Sender(threading.Thread):
 
     def stop(self) -> None:
         """Stop after the current batch."""
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
             try:

@@ -26,6 +26,9 @@ from settings.alerts import alert_channels, default_channels
 
 log = logging.getLogger(__name__)
 
+#: How recent (by observation time) an anomaly must be for ``anomaly_z`` rules.
+ANOMALY_RECENT = timedelta(minutes=10)
+
 
 @dataclass(frozen=True)
 class CycleResult:
@@ -48,14 +51,15 @@ class Evaluator:
         self.channels = alert_channels(settings)
         self.defaults = default_channels(settings)
         self.cadence = timedelta(seconds=settings.alert_eval_seconds)
-        self.last_cycle: datetime | None = None
 
     def run_cycle(self, now: datetime | None = None) -> CycleResult:
         """Evaluate every enabled rule at ``now`` (aware UTC; default the clock) and commit the outcome.
-        Anomalies count when stored since the previous cycle, at least the last two cadences."""
+        ``anomaly_z`` rules see anomalies observed within :data:`ANOMALY_RECENT` (at least two cadences): an anomaly
+        is stored a minute or more after its observation time (a candle is judged once closed), so "since the
+        previous cycle" by observation time would miss it."""
         now = now or datetime.now(UTC)
         started = time.perf_counter()
-        anomaly_since = min(now - 2 * self.cadence, self.last_cycle or now)
+        anomaly_since = now - max(2 * self.cadence, ANOMALY_RECENT)
         with self.engine.begin() as conn:
             rules = {r.id: r for r in list_rules(conn, enabled_only=True)}
             readings = conditions.evaluate(conn, rules.values(), now, anomaly_since)
@@ -74,7 +78,6 @@ class Evaluator:
             queued = states.save(conn, changed, [e for e, _ in events], lambda e: texts[id(e)],
                                  lambda e: self._channels_of(rules[e.rule_id], now), now)
             states.drop_orphans(conn, list(rules))
-        self.last_cycle = now
         subjects = sum(len(s) for s in readings.values())
         return CycleResult(len(rules), subjects, len(events), queued, time.perf_counter() - started)
 

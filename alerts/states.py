@@ -56,7 +56,10 @@ def step(rule: Rule, subject: str, reading: Reading, state: State | None, now: d
     """The next state of ``rule`` on ``subject`` after ``reading`` at ``now``, and the transition to record.
     ``last_notified_at`` becomes ``now`` on firing and on each repeat (muted too: a mute skips, not defers)."""
     state = state or State("normal", 0, now, None)
-    ev = lambda to, notify=None: Event(rule.id, subject, state.state, to, reading.value, notify)  # noqa: E731
+
+    def ev(to: str, notify: str | None = None) -> Event:
+        return Event(rule.id, subject, state.state, to, reading.value, notify)
+
     if reading.holds:
         if state.state == "firing":
             due = rule.repeat_minutes and state.last_notified_at and \

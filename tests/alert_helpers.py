@@ -44,6 +44,7 @@ class Receiver:
         return f"json://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def close(self) -> None:
+        """Stop serving and free the port."""
         self.server.shutdown()
         self.server.server_close()
 

@@ -90,7 +90,7 @@ def test_price_change_and_anomalies(clean_db, ingest_engine, alerts_conn):
     assert set(out[spike.id]) == {"okx|SOL/USDT:USDT"} and out[spike.id]["okx|SOL/USDT:USDT"].holds
     assert out[spike.id]["okx|SOL/USDT:USDT"].value == z and out[other.id] == {}
     later = evaluate(alerts_conn, [spike], NOW + timedelta(minutes=5), NOW + timedelta(minutes=1))
-    assert later[spike.id] == {}  # the anomaly was before the previous evaluation
+    assert later[spike.id] == {}  # the anomaly was observed before anomaly_since
 
 
 def test_feed_stale_and_deleted_rules_lose_their_states(clean_db, alerts_conn, db_url):

@@ -8,13 +8,14 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from db.accounts import ACCOUNT_TABLES
+from db.alerts.schema import ALERT_TABLES
 from db.engine import make_engine, probe_timescaledb
 from db.schema import CHUNK_INTERVAL, CHUNK_INTERVALS, HYPERTABLES, metadata, pair_extents
 from tests.conftest import alembic_config
 
 HYPERTABLE_NAMES = {t.name for t in HYPERTABLES}
 #: Every table migrations create: the hypertables, the pair catalogue and the app's own tables (db.accounts).
-ALL_TABLES = HYPERTABLE_NAMES | {pair_extents.name} | {t.name for t in ACCOUNT_TABLES}
+ALL_TABLES = HYPERTABLE_NAMES | {pair_extents.name} | {t.name for t in ACCOUNT_TABLES} | {t.name for t in ALERT_TABLES}
 
 # Functions of the Timescale License (TSL) edition that the Apache build lacks.
 TSL_ONLY = (

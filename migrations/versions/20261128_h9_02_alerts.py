@@ -99,8 +99,7 @@ def _worker_tables() -> None:
         sa.Column("sent_at", TS, nullable=True),
         sa.CheckConstraint(_in("status", ("pending", "sent", "failed")), name="ck_alert_deliveries_status"),
     )
-    op.create_index("ix_alert_deliveries_due", "alert_deliveries", ["next_attempt_at"],
-                    postgresql_where=sa.text("status = 'pending'"))
+    op.create_index("ix_alert_deliveries_due", "alert_deliveries", ["status", "next_attempt_at"])
     for table in ("alert_states", "alert_events", "alert_deliveries"):
         grant_alerts_table(op, table)
 
