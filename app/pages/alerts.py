@@ -20,7 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import Forbidden
 
 from app import inputs
-from app.alerts_text import KIND_WORDS, condition, scope, split_list, subject
+from app.alerts_form import ERRORS, FORM_KEYS, PARAMS, form_values, raw_rule
+from app.alerts_text import KIND_WORDS, condition, scope, subject
 from app.auth import accounts_connection, require_role
 from app.components import error_alert, grid
 from app.dashboard import ALERTS_BADGE_ID as BADGE_ID
@@ -44,17 +45,6 @@ from db.alerts.status import current_states, firing_count, recent_events
 dash.register_page(__name__, path="/alerts", name="Alerts", title="AlphaPulse · Alerts", order=3)
 
 P = "alerts"
-#: Rule parameters (every kind's, see ``db.alerts.KINDS``): key → label with unit.
-PARAMS = {
-    "level_pct_per_year": "Level (% per year)", "metric": "Anomaly metric", "min_abs_z": "Minimum |z|",
-    "window_minutes": "Window (minutes, 1-1440)", "pct": "Change (%)", "level_bp": "Premium level (bp)",
-    "multiple": "Multiple of the feed's cadence",
-}  # fmt: skip
-#: Fields of the form, each with its error slot (``params.<key>`` for parameters; ``form`` for the rest).
-FIELDS = ("name", "kind", "exchanges", "symbols", "pending_evaluations", "repeat_minutes", "severity")
-ERRORS = (*FIELDS, *(f"params.{k}" for k in PARAMS), "form")
-#: Component ids cannot hold dots (Dash separates id and property with one): ``params.pct`` → ``params-pct``.
-FORM_KEYS = ("name", "kind", *(f"params-{p}" for p in PARAMS), *FIELDS[2:])
 MUTE_CHOICES = ((15, "15 min"), (60, "1 hour"), (480, "8 hours"), (1440, "24 hours"), (10080, "7 days"))
 EVENT_LIMIT = 200
 RULE_COLUMNS = (("id", "Id"), ("name", "Name", 140), ("kind", "Kind"), ("condition", "Condition", 260),
@@ -129,16 +119,6 @@ def _param_visibility(kind):
     return [None if k in KINDS[kind] else {"display": "none"} for k in PARAMS]
 
 
-def _raw_rule(values: dict) -> dict:
-    """The form's values as a rule object for ``validate_rule`` (numbers left as typed: it checks them)."""
-    kind = values["kind"]
-    params = {k: values[f"params-{k}"] for k in KINDS.get(kind, {})}
-    return {"name": values["name"] or "", "kind": kind, "params": params,
-            "exchanges": split_list(values["exchanges"]), "symbols": split_list(values["symbols"]),
-            "pending_evaluations": values["pending_evaluations"], "repeat_minutes": values["repeat_minutes"],
-            "severity": values["severity"]}  # fmt: skip
-
-
 def _form_value(key: str, value):
     name = f"alerts-f-{key}.value"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -159,7 +139,7 @@ def _save(clicks, *values):
     if not inputs.number(clicks, "alerts-save.n_clicks", 0, 1e9):
         raise PreventUpdate
     *form, edit_id, version = values
-    raw = _raw_rule({k: _form_value(k, v) for k, v in zip(FORM_KEYS, form, strict=True)})
+    raw = raw_rule({k: _form_value(k, v) for k, v in zip(FORM_KEYS, form, strict=True)})
     edit_id = inputs.number(edit_id, "alerts-edit-id.data", 1, 1e18)
     version = int(inputs.number(version, "alerts-version.data", 0, 1e9, default=0))
     errors = dict.fromkeys(ERRORS)
@@ -188,14 +168,6 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _form_values(rule) -> list:
-    params = [rule.params.get(k) if rule else None for k in PARAMS]
-    if rule is None:
-        return ["", "funding_above", *params, "", "", 1, None, "warning"]
-    return [rule.name, rule.kind, *params, ", ".join(rule.exchanges or ()), ", ".join(rule.symbols or ()),
-            rule.pending_evaluations, rule.repeat_minutes, rule.severity]  # fmt: skip
-
-
 @callback(
     [Output(f"{P}-f-{k}", "value") for k in FORM_KEYS],
     Output(f"{P}-edit-id", "data"),
@@ -210,12 +182,12 @@ def _load(edit_clicks, new_clicks, rule_id):
     inputs.number(new_clicks, "alerts-new.n_clicks", 0, 1e9)
     rule_id = inputs.text(rule_id, "alerts-rule.value")
     if ctx.triggered_id != f"{P}-edit" or not rule_id or not rule_id.isdigit():
-        return [*_form_values(None), None, "Creating a new rule."]
+        return [*form_values(None), None, "Creating a new rule."]
     with accounts_connection() as conn:
         rule = get_rule(conn, int(rule_id))
     if rule is None:
         raise PreventUpdate
-    return [*_form_values(rule), rule.id, f"Editing rule {rule.id} “{rule.name}”: Save replaces it."]
+    return [*form_values(rule), rule.id, f"Editing rule {rule.id} “{rule.name}”: Save replaces it."]
 
 
 @callback(
