@@ -12,6 +12,7 @@ from __future__ import annotations
 import flask
 from flask_compress import Compress
 
+from app.alerts_api import create_blueprint as create_alerts_blueprint
 from app.api import SETTINGS_KEY, create_blueprint, prometheus_metrics, register_error_handlers
 from app.api_open_interest import add_open_interest_route
 from app.auth import init_auth
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, *, with_dashboard: bool = True)
     _compression(server)
     init_auth(server, settings)  # its gate runs before the limiter's check: limits depend on who asks
     server.register_blueprint(add_open_interest_route(create_blueprint()))
+    server.register_blueprint(create_alerts_blueprint())
     server.add_url_rule("/metrics", "metrics", prometheus_metrics, methods=["GET"])
     init_limits(server, settings)
     register_error_handlers(server)

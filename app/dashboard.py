@@ -1,7 +1,8 @@
 """The one Dash app of a process, mounted on the Flask server of :func:`app.create_app`.
 
 :func:`build_dash` creates it with Dash pages (``app/pages/``: overview ``/``, anomalies ``/anomalies``,
-system ``/system``), the assets of the repository's ``assets/`` folder (CSS and JavaScript, served locally:
+alerts ``/alerts``, system ``/system``), the
+assets of the repository's ``assets/`` folder (CSS and JavaScript, served locally:
 Bootstrap 5.3.6 CSS and the plotly.js 4.1.1 finance partial bundle are vendored under ``assets/vendor/`` so the
 dashboard works without internet access, and browsers cache them for a year; ``assets/plotly_loader.js`` hands
 ``dcc.Graph`` that 1.3 MB bundle instead of the full 4.8 MB one it would download), a navigation bar
@@ -50,7 +51,9 @@ VENDOR_CACHE_CONTROL = "public, max-age=31536000, immutable"
 SETTINGS_KEY = "ALPHAPULSE_SETTINGS"
 
 #: Navigation: (path, label), in menu order.
-NAV = (("/", "Overview"), ("/anomalies", "Anomalies"), ("/system", "System"))
+NAV = (("/", "Overview"), ("/anomalies", "Anomalies"), ("/alerts", "Alerts"), ("/system", "System"))
+#: Ids of the Alerts link's firing-count badge and of the tick that refreshes it (``app.pages.alerts``).
+ALERTS_BADGE_ID, ALERTS_TICK_ID = "nav-alerts-badge", "nav-alerts-tick"
 
 
 def current_settings() -> Settings:
@@ -74,8 +77,16 @@ def read_connection() -> Iterator[Connection]:
 
 
 def _navbar() -> dbc.Navbar:
+    def label_of(path: str, label: str):
+        if path != "/alerts":
+            return label
+        badge = dbc.Badge("", id=ALERTS_BADGE_ID, color="danger", pill=True, className="ms-1 ap-alerts-badge",
+                          style={"display": "none"}, title="alerts firing now")  # fmt: skip
+        return [label, badge]
+
     links = [
-        dbc.NavItem(dbc.NavLink(label, id={"type": "nav-link", "page": path}, href=path, active="exact"))
+        dbc.NavItem(dbc.NavLink(label_of(path, label), id={"type": "nav-link", "page": path}, href=path,
+                                active="exact"))
         for path, label in NAV
     ]
     return dbc.Navbar(
@@ -102,6 +113,7 @@ def _layout() -> html.Div:
             dbc.Container(dash.page_container, fluid=True, className="ap-main"),
             dcc.Store(id="view-query", storage_type="memory"),
             theme_store(),
+            dcc.Interval(id=ALERTS_TICK_ID, interval=int(current_settings().alert_eval_seconds * 1000)),
         ]
     )
 
