@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import Input, Output, State, callback, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy import Connection
@@ -226,9 +227,9 @@ def date_limits(listed, exchanges: list[str], symbols: list[str]) -> tuple[str, 
     on the current month (issue 11, item 14). ``listed``: ``db.queries.list_symbols``."""
     chosen = listed[listed["symbol"].isin(symbols) & (listed["exchange"].isin(exchanges) if exchanges else True)]
     frame = chosen if len(chosen) else listed
-    if frame.empty:
-        return None, None, None
     first, last = frame["first_time"].min(), frame["last_time"].max()
+    if pd.isna(first) or pd.isna(last):
+        return None, None, None
     return first.date().isoformat(), last.date().isoformat(), last.date().replace(day=1).isoformat()
 
 
