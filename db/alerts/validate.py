@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from db.coins import is_bare_coin
+from db.queries.anomalies import ANOMALY_METRICS  # the metrics an ``anomaly_z`` rule may watch
 from db.symbols import SymbolError, normalize_symbol
 
 #: Rule kinds and their params: name → (type, minimum, maximum) (``None``: unbounded; bounds inclusive).
@@ -19,8 +20,6 @@ KINDS: dict[str, dict[str, tuple[type, float | None, float | None]]] = {
     "premium": {"level_bp": (float, 1e-9, None)},
     "feed_stale": {"multiple": (float, 1.0, None)},
 }
-#: Metrics stored in ``anomalies`` (``db.schema``) an ``anomaly_z`` rule may watch.
-ANOMALY_METRICS = ("funding_rate", "premium", "log_return_1m", "log_volume_1m")
 SEVERITIES = ("info", "warning", "critical")
 MAX_NAME = 120
 
