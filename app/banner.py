@@ -43,7 +43,7 @@ def feed_summary(now: datetime) -> dict:
 
     def compute() -> dict:
         with connect() as conn:
-            return _summary(feed_health(conn, now).feeds, now)
+            return _summary(feed_health(conn, now), now)
 
     try:
         return shared_cache().get("feed_summary", compute, settings().cache_live_seconds)
@@ -51,10 +51,10 @@ def feed_summary(now: datetime) -> dict:
         return {"status": "unreachable", "data_as_of": None, "behind": [], "checked_at": now.isoformat()}
 
 
-def _summary(feeds: pd.DataFrame, now: datetime) -> dict:
+def _summary(health, now: datetime) -> dict:
+    """:func:`feed_summary`'s dict of a ``db.queries.FeedHealth`` (its overall status by ``db.health``'s rules)."""
+    feeds = health.feeds
     newest = feeds["newest_time"].dropna()
-    statuses = set(feeds["status"])
-    status = Status.DOWN if statuses == {Status.DOWN} else Status.DEGRADED if statuses - {Status.OK} else Status.OK
     behind = [
         f"{row.exchange} {STREAM_NAMES.get(row.stream, row.stream)}: "
         + (f"newest {utc(row.newest_time)}" if pd.notna(row.newest_time) else "no data")
@@ -62,7 +62,7 @@ def _summary(feeds: pd.DataFrame, now: datetime) -> dict:
         if row.status != Status.OK
     ]
     return {
-        "status": status.value,
+        "status": health.status.value,
         "data_as_of": newest.max().isoformat() if len(newest) else None,
         "behind": behind,
         "checked_at": now.isoformat(),
