@@ -22,7 +22,9 @@ from werkzeug.exceptions import Forbidden
 from app import inputs
 from app.alerts_form import ERRORS, FORM_KEYS, PARAMS, form_values, raw_rule
 from app.alerts_text import KIND_WORDS, condition, scope, subject
+from app.api import settings
 from app.auth import accounts_connection, require_role
+from app.cache import shared_cache
 from app.components import error_alert, grid
 from app.dashboard import ALERTS_BADGE_ID as BADGE_ID
 from app.dashboard import ALERTS_TICK_ID as TICK_ID
@@ -273,11 +275,17 @@ def _state_words(states: list[str], enabled: bool) -> str:
 
 @callback(Output(BADGE_ID, "children"), Output(BADGE_ID, "style"), Input(TICK_ID, "n_intervals"))
 def _badge(ticks):
-    """The navigation bar's count of (rule, subject) pairs firing now; hidden at zero."""
+    """The navigation bar's count of (rule, subject) pairs firing now; hidden at zero. Every open tab asks on each
+    tick, so the count goes through the shared cache (one query per ``ALPHAPULSE_CACHE_LIVE_SECONDS`` for all tabs
+    and workers)."""
     inputs.number(ticks, f"{TICK_ID}.n_intervals", 0, 1e12, default=0)
-    try:
+
+    def compute() -> int:
         with accounts_connection() as conn:
-            count = firing_count(conn)
+            return firing_count(conn)
+
+    try:
+        count = shared_cache().get("alerts_firing_count", compute, settings().cache_live_seconds)
     except SQLAlchemyError:
         return "", {"display": "none"}
     return str(count), None if count else {"display": "none"}
