@@ -55,15 +55,17 @@ RETURNING 1"""
 
 #: Every :data:`~db.schema.FUNDING_ROLLUPS` table's rows of the hours listed in ``touched_funding_hours``,
 #: recomputed from one read of their stored ``funding_rates`` rows (``:lo``/``:hi`` bound it: plan-time chunk
-#: exclusion); the result is the number of rollup rows inserted or changed over all tables.
+#: exclusion); the result is the number of rollup rows inserted or changed over all tables. The hour is matched by
+#: equality on ``time_bucket`` (a hash join over one range scan), not by a time range per touched hour: that
+#: probed every chunk once per hour and took 450 s for the bundled year of the hourly venues (116k rows), 6 s this way.
 _FUNDING_ROLLUP_SQL = f"""
 WITH touched AS MATERIALIZED (
     SELECT f.time, f.exchange, f.symbol, f.settled, f.funding_rate, f.funding_interval_hours, f.mark_price,
            f.index_price
-    FROM touched_funding_hours h
-    JOIN funding_rates f ON f.exchange = h.exchange AND f.symbol = h.symbol AND f.settled = h.settled
-     AND f.time >= h.hour AND f.time < h.hour + interval {sql_interval(_FUNDING_ROLLUP_SPAN)}
-     AND f.time >= :lo AND f.time < :hi),
+    FROM funding_rates f
+    JOIN touched_funding_hours h ON f.exchange = h.exchange AND f.symbol = h.symbol AND f.settled = h.settled
+     AND h.hour = time_bucket({sql_interval(_FUNDING_ROLLUP_SPAN)}, f.time)
+    WHERE f.time >= :lo AND f.time < :hi),
 """ + ",\n".join(f"up_{t.name} AS ({_funding_rollup_insert(w, t)})" for w, t in FUNDING_ROLLUPS.items()) + """
 SELECT """ + " + ".join(f"(SELECT count(*) FROM up_{t.name})" for t in FUNDING_ROLLUPS.values())
 
