@@ -6,9 +6,11 @@
   (``binanceusdm``, timeframe ``1m``, price kind ``last``; the last candle of each symbol is dropped because
   it may have been still open when recorded); the 15-minute and 1-hour rollups follow.
 * Binance settled funding (two freqtrade downloads) with the mark price at settlement from the 8-hour
-  mark-price klines, and the cross-venue funding year (binance, bybit, okx, hyperliquid) → ``funding_rates``
-  (``settled=true``), funding interval per row from the spacing of that series (:func:`infer_intervals`).
-* Cross-venue open interest in USD (hourly Hyperliquid, one snapshot each for Binance, Bybit, OKX) →
+  mark-price klines, and the cross-venue funding year of seven venues (binance, bybit, okx, hyperliquid, kraken
+  futures, dydx, lighter) → ``funding_rates`` (``settled=true``); the funding interval of each row is the venue's
+  documented one where it is fixed (the hourly venues, :data:`VENUES`), else the spacing of that series
+  (:func:`infer_intervals`: Binance and OKX list HYPE at 4 h, the rest at 8 h).
+* Cross-venue open interest in USD (hourly Hyperliquid and Lighter, one snapshot each for the others) →
   ``open_interest`` (``source='recorded'``, ``open_interest_value`` = ``oi_usd``; contracts and base units not
   recorded, NULL) — :func:`read_open_interest`.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -39,12 +42,28 @@ KLINES_1M = "binance_usdm_klines_1m_2025-05-25_2025-06-24_5sym.csv.gz"
 MARK_8H = "binance_usdm_mark_price_klines_8h_2025-05-25_2025-06-24_5sym.csv.gz"
 BINANCE_FUNDING = ("binance_usdm_funding_5sym_2025-03-06_2025-06-15.csv.gz",
                    "binance_usdm_funding_5sym_2025-05-25_2025-06-24.csv.gz")
-CROSS_VENUE_FUNDING = "cross_venue_funding_binance_bybit_okx_hyperliquid_2025-03-08_2026-03-07.csv.gz"
-CROSS_VENUE_OPEN_INTEREST = "cross_venue_open_interest_usd_binance_bybit_okx_hyperliquid_2025-12-07_2026-03-07.csv.gz"
+CROSS_VENUE_FUNDING = "cross_venue_funding_7_venues_2025-03-08_2026-03-07.csv.gz"
+CROSS_VENUE_OPEN_INTEREST = "cross_venue_open_interest_usd_7_venues_2025-12-07_2026-03-07.csv.gz"
 
-#: cross-venue ``venue`` → (ccxt exchange id, settle/quote currency of its perpetuals in ccxt).
-VENUES = {"binance": ("binanceusdm", "USDT"), "bybit": ("bybit", "USDT"), "okx": ("okx", "USDT"),
-          "hyperliquid": ("hyperliquid", "USDC")}
+
+
+class Venue(NamedTuple):
+    """A cross-venue file's venue in ccxt's terms: ``exchange`` id, ``quote`` (= settle) currency of its linear
+    perpetuals as ccxt spells them (``BTC/USDC:USDC`` on Hyperliquid, dYdX v4 and Lighter; ``BTC/USD:USD`` on
+    Kraken Futures' multi-collateral ``PF_`` perpetuals), and ``interval_hours`` when the venue settles on a
+    fixed interval (``None``: inferred per series)."""
+
+    exchange: str
+    quote: str
+    interval_hours: float | None
+
+
+#: cross-venue ``venue`` → :class:`Venue`. The hourly venues store an hourly rate (the shared data's
+#: PROVENANCE: Hyperliquid's neutral 0.0000125 = 0.01 %/8 h ÷ 8); ccxt reports ``interval`` 1h for each.
+VENUES = {"binance": Venue("binanceusdm", "USDT", None), "bybit": Venue("bybit", "USDT", None),
+          "okx": Venue("okx", "USDT", None), "hyperliquid": Venue("hyperliquid", "USDC", 1.0),
+          "kraken": Venue("krakenfutures", "USD", 1.0), "dydx": Venue("dydx", "USDC", 1.0),
+          "lighter": Venue("lighter", "USDC", 1.0)}
 #: Spacing (hours) above which consecutive settlements are treated as a gap in the record, not an interval.
 MAX_INTERVAL_HOURS = 8.0
 
@@ -96,15 +115,17 @@ def read_funding(data_dir: Path = RECORDED_DIR) -> pd.DataFrame:
     parts = [_funding_frame(_ms(binance["funding_time_ms"]), "binanceusdm", binance["symbol"].map(normalize_symbol),
                             binance["funding_rate"], binance["open"])]
     venue = pd.read_csv(data_dir / CROSS_VENUE_FUNDING)
-    for name, (exchange, quote) in VENUES.items():
+    for name, v in VENUES.items():
         rows = venue[venue["venue"] == name]
-        symbols = rows["coin"].map(lambda c, q=quote: normalize_symbol(f"{c}/{q}:{q}"))
-        parts.append(_funding_frame(_ms(rows["funding_time_ms"]), exchange, symbols, rows["funding_rate"]))
+        symbols = rows["coin"].map(lambda c, q=v.quote: normalize_symbol(f"{c}/{q}:{q}"))
+        parts.append(_funding_frame(_ms(rows["funding_time_ms"]), v.exchange, symbols, rows["funding_rate"]))
     frame = pd.concat(parts, ignore_index=True)
     frame = frame.sort_values(["exchange", "symbol", "time", "mark_price"], na_position="last")
     frame = frame.drop_duplicates(["exchange", "symbol", "time"], keep="first").reset_index(drop=True)
-    for _, idx in frame.groupby(["exchange", "symbol"], sort=False).groups.items():
-        frame.loc[idx, "funding_interval_hours"] = infer_intervals(frame.loc[idx, "time"])
+    fixed = {v.exchange: v.interval_hours for v in VENUES.values() if v.interval_hours}
+    for (exchange, _), idx in frame.groupby(["exchange", "symbol"], sort=False).groups.items():
+        hours = fixed.get(exchange)
+        frame.loc[idx, "funding_interval_hours"] = hours if hours else infer_intervals(frame.loc[idx, "time"])
     return frame
 
 
@@ -114,10 +135,10 @@ def read_open_interest(data_dir: Path = RECORDED_DIR) -> pd.DataFrame:
     ``oi_usd`` (USD notional as recorded), contracts/base NULL, ``source='recorded'``."""
     raw = pd.read_csv(data_dir / CROSS_VENUE_OPEN_INTEREST)
     raw = raw[raw["venue"].isin(list(VENUES))]
-    quote = raw["venue"].map(lambda v: VENUES[v][1])
+    quote = raw["venue"].map(lambda v: VENUES[v].quote)
     return pd.DataFrame({
         "time": pd.to_datetime(raw["timestamp"], utc=True, format="ISO8601"),
-        "exchange": raw["venue"].map(lambda v: VENUES[v][0]),
+        "exchange": raw["venue"].map(lambda v: VENUES[v].exchange),
         "symbol": [normalize_symbol(f"{c}/{q}:{q}") for c, q in zip(raw["coin"], quote, strict=True)],
         "source": "recorded", "open_interest_contracts": np.nan, "open_interest_base": np.nan,
         "open_interest_value": raw["oi_usd"].astype("float64"),

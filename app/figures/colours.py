@@ -19,7 +19,7 @@ from db.coins import coin_of
 
 #: Hue (degrees) of each exchange's series; the red band (anomaly markers, falling candles) is left free.
 EXCHANGE_HUES = {
-    "binanceusdm": 32, "bybit": 285, "okx": 212, "hyperliquid": 168, "kraken": 250, "dydx": 318, "lighter": 95,
+    "binanceusdm": 32, "bybit": 285, "okx": 212, "hyperliquid": 168, "krakenfutures": 250, "dydx": 318, "lighter": 95,
 }  # fmt: skip
 
 #: Shades of a hue: (hue offset in degrees, lightness in % on a light background). A coin takes one shade.
