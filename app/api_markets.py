@@ -132,7 +132,10 @@ def _leg(name: str, known: list[tuple[str, str]], coin: str) -> str:
     raw = request.args.get(name, "").strip()
     if not raw:
         raise ParamError(name, f"{name} is required (a ccxt exchange id)")
-    exchange = parse_exchanges(raw, (e for e, _ in known))
+    try:
+        exchange = parse_exchanges(raw, (e for e, _ in known))
+    except ParamError as exc:
+        raise ParamError(name, str(exc).replace("exchange", name, 1), exc.status) from None
     if len(exchange) != 1:
         raise ParamError(name, f"{name} takes one exchange")
     if coin not in {coin_of(s).name for e, s in known if e == exchange[0]}:
