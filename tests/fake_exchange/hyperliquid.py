@@ -16,7 +16,8 @@ Request types served (ccxt method → type):
   ``maxLeverage`` is not recorded and left out. Asset contexts: ``funding`` = the last settled hourly rate at or
   before now (derived: Hyperliquid's field is the current predicted rate); ``markPx``, ``oraclePx``, ``midPx``,
   ``openInterest``, ``premium``, ``dayNtlVlm``, ``prevDayPx`` are not recorded and sent as ``""`` (ccxt: ``None``).
-  A coin spoiled by ``MarketView.spoil_funding`` has ``"NaN"`` funding and prices.
+  A coin spoiled by ``MarketView.spoil_funding`` has ``"NaN"`` funding (its prices are left alone: ccxt's
+  ``load_markets`` reads ``markPx`` from the same answer and fails on ``"NaN"``).
 * ``fundingHistory`` (``fetch_funding_rate_history``; ``coin``, ``startTime`` required, ``endTime`` optional):
   ``[{coin, fundingRate, time}]`` oldest first, at most 500 from ``startTime`` (Hyperliquid's page size);
   ``premium`` is not recorded and left out. An unknown coin answers ``[]``.
@@ -31,7 +32,6 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fake_exchange.api import ApiError
-from tests.fake_exchange.faults import spoil
 from tests.fake_exchange.store import TIMEFRAME_MS, MarketView, Window
 
 VENUE = "hyperliquid"
@@ -61,7 +61,9 @@ def _context(view: MarketView, coin: str) -> dict:
     settled = view.last_settlement(VENUE, coin)
     ctx = {"funding": settled[1] if settled else "", "markPx": "", "oraclePx": "", "midPx": "", "openInterest": "",
            "premium": "", "dayNtlVlm": "", "prevDayPx": ""}
-    return spoil(ctx) if view.spoiled(VENUE, coin) else ctx
+    if view.spoiled(VENUE, coin):  # the rate only: ccxt's load_markets reads markPx from the same answer
+        ctx["funding"] = "NaN"
+    return ctx
 
 
 def _int(body: dict, name: str, required: bool) -> int | None:
