@@ -32,6 +32,11 @@ DB_ROLES: dict[str, str] = {
 SYNCHRONOUS_COMMIT_VALUES = ("on", "off", "local", "remote_write", "remote_apply")
 #: ``ALPHAPULSE_FUNDING_UNIVERSE`` values: every active linear perpetual of a venue, or the configured symbols.
 FUNDING_UNIVERSES = ("all", "symbols")
+#: Text settings that take one of a few values.
+CHOICES = {
+    "ALPHAPULSE_PG_SYNCHRONOUS_COMMIT": SYNCHRONOUS_COMMIT_VALUES,
+    "ALPHAPULSE_FUNDING_UNIVERSE": FUNDING_UNIVERSES,
+}
 
 
 def pg_url(user: str, port: int, dbname: str, passfile: Path, host: str = "127.0.0.1") -> str:
@@ -385,10 +390,8 @@ def _parse(raw: str, default, env: str, minimum: float | None = None):
             if (value <= 0) if minimum is None else (value < minimum):
                 raise ValueError("must be positive" if minimum is None else f"must be >= {minimum}")
             return value
-        if env == "ALPHAPULSE_PG_SYNCHRONOUS_COMMIT" and raw not in SYNCHRONOUS_COMMIT_VALUES:
-            raise ValueError(f"not one of {', '.join(SYNCHRONOUS_COMMIT_VALUES)}")
-        if env == "ALPHAPULSE_FUNDING_UNIVERSE" and raw not in FUNDING_UNIVERSES:
-            raise ValueError(f"not one of {', '.join(FUNDING_UNIVERSES)}")
+        if raw not in CHOICES.get(env, (raw,)):
+            raise ValueError(f"not one of {', '.join(CHOICES[env])}")
         return raw
     except ValueError as exc:
         raise SettingsError(f"{env}={raw!r} is invalid: {exc}") from exc
