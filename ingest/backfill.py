@@ -43,6 +43,11 @@ FUNDING_GAP_FACTOR = 1.5
 #: Fewest stored settlements needed to infer an interval from their spacing.
 MIN_SETTLEMENTS_FOR_INTERVAL = 2
 
+#: Interval (hours) of a symbol the exchange's interval list leaves out, by the exchange's own rule. Binance USD-M
+#: "Get Funding Rate Info" (``GET /fapi/v1/fundingInfo``) "only returns symbols whose FundingRateCap/FundingRateFloor/
+#: fundingIntervalHours were specially adjusted"; the others keep the standard 8 h of USD-M perpetuals.
+UNLISTED_INTERVAL_HOURS = {"binanceusdm": 8.0}
+
 #: ``sink(kind, frame, exchange, stream)`` receives each page (``kind``: ``candles`` or ``funding``).
 Sink = Callable[[str, pd.DataFrame, str, str], Awaitable[None]]
 
@@ -189,13 +194,17 @@ async def backfill_symbol(client: ExchangeClient, engine: Engine, symbol: str, s
 
 
 async def known_intervals(client: ExchangeClient, symbols: list[str]) -> dict[str, float]:
-    """Funding interval (hours) per symbol as the exchange states it: ``fetchFundingIntervals`` where ccxt has
-    it, else the ``interval`` of the current funding structures (Bybit, OKX). Symbols without a stated
+    """Funding interval (hours) per symbol of ``symbols`` as the exchange states it: ``fetchFundingIntervals``
+    where ccxt has it (Binance ``fundingInfo``; a symbol it leaves out takes :data:`UNLISTED_INTERVAL_HOURS`), else
+    the ``interval`` of the current funding structures (Bybit, OKX, Hyperliquid). Symbols without a stated
     interval are absent (never assumed 8 h). Raises the exchange's domain errors."""
-    found = await client.fetch_funding_intervals(symbols)
-    if not found:
+    if client.has("fetchFundingIntervals"):
+        stated = {s: interval_hours(v.get("interval")) for s, v in (await client.fetch_funding_intervals(None)).items()}
+        unlisted = UNLISTED_INTERVAL_HOURS.get(client.id)
+        intervals = {s: stated.get(s) or unlisted for s in symbols}
+    else:
         found = await client.fetch_funding_rates(symbols)
-    intervals = {s: interval_hours(v.get("interval")) for s, v in found.items() if s in symbols}
+        intervals = {s: interval_hours(v.get("interval")) for s, v in found.items() if s in symbols}
     return {s: h for s, h in intervals.items() if h}
 
 

@@ -33,6 +33,9 @@ from ingest.ccxt_lazy import ccxt, ccxt_async
 from ingest.ccxt_urls import override_api_urls
 from settings import Settings
 
+#: ccxt options per exchange on top of ``defaultType=swap``. Hyperliquid: load its own perpetuals only (ccxt's
+#: default also loads spot pairs and the builder-deployed "HIP-3" perp dexes, ~10 more ``metaAndAssetCtxs`` calls).
+EXCHANGE_OPTIONS = {"hyperliquid": {"fetchMarkets": {"types": ["swap"]}}}
 #: Unified timeframe of the candle stream and its width in ms.
 TIMEFRAME = "1m"
 TIMEFRAME_MS = 60_000
@@ -92,7 +95,7 @@ def create_client(exchange_id: str, settings: Settings) -> ccxt_async.Exchange:
     client = strict({
         "enableRateLimit": True,
         "timeout": int(settings.exchange_timeout_seconds * 1000),
-        "options": {"defaultType": "swap"},
+        "options": {"defaultType": "swap", **EXCHANGE_OPTIONS.get(exchange_id, {})},
     })
     if settings.exchange_base_url:
         override_api_urls(client, settings.exchange_base_url)
@@ -142,17 +145,24 @@ class ExchangeClient:
         """ccxt markets by unified symbol (cached by ccxt after the first call)."""
         return await self._call("load_markets")
 
-    async def fetch_funding_rates(self, symbols: list[str]) -> dict[str, dict]:
-        """Current (predicted) funding-rate structures by symbol: one call when ``fetchFundingRates`` is
-        supported, else one ``fetch_funding_rate`` per symbol. Raises :class:`Unsupported` when neither is."""
+    async def fetch_funding_rates(self, symbols: list[str] | None) -> dict[str, dict]:
+        """Current (predicted) funding-rate structures by symbol (``symbols=None``: every market the exchange's
+        answer holds): one call when ``fetchFundingRates`` is supported (Binance ``GET /fapi/v1/premiumIndex``,
+        Bybit ``GET /v5/market/tickers?category=linear``, OKX ``GET /api/v5/public/funding-rate?instId=ANY``,
+        Hyperliquid ``POST /info {"type": "metaAndAssetCtxs"}``: all symbols in one answer), else one
+        ``fetch_funding_rate`` per symbol (``None``: per loaded swap market). Raises :class:`Unsupported` when
+        neither is supported."""
         if self.has("fetchFundingRates"):
             return await self._call("fetch_funding_rates", symbols)
         if not self.has("fetchFundingRate"):
             raise Unsupported(self.id, "NotSupported", "fetchFundingRate(s) not supported")
-        return {s: await self._call("fetch_funding_rate", s) for s in symbols}
+        wanted = symbols if symbols is not None else [s for s, m in (self.client.markets or {}).items() if m["swap"]]
+        return {s: await self._call("fetch_funding_rate", s) for s in wanted}
 
-    async def fetch_funding_intervals(self, symbols: list[str]) -> dict[str, dict]:
-        """Funding-interval structures by symbol (``{"interval": "4h", …}``), ``{}`` when unsupported."""
+    async def fetch_funding_intervals(self, symbols: list[str] | None) -> dict[str, dict]:
+        """Funding-interval structures by symbol (``{"interval": "4h", …}``; ``symbols=None``: all the answer
+        holds), ``{}`` when unsupported. Binance ``GET /fapi/v1/fundingInfo`` lists only the symbols whose interval,
+        cap or floor was adjusted (see :data:`ingest.backfill.UNLISTED_INTERVAL_HOURS`)."""
         if not self.has("fetchFundingIntervals"):
             return {}
         return await self._call("fetch_funding_intervals", symbols)

@@ -52,18 +52,24 @@ def predicted_funding(exchange: str, structure: dict, *, received_at: datetime,
         → {"symbol": "BTC/USDT:USDT", "fundingRate": 4.758e-05, "markPrice": 106599.9,
            "indexPrice": 106647.69847826, "timestamp": 1750149488000, "fundingTimestamp": 1750176000000}
 
-    ``time`` = the exchange's observation time (``timestamp``; OKX sends none → ``received_at``);
+    ``time`` = the exchange's observation time (``timestamp``; OKX and Hyperliquid send none → ``received_at``);
     ``next_funding_time`` = ``fundingTimestamp`` (when this predicted rate settles); ``funding_interval_hours``
-    = the structure's ``interval`` or else ``interval`` (the symbol's known interval, may be ``None``).
+    = the live ``fundingIntervalHour`` of the raw answer where the exchange sends one (Bybit tickers: ccxt's own
+    ``interval`` comes from the markets loaded at start and would miss a change), else the structure's
+    ``interval`` (OKX: ``nextFundingTime`` − ``fundingTime``; Hyperliquid: ccxt's ``1h``), else ``interval`` (the
+    symbol's known interval, may be ``None``). Hyperliquid ``POST /info {"type": "metaAndAssetCtxs"}`` → ccxt:
+    ``markPx`` → ``markPrice``, ``oraclePx`` → ``indexPrice``, ``funding`` (hourly) → ``fundingRate``.
     """
     stamp = structure.get("timestamp")
+    info = structure.get("info")
+    live = interval_hours(info.get("fundingIntervalHour")) if isinstance(info, dict) else None
     return FundingRow(
         time=ms_to_datetime(stamp) if stamp is not None else received_at,
         exchange=exchange,
         symbol=structure["symbol"],
         settled=False,
         funding_rate=_num(structure.get("fundingRate")),
-        funding_interval_hours=interval_hours(structure.get("interval")) or interval,
+        funding_interval_hours=live or interval_hours(structure.get("interval")) or interval,
         mark_price=structure.get("markPrice"),
         index_price=structure.get("indexPrice"),
         next_funding_time=ms_to_datetime(structure.get("fundingTimestamp")),

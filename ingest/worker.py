@@ -1,10 +1,14 @@
 """The live ingest worker: one asyncio task per exchange (its four streams), a writer, metrics, retention.
 
-* Start: load markets (symbols the exchange does not list are skipped, one log line), the funding interval
-  of each symbol (``fetchFundingIntervals`` where ccxt has it, else the spacing of stored settlements), then a
-  **catch-up backfill** of the last ``settings.backfill_days`` (gap-aware, :mod:`ingest.backfill`).
-* Streams (cadences from settings): ``funding`` — current/predicted funding with mark/index price, next
-  funding time and interval (``funding_poll_seconds``); ``ohlcv`` — closed 1-minute candles from the newest
+* Start: load markets; the **funding universe** is every active USDT/USDC linear perpetual of the venue
+  (``ALPHAPULSE_FUNDING_UNIVERSE=all``) or the configured symbols; configured symbols resolve per venue
+  (:mod:`ingest.universe`; those the exchange does not list are skipped, one log line). Then the funding interval
+  of each symbol (``fetchFundingIntervals`` where ccxt has it, else the funding answer's; for configured symbols
+  else the spacing of stored settlements), then a **catch-up backfill** of the configured symbols over the last
+  ``settings.backfill_days`` (gap-aware, :mod:`ingest.backfill`).
+* Streams (cadences from settings): ``funding`` — current/predicted funding of the whole universe with mark/index
+  price, next funding time and interval, one request per cadence (``funding_poll_seconds``,
+  :mod:`ingest.funding_stream`); on the configured symbols: ``ohlcv`` — closed 1-minute candles from the newest
   stored one on (``ohlcv_poll_seconds``), so after any outage the stream pages through what it missed;
   ``funding_history`` — settled rates, fetched when a settlement is due; ``open_interest`` — current open
   interest (``funding_poll_seconds``, :mod:`ingest.open_interest`).
@@ -32,28 +36,19 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ingest.backfill import (
-    Gap,
-    backfill_symbol,
-    fill_candles,
-    fill_funding,
-    interval_from_times,
-    known_intervals,
-    stored_times,
-)
 from ingest.buffer import Batch, Buffer
 from ingest.exchange import TIMEFRAME_MS, ExchangeCallError, ExchangeClient, RateLimited, Unsupported
+from ingest.funding_stream import FundingStream
 from ingest.metrics import Metrics, hypertable_sizes
-from ingest.normalize import predicted_funding
 from ingest.open_interest import poll_open_interest
 from ingest.retention import apply_retention
 from ingest.retry import network_backoff, rate_limit_backoff
-from ingest.rows import FundingRow, rows_to_frame
 from ingest.spool import Spool
-from ingest.symbols import normalize_symbols
+from ingest.symbol_streams import SymbolStreams
+from ingest.universe import configured_spellings, linear_perpetuals, resolve_symbols
 from ingest.writer import Writer, in_thread, short
 from settings import Settings
 
@@ -65,7 +60,7 @@ FLUSH_SECONDS = 5.0
 STREAMS = ("funding", "ohlcv", "funding_history", "open_interest")
 
 
-class Worker:
+class Worker(SymbolStreams):
     """The live worker. ``clock()`` returns the current UTC time in epoch seconds (tests pass the fake
     exchange's clock); ``run()`` returns the exit status (0) after a stop request."""
 
@@ -76,7 +71,7 @@ class Worker:
         self.metrics = Metrics()
         self.spool = Spool.for_engine(settings.var_dir, engine)
         self.buffer = Buffer(settings.buffer_max_rows, self.metrics)
-        self.symbols = normalize_symbols(settings.symbols)
+        self.symbols = configured_spellings(settings.symbols)  # raises SymbolError for a bad spelling
         self.newest: dict[tuple[str, str, str], datetime] = {}
         self.intervals: dict[str, dict[str, float]] = {}
         self.cadence = {"funding": settings.funding_poll_seconds, "ohlcv": settings.ohlcv_poll_seconds,
@@ -85,7 +80,10 @@ class Worker:
         self.marks: dict[str, dict[str, float]] = {}  # newest mark price per exchange + symbol (quote currency)
         self._net = network_backoff(settings.backoff_scale)
         self._rate = rate_limit_backoff(settings.backoff_scale)
-        self.writer = Writer(settings, engine, self.buffer, self.metrics, known_symbols=self.symbols, now=self.now,
+        # Validation's symbol check: the configured symbols; with the whole universe, the venues' market lists are
+        # the check (only listed linear perpetuals are fetched) and spooled rows of any of them replay at start.
+        known = None if settings.funding_universe == "all" else self.symbols
+        self.writer = Writer(settings, engine, self.buffer, self.metrics, known_symbols=known, now=self.now,
                              backoff=self._net, spool=self.spool)
         self.buffer.spill = self.writer.spill  # past the memory bound, batches go to the spool, never dropped
         self._stop: asyncio.Event | None = None
@@ -165,56 +163,33 @@ class Worker:
                 return
             if markets is None:
                 return
-            symbols = [s for s in self.symbols if s in markets]
-            for missing in sorted(set(self.symbols) - set(symbols)):
-                log.warning("%s: %s is not listed; skipped", exchange, missing)
-            await self._load_intervals(client, symbols)
+            funding, symbols = self._universe(client, markets)
+            with contextlib.suppress(Unsupported):  # no list: the funding answers' own, else stored settlements
+                await self._retrying(client.id, "funding", funding.load_intervals)
             await self._catch_up(client, symbols)
-            await asyncio.gather(*(self._stream(client, s, list(symbols)) for s in STREAMS))
+            cycles = {"funding": funding.cycle, "ohlcv": self._ohlcv_cycle, "funding_history": self._history_cycle,
+                      "open_interest": self._open_interest_cycle}
+            await asyncio.gather(*(self._stream(client, s, list(symbols), cycles[s]) for s in STREAMS))
 
-    async def _load_intervals(self, client: ExchangeClient, symbols: list[str]) -> None:
-        try:
-            known = await self._retrying(client.id, "funding", lambda: known_intervals(client, symbols)) or {}
-        except Unsupported:
-            known = {}
-        self.intervals[client.id] = known
+    def _universe(self, client: ExchangeClient, markets: dict) -> tuple[FundingStream, list[str]]:
+        """The funding stream over the venue's universe, and the configured symbols resolved on this venue."""
+        perpetuals = linear_perpetuals(markets)
+        symbols, missing = resolve_symbols(self.settings.symbols, perpetuals)
+        for raw in missing:
+            log.warning("%s: %s is not listed; skipped", client.id, raw)
+        whole = self.settings.funding_universe == "all"
+        if self.writer.known_symbols is not None and not set(symbols) <= self.writer.known_symbols:
+            self.writer.known_symbols = self.writer.known_symbols | set(symbols)  # e.g. 1000PEPE for PEPE
+        log.info("%s: funding universe %d symbols, %d configured", client.id, len(perpetuals if whole else symbols),
+                 len(symbols))
+        self.intervals[client.id] = {}
+        funding = FundingStream(client, perpetuals if whole else symbols, whole_venue=whole,
+                                intervals=self.intervals[client.id], marks=self.marks.setdefault(client.id, {}),
+                                sink=self._sink, now=self.now)
+        return funding, symbols
 
-    async def _catch_up(self, client: ExchangeClient, symbols: list[str]) -> None:
-        """Gap-aware backfill of the last ``backfill_days`` (skipped, logged, when the database is down)."""
-        until = self.now()
-        since = until - timedelta(days=self.settings.backfill_days)
-        try:
-            for key, t in (await in_thread(newest_stored, self.engine, client.id)).items():
-                self.newest[key] = max(t, self.newest.get(key, t))
-        except SQLAlchemyError as e:
-            log.warning("%s: catch-up backfill skipped, database unreachable (%s: %s)", client.id,
-                        type(e).__name__, short(str(e)))
-            return
-        for symbol in symbols:
-            if self.stopping:
-                return
-            try:
-                await self._retrying(client.id, "ohlcv", lambda s=symbol: backfill_symbol(
-                    client, self.engine, s, since, until, self._sink, intervals=self.intervals[client.id]))
-                self._remember_interval(client.id, symbol, since, until)
-            except Unsupported as e:
-                log.warning("%s %s: catch-up backfill stopped: %s", client.id, symbol, e.error_class)
-            except ValueError as e:  # SpanError: the exchange answered outside the request; the live stream retries
-                log.error("%s %s: catch-up backfill stopped: %s", client.id, symbol, short(str(e)))
-            except SQLAlchemyError as e:
-                log.warning("%s: catch-up backfill skipped, database unreachable (%s)", client.id, type(e).__name__)
-                return
-
-    def _remember_interval(self, exchange: str, symbol: str, since: datetime, until: datetime) -> None:
-        if symbol not in self.intervals[exchange]:
-            interval = interval_from_times(stored_times(self.engine, "funding_history", exchange, symbol,
-                                                        since, until))
-            if interval:
-                self.intervals[exchange][symbol] = interval
-
-    async def _stream(self, client: ExchangeClient, stream: str, symbols: list[str]) -> None:
-        cycle = {"funding": self._funding_cycle, "ohlcv": self._ohlcv_cycle,
-                 "funding_history": self._history_cycle, "open_interest": self._open_interest_cycle}[stream]
+    async def _stream(self, client: ExchangeClient, stream: str, symbols: list[str],
+                      cycle: Callable[[ExchangeClient, list[str]], Awaitable[bool]]) -> None:
         while not self.stopping and symbols:
             started = time.monotonic()
             try:
@@ -233,56 +208,10 @@ class Worker:
                                  stream=stream)
             await self._sleep(self.cadence[stream] - (time.monotonic() - started))
 
-    async def _funding_cycle(self, client: ExchangeClient, symbols: list[str]) -> bool:
-        received = self.now()
-        structures = await client.fetch_funding_rates(symbols)
-        intervals = self.intervals.setdefault(client.id, {})
-        rows = [predicted_funding(client.id, v, received_at=received, interval=intervals.get(s))
-                for s, v in structures.items() if s in symbols]
-        for row in rows:  # an interval can change: the exchange's latest word wins
-            if row.funding_interval_hours:
-                intervals[row.symbol] = row.funding_interval_hours
-        self.marks.setdefault(client.id, {}).update({r.symbol: r.mark_price for r in rows if r.mark_price})
-        await self._sink("funding", rows_to_frame(rows, FundingRow), client.id, "funding")
-        return True
-
     async def _open_interest_cycle(self, client: ExchangeClient, symbols: list[str]) -> bool:
         """Open interest on the funding cadence; notional = ccxt's openInterestValue, else base × newest mark."""
         await poll_open_interest(client, symbols, self._sink, received_at=self.now(), prices=self.marks.get(client.id))
         return True
-
-    async def _per_symbol(self, client: ExchangeClient, stream: str, symbols: list[str], fill) -> bool:
-        for symbol in list(symbols):
-            try:
-                await fill(symbol)
-            except Unsupported as e:
-                log.error("%s %s %s: stopped for this symbol: %s", client.id, stream, symbol, e.error_class)
-                symbols.remove(symbol)
-        return True
-
-    async def _ohlcv_cycle(self, client: ExchangeClient, symbols: list[str]) -> bool:
-        now = self.now()
-        floor = now - timedelta(days=self.settings.backfill_days)
-
-        async def fill(symbol: str) -> None:
-            newest = self.newest.get((client.id, "ohlcv", symbol))
-            start = newest or floor  # the newest stored candle again: corrected if it was stored before it closed
-            await fill_candles(client, symbol, Gap(start, now), self._sink, int(now.timestamp() * 1000))
-
-        return await self._per_symbol(client, "ohlcv", symbols, fill)
-
-    async def _history_cycle(self, client: ExchangeClient, symbols: list[str]) -> bool:
-        now = self.now()
-
-        async def fill(symbol: str) -> None:
-            interval = self.intervals.get(client.id, {}).get(symbol)
-            newest = self.newest.get((client.id, "funding_history", symbol))
-            if newest and interval and now < newest + timedelta(hours=interval):
-                return  # no settlement due yet
-            start = newest + timedelta(milliseconds=1) if newest else now - timedelta(days=self.settings.backfill_days)
-            await fill_funding(client, symbol, Gap(start, now), self._sink, interval)
-
-        return await self._per_symbol(client, "funding_history", symbols, fill)
 
     async def _sink(self, kind: str, frame: pd.DataFrame, exchange: str, stream: str) -> None:
         """Buffer fetched rows and remember the newest exchange time per symbol (for paging and lag)."""
@@ -332,12 +261,3 @@ class Worker:
             except SQLAlchemyError as e:
                 log.warning("retention skipped: database unreachable (%s)", type(e).__name__)
             await self._sleep(self.settings.retention_check_seconds)
-
-
-def newest_stored(engine: Engine, exchange: str) -> dict[tuple[str, str, str], datetime]:
-    """Newest stored time per (exchange, stream, symbol) for ``exchange`` (1-minute candles: open time)."""
-    sql = text("SELECT 'ohlcv', symbol, max(time) FROM prices WHERE exchange = :e AND timeframe = '1m' GROUP BY 2 "
-               "UNION ALL SELECT CASE WHEN settled THEN 'funding_history' ELSE 'funding' END, symbol, max(time) "
-               "FROM funding_rates WHERE exchange = :e GROUP BY 1, 2")
-    with engine.connect() as conn:
-        return {(exchange, stream, symbol): t for stream, symbol, t in conn.execute(sql, {"e": exchange})}

@@ -30,6 +30,13 @@ DB_ROLES: dict[str, str] = {
 }
 #: ``synchronous_commit`` values PostgreSQL accepts.
 SYNCHRONOUS_COMMIT_VALUES = ("on", "off", "local", "remote_write", "remote_apply")
+#: ``ALPHAPULSE_FUNDING_UNIVERSE`` values: every active linear perpetual of a venue, or the configured symbols.
+FUNDING_UNIVERSES = ("all", "symbols")
+#: Text settings that take one of a few values.
+CHOICES = {
+    "ALPHAPULSE_PG_SYNCHRONOUS_COMMIT": SYNCHRONOUS_COMMIT_VALUES,
+    "ALPHAPULSE_FUNDING_UNIVERSE": FUNDING_UNIVERSES,
+}
 
 
 def pg_url(user: str, port: int, dbname: str, passfile: Path, host: str = "127.0.0.1") -> str:
@@ -97,12 +104,22 @@ class Settings:
         "~0.6 s of commits after a crash for write speed).",
     )
     exchanges: tuple[str, ...] = _env_field(
-        "ALPHAPULSE_EXCHANGES", ("binanceusdm", "bybit", "okx"), "Comma-separated ccxt exchange ids to ingest."
+        "ALPHAPULSE_EXCHANGES",
+        ("binanceusdm", "bybit", "okx", "hyperliquid"),
+        "Comma-separated ccxt exchange ids to ingest (hyperliquid: USDC-settled perpetuals, hourly funding).",
     )
     symbols: tuple[str, ...] = _env_field(
         "ALPHAPULSE_SYMBOLS",
         ("BTC", "ETH", "SOL", "BNB", "XRP"),
-        "Comma-separated symbols (BTC, BTC/USDT, BTCUSDT or BTC/USDT:USDT): USDT-margined perpetuals.",
+        "Comma-separated symbols (BTC, BTC/USDT, BTCUSDT or BTC/USDT:USDT): linear perpetuals followed with 1-minute "
+        "candles, settled funding and open interest. A bare coin (BTC) is the USDT-settled perpetual, or the "
+        "venue's USDC-settled one where it lists no USDT one (Hyperliquid).",
+    )
+    funding_universe: str = _env_field(
+        "ALPHAPULSE_FUNDING_UNIVERSE",
+        "all",
+        "Symbols of the current-funding stream: all (every active USDT- or USDC-settled linear perpetual of each "
+        "exchange, one request per exchange and cadence) or symbols (only ALPHAPULSE_SYMBOLS).",
     )
     exchange_base_url: str = _env_field(
         "ALPHAPULSE_EXCHANGE_BASE_URL",
@@ -373,8 +390,8 @@ def _parse(raw: str, default, env: str, minimum: float | None = None):
             if (value <= 0) if minimum is None else (value < minimum):
                 raise ValueError("must be positive" if minimum is None else f"must be >= {minimum}")
             return value
-        if env == "ALPHAPULSE_PG_SYNCHRONOUS_COMMIT" and raw not in SYNCHRONOUS_COMMIT_VALUES:
-            raise ValueError(f"not one of {', '.join(SYNCHRONOUS_COMMIT_VALUES)}")
+        if raw not in CHOICES.get(env, (raw,)):
+            raise ValueError(f"not one of {', '.join(CHOICES[env])}")
         return raw
     except ValueError as exc:
         raise SettingsError(f"{env}={raw!r} is invalid: {exc}") from exc

@@ -35,6 +35,7 @@ def _settings(fake, **extra):
         "ALPHAPULSE_EXCHANGE_BASE_URL": fake.url,
         "ALPHAPULSE_EXCHANGES": "binanceusdm",
         "ALPHAPULSE_SYMBOLS": "BTC",
+        "ALPHAPULSE_FUNDING_UNIVERSE": "symbols",
         "ALPHAPULSE_BACKFILL_DAYS": "1",
         "ALPHAPULSE_FUNDING_POLL_SECONDS": "1",
         "ALPHAPULSE_OHLCV_POLL_SECONDS": "1",

@@ -52,6 +52,7 @@ def test_with_database_keeps_each_role_on_the_embedded_cluster():
         ("ALPHAPULSE_RETENTION_DAYS", "-3"),
         ("ALPHAPULSE_EXCHANGES", ","),
         ("ALPHAPULSE_PG_SYNCHRONOUS_COMMIT", "maybe"),
+        ("ALPHAPULSE_FUNDING_UNIVERSE", "some"),
     ],
 )
 def test_bad_values_name_the_variable(env, value):

@@ -1,4 +1,4 @@
-"""A local fake exchange: Binance USD-M, Bybit v5 and OKX v5 public REST served from recorded real data.
+"""A local fake exchange: Binance USD-M, Bybit v5, OKX v5 and Hyperliquid public APIs served from recorded real data.
 
 Real ccxt clients talk HTTP to it after ``ingest.ccxt_urls.override_api_urls(client, fake.url)`` (or with
 ``ALPHAPULSE_EXCHANGE_BASE_URL=<fake.url>`` through the ingest exchange factory).
@@ -25,9 +25,14 @@ binanceusdm    BTC ETH SOL BNB XRP ADA DOGE HYPE            1m klines 2025-06-16
                                                             premiumIndex snapshot 2025-06-17 08:38:08
 bybit          BTC ETH SOL DOGE HYPE                        1h candles (same windows), funding 2025-03..2026-03
 okx            BTC ETH SOL DOGE HYPE                        1h candles 2026-02-01..03-05, funding 2025-12..2026-03
+hyperliquid    BTC ETH SOL DOGE HYPE (``X/USDC:USDC``)      hourly funding 2025-03-08..2026-03-07 (POST /info)
 =============  ==========================================  ==============================================
 
-Funding intervals come from the recorded settlement spacing: HYPE 4 h on Binance and OKX, all else 8 h.
+Funding intervals come from the recorded settlement spacing: HYPE 4 h on Binance and OKX, Hyperliquid 1 h, all else
+8 h (``fake.set_interval`` changes one, as an exchange does; ``fake.spoil_funding`` makes one symbol's entry of the
+all-symbol funding answers malformed). The all-symbol funding endpoints (Binance ``premiumIndex`` without
+``symbol`` and ``fundingInfo``, Bybit ``tickers?category=linear``, OKX ``funding-rate?instId=ANY``, Hyperliquid
+``metaAndAssetCtxs``) answer for every served symbol.
 The clock starts at the premiumIndex snapshot (``store.SNAPSHOT_MS``); nothing stamped after now is served
 and the candle containing now is returned as the open candle. Away from the snapshot minute the "current"
 funding rate is the last settled one and mark price the last closed candle's close; index price is not

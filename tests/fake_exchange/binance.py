@@ -8,7 +8,8 @@ What each route serves (venue ``binance`` of the store; symbols ``BTCUSDT`` …)
   ``markPrice`` = close of the last closed 1m candle (1h when no 1m is recorded), ``lastFundingRate`` = the
   last settled rate, ``nextFundingTime`` = next settlement on the symbol's grid, ``time`` = now;
   ``indexPrice``, ``estimatedSettlePrice`` and ``interestRate`` are not recorded and sent as ``""`` (ccxt
-  reads ``""`` as ``None``).
+  reads ``""`` as ``None``). Without ``symbol``: every served symbol (the whole recorded universe). A symbol
+  spoiled by ``MarketView.spoil_funding`` has ``"NaN"`` rate and prices.
 * ``fundingInfo``: ``{symbol, fundingIntervalHours}`` for every served symbol with recorded settlements,
   the interval derived from their spacing (HYPE 4 h, the rest 8 h); cap/floor fields are not recorded.
 * ``fundingRate`` (``symbol`` required here): recorded settlements ``{symbol, fundingTime, fundingRate}``
@@ -29,6 +30,7 @@ Errors use Binance's shape ``{"code": -1121, "msg": "Invalid symbol."}`` with HT
 from __future__ import annotations
 
 from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
+from tests.fake_exchange.faults import spoil
 from tests.fake_exchange.store import MINUTE_MS, SNAPSHOT_MS, TIMEFRAME_MS, MarketView, Window, day_stats
 
 VENUE = "binance"
@@ -97,8 +99,10 @@ def _derived_premium(view: MarketView, symbol: str, base: str) -> dict:
 def _premium(view: MarketView, symbol: str, base: str) -> dict:
     recorded = view.store.premium_index.get(symbol)
     if recorded is not None and SNAPSHOT_MS <= view.now_ms() < SNAPSHOT_MS + MINUTE_MS:
-        return recorded
-    return _derived_premium(view, symbol, base)
+        body = recorded
+    else:
+        body = _derived_premium(view, symbol, base)
+    return spoil(body) if view.spoiled(VENUE, base) else body
 
 
 def premium_index(view: MarketView, query: Query) -> dict | list[dict]:
@@ -113,7 +117,7 @@ def funding_info(view: MarketView, query: Query) -> list[dict]:
     """``GET /fapi/v1/fundingInfo`` -> ``[{symbol, fundingIntervalHours}]`` (interval derived)."""
     out = []
     for symbol, base in _served(view).items():
-        interval = view.store.funding_interval_ms(VENUE, base)
+        interval = view.funding_interval_ms(VENUE, base)
         if interval is not None:
             out.append({"symbol": symbol, "fundingIntervalHours": interval // 3_600_000})
     return out

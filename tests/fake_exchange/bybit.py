@@ -10,7 +10,8 @@ the store: BTC, ETH, SOL, DOGE, HYPE USDT linear perpetuals (cross-venue recordi
 * ``tickers`` (``category=linear``, optional ``symbol``): ``fundingRate`` = last settled rate,
   ``nextFundingTime`` = next settlement, ``fundingIntervalHour`` (derived), ``lastPrice`` = ``markPrice`` =
   close of the last closed 1h candle; 24 h figures from the trailing 24 closed 1h candles. ``indexPrice`` is
-  not recorded and sent as ``""``.
+  not recorded and sent as ``""``. Without ``symbol``: every served symbol; a symbol spoiled by
+  ``MarketView.spoil_funding`` has ``"NaN"`` rate and prices.
 * ``funding/history``: ``{symbol, fundingRate, fundingRateTimestamp}``, newest first; limit default/max 200;
   the newest ``limit`` settlements in [startTime, endTime] (endTime default now); ``startTime`` without
   ``endTime`` is an error, as on Bybit.
@@ -26,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
+from tests.fake_exchange.faults import spoil
 from tests.fake_exchange.store import HOUR_MS, MINUTE_MS, MarketView, Window, day_stats
 
 VENUE = "bybit"
@@ -63,7 +65,7 @@ def instruments_info(view: MarketView, query: Query) -> dict:
     rows: list[dict[str, Any]] = []
     if query.get("category") == "linear" and query.get("status", "Trading") == "Trading":
         for symbol, base in _served(view).items():
-            interval = view.store.funding_interval_ms(VENUE, base)
+            interval = view.funding_interval_ms(VENUE, base)
             rows.append(
                 {
                     "symbol": symbol,
@@ -80,7 +82,7 @@ def instruments_info(view: MarketView, query: Query) -> dict:
 
 def _ticker(view: MarketView, symbol: str, base: str) -> dict:
     settled = view.last_settlement(VENUE, base)
-    interval = view.store.funding_interval_ms(VENUE, base)
+    interval = view.funding_interval_ms(VENUE, base)
     price = view.last_price(VENUE, base) or ""
     ticker = {
         "symbol": symbol,
@@ -97,7 +99,7 @@ def _ticker(view: MarketView, symbol: str, base: str) -> dict:
         ticker.update(
             prevPrice24h=stats["open"], highPrice24h=stats["high"], lowPrice24h=stats["low"], volume24h=stats["volume"]
         )
-    return ticker
+    return spoil(ticker) if view.spoiled(VENUE, base) else ticker
 
 
 def tickers(view: MarketView, query: Query) -> dict:

@@ -76,11 +76,12 @@ class FaultPlan:
             self._faults.clear()
 
 
-#: Object keys whose values are prices or funding rates in the three exchanges' formats.
+#: Object keys whose values are prices or funding rates in the four exchanges' formats.
 PRICE_KEYS = frozenset(
     {
         "markPrice", "indexPrice", "lastPrice", "price", "fundingRate", "lastFundingRate",  # binance, bybit
         "markPx", "idxPx", "last", "nextFundingRate",  # okx
+        "funding", "oraclePx",  # hyperliquid
     }
 )  # fmt: skip
 

@@ -9,7 +9,8 @@ BTC, ETH, SOL, DOGE, HYPE ``-USDT-SWAP`` (cross-venue recordings from 2025-12; H
   reports ``contractSize`` None. Other instrument types answer an empty list.
 * ``public/funding-rate`` (``instId`` or ``ANY``): ``fundingRate`` = ``settFundingRate`` = last settled rate,
   ``fundingTime`` = next settlement, ``nextFundingTime`` = the one after (ccxt derives the interval from
-  the difference), ``nextFundingRate`` ``""``, ``ts`` = now.
+  the difference), ``nextFundingRate`` ``""``, ``ts`` = now. ``ANY`` (what ccxt's ``fetch_funding_rates`` sends):
+  every served swap; a symbol spoiled by ``MarketView.spoil_funding`` has a ``"NaN"`` rate.
 * ``public/funding-rate-history``: newest first, limit default/max 400, ``before``/``after`` exclusive bounds
   on ``fundingTime`` (the newest ``limit`` inside them). The recording has one rate per settlement; it is
   served as both ``fundingRate`` and ``realizedRate`` (ccxt reads ``realizedRate``).
@@ -27,6 +28,7 @@ BTC, ETH, SOL, DOGE, HYPE ``-USDT-SWAP`` (cross-venue recordings from 2025-12; H
 from __future__ import annotations
 
 from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
+from tests.fake_exchange.faults import spoil
 from tests.fake_exchange.store import TIMEFRAME_MS, MarketView, Window, day_stats
 
 VENUE = "okx"
@@ -95,9 +97,9 @@ def instruments(view: MarketView, query: Query) -> dict:
 def _funding_rate(view: MarketView, inst_id: str, base: str) -> dict:
     settled = view.last_settlement(VENUE, base)
     upcoming = view.next_settlement(VENUE, base)
-    interval = view.store.funding_interval_ms(VENUE, base)
+    interval = view.funding_interval_ms(VENUE, base)
     rate = settled[1] if settled else ""
-    return {
+    body = {
         "instType": "SWAP",
         "instId": inst_id,
         "fundingRate": rate,
@@ -108,6 +110,7 @@ def _funding_rate(view: MarketView, inst_id: str, base: str) -> dict:
         "method": "current_period",
         "ts": str(view.now_ms()),
     }
+    return spoil(body) if view.spoiled(VENUE, base) else body
 
 
 def funding_rate(view: MarketView, query: Query) -> dict:

@@ -1,8 +1,8 @@
-"""The fake exchange HTTP server: Binance USD-M, Bybit v5 and OKX v5 public REST on one local port.
+"""The fake exchange HTTP server: Binance USD-M, Bybit v5, OKX v5 and Hyperliquid public APIs on one local port.
 
 ``FakeExchange`` runs a stdlib ``ThreadingHTTPServer`` (HTTP/1.1, keep-alive) in a daemon thread on
-``127.0.0.1`` with an OS-assigned port. The three exchanges' paths do not overlap (``/fapi/…``, ``/v5/…``,
-``/api/v5/…``), so one server answers all of them; point a ccxt client at it with
+``127.0.0.1`` with an OS-assigned port. The exchanges' paths do not overlap (``/fapi/…``, ``/v5/…``,
+``/api/v5/…``, Hyperliquid's ``POST /info``), so one server answers all of them; point a ccxt client at it with
 ``ingest.ccxt_urls.override_api_urls(client, fake.url)``.
 
 Tests control it through ``set_now`` (the reference clock), ``set_skew`` (the exchange's clock against it),
@@ -19,27 +19,36 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fake_exchange import binance, binance_oi, bybit, okx
+from tests.fake_exchange import binance, binance_oi, bybit, hyperliquid, okx
 from tests.fake_exchange.api import ApiError, Handler
 from tests.fake_exchange.faults import Fault, FaultKind, FaultPlan, spoil
 from tests.fake_exchange.store import MarketView, RecordedStore
 
 ROUTES: dict[str, Handler] = {**binance.ROUTES, **binance_oi.ROUTES, **bybit.ROUTES, **okx.ROUTES}
+#: POST routes: path -> ``handler(view, parsed JSON body)``.
+POST_ROUTES: dict[str, Callable[[MarketView, Any], Any]] = {**hyperliquid.POST_ROUTES}
 #: Path prefix -> the exchange's own HTTP 429 body.
-RATE_LIMIT_BODIES = {m.PREFIX: m.RATE_LIMIT_BODY for m in (binance, bybit, okx)}
+RATE_LIMIT_BODIES = {**{m.PREFIX: m.RATE_LIMIT_BODY for m in (binance, bybit, okx)},
+                     hyperliquid.PATH: hyperliquid.RATE_LIMIT_BODY}
 #: ccxt exchange ids and venue names -> the store's venue names.
-VENUES = {"binanceusdm": "binance", "binance": "binance", "bybit": "bybit", "okx": "okx"}
+VENUES = {"binanceusdm": "binance", "binance": "binance", "bybit": "bybit", "okx": "okx",
+          "hyperliquid": "hyperliquid"}
 
 
 class Request(NamedTuple):
-    """One request as received: ``path`` (no query) and ``query`` (``{name: value}``)."""
+    """One request as received: ``path`` (no query) and ``query`` (``{name: value}``; for a POST the JSON body's
+    top-level scalars as strings, e.g. ``{"type": "fundingHistory", "coin": "BTC", …}``), ``body`` (a POST's parsed
+    JSON body) and ``method``."""
 
     path: str
     query: dict[str, str]
+    body: Any = None
+    method: str = "GET"
 
 
 class _Server(ThreadingHTTPServer):
@@ -63,9 +72,22 @@ class _Handler(BaseHTTPRequestHandler):
         return email.utils.formatdate(self.server.fake.view.now_ms() / 1000, usegmt=True)
 
     def do_GET(self) -> None:
-        fake = self.server.fake
         parts = urlsplit(self.path)
-        request = Request(parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)))
+        self._serve(Request(parts.path, dict(parse_qsl(parts.query, keep_blank_values=True))))
+
+    def do_POST(self) -> None:
+        """JSON-body APIs (Hyperliquid ``POST /info``); a body that is not JSON is recorded as ``None``."""
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = None
+        scalars = body.items() if isinstance(body, dict) else ()
+        query = {k: str(v) for k, v in scalars if not isinstance(v, (dict, list))}
+        self._serve(Request(urlsplit(self.path).path, query, body, "POST"))
+
+    def _serve(self, request: Request) -> None:
+        fake = self.server.fake
         fake.record(request)
         fault = fake.faults.take(request.path)
         if fault is not None and fault.kind not in (FaultKind.MALFORMED_JSON, FaultKind.BAD_PAYLOAD):
@@ -79,12 +101,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(body).encode())
 
     def _answer(self, request: Request) -> tuple[int, Any]:
-        handler = ROUTES.get(request.path)
+        routes = POST_ROUTES if request.method == "POST" else ROUTES
+        handler = routes.get(request.path)
         if handler is None:
             self.server.fake.unknown_paths.append(request.path)
             return 404, {"fake_exchange": "no such route", "path": request.path}
         try:
-            return 200, handler(self.server.fake.view, request.query)
+            return 200, handler(self.server.fake.view, request.body if request.method == "POST" else request.query)
         except ApiError as err:
             return err.status, err.body
 
@@ -194,8 +217,20 @@ class FakeExchange:
         Raises ``KeyError`` for an exchange not served."""
         self.view.hide(VENUES[exchange], symbol.split("/", maxsplit=1)[0], kind, start_ms, end_ms)
 
+    def set_interval(self, exchange: str, symbol: str, hours: float) -> None:
+        """From now on serve ``hours`` as the funding interval of ``exchange`` (ccxt id or venue) + ``symbol``
+        (unified or base) in every answer that carries one (Binance ``fundingInfo``, Bybit instruments and tickers,
+        OKX's next funding times) and on its settlement grid. Raises ``KeyError`` for an exchange not served."""
+        self.view.set_interval(VENUES[exchange], symbol.split("/", maxsplit=1)[0], int(hours * 3_600_000))
+
+    def spoil_funding(self, exchange: str, symbol: str) -> None:
+        """Make ``exchange`` + ``symbol``'s entry of the current-funding answers malformed (rate and prices
+        ``"NaN"``), the other symbols of the same all-symbol answer untouched. Raises ``KeyError`` as above."""
+        self.view.spoil_funding(VENUES[exchange], symbol.split("/", maxsplit=1)[0])
+
     def reset(self) -> None:
-        """Clock back to the snapshot time, no faults, no holes, empty request log."""
+        """Clock back to the snapshot time, no faults, no holes, no interval overrides or spoiled entries, empty
+        request log."""
         self.view.reset()
         self.faults.clear()
         with self._lock:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from ingest.recorded import CROSS_VENUE_FUNDING
 from settings import PROJECT_ROOT
 
 DATA_DIR = PROJECT_ROOT / "tests" / "data" / "fake_exchange"
@@ -35,6 +36,8 @@ BINANCE_FUNDING_FILES = (
 )
 CROSS_VENUE_FUNDING_FILE = "cross_venue_funding_binance_bybit_okx.csv.gz"
 CROSS_VENUE_CANDLES_FILE = "cross_venue_candles_1h_binance_bybit_okx.csv.gz"
+#: Hyperliquid's hourly funding: the bundled cross-venue year of ``data/recorded`` (see its PROVENANCE.md).
+HYPERLIQUID_FUNDING_PATH = PROJECT_ROOT / "data" / "recorded" / CROSS_VENUE_FUNDING
 
 #: "now" of a fresh server: the time stamp of the recorded Binance premiumIndex snapshot
 #: (2025-06-17 08:38:08 UTC), so the default current funding answer is that real snapshot.
@@ -84,7 +87,7 @@ class Hole:
 
 
 def _read_csv(name: str) -> Iterator[dict[str, str]]:
-    with gzip.open(DATA_DIR / name, "rt", newline="") as fh:
+    with gzip.open(DATA_DIR / name, "rt", newline="") as fh:  # an absolute path replaces DATA_DIR
         yield from csv.DictReader(fh)
 
 
@@ -110,7 +113,8 @@ class RecordedStore:
     * ``candles[(venue, base, timeframe)]``: rows ``(open, high, low, close, volume)`` keyed by open time.
       Binance ``1m`` from the 1-minute klines file; ``1h`` for binance/bybit/okx from the cross-venue candles
       (OKX volume in contracts, as recorded).
-    * ``funding[(venue, base)]``: rows ``(funding_rate,)`` keyed by settlement time (fraction per interval).
+    * ``funding[(venue, base)]``: rows ``(funding_rate,)`` keyed by settlement time (fraction per interval);
+      ``hyperliquid`` (hourly rates) from ``data/recorded`` (:data:`HYPERLIQUID_FUNDING_PATH`).
       Binance merges the 6/7-symbol files and the cross-venue Binance rows (identical where they overlap,
       see the shared PROVENANCE.md); the first file read wins on an identical key.
     * ``intervals[(venue, base)]``: funding interval in ms, see ``funding_interval_ms``.
@@ -160,6 +164,10 @@ class RecordedStore:
         for row in _read_csv(CROSS_VENUE_FUNDING_FILE):
             key = (row["venue"], row["coin"])
             groups.setdefault(key, {}).setdefault(int(row["funding_time_ms"]), (row["funding_rate"],))
+        for row in _read_csv(HYPERLIQUID_FUNDING_PATH):
+            if row["venue"] == "hyperliquid":
+                key = ("hyperliquid", row["coin"])
+                groups.setdefault(key, {})[int(row["funding_time_ms"])] = (row["funding_rate"],)
         self.funding = {key: Series.from_pairs(rows) for key, rows in groups.items()}
         self.intervals = {key: _median_spacing(series.times, HOUR_MS) for key, series in self.funding.items()}
 
@@ -221,6 +229,31 @@ class MarketView:
         self._running = False
         self._skew = 0
         self._holes: list[Hole] = []
+        self._intervals: dict[tuple[str, str], int] = {}
+        self._spoiled: set[tuple[str, str]] = set()
+
+    def set_interval(self, venue: str, base: str, interval_ms: int) -> None:
+        """From now on serve ``interval_ms`` as the funding interval of ``venue``/``base`` (an exchange changing a
+        symbol's interval), instead of the one derived from the recorded settlements."""
+        with self._lock:
+            self._intervals[(venue, base)] = int(interval_ms)
+
+    def funding_interval_ms(self, venue: str, base: str) -> int | None:
+        """The served funding interval (ms): a :meth:`set_interval` override, else ``store.funding_interval_ms``."""
+        with self._lock:
+            override = self._intervals.get((venue, base))
+        return override if override is not None else self.store.funding_interval_ms(venue, base)
+
+    def spoil_funding(self, venue: str, base: str) -> None:
+        """Make the current-funding entry of ``venue``/``base`` malformed (rate and prices ``"NaN"``, see
+        ``faults.spoil``) in every answer, the all-symbol ones included."""
+        with self._lock:
+            self._spoiled.add((venue, base))
+
+    def spoiled(self, venue: str, base: str) -> bool:
+        """True when :meth:`spoil_funding` was called for ``venue``/``base``."""
+        with self._lock:
+            return (venue, base) in self._spoiled
 
     def set_now(self, ms: int, running: bool = False) -> None:
         """Make ``ms`` (UTC ms since the epoch) the exchange's current time; ``running`` lets it tick on."""
@@ -256,6 +289,7 @@ class MarketView:
         """Back to the snapshot time, stopped clock, no holes."""
         with self._lock:
             self._now, self._running, self._holes, self._skew = SNAPSHOT_MS, False, [], 0
+            self._intervals, self._spoiled = {}, set()
 
     def _visible(self, series: Series, venue: str, base: str, kind: str, start: int, end: int) -> list[int]:
         """Indexes of the rows of ``series`` with start <= t <= min(end, now) that no hole hides."""
@@ -314,7 +348,7 @@ class MarketView:
     def next_settlement(self, venue: str, base: str) -> int | None:
         """Next funding time after now (ms) on the grid of the last visible settlement and the symbol's
         derived interval; ``None`` without recorded settlements."""
-        interval = self.store.funding_interval_ms(venue, base)
+        interval = self.funding_interval_ms(venue, base)
         settled = self.last_settlement(venue, base)
         if settled is None or interval is None:
             return None
