@@ -239,7 +239,7 @@ def to_query(state: ViewState) -> str:
 
 def _markets_query(state: ViewState) -> dict[str, str]:
     """The Markets page's URL parameters of ``state`` (defaults left out)."""
-    params = {"min_oi": f"{state.min_oi:g}" if state.min_oi else "", "venue": state.venue, "order": state.order}
+    params = {"min_oi": f"{state.min_oi:.15g}" if state.min_oi else "", "venue": state.venue, "order": state.order}
     return {k: v for k, v in params.items() if v}
 
 
