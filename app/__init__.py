@@ -14,6 +14,7 @@ from flask_compress import Compress
 
 from app.alerts_api import create_blueprint as create_alerts_blueprint
 from app.api import SETTINGS_KEY, create_blueprint, prometheus_metrics, register_error_handlers
+from app.api_markets import add_markets_routes
 from app.api_open_interest import add_open_interest_route
 from app.auth import init_auth
 from app.cache import init_cache
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None, *, with_dashboard: bool = True)
     init_cache(server, settings)
     _compression(server)
     init_auth(server, settings)  # its gate runs before the limiter's check: limits depend on who asks
-    server.register_blueprint(add_open_interest_route(create_blueprint()))
+    server.register_blueprint(add_markets_routes(add_open_interest_route(create_blueprint())))
     server.register_blueprint(create_alerts_blueprint())
     server.add_url_rule("/metrics", "metrics", prometheus_metrics, methods=["GET"])
     init_limits(server, settings)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from app.format import duration
-from db.coins import is_bare_coin, symbols_of_coin
+from db.coins import coin_of, coin_of_base, is_bare_coin, symbols_of_coin
 from db.queries import BUCKET_WIDTHS, MAX_POINTS
 from db.symbols import SymbolError, normalize_symbol
 
@@ -243,3 +243,25 @@ def parse_choices(name: str, raw: str | None, allowed: Iterable[str]) -> tuple[s
         if value not in allowed:
             raise ParamError(name, f"{name}={value!r} is not one of {', '.join(allowed)}")
     return tuple(dict.fromkeys(values)) or None
+
+
+def parse_coins(raw: str | None, known: Iterable[str]) -> tuple[str, ...] | None:
+    """Coin names (``db.coins``) from a comma list of coins (``BTC``, ``pepe``) or market spellings (``BTCUSDT``,
+    ``1000PEPE/USDT:USDT`` name their coin), upper case, checked against the symbols ``known`` (ccxt unified, of
+    the chosen exchanges); None when missing or empty (every coin).
+
+    Raises :class:`ParamError` (``coins``) 400 for an unreadable value and 404 for a coin with no data there."""
+    known_coins = {coin_of(symbol).name for symbol in known}
+    wanted = []
+    for part in _split(raw):
+        if is_bare_coin(part):
+            coin = coin_of_base(part).name
+        else:
+            try:
+                coin = coin_of(normalize_symbol(part)).name
+            except SymbolError as exc:
+                raise ParamError("coins", str(exc)) from None
+        if coin not in known_coins:
+            raise ParamError("coins", f"no data for coin {coin!r} on the chosen exchanges", status=404)
+        wanted.append(coin)
+    return tuple(dict.fromkeys(wanted)) or None

@@ -5,11 +5,12 @@ Every ``db.queries`` module builds on these (conventions in :mod:`db.queries`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 #: Bucket widths charts may use, finest first (ccxt timeframe notation -> width).
@@ -34,6 +35,17 @@ MAX_POINTS = 1500
 #: Stream names of :func:`feed_health` and :func:`list_symbols` (``funding``: funding_rates rows;
 #: ``ohlcv``: 1-minute last-price candles).
 STREAMS = ("funding", "ohlcv")
+
+
+@contextmanager
+def connected(bind: Engine | Connection) -> Iterator[Connection]:
+    """A connection of ``bind``: an ``Engine`` is connected for the block (and the connection closed after), an open
+    ``Connection`` is used as is (the caller owns its transaction). Lets the market reads take either."""
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.connect() as conn:
+        yield conn
 
 
 def require_aware(**times: datetime | None) -> None:

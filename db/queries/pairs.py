@@ -8,6 +8,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from db.coins import coin_of
 from db.queries.common import frame_of, pair_params
 
 _EDGES_SQL = """
@@ -108,3 +109,38 @@ def all_pairs(conn: Connection, exchanges: Sequence[str] | None, symbols: Sequen
         return [(e, s) for e in exchanges for s in symbols]
     pairs = known_pairs(conn) if pairs is None else pairs
     return [(e, s) for e, s in pairs if (exchanges is None or e in exchanges) and (symbols is None or s in symbols)]
+
+
+_FUNDING_PAIRS_SQL = """
+SELECT exchange, symbol, funding_interval_hours, first_time, last_time FROM pair_extents
+WHERE stream = 'funding' ORDER BY exchange, symbol
+"""
+
+
+def funding_pairs(conn: Connection, exchanges: Sequence[str] | None, coins: Sequence[str] | None) -> pd.DataFrame:
+    """The exchange + symbol pairs with funding rows (``pair_extents`` catalogue) on ``exchanges`` (ccxt ids) whose
+    coin (:func:`db.coins.coin_of`: base asset without its size prefix) is one of ``coins`` (case-insensitive;
+    None: no limit on either).
+
+    Columns: ``exchange``, ``symbol``, ``coin`` (``"PEPE"`` for ``1000PEPE/USDT:USDT``), ``multiplier`` (coins per
+    base unit, 1000 there), ``funding_interval_hours`` (newest settled row's interval, hours; NaN when unknown),
+    ``first_time``, ``last_time`` (UTC, oldest/newest funding row). Sorted by coin, exchange, symbol."""
+    frame = frame_of(conn.execute(text(_FUNDING_PAIRS_SQL)), ["first_time", "last_time"])
+    if exchanges is not None:
+        frame = frame[frame["exchange"].isin(list(exchanges))]
+    found = [coin_of(symbol) for symbol in frame["symbol"]]
+    frame.insert(2, "coin", [c.name for c in found])
+    frame.insert(3, "multiplier", [c.multiplier for c in found])
+    if coins is not None:
+        frame = frame[frame["coin"].isin([c.strip().upper() for c in coins])]
+    frame["funding_interval_hours"] = frame["funding_interval_hours"].astype("float64")
+    return frame.sort_values(["coin", "exchange", "symbol"], ignore_index=True)
+
+
+def join_pairs(pairs: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """``raw`` (query rows with ``exchange``/``symbol`` columns) with the ``coin``, ``exchange``, ``symbol`` and
+    ``multiplier`` of :func:`funding_pairs` rows ``pairs`` in front, rows of both only, in ``pairs`` order (an
+    empty ``raw``, whose columns carry no type, joins as empty)."""
+    keys = {"exchange": pairs["exchange"].dtype, "symbol": pairs["symbol"].dtype}
+    left = pairs[["coin", "exchange", "symbol", "multiplier"]]
+    return left.merge(raw.astype(keys), on=["exchange", "symbol"], how="inner")

@@ -1,0 +1,249 @@
+"""Market-wide funding now: the newest rate of every coin on every venue, and the venue pair of each coin whose
+annualised funding differs most (issue 8, items 5 and 6).
+
+Annualised funding (a fraction per year) = rate × :data:`HOURS_PER_YEAR` / the row's own
+``funding_interval_hours``: the rate is a fraction per funding interval (ccxt ``fundingRate``, "the rate for
+the current period", ccxt manual, funding rate structure) and 8,760 / interval settlements fall in a 365-day
+year; simple, not compounded (the convention of CoinGlass and the venues' own "annualised" figures). An hourly
+venue's 0.00125 % and an 8-hour venue's 0.01 % are both 10.95 %/yr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from db.queries.common import check_range, connected, frame_of, require_aware
+from db.queries.pairs import funding_pairs, join_pairs
+
+#: Hours in a 365-day year: annualised = rate × HOURS_PER_YEAR / funding_interval_hours.
+HOURS_PER_YEAR = 8760.0
+#: 8-hour funding intervals in a year (8,760 / 8): an annualised fraction / 1095 × 1e4 = basis points per 8 h.
+INTERVALS_8H_PER_YEAR = 1095.0
+#: A pair whose newest funding row is older than this before ``at`` is left out of the snapshot (a delisted
+#: market or a dead feed; three 8-hour intervals); open interest older than this counts as unknown.
+SNAPSHOT_STALENESS = timedelta(hours=24)
+
+#: Per pair, the newer of its newest predicted and newest settled row in ``(since, at]`` (predicted on a tie: the
+#: current period), each a ``LATERAL … ORDER BY time DESC LIMIT 1`` probe of the primary key; the interval of a
+#: row without one is that of the newest settled row stating it. Open interest: the newest row with a quote
+#: notional in ``(since, at]`` over the three sources (each its own primary-key probe).
+_SNAPSHOT_SQL = """
+SELECT p.exchange, p.symbol, f.time, f.settled, f.funding_rate,
+       COALESCE(f.funding_interval_hours, (SELECT s.funding_interval_hours FROM funding_rates s
+           WHERE s.exchange = p.exchange AND s.symbol = p.symbol AND s.settled AND s.time <= :at
+             AND s.funding_interval_hours IS NOT NULL ORDER BY s.time DESC LIMIT 1)) AS funding_interval_hours,
+       f.next_funding_time, f.mark_price, f.index_price, oi.open_interest_value
+FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
+CROSS JOIN LATERAL (
+    SELECT r.* FROM (VALUES (false), (true)) AS k(settled)
+    CROSS JOIN LATERAL (SELECT time, settled, funding_rate, funding_interval_hours, next_funding_time, mark_price,
+                               index_price
+        FROM funding_rates WHERE exchange = p.exchange AND symbol = p.symbol AND settled = k.settled
+          AND time <= :at AND time > :since ORDER BY time DESC LIMIT 1) r
+    ORDER BY r.time DESC, r.settled ASC LIMIT 1) f
+LEFT JOIN LATERAL (
+    SELECT r.open_interest_value FROM (VALUES ('live'), ('history'), ('recorded')) AS k(source)
+    CROSS JOIN LATERAL (SELECT time, open_interest_value FROM open_interest
+        WHERE exchange = p.exchange AND symbol = p.symbol AND source = k.source AND time <= :at AND time > :since
+          AND open_interest_value IS NOT NULL ORDER BY time DESC LIMIT 1) r
+    ORDER BY r.time DESC LIMIT 1) oi ON true
+"""
+
+SNAPSHOT_COLUMNS = [
+    "coin", "exchange", "symbol", "multiplier", "time", "funding_rate", "funding_interval_hours", "annualised",
+    "next_funding_time", "settled", "mark_price", "index_price", "premium_bp", "open_interest_value",
+]  # fmt: skip
+
+SPREAD_COLUMNS = [
+    "coin", "long_exchange", "short_exchange", "long_symbol", "short_symbol", "long_annualised",
+    "short_annualised", "spread_annualised", "spread_bp_8h", "long_interval_hours", "short_interval_hours",
+    "long_next_funding_time", "short_next_funding_time", "open_interest_value", "venues",
+]  # fmt: skip
+
+
+def annualise(rate, interval_hours):
+    """``rate`` (fraction per funding interval) × 8,760 / ``interval_hours`` (hours): a fraction per year (module
+    docstring). Works on floats, numpy arrays and pandas Series alike (NaN where the interval is unknown)."""
+    return rate * HOURS_PER_YEAR / interval_hours
+
+
+def funding_snapshot(
+    engine: Engine | Connection,
+    exchanges: Sequence[str] | None,
+    coins: Sequence[str] | None,
+    at: datetime | None = None,
+) -> pd.DataFrame:
+    """The newest funding row at or before ``at`` (aware UTC; None = now) of every perpetual of ``coins`` (coin
+    names, :func:`db.coins.coin_of`; None = all) on ``exchanges`` (ccxt ids; None = all) with funding data,
+    within :data:`SNAPSHOT_STALENESS` before ``at`` (older pairs are left out).
+
+    One row per (coin, exchange, symbol), sorted by coin, exchange, symbol. Columns: ``coin``, ``exchange``,
+    ``symbol`` (ccxt unified), ``multiplier`` (coins per contract base unit: 1000 for ``1000PEPE``), ``time``
+    (UTC: settlement time of a settled row, observation time of a predicted one), ``funding_rate`` (fraction per
+    funding interval), ``funding_interval_hours`` (the row's own, else that of the pair's newest settled row
+    stating one; NaN when none does), ``annualised`` (fraction per year, :func:`annualise`; NaN without an
+    interval), ``next_funding_time`` (UTC: the exchange's for a predicted row; for a settled row its time + the
+    interval, derived), ``settled`` (bool: True = a settled rate, False = the predicted rate of the current
+    period; the newer of the two, predicted on a tie), ``mark_price``, ``index_price`` (of that row, quote
+    currency per contract base unit; NaN when the row has none), ``premium_bp`` ((mark − index) / index × 1e4,
+    basis points; NaN without both), ``open_interest_value`` (quote-currency notional of the pair's newest
+    ``open_interest`` row in the same window; NaN if none). Raises ``ValueError`` for a naive ``at``."""
+    at = datetime.now(UTC) if at is None else at
+    require_aware(at=at)
+    with connected(engine) as conn:
+        pairs = funding_pairs(conn, exchanges, coins)
+        pairs = pairs[(pairs["first_time"] <= at) & (pairs["last_time"] > at - SNAPSHOT_STALENESS)]
+        params = {"exchanges": pairs["exchange"].tolist(), "symbols": pairs["symbol"].tolist(), "at": at,
+                  "since": at - SNAPSHOT_STALENESS}  # fmt: skip
+        raw = frame_of(conn.execute(text(_SNAPSHOT_SQL), params), ["time", "next_funding_time"])
+    out = join_pairs(pairs, raw)
+    for col in ("funding_rate", "funding_interval_hours", "mark_price", "index_price", "open_interest_value"):
+        out[col] = out[col].astype("float64")
+    out["settled"] = out["settled"].astype(bool)
+    out["annualised"] = annualise(out["funding_rate"], out["funding_interval_hours"])
+    derived = out["time"] + pd.to_timedelta(out["funding_interval_hours"], unit="h")
+    out["next_funding_time"] = out["next_funding_time"].where(~out["settled"], derived)
+    out["premium_bp"] = (out["mark_price"] - out["index_price"]) / out["index_price"] * 1e4
+    return out[SNAPSHOT_COLUMNS].reset_index(drop=True)
+
+
+def funding_spreads(
+    engine: Engine | Connection,
+    exchanges: Sequence[str] | None,
+    coins: Sequence[str] | None,
+    at: datetime | None = None,
+) -> pd.DataFrame:
+    """Per coin quoted on at least two venues in :func:`funding_snapshot` (same arguments), the pair of venues whose
+    annualised funding differs most: long where funding is lower (a long there pays least or is paid most),
+    short where it is higher.
+
+    Columns: ``coin``, ``long_exchange``, ``short_exchange``, ``long_symbol``, ``short_symbol``,
+    ``long_annualised``, ``short_annualised`` (fractions per year), ``spread_annualised`` (short − long, ≥ 0,
+    fraction per year), ``spread_bp_8h`` (``spread_annualised`` / 1095 × 1e4: basis points per 8 hours),
+    ``long_interval_hours``, ``short_interval_hours``, ``long_next_funding_time``, ``short_next_funding_time``
+    (UTC, as in the snapshot), ``open_interest_value`` (sum over the coin's venues in the snapshot, quote
+    currency; NaN when none is known), ``venues`` (snapshot rows of the coin with an annualised rate). Rows
+    without a known interval take no part. The two legs are always on different exchanges (a venue listing a
+    coin twice, e.g. USDT and USDC, is one venue). Sorted by ``spread_annualised`` descending, then coin."""
+    snap = funding_snapshot(engine, exchanges, coins, at)
+    return spreads_of_snapshot(snap)
+
+
+def spreads_of_snapshot(snap: pd.DataFrame) -> pd.DataFrame:
+    """:func:`funding_spreads` of an already read :func:`funding_snapshot` frame (pure; e.g. a page that shows
+    both reads the snapshot once)."""
+    rated = snap[snap["annualised"].notna()]
+    legs = rated[["coin", "exchange", "symbol", "annualised", "funding_interval_hours", "next_funding_time"]]
+    pairs = legs.merge(legs, on="coin", suffixes=("_long", "_short"))
+    pairs = pairs[(pairs["exchange_long"] != pairs["exchange_short"])
+                  & (pairs["annualised_short"] >= pairs["annualised_long"])]  # fmt: skip
+    pairs = pairs.assign(spread=pairs["annualised_short"] - pairs["annualised_long"])
+    order = ["coin", "spread", "exchange_long", "exchange_short"]
+    pairs = pairs.sort_values(order, ascending=[True, False, True, True])
+    best = pairs.drop_duplicates("coin", keep="first")
+    oi = snap.groupby("coin")["open_interest_value"].sum(min_count=1)
+    venues = rated.groupby("coin").size()
+    out = pd.DataFrame({
+        "coin": best["coin"].to_numpy(), "long_exchange": best["exchange_long"].to_numpy(),
+        "short_exchange": best["exchange_short"].to_numpy(), "long_symbol": best["symbol_long"].to_numpy(),
+        "short_symbol": best["symbol_short"].to_numpy(), "long_annualised": best["annualised_long"].to_numpy(),
+        "short_annualised": best["annualised_short"].to_numpy(), "spread_annualised": best["spread"].to_numpy(),
+    })  # fmt: skip
+    out["spread_bp_8h"] = out["spread_annualised"] / INTERVALS_8H_PER_YEAR * 1e4
+    out["long_interval_hours"] = best["funding_interval_hours_long"].to_numpy()
+    out["short_interval_hours"] = best["funding_interval_hours_short"].to_numpy()
+    out["long_next_funding_time"] = best["next_funding_time_long"].to_numpy()
+    out["short_next_funding_time"] = best["next_funding_time_short"].to_numpy()
+    out["open_interest_value"] = oi.reindex(out["coin"]).to_numpy(dtype="float64")
+    out["venues"] = venues.reindex(out["coin"]).to_numpy(dtype=np.int64)
+    for col in ("long_next_funding_time", "short_next_funding_time"):
+        out[col] = pd.to_datetime(out[col], utc=True)
+    out = out.sort_values(["spread_annualised", "coin"], ascending=[False, True], ignore_index=True)
+    return out[SPREAD_COLUMNS]
+
+
+#: Settled rows of both legs bucketed by the start of the period each settlement paid for (settlement time − its
+#: interval; 30 s of tolerance for settlement-time jitter such as Binance's few ms either side), each leg's bucket
+#: value the mean annualised rate of its settlements there; only buckets holding both legs.
+_SPREAD_HISTORY_SQL = """
+SELECT * FROM (
+    SELECT time_bucket(:width, time - funding_interval_hours * interval '1 hour' + interval '30 seconds') AS time,
+           avg(funding_rate * :year / funding_interval_hours) FILTER (WHERE is_long) AS long_annualised,
+           avg(funding_rate * :year / funding_interval_hours) FILTER (WHERE NOT is_long) AS short_annualised,
+           count(*) FILTER (WHERE is_long) AS long_settlements, count(*) FILTER (WHERE NOT is_long) AS short_settlements
+    FROM (SELECT time, funding_rate, funding_interval_hours,
+                 exchange = :long_exchange AND symbol = :long_symbol AS is_long
+          FROM funding_rates
+          WHERE settled AND funding_interval_hours IS NOT NULL AND time >= :start AND time < :end + :width
+            AND ((exchange = :long_exchange AND symbol = :long_symbol)
+                 OR (exchange = :short_exchange AND symbol = :short_symbol))) AS legs
+    GROUP BY 1) AS b
+WHERE time >= :start AND time < :end AND long_settlements > 0 AND short_settlements > 0
+ORDER BY time
+"""
+
+_WIDEST_INTERVAL_SQL = """
+SELECT max(funding_interval_hours) FROM funding_rates
+WHERE settled AND time >= :start AND time < :end
+  AND ((exchange = :long_exchange AND symbol = :long_symbol) OR (exchange = :short_exchange AND symbol = :short_symbol))
+"""
+
+HISTORY_COLUMNS = ["time", "long_annualised", "short_annualised", "spread_annualised", "long_settlements",
+                   "short_settlements"]  # fmt: skip
+
+
+def coin_symbol(pairs: pd.DataFrame, coin: str, exchange: str) -> str | None:
+    """The symbol of ``coin`` on ``exchange`` among :func:`~db.queries.pairs.funding_pairs` rows ``pairs``: the one
+    with the newest funding row when a venue lists the coin more than once (USDT and USDC); None if it has none."""
+    rows = pairs[(pairs["coin"] == coin.strip().upper()) & (pairs["exchange"] == exchange)]
+    if rows.empty:
+        return None
+    return rows.sort_values(["last_time", "symbol"], ascending=[False, True])["symbol"].iloc[0]
+
+
+def spread_history(
+    engine: Engine | Connection, coin: str, long_exchange: str, short_exchange: str, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """The settled history over ``[start, end)`` (funding periods, aware UTC) of the funding spread of ``coin``
+    between a long on ``long_exchange`` and a short on ``short_exchange`` (ccxt ids; the coin's symbol on each by
+    :func:`coin_symbol`).
+
+    Alignment of venues with different intervals: the grid is ``time_bucket`` of the widest settled interval of
+    the two legs in the range (8 h for an hourly venue against an 8-hour one; origin 2000-01-03 00:00 UTC, so
+    8-hour buckets start at 00, 08, 16 UTC); each settlement falls in the bucket of the period it paid for
+    (settlement time − its interval, with 30 s tolerance for timestamp jitter), so Binance's 08:00 settlement
+    and Hyperliquid's 01:00 … 08:00 ones all land in the 00:00 bucket; each leg's value is the mean annualised
+    rate (:func:`annualise`, the row's own interval) of its settlements in the bucket. Buckets starting in
+    ``[start, end)`` (so settlements up to ``end`` + the width are read) where both legs settled.
+
+    Columns: ``time`` (bucket start = start of the funding period covered, UTC), ``long_annualised``,
+    ``short_annualised``, ``spread_annualised`` (short − long; fractions per year; negative when the chosen short
+    venue paid less), ``long_settlements``, ``short_settlements`` (rows averaged). Empty when either venue has no
+    funding for the coin. Raises ``ValueError`` for a bad range or the same exchange on both legs."""
+    check_range(start, end)
+    if long_exchange == short_exchange:
+        raise ValueError(f"long and short exchange are both {long_exchange!r}")
+    with connected(engine) as conn:
+        pairs = funding_pairs(conn, [long_exchange, short_exchange], [coin])
+        long_symbol, short_symbol = coin_symbol(pairs, coin, long_exchange), coin_symbol(pairs, coin, short_exchange)
+        params = {"long_exchange": long_exchange, "long_symbol": long_symbol, "short_exchange": short_exchange,
+                  "short_symbol": short_symbol, "start": start, "end": end}  # fmt: skip
+        widest = conn.execute(text(_WIDEST_INTERVAL_SQL), params).scalar() if long_symbol and short_symbol else None
+        if widest is None:
+            return pd.DataFrame({"time": pd.Series(dtype="datetime64[us, UTC]"),
+                                 **{c: pd.Series(dtype="float64") for c in HISTORY_COLUMNS[1:4]},
+                                 **{c: pd.Series(dtype="int64") for c in HISTORY_COLUMNS[4:]}})
+        width = timedelta(hours=float(widest))
+        frame = frame_of(conn.execute(text(_SPREAD_HISTORY_SQL), {**params, "width": width, "year": HOURS_PER_YEAR}),
+                         ["time"])  # fmt: skip
+    for col in ("long_annualised", "short_annualised"):
+        frame[col] = frame[col].astype("float64")
+    for col in ("long_settlements", "short_settlements"):
+        frame[col] = frame[col].astype("int64")
+    frame["spread_annualised"] = frame["short_annualised"] - frame["long_annualised"]
+    return frame[HISTORY_COLUMNS]
