@@ -44,7 +44,7 @@ def _filters(state: controls.ViewState) -> html.Div:
         [
             html.Div([
                 html.Label("Least open interest (USD)", htmlFor=f"{P}-minoi", className="ap-label"),
-                dbc.Input(id=f"{P}-minoi", type="number", min=0, step=1_000_000, value=state.min_oi or None,
+                dbc.Input(id=f"{P}-minoi", type="number", min=0, step="any", value=state.min_oi or None,
                           placeholder="0", debounce=True, size="sm", style={"width": "9rem"}),
             ], className="ap-refresh-row"),  # fmt: skip
             html.Div([
