@@ -51,7 +51,8 @@ VENDOR_CACHE_CONTROL = "public, max-age=31536000, immutable"
 SETTINGS_KEY = "ALPHAPULSE_SETTINGS"
 
 #: Navigation: (path, label), in menu order.
-NAV = (("/", "Overview"), ("/anomalies", "Anomalies"), ("/alerts", "Alerts"), ("/system", "System"))
+NAV = (("/", "Overview"), ("/markets", "Markets"), ("/anomalies", "Anomalies"), ("/alerts", "Alerts"),
+       ("/system", "System"))
 #: Ids of the Alerts link's firing-count badge and of the tick that refreshes it (``app.pages.alerts``).
 ALERTS_BADGE_ID, ALERTS_TICK_ID = "nav-alerts-badge", "nav-alerts-tick"
 

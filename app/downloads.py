@@ -41,15 +41,19 @@ def _values(raw) -> np.ndarray:
 
 def figure_frame(figure) -> pd.DataFrame:
     """Every plotted point of a Plotly figure dict ``{"data": [trace, …], "layout": …}``: columns ``time_utc``
-    (as plotted, UTC), ``series`` (trace name), and ``value (<y-axis title>)``, or ``open``…``close`` for
-    candlesticks. Points without a value (gaps) are left out, and a point drawn twice (a step drawn from both
+    (as plotted, UTC), ``series`` (trace name; a heatmap's row name), and ``value (<y-axis title>)`` (a heatmap's
+    colour bar title), or ``open``…``close`` for candlesticks.
+    Points without a value (gaps) are left out, and a point drawn twice (a step drawn from both
     ends) is listed once. Raises :class:`~app.inputs.InputError` for a body that is not such a figure."""
     figure = inputs.mapping(figure, "figure", ("data",))
-    unit = _axis_title(figure.get("layout"))
+    unit = _colorbar_title(figure["data"]) or _axis_title(figure.get("layout"))
     value_column = f"value ({re.sub(r'<[^>]+>', ' ', unit).strip()})" if unit else "value"
     parts = []
     for trace in figure["data"] if isinstance(figure["data"], list) else []:
         if not isinstance(trace, dict) or "x" not in trace:
+            continue
+        if trace.get("type") == "heatmap":
+            parts.append(_heatmap_frame(trace, value_column))
             continue
         frame = pd.DataFrame({"time_utc": _values(trace["x"])})
         columns = OHLC if trace.get("type") == "candlestick" else ("y",)
@@ -61,6 +65,33 @@ def figure_frame(figure) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["time_utc", "series", value_column])
     return pd.concat(parts, ignore_index=True).drop_duplicates(ignore_index=True)
+
+
+def _heatmap_frame(trace: dict, value_column: str) -> pd.DataFrame:
+    """A heatmap's cells as rows (``time_utc`` = column, ``series`` = row name, the value), empty cells left out.
+    Raises :class:`~app.inputs.InputError` when ``z`` is not rows × columns."""
+    times, names = _values(trace["x"]), _values(trace.get("y", []))
+    z = trace.get("z", [])
+    if isinstance(z, list):
+        rows = [pd.to_numeric(pd.Series(_values(r)), errors="coerce").to_numpy() for r in z]
+    else:  # a typed array (plotly ≥ 6: {"dtype", "bdata", "shape"}), row-major
+        flat = _values(z)
+        rows = list(flat.reshape(len(names), -1)) if len(names) and flat.size % len(names) == 0 else [flat]
+    if len(rows) != len(names) or any(len(r) != len(times) for r in rows):
+        raise inputs.InputError("heatmap: z must hold one row per y value and one value per x value")
+    frame = pd.DataFrame({"time_utc": np.tile(times, len(names)), "series": np.repeat(names, len(times)),
+                          value_column: np.concatenate(rows) if rows else []})  # fmt: skip
+    return frame.dropna(subset=[value_column])
+
+
+def _colorbar_title(traces) -> str:
+    """The colour bar title of a figure's first heatmap trace (its unit), or ``""``."""
+    for trace in traces if isinstance(traces, list) else []:
+        if isinstance(trace, dict) and trace.get("type") == "heatmap":
+            title = (trace.get("colorbar") or {}).get("title") if isinstance(trace.get("colorbar"), dict) else None
+            text = title.get("text") if isinstance(title, dict) else title
+            return text.replace("<br>", " ") if isinstance(text, str) else ""
+    return ""
 
 
 def _axis_title(layout) -> str:

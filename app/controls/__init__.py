@@ -8,6 +8,7 @@ end time, or a custom date range), auto-refresh period, funding display mode, an
     exchange=binanceusdm,bybit   symbols=BTC/USDT,ETH/USDT   range=1h|6h|24h|7d|30d|custom
     start=2026-03-01T00:00Z (custom only)   end=2026-03-19T20:00Z (anchor, or custom end)
     refresh=0|5|10|30|60 (seconds, 0 = off)   funding=interval|annual (absent: auto)   metric=funding_rate,…   min_z=4
+    min_oi=1e6 (USD)   venue=bybit   order=oi|latest|mean|coin|2026-03-01T00:00Z (Markets page)
 
 Modules: ``state`` (the view and the URL), ``store`` (control values and store JSON), ``components`` (the
 control bar), ``callbacks`` (its wiring); this package re-exports their public names.
@@ -26,12 +27,14 @@ from app.controls.state import (
     DEFAULT_REFRESH,
     DEFAULT_SYMBOLS,
     FUNDING_CHOICES,
+    HEATMAP_ORDERS,
     MAX_CUSTOM_RANGE,
     PRESETS,
     REFRESH_CHOICES,
     QueryError,
     ViewState,
     format_time,
+    heatmap_order,
     parse_query,
     parse_time,
     to_query,
@@ -49,9 +52,9 @@ from app.controls.store import (
 
 __all__ = [
     "AUTO_FUNDING", "CUSTOM", "DEFAULT_RANGE", "DEFAULT_REFRESH", "DEFAULT_SYMBOLS", "FUNDING_CHOICES",
-    "MAX_CUSTOM_RANGE", "PRESETS", "REFRESH_CHOICES",
-    "QueryError", "ViewState", "control_bar", "control_values", "date_bounds", "format_time", "initial_store",
-    "parse_query", "parse_time", "register_callbacks", "register_nav_callback", "register_sort_link",
+    "HEATMAP_ORDERS", "MAX_CUSTOM_RANGE", "PRESETS", "REFRESH_CHOICES",
+    "QueryError", "ViewState", "control_bar", "control_values", "date_bounds", "format_time", "heatmap_order",
+    "initial_store", "parse_query", "parse_time", "register_callbacks", "register_nav_callback", "register_sort_link",
     "state_from_controls",
     "state_from_store", "state_to_store", "to_query", "window_text", "with_defaults",
 ]  # fmt: skip

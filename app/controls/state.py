@@ -38,6 +38,12 @@ FUNDING_CHOICES = (AUTO_FUNDING, *FUNDING_MODES)
 #: Largest minimum |z| of the anomaly filter (dimensionless).
 MAX_MIN_Z = 999.0
 
+#: Largest minimum open interest of the Markets page's filter (quote currency, USD-like).
+MAX_MIN_OI = 1e13
+
+#: Row orders of the Markets heatmap (besides a column's time, ``2026-03-01T00:00Z``: by that column's values).
+HEATMAP_ORDERS = ("oi", "latest", "mean", "coin")
+
 
 class QueryError(ValueError):
     """A URL parameter that cannot be used; the message names the parameter and the value."""
@@ -50,7 +56,10 @@ class ViewState:
     ``end`` (aware UTC) anchors a preset range's end (``None``: live, ends now); with ``range == "custom"``
     ``start``/``end`` bound the range. ``refresh`` is seconds (0 = off); ``funding`` one of
     :data:`FUNDING_CHOICES` (``auto`` when the link or the user did not choose); ``metrics``/``min_z`` filter
-    anomalies (|z|, dimensionless).
+    anomalies (|z|, dimensionless). The Markets page's: ``min_oi`` (least open interest of a coin, quote
+    currency), ``venue`` (the heatmap's exchange; ``""``: every venue weighted by open interest) and ``order``
+    (the heatmap's row order, one of :data:`HEATMAP_ORDERS` or a column's time as :func:`format_time`; ``""``:
+    ``oi``).
     """
 
     exchanges: tuple[str, ...] = ()
@@ -62,6 +71,9 @@ class ViewState:
     funding: str = AUTO_FUNDING
     metrics: tuple[str, ...] = ()
     min_z: float = 0.0
+    min_oi: float = 0.0
+    venue: str = ""
+    order: str = ""
     problems: tuple[str, ...] = field(default=(), compare=False)
     defaulted: bool = field(default=False, compare=False)
 
@@ -129,6 +141,30 @@ def _min_z(raw: str) -> float:
     return value
 
 
+def _min_oi(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise QueryError(f"min_oi={raw!r} is not a number") from exc
+    if not 0 <= value <= MAX_MIN_OI:
+        raise QueryError(f"min_oi={raw!r} must be between 0 and {MAX_MIN_OI:g}")
+    return value
+
+
+def _venue(raw: str) -> str:
+    if not raw.replace("_", "").isalnum():
+        raise QueryError(f"venue={raw!r} is not a ccxt exchange id")
+    return raw.lower()
+
+
+def heatmap_order(raw: str) -> str:
+    """A heatmap row order of :data:`HEATMAP_ORDERS`, or a column's time in :func:`format_time`'s form. Raises
+    :class:`QueryError` naming ``order`` otherwise."""
+    if raw in HEATMAP_ORDERS:
+        return raw
+    return format_time(parse_time(raw, "order"))
+
+
 _PARSERS = {
     "exchange": ("exchanges", lambda raw: tuple(dict.fromkeys(_split(raw)))),
     "symbols": ("symbols", _symbols),
@@ -139,6 +175,9 @@ _PARSERS = {
     "funding": ("funding", lambda raw: _choice(raw, "funding", FUNDING_CHOICES)),
     "metric": ("metrics", lambda raw: tuple(dict.fromkeys(_split(raw)))),
     "min_z": ("min_z", _min_z),
+    "min_oi": ("min_oi", _min_oi),
+    "venue": ("venue", _venue),
+    "order": ("order", heatmap_order),
 }
 
 
@@ -195,7 +234,13 @@ def to_query(state: ViewState) -> str:
         params["metric"] = ",".join(state.metrics)
     if state.min_z:
         params["min_z"] = f"{state.min_z:g}"
-    return urlencode(params, safe="/,:")
+    return urlencode({**params, **_markets_query(state)}, safe="/,:")
+
+
+def _markets_query(state: ViewState) -> dict[str, str]:
+    """The Markets page's URL parameters of ``state`` (defaults left out)."""
+    params = {"min_oi": f"{state.min_oi:.15g}" if state.min_oi else "", "venue": state.venue, "order": state.order}
+    return {k: v for k, v in params.items() if v}
 
 
 #: Symbols selected when a link names none (those with data among them, in this order).

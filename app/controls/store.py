@@ -13,11 +13,14 @@ from app.controls.state import (
     DEFAULT_RANGE,
     FUNDING_CHOICES,
     MAX_CUSTOM_RANGE,
+    MAX_MIN_OI,
     MAX_MIN_Z,
     PRESETS,
     REFRESH_CHOICES,
+    QueryError,
     ViewState,
     format_time,
+    heatmap_order,
     to_query,
 )
 from app.format import span_label, utc
@@ -35,6 +38,7 @@ def control_values(state: ViewState) -> dict:
         "end_date": (state.end - timedelta(days=1)).date().isoformat() if custom else None,
         "anchor": format_time(state.end) if state.end and not custom else None,
         "refresh": state.refresh, "funding": state.funding, "metrics": list(state.metrics), "min_z": state.min_z,
+        "min_oi": state.min_oi, "venue": state.venue, "order": state.order,
     }  # fmt: skip
 
 
@@ -61,8 +65,9 @@ def _day(raw: str) -> datetime:
 
 def state_from_controls(values: Mapping[str, object]) -> ViewState:
     """A :class:`ViewState` of the control values of one page (keys: ``exchanges``, ``symbols``, ``range``,
-    ``start_date``, ``end_date``, ``anchor``, ``refresh``, ``funding``, ``metrics``, ``min_z``; missing or
-    ``None`` values take the defaults). ``min_z`` is clamped to the URL's range (0 … 999).
+    ``start_date``, ``end_date``, ``anchor``, ``refresh``, ``funding``, ``metrics``, ``min_z``, ``min_oi``,
+    ``venue``, ``order``; missing or ``None`` values take the defaults). ``min_z`` and ``min_oi`` are clamped to
+    the URL's ranges (0 … 999, 0 … 1e13).
 
     Raises :class:`~app.inputs.InputError` for a value of the wrong type or outside its choices.
     """
@@ -87,7 +92,19 @@ def state_from_controls(values: Mapping[str, object]) -> ViewState:
         funding=inputs.choice(values.get("funding"), "funding", FUNDING_CHOICES, AUTO_FUNDING),
         metrics=tuple(inputs.text_list(values.get("metrics"), "metrics")),
         min_z=min(max(min_z, 0.0), MAX_MIN_Z),
+        min_oi=min(max(inputs.number(values.get("min_oi"), "min_oi", -math.inf, math.inf, 0.0), 0.0), MAX_MIN_OI),
+        venue=inputs.text(values.get("venue"), "venue") or "",
+        order=_order(values.get("order")),
     )
+
+
+def _order(value) -> str:
+    """A heatmap order from a control or store value (``""`` when absent); raises :class:`~app.inputs.InputError`."""
+    raw = inputs.text(value, "order") or ""
+    try:
+        return heatmap_order(raw) if raw else ""
+    except QueryError as exc:
+        raise InputError(str(exc)) from None
 
 
 def state_to_store(state: ViewState) -> dict:
@@ -97,12 +114,14 @@ def state_to_store(state: ViewState) -> dict:
         "start": format_time(state.start) if state.start else None,
         "end": format_time(state.end) if state.end else None,
         "refresh": state.refresh, "funding": state.funding, "metrics": list(state.metrics), "min_z": state.min_z,
+        "min_oi": state.min_oi, "venue": state.venue, "order": state.order,
         "query": to_query(state),
     }  # fmt: skip
 
 
 #: Keys of a view store (:func:`state_to_store`).
-STORE_KEYS = ("exchanges", "symbols", "range", "start", "end", "refresh", "funding", "metrics", "min_z", "query")
+STORE_KEYS = ("exchanges", "symbols", "range", "start", "end", "refresh", "funding", "metrics", "min_z", "min_oi",
+              "venue", "order", "query")
 
 
 def state_from_store(data) -> ViewState:
@@ -120,6 +139,9 @@ def state_from_store(data) -> ViewState:
         funding=inputs.choice(data["funding"], "funding", FUNDING_CHOICES, AUTO_FUNDING),
         metrics=tuple(inputs.text_list(data["metrics"], "metrics")),
         min_z=inputs.number(data["min_z"], "min_z", 0.0, MAX_MIN_Z, 0.0),
+        min_oi=inputs.number(data["min_oi"], "min_oi", 0.0, MAX_MIN_OI, 0.0),
+        venue=inputs.text(data["venue"], "venue") or "",
+        order=_order(data["order"]),
     )
     if state.range == CUSTOM and not (
         state.start and state.end and timedelta(0) < state.end - state.start <= MAX_CUSTOM_RANGE

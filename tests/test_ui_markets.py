@@ -1,0 +1,105 @@
+"""Browser test of the Markets page (issue 8, items 5–9) in headless Chromium on the bundled cross-venue history
+(fixtures of ``tests/test_ui_pages.py``): loads without console errors at 1,440 px and on a phone, the cross-venue
+table equals SQL on the tables, sorting, the coin link opens the Overview on every venue, the URL round trip of the
+page's own parameters, the heatmap and the spread chart draw.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from dash.testing.wait import until
+from selenium.webdriver.common.by import By
+from sqlalchemy import text
+
+from db.coins import coin_of
+from tests.test_ui_pages import _GRID_JS, _no_console_errors, _open, _screenshot, _traces
+from tests.test_ui_pages import ui as pages_ui  # noqa: F401  (a fixture: pytest finds it by this name)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def ui(pages_ui):  # noqa: F811 (the imported fixture, requested by name)
+    """The dashboard in headless Chromium on the bundled history (``ui`` of ``tests/test_ui_pages.py``)."""
+    return pages_ui
+
+END = datetime(2026, 2, 27, tzinfo=UTC)
+VIEW = "/markets?symbols=BTC/USDT&range=7d&end=2026-02-27T00:00Z"
+
+#: The newest funding row of each pair at or before the view's end (independent of db.queries.markets).
+_LATEST_SQL = """
+SELECT DISTINCT ON (exchange, symbol) exchange, symbol, funding_rate * 8760 / funding_interval_hours AS annualised
+FROM funding_rates WHERE time <= :end AND time > :end - interval '2 days' AND funding_interval_hours > 0
+ORDER BY exchange, symbol, time DESC
+"""
+
+
+def _rows(ui, grid_id: str, shown: bool = False) -> list[dict]:
+    if not shown:
+        return until(lambda: ui.driver.execute_script(_GRID_JS, grid_id) or None, timeout=45)
+    return ui.driver.execute_script(
+        "const r = []; window.dash_ag_grid.getApi(arguments[0]).forEachNodeAfterFilterAndSort(n => r.push(n.data));"
+        " return r;", grid_id)  # fmt: skip
+
+
+def _click(ui, element) -> None:
+    ui.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)
+
+
+def test_markets_page_shows_sql_values_sorts_and_links_to_the_overview(ui, recorded_engine, artifacts_dir):
+    _open(ui, VIEW)
+    rows = _rows(ui, "markets-cross")
+    with recorded_engine.connect() as conn:
+        latest = conn.execute(text(_LATEST_SQL), {"end": END}).all()
+    assert {r["coin"] for r in rows} == {coin_of(s).name for _, s, _ in latest}
+    by_coin = {r["coin"]: r for r in rows}
+    for exchange, symbol, annualised in latest:
+        assert by_coin[coin_of(symbol).name][exchange] == pytest.approx(annualised * 100, abs=1e-3)
+    assert _traces(ui, "markets-heatmap")  # the heatmap drew
+    assert _traces(ui, "markets-spread")  # the top ranking row's spread history
+    assert _rows(ui, "markets-arb") and _rows(ui, "markets-acc")
+    _no_console_errors(ui)
+    _screenshot(ui, artifacts_dir, "markets")
+
+    header = ui.driver.find_element(By.CSS_SELECTOR, '#markets-cross .ag-header-cell[col-id="spread_pct"]')
+    _click(ui, header.find_element(By.CSS_SELECTOR, ".ag-header-cell-label"))  # ascending
+    until(lambda: [r["spread_pct"] for r in _rows(ui, "markets-cross", shown=True)]
+          == sorted(r["spread_pct"] for r in rows), timeout=10)  # fmt: skip
+
+    search = ui.find_element("#markets-search")
+    search.send_keys("ETH")
+    until(lambda: [r["coin"] for r in _rows(ui, "markets-cross", shown=True)] == ["ETH"], timeout=10)
+
+    link = ui.driver.find_element(By.CSS_SELECTOR, "#markets-cross a.ap-coin-link")
+    assert link.text == "ETH"
+    _click(ui, link)
+    until(lambda: urlsplit(ui.driver.current_url).path == "/", timeout=15)
+    query = parse_qs(urlsplit(ui.driver.current_url).query)
+    expected = {s.split(":")[0] for _, s, _ in latest if coin_of(s).name == "ETH"}
+    assert set(query["symbols"][0].split(",")) == expected and len(expected) >= 2  # USDT and Hyperliquid's USDC
+    assert query["end"] == ["2026-02-27T00:00Z"] and query["range"] == ["7d"]
+    assert _traces(ui, "overview-funding-chart", timeout=20)
+    _no_console_errors(ui)
+
+
+def test_markets_parameters_round_trip_through_the_url(ui):
+    _open(ui, VIEW)
+    rows = _rows(ui, "markets-cross")
+    least = sorted(r["oi_value"] for r in rows if r["oi_value"] is not None)[-2]  # keep the two largest
+    box = ui.find_element("#markets-minoi")
+    box.send_keys(str(int(least)))
+    box.send_keys("\n")
+    until(lambda: f"min_oi={int(least)}" in ui.driver.current_url, timeout=10)
+    link = ui.driver.current_url
+    ui.driver.get("about:blank")
+    ui.driver.get(link)
+    ui.wait_for_element(".ap-controls", timeout=15)
+    until(lambda: len(ui.driver.execute_script(_GRID_JS, "markets-cross") or []) == 2, timeout=45)
+    assert ui.find_element("#markets-minoi").get_attribute("value") == str(int(least))
+    assert parse_qs(urlsplit(ui.driver.current_url).query)["min_oi"] == [str(int(least))]
+    time.sleep(0.3)
+    _no_console_errors(ui)
