@@ -3,9 +3,9 @@
 :func:`build_dash` creates it with Dash pages (``app/pages/``: overview ``/``, anomalies ``/anomalies``,
 alerts ``/alerts``, system ``/system``), the
 assets of the repository's ``assets/`` folder (CSS and JavaScript, served locally:
-Bootstrap 5.3.6 CSS and the plotly.js 4.1.1 finance partial bundle are vendored under ``assets/vendor/`` so the
-dashboard works without internet access, and browsers cache them for a year; ``assets/plotly_loader.js`` hands
-``dcc.Graph`` that 1.3 MB bundle instead of the full 4.8 MB one it would download), a navigation bar
+Bootstrap 5.3.6 CSS is vendored under ``assets/vendor/`` and plotly.js is served from the installed ``plotly``
+package at :data:`PLOTLY_JS`, so the dashboard works without internet access, and browsers cache both for a year;
+``assets/plotly_loader.js`` loads the bundle when the first ``dcc.Graph`` asks for it), a navigation bar
 whose links carry the current view's query string, and the ``view-query`` store the pages write.
 
 Callbacks read the database through :func:`read_connection`: the engine of the settings the Flask app was
@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
 import flask
+import plotly
 from dash import dcc, html
+from plotly.offline import get_plotlyjs_version
 from sqlalchemy import Connection
 
 from app import callback_guard
@@ -46,6 +49,11 @@ BOOTSTRAP_CSS = "/assets/vendor/bootstrap-5.3.6.min.css"
 #: revalidation.
 VENDOR_PREFIX = "/assets/vendor/"
 VENDOR_CACHE_CONTROL = "public, max-age=31536000, immutable"
+#: The plotly.js bundle the installed ``plotly`` package was built for (its ``package_data/plotly.min.js``, the full
+#: 4.8 MB bundle: the Markets heatmap needs ``heatmap``, the prices ``candlestick``, and no partial bundle of
+#: plotly.js holds both), served under this versioned path; ``assets/plotly_loader.js`` names the same path.
+PLOTLY_JS = f"{VENDOR_PREFIX}plotly-{get_plotlyjs_version()}.min.js"
+_PLOTLY_FILE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 #: Key under which the Flask app's config holds the :class:`~settings.Settings` the dashboard reads.
 SETTINGS_KEY = "ALPHAPULSE_SETTINGS"
@@ -142,6 +150,7 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     app.layout = _layout
+    server.add_url_rule(PLOTLY_JS, "plotly_js", lambda: flask.send_file(_PLOTLY_FILE, mimetype="text/javascript"))
     server.after_request(_cache_vendor_files)
     register_nav_callback()
     register_banner_callback()

@@ -59,7 +59,12 @@ def test_markets_page_shows_sql_values_sorts_and_links_to_the_overview(ui, recor
     by_coin = {r["coin"]: r for r in rows}
     for exchange, symbol, annualised in latest:
         assert by_coin[coin_of(symbol).name][exchange] == pytest.approx(annualised * 100, abs=1e-3)
-    assert _traces(ui, "markets-heatmap")  # the heatmap drew
+    assert _traces(ui, "markets-heatmap")  # the heatmap drew, as a heatmap (a bundle without the trace type
+    # falls back to a line), with one cell colour per coin and bucket
+    drawn = ui.driver.execute_script(
+        "const gd = document.querySelector('#markets-heatmap .js-plotly-plot');"
+        "return gd._fullData.map(t => t.type).concat([gd.querySelectorAll('.hm image').length]);")
+    assert drawn[:-1] == ["heatmap"] and drawn[-1] == 1
     assert _traces(ui, "markets-spread")  # the top ranking row's spread history
     assert _rows(ui, "markets-arb") and _rows(ui, "markets-acc")
     _no_console_errors(ui)

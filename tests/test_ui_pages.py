@@ -197,16 +197,16 @@ def test_two_symbols_show_two_funding_traces_ending_at_database_values(ui, recor
     _screenshot(ui, artifacts_dir, "overview")
 
 
-def test_charts_draw_with_the_vendored_plotly_bundle(ui):
-    """The vendored plotly.js partial bundle draws the charts (candlesticks of one symbol included), it is the
-    plotly.js version the installed plotly package was built for, dcc.Graph does not also fetch the full bundle,
-    and browsers may keep the bundle without asking again."""
+def test_charts_draw_with_the_served_plotly_bundle(ui):
+    """The plotly.js bundle served from the installed plotly package draws the charts (candlesticks of one symbol
+    included; heatmaps are checked on the Markets page), it is the plotly.js version that package was built for,
+    it is fetched once, and browsers may keep it without asking again."""
     _open(ui, "/?symbols=BTC/USDT&exchange=binanceusdm&range=24h&end=2025-06-20T00:00Z")
     assert {t["type"] for t in _traces(ui, "overview-price-chart")} >= {"candlestick"}
     assert ui.driver.execute_script("return window.Plotly.version") == get_plotlyjs_version()
     fetched = ui.driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     bundles = [url for url in fetched if "plotly" in url and url.endswith(".js") and "plotly_loader" not in url]
-    assert [urlsplit(url).path for url in bundles] == [f"/assets/vendor/plotly-finance-{get_plotlyjs_version()}.min.js"]
+    assert [urlsplit(url).path for url in bundles] == [f"/assets/vendor/plotly-{get_plotlyjs_version()}.min.js"]
     assert "immutable" in requests.get(bundles[0], timeout=10).headers["Cache-Control"]
     _no_console_errors(ui)
 

@@ -37,13 +37,6 @@ from app.theme import STORE_ID, themed_outputs
 
 P = "markets"
 
-controls.register_callbacks(P, extra={"min_oi": f"{P}-minoi", "venue": f"{P}-venue", "order": f"{P}-order"})
-register_refresh(P, tables=("funding_rates",), extra=lambda conn, _now: str(data.newest_funding(conn)))
-for _grid, _name in ((f"{P}-cross", "cross-venue"), (f"{P}-arb", "arbitrage"), (f"{P}-acc", "accumulated")):
-    register_table_download(_grid, f"alphapulse-{_name}")
-for _chart in ("spread", "heatmap", "premium", "oi"):
-    register_chart_download(f"{P}-{_chart}", f"alphapulse-{_chart}")
-
 DRAW_OUTPUTS = {
     "cross": Output(f"{P}-cross", "rowData"), "cross_columns": Output(f"{P}-cross", "columnDefs"),
     "cross_note": Output(f"{P}-cross-note", "children"), "arb": Output(f"{P}-arb", "rowData"),
@@ -57,7 +50,6 @@ DRAW_OUTPUTS = {
 FIGURES = ("heatmap", "premium", "oi")
 
 
-@callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data"), "theme": Input(STORE_ID, "data")})
 def _draw(fp, theme):
     return themed_outputs(_draw_view(fp), theme, FIGURES)
 
@@ -136,8 +128,6 @@ def _cross_note(shown: int, total: int, min_oi: float) -> str:
     return f"{total} coins{least}."
 
 
-@callback(Output(f"{P}-spread", "figure"), Input(f"{P}-arb", "selectedRows"), Input(f"{P}-arb", "rowData"),
-          Input(STORE_ID, "data"), State(f"{P}-fp", "data"))  # fmt: skip
 def _spread(selected, rows, theme, fp):
     if not fp:
         raise PreventUpdate
@@ -160,15 +150,12 @@ def _spread(selected, rows, theme, fp):
     return themed_outputs({"f": figure}, theme, ("f",))["f"]
 
 
-@callback(Output(f"{P}-cross", "dashGridOptions"), Input(f"{P}-search", "value"), prevent_initial_call=True)
 def _search(text):
     patch = Patch()
     patch["quickFilterText"] = inputs.text(text, "search") or ""
     return patch
 
 
-@callback(Output(f"{P}-order", "options"), Output(f"{P}-order", "value"), Input(f"{P}-heatmap", "clickData"),
-          State(f"{P}-order", "options"), prevent_initial_call=True)  # fmt: skip
 def _order_by_column(click, options):
     points = inputs.mapping(click, "click", ("points",))["points"] if click else None
     if not points or not isinstance(points, list) or not isinstance(points[0], dict):
@@ -176,3 +163,22 @@ def _order_by_column(click, options):
     value = controls.format_time(controls.parse_time(inputs.text(points[0].get("x"), "x", optional=False), "x"))
     options = [o for o in inputs.options(options, "order options") if ":" not in str(o["value"])]
     return [*options, {"label": f"by column {value}", "value": value}], value
+
+
+def register_callbacks() -> None:
+    """Register every callback of the page with Dash. :mod:`app.pages.markets` calls it each time Dash executes the
+    page module: a Dash build takes the callbacks registered since the previous one, so callbacks registered once at
+    import would reach only the first app of a process (tests build several)."""
+    controls.register_callbacks(P, extra={"min_oi": f"{P}-minoi", "venue": f"{P}-venue", "order": f"{P}-order"})
+    register_refresh(P, tables=("funding_rates",), extra=lambda conn, _now: str(data.newest_funding(conn)))
+    for grid, name in ((f"{P}-cross", "cross-venue"), (f"{P}-arb", "arbitrage"), (f"{P}-acc", "accumulated")):
+        register_table_download(grid, f"alphapulse-{name}")
+    for chart in ("spread", "heatmap", "premium", "oi"):
+        register_chart_download(f"{P}-{chart}", f"alphapulse-{chart}")
+    callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data"), "theme": Input(STORE_ID, "data")})(_draw)
+    callback(Output(f"{P}-spread", "figure"), Input(f"{P}-arb", "selectedRows"), Input(f"{P}-arb", "rowData"),
+             Input(STORE_ID, "data"), State(f"{P}-fp", "data"))(_spread)  # fmt: skip
+    callback(Output(f"{P}-cross", "dashGridOptions"), Input(f"{P}-search", "value"),
+             prevent_initial_call=True)(_search)
+    callback(Output(f"{P}-order", "options"), Output(f"{P}-order", "value"), Input(f"{P}-heatmap", "clickData"),
+             State(f"{P}-order", "options"), prevent_initial_call=True)(_order_by_column)  # fmt: skip

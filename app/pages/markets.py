@@ -30,6 +30,7 @@ from app.refresh import start_page
 dash.register_page(__name__, path="/markets", name="Markets", title="AlphaPulse · Markets", order=1)
 
 P = callbacks.P
+callbacks.register_callbacks()
 
 #: Heatmap row orders: (value, label).
 ORDER_OPTIONS = (("oi", "by open interest"), ("latest", "by newest bucket"), ("mean", "by mean over the range"),
