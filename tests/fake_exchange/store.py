@@ -181,8 +181,8 @@ def _pick_bases(n: int, universe_file: Path) -> tuple[str, ...]:
     if n <= len(DEFAULT_BASES):
         return DEFAULT_BASES[:n]
     names = [row["symbol"] for row in json.loads(universe_file.read_text())]
-    extra = [_binance_base(s) for s in names if s.endswith("USDT") and s.isalnum() and _binance_base(s) not in DEFAULT_BASES]
-    bases = (*DEFAULT_BASES, *dict.fromkeys(extra))
+    extra = [_binance_base(s) for s in names if s.endswith("USDT") and s.isalnum()]
+    bases = tuple(dict.fromkeys((*DEFAULT_BASES, *extra)))
     if n > len(bases):
         raise ValueError(f"only {len(bases)} Binance symbols are named in {universe_file}, asked for {n}")
     return bases[:n]
