@@ -1,8 +1,7 @@
 """The one Dash app of a process, mounted on the Flask server of :func:`app.create_app`.
 
-:func:`build_dash` creates it with Dash pages (``app/pages/``: overview ``/``, anomalies ``/anomalies``,
-alerts ``/alerts``, system ``/system``), the
-assets of the repository's ``assets/`` folder (CSS and JavaScript, served locally:
+:func:`build_dash` creates it with Dash pages (``app/pages/``: overview ``/``, markets ``/markets``, anomalies
+``/anomalies``, alerts ``/alerts``, system ``/system``, admin ``/admin``), the assets of the repository's ``assets/`` folder (CSS and JavaScript, served locally:
 Bootstrap 5.3.6 CSS is vendored under ``assets/vendor/`` and plotly.js is served from the installed ``plotly``
 package at :data:`PLOTLY_JS`, so the dashboard works without internet access, and browsers cache both for a year;
 ``assets/plotly_loader.js`` loads the bundle when the first ``dcc.Graph`` asks for it), a navigation bar

@@ -175,9 +175,10 @@ def test_empty_range_reports_where_the_data_is(client, conn):
     response = client.get("/api/prices?symbols=BTC&start=2026-11-01T00:00:00Z&end=2026-11-02T00:00:00Z")
     body = response.get_json()
     assert response.status_code == 200 and body["data"] == []
-    first, last = conn.execute(text("SELECT min(time), max(time) FROM (SELECT time FROM prices WHERE symbol = "
-                                    "'BTC/USDT:USDT' UNION ALL SELECT time FROM funding_rates WHERE symbol = "
-                                    "'BTC/USDT:USDT') x")).one()  # fmt: skip
+    # a bare BTC names the coin's perpetual on every venue (BTC/USDT:USDT, Hyperliquid's BTC/USDC:USDC, BTC/USD:USD …)
+    first, last = conn.execute(text("SELECT min(time), max(time) FROM (SELECT time FROM prices WHERE symbol LIKE "
+                                    "'BTC/%' UNION ALL SELECT time FROM funding_rates WHERE symbol LIKE 'BTC/%') x")
+                               ).one()  # fmt: skip
     extent = body["meta"]["data_extent"]
     assert pd.Timestamp(extent["first_time"]) == first and pd.Timestamp(extent["last_time"]) == last
 

@@ -20,12 +20,15 @@ from db.queries import accumulated_funding, funding_heatmap, funding_snapshot, p
 from ingest.exchange import ExchangeClient
 from ingest.normalize import predicted_funding
 from ingest.pipeline import ingest_funding
+from ingest.recorded import VENUES as RECORDED_VENUES
 from ingest.rows import FundingRow, rows_to_frame
 from settings import get_settings, load_settings
 from tests.fake_exchange.store import DEFAULT_NOW_MS
 from tests.ingest_helpers import HOUR_MS, recorded_funding_state
 
-VENUES = {"binanceusdm", "bybit", "okx", "hyperliquid"}
+#: The bundled cross-venue data's venues (ccxt ids) and their BTC perpetuals.
+VENUES = {v.exchange for v in RECORDED_VENUES.values()}
+BTC_PERPETUALS = {(v.exchange, f"BTC/{v.quote}:{v.quote}") for v in RECORDED_VENUES.values()}
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +61,7 @@ def _csv(client, url: str) -> list[dict]:
 def test_snapshot_and_spreads_equal_the_queries_and_btc_resolves_on_every_venue(client, recorded_engine, at):
     body = _json(client, f"/api/funding/snapshot?coins=BTC&at={_iso(at)}")
     expected = funding_snapshot(recorded_engine, None, ["BTC"], at)
-    assert {(r["exchange"], r["symbol"]) for r in body["data"]} == {
-        ("binanceusdm", "BTC/USDT:USDT"), ("bybit", "BTC/USDT:USDT"), ("okx", "BTC/USDT:USDT"),
-        ("hyperliquid", "BTC/USDC:USDC")}  # fmt: skip
+    assert {(r["exchange"], r["symbol"]) for r in body["data"]} == BTC_PERPETUALS
     assert [r["annualised"] for r in body["data"]] == pytest.approx(expected["annualised"].tolist(), rel=1e-14)
     assert [r["settled"] for r in body["data"]] == expected["settled"].tolist()
     rows = _csv(client, f"/api/funding/snapshot?coins=btc&at={_iso(at)}")

@@ -167,3 +167,36 @@ def test_pair_and_spread_charts_pass_plotly_validation(recorded_engine):
     go.Figure(fig)
     spread = next(t for t in fig["data"] if t["name"].startswith("spread"))
     assert np.allclose(spread["y"], legs["spread_annualised"] * 100)
+
+
+_SERIES_SQL = """
+SELECT time_bucket(interval '1 hour', time) AS time, exchange, symbol,
+       avg(funding_rate) * 8760 / last(funding_interval_hours, time) AS annualised
+FROM funding_rates
+WHERE settled AND time >= :start AND time < :end AND funding_interval_hours > 0 AND symbol = ANY(:symbols)
+GROUP BY 1, 2, 3
+"""
+
+
+def test_overview_series_heatmap_cells_equal_sql(recorded_engine):
+    """The Overview's heatmap of many series (issue 8, item 7): one row per exchange + symbol, every settled cell
+    equal to the hour's settled rate annualised with that pair's own interval, computed here in SQL."""
+    from app.figures.heatmap import series_frame
+    from db.queries import funding_series
+
+    symbols = [f"{c}/USDT:USDT" for c in ("BTC", "ETH", "SOL", "DOGE", "HYPE")]
+    with recorded_engine.connect() as conn:
+        funding = funding_series(conn, None, symbols, START, END, timedelta(hours=1))
+    frame = series_frame(funding[funding["settled"]])
+    fig = heatmap_figure(frame, "funding of the series", "rev", "coin", None, (START, END), row_title="Series")
+    go.Figure(fig)  # valid for plotly
+    trace = fig["data"][0]
+    expected = _frame(recorded_engine, _SERIES_SQL, start=START, end=END, symbols=symbols)
+    assert len(trace["y"]) == expected.groupby(["exchange", "symbol"]).ngroups >= 10
+    assert fig["layout"]["yaxis"]["title"]["text"] == "Series"
+    column = {pd.Timestamp(t): j for j, t in enumerate(trace["x"])}
+    for row in expected.itertuples():
+        i = trace["y"].index(f"{row.symbol.split(':')[0]} · {row.exchange}")
+        j = column[row.time.tz_convert(None)]
+        assert trace["z"][i][j] == pytest.approx(row.annualised * 100, rel=1e-9)
+    assert np.isfinite(np.array(trace["z"], dtype="float64")).sum() == len(expected)

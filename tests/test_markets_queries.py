@@ -21,6 +21,10 @@ from db.queries import (
     spread_history,
 )
 from db.queries.markets import SNAPSHOT_STALENESS
+from ingest.recorded import VENUES as RECORDED_VENUES
+
+#: The bundled cross-venue data's venues (ccxt ids).
+VENUES = {v.exchange for v in RECORDED_VENUES.values()}
 
 
 def sql(conn, query: str, **params) -> pd.DataFrame:
@@ -66,7 +70,7 @@ def _expected_snapshot(conn, at) -> pd.DataFrame:
 def test_snapshot_equals_the_newest_rows_in_sql(conn, recorded_engine, at):
     got = funding_snapshot(recorded_engine, None, None, at)
     expected = _expected_snapshot(conn, at)
-    assert len(got) == len(expected) >= 20 and set(got["exchange"]) == {"binanceusdm", "bybit", "okx", "hyperliquid"}
+    assert len(got) == len(expected) >= 20 and set(got["exchange"]) == VENUES
     for col in ("coin", "exchange", "symbol", "time", "settled"):
         assert got[col].tolist() == expected[col].tolist(), col
     for col in ("funding_rate", "funding_interval_hours", "annualised", "open_interest_value"):
@@ -141,13 +145,16 @@ def test_accumulated_funding_equals_sql_sums(conn, recorded_engine, at):
     expected = sql(conn, "SELECT exchange, symbol, sum(funding_rate) AS s, count(*) AS n FROM funding_rates "
                          "WHERE settled AND time >= :a AND time < :b GROUP BY 1, 2", a=start, b=end)  # fmt: skip
     merged = got.merge(expected, on=["exchange", "symbol"], how="outer", indicator=True)
-    assert (merged["_merge"] == "both").all() and len(merged) == 20
+    assert (merged["_merge"] == "both").all() and len(merged) == 5 * len(VENUES)  # 5 coins
     np.testing.assert_allclose(merged["accumulated"], merged["s"].astype(float), rtol=1e-12)
     assert merged["settlements"].tolist() == merged["n"].tolist()
     np.testing.assert_allclose(merged["annualised"], merged["s"].astype(float) * 8760 / (30 * 24), rtol=1e-12)
-    # each venue settles once per its own interval (1 h, 4 h, 8 h) between its first and last settlement
-    hours = (got["last_time"] - got["first_time"]).dt.total_seconds() / 3600
-    assert ((hours / got["funding_interval_hours"]).round() + 1 == got["settlements"]).all()
+    # each venue settles once per its own interval (1 h, 4 h, 8 h) between its first and last settlement; the
+    # recorded Kraken and Lighter series miss some hours (data/recorded/PROVENANCE.md), so they have fewer
+    slots = (got["last_time"] - got["first_time"]).dt.total_seconds() / 3600 / got["funding_interval_hours"]
+    whole = got["exchange"].isin(["binanceusdm", "bybit", "okx", "hyperliquid"])
+    assert (slots[whole].round() + 1 == got.loc[whole, "settlements"]).all()
+    assert (got["settlements"] <= slots.round() + 1).all()
     assert set(got["funding_interval_hours"]) == {1.0, 4.0, 8.0}
 
 

@@ -108,3 +108,20 @@ def test_markets_parameters_round_trip_through_the_url(ui):
     assert parse_qs(urlsplit(ui.driver.current_url).query)["min_oi"] == [str(int(least))]
     time.sleep(0.3)
     _no_console_errors(ui)
+
+
+def test_overview_draws_many_funding_series_as_a_heatmap(ui, recorded_engine):
+    """15 series (5 coins on Binance, Bybit and OKX) are one heatmap row each on the Overview, not 15 lines."""
+    _open(ui, "/?symbols=BTC/USDT,ETH/USDT,SOL/USDT,DOGE/USDT,HYPE/USDT&range=7d&end=2026-02-27T00:00Z")
+    assert _traces(ui, "overview-funding-chart", timeout=30)
+    drawn = ui.driver.execute_script(
+        "const gd = document.querySelector('#overview-funding-chart .js-plotly-plot');"
+        "return [gd._fullData.map(t => t.type), gd._fullData[0].y];")
+    with recorded_engine.connect() as conn:
+        pairs = conn.execute(text(
+            "SELECT DISTINCT exchange, symbol FROM funding_rates WHERE symbol LIKE '%/USDT:USDT' "
+            "AND time >= :end - interval '7 days' AND time < :end"), {"end": END}).all()
+    assert drawn[0] == ["heatmap"]
+    assert sorted(drawn[1]) == sorted(f"{s.split(':')[0]} · {e}" for e, s in pairs) and len(pairs) > 10
+    assert "heatmap" in ui.find_element("#overview-funding-note").text
+    _no_console_errors(ui)

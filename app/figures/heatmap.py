@@ -103,12 +103,13 @@ def _last_finite(row: np.ndarray) -> float:
 
 def heatmap_figure(frame: pd.DataFrame, title: str, uirevision: str, order: str = "oi",
                    open_interest: dict[str, float] | None = None,
-                   window: tuple[datetime, datetime] | None = None) -> dict:
+                   window: tuple[datetime, datetime] | None = None, row_title: str = "Coin") -> dict:
     """The heatmap figure of ``frame`` (module docstring): one row per coin in :func:`row_order` (top row first),
     one column per bucket, colour = annualised funding in %/yr on :data:`DIVERGING` centred at zero and clipped at
     :func:`clip_level`; hover gives coin, bucket start (UTC), value in %/yr and per 8 h in bp, and the ``venues``
     note. ``title`` says what is averaged (the colour bar's caption adds the unit); ``window`` fixes the time
-    axis to the view's range. Raises ``KeyError`` for a frame without the columns."""
+    axis to the view's range; ``row_title`` names the rows (the ``coin`` column may hold other labels, e.g.
+    :func:`series_frame`'s). Raises ``KeyError`` for a frame without the columns."""
     coins, times, z, notes = heatmap_matrix(frame)
     rows = row_order(coins, times, z, order, open_interest)
     coins, z = [coins[i] for i in rows], z[rows]
@@ -131,7 +132,25 @@ def heatmap_figure(frame: pd.DataFrame, title: str, uirevision: str, order: str 
         "template": TEMPLATE_JSON, "height": max(MIN_HEIGHT, ROW_PX * len(coins) + 110),
         "margin": {"l": 70, "r": 16, "t": 70, "b": 16}, "uirevision": uirevision,
         "modebar": {"orientation": "v", "remove": MODEBAR_REMOVE}, "xaxis": xaxis,
-        "yaxis": {"title": {"text": "Coin"}, "autorange": "reversed", "type": "category", "automargin": True,
+        "yaxis": {"title": {"text": row_title}, "autorange": "reversed", "type": "category", "automargin": True,
                   "dtick": 1},
     }  # fmt: skip
     return figure([trace], layout)
+
+
+def series_frame(funding: pd.DataFrame) -> pd.DataFrame:
+    """A heatmap frame (module docstring) of the Overview's funding series, one row per exchange + symbol: ``coin``
+    is the row label ``"BTC/USDT · bybit"``, ``annualised`` each bucket's rate × 8,760 / that row's own funding
+    interval in hours (fraction per year), ``venues`` says whether the bucket's value is ``settled`` or
+    ``predicted``; a settled value wins over a predicted one in the same bucket; rows without an interval are left
+    out. ``funding``: ``db.queries.funding_series`` rows (``time``, ``exchange``, ``symbol``, ``settled``,
+    ``funding_rate`` fraction per interval, ``funding_interval_hours``)."""
+    rows = funding[funding["funding_interval_hours"].astype("float64") > 0]
+    rows = rows.sort_values("settled", ascending=False, kind="stable")
+    label = rows["symbol"].str.split(":").str[0] + " · " + rows["exchange"]
+    hours = rows["funding_interval_hours"].astype("float64")
+    frame = pd.DataFrame({
+        "coin": label, "time": rows["time"], "annualised": rows["funding_rate"].astype("float64") * 8760.0 / hours,
+        "venues": np.where(rows["settled"].astype(bool), "settled", "predicted"),
+    })  # fmt: skip
+    return frame.drop_duplicates(["coin", "time"], keep="first").reset_index(drop=True)

@@ -28,6 +28,10 @@ CROSS_TAIL = (
     ("premium_bp", "Premium, mean of venues (bp)", 120), ("venues", "Venues", 90),
 )  # fmt: skip
 
+#: Open interest cells with thousands separators (quote value, whole units); the value stays a number for sorting and
+#: CSV export (d3-format, which dash-ag-grid offers to function strings).
+OI_FORMAT = {"valueFormatter": {"function": "params.value == null ? '' : d3.format(',.0f')(params.value)"}}
+
 #: Arbitrage ranking: (field, header with unit[, least width px]).
 ARBITRAGE_COLUMNS = (
     ("coin", "Coin", 90), ("long_exchange", "Long on (lower funding)", 135),
@@ -110,7 +114,7 @@ def cross_venue_columns(venues: Iterable[str]) -> list[dict]:
     ``<exchange>_tip``); the coin cell links to the Overview (``CoinLink``, assets/dashAgGridComponentFunctions.js)."""
     venue_cols = tuple((v, f"{v} (% / yr)", 115) for v in venues)
     defs = grid("markets-cross-template", CROSS_LEAD + venue_cols + CROSS_TAIL).columnDefs
-    extra = {"coin": {"cellRenderer": "CoinLink", "pinned": "left"}, "oi_value": {"sort": "desc"},
+    extra = {"coin": {"cellRenderer": "CoinLink", "pinned": "left"}, "oi_value": {"sort": "desc", **OI_FORMAT},
              **{v: {"tooltipField": f"{v}_tip", "headerTooltip": f"funding on {v}, annualised with its own interval"}
                 for v in venues}}  # fmt: skip
     return [{**d, **extra.get(d["field"], {})} for d in defs]

@@ -24,7 +24,7 @@ from app import controls
 from app.components import graph, grid
 from app.downloads import chart_download, table_download
 from app.markets import callbacks
-from app.markets.tables import ACCUMULATED_COLUMNS, ARBITRAGE_COLUMNS, cross_venue_columns
+from app.markets.tables import ACCUMULATED_COLUMNS, ARBITRAGE_COLUMNS, OI_FORMAT, cross_venue_columns
 from app.refresh import start_page
 
 dash.register_page(__name__, path="/markets", name="Markets", title="AlphaPulse · Markets", order=1)
@@ -80,6 +80,7 @@ def layout(**query) -> html.Div:
     cross.columnDefs = cross_venue_columns(start.state.exchanges)
     cross.dashGridOptions = {**cross.dashGridOptions, "tooltipShowDelay": 200, "quickFilterText": ""}
     arbitrage = grid(f"{P}-arb", ARBITRAGE_COLUMNS, height=320)
+    arbitrage.columnDefs = [{**d, **OI_FORMAT} if d["field"] == "oi_value" else d for d in arbitrage.columnDefs]
     arbitrage.dashGridOptions = {**arbitrage.dashGridOptions, "rowSelection": "single"}
     return html.Div(
         [

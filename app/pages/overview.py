@@ -35,6 +35,7 @@ from app.components import (
 from app.dashboard import read_connection
 from app.downloads import chart_download, register_chart_download, register_table_download, table_download
 from app.figures import MAX_MARKERS, empty_figure, funding_basis, funding_figure, price_figure
+from app.figures.heatmap import heatmap_figure, series_frame
 from app.notices import EMPTY_NOTICE_CLOSED, empty_notice, fallback_notice, jump_anchor
 from app.refresh import cached_view, register_refresh, resolve, selection, start_page
 from app.theme import STORE_ID, themed_outputs
@@ -46,6 +47,8 @@ P = "overview"
 
 #: Most cards drawn at once (the table always lists every pair).
 MAX_CARDS = 12
+#: Most funding series drawn as lines; more are drawn as a heatmap (15 lines were unreadable, issue 8).
+HEATMAP_SERIES = 10
 
 
 def layout(**query) -> html.Div:
@@ -224,11 +227,17 @@ def _content(state, window, bucket, data: dict, fp: dict):
         for _, row in snapshot.head(MAX_CARDS).iterrows()
     ]
     funding_total = int(counts.loc[counts["metric"] == "funding_rate", "anomalies"].sum())
-    fund_fig = (
-        funding_figure(funding, mode, bucket, rev, marks["funding"], funding_total, window)
-        if not funding.empty
-        else empty_figure("No funding rates in this range")
-    )
+    series = funding.groupby(["exchange", "symbol"]).ngroups if not funding.empty else 0
+    if series > HEATMAP_SERIES:  # one line per series is unreadable: a row per series instead (issue 8, item 7)
+        fund_fig = heatmap_figure(series_frame(funding), f"funding of {series} series", rev, "coin", None, window,
+                                  row_title="Series")
+        basis = f"{series} series: drawn as a heatmap of annualised funding (more than {HEATMAP_SERIES} lines)."
+    else:
+        fund_fig = (
+            funding_figure(funding, mode, bucket, rev, marks["funding"], funding_total, window)
+            if not funding.empty
+            else empty_figure("No funding rates in this range")
+        )
     price_fig = (
         price_figure(prices, bucket, rev, marks["prices"], int(counts["anomalies"].sum()), window)
         if not prices.empty
