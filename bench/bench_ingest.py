@@ -11,7 +11,9 @@
    under extra synthetic symbol names ``D<k><BASE>/USDT:USDT`` (exchange ``bench-derived``), prices unchanged.
 2. **Worker RSS.** ``python -m ingest run`` polls ``--rss-symbols`` (default 100) Binance symbols from the local
    fake exchange (``python -m tests.fake_exchange``) for ``--rss-minutes`` (default 10); prints the worker's
-   RSS (psutil) every minute and at the end (goal ≤ 150 MB).
+   RSS (psutil) every minute and at the end (goal ≤ 150 MB). Beyond the 8 recorded symbols the names come from
+   ``--rss-universe`` (default: the unlicensed premiumIndex snapshot in ``../shared/data``, not in the repository;
+   the step is skipped with a message when it is absent); those symbols have no recorded data.
 
 The scratch database ``alphapulse_bench_ingest`` is created on the configured server and dropped at the end.
 """
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 import psutil
@@ -38,7 +41,7 @@ from db.pgcopy import encode
 from ingest.pipeline import ingest_candles
 from ingest.recorded import read_klines_1m
 from settings import PROJECT_ROOT, get_settings, load_settings
-from tests.fake_exchange.store import RecordedStore
+from tests.fake_exchange.store import DEFAULT_BASES, SHARED_UNIVERSE_FILE, RecordedStore
 
 DB_NAME = "alphapulse_bench_ingest"
 COLUMNS = ("time", "exchange", "symbol", "timeframe", "price_kind", "open", "high", "low", "close", "volume",
@@ -146,9 +149,15 @@ def bench_copy_rows(engine, batches) -> float:
     return elapsed
 
 
-def bench_rss(db_url: str, minutes: float, n_symbols: int) -> None:
-    bases = RecordedStore.load(n_symbols).bases
-    fake = subprocess.Popen([sys.executable, "-m", "tests.fake_exchange", "--symbols", str(n_symbols), "--running"],
+def bench_rss(db_url: str, minutes: float, n_symbols: int, universe: Path) -> None:
+    if n_symbols > len(DEFAULT_BASES) and not universe.is_file():
+        print(f"worker RSS skipped: {n_symbols} symbols need their names from {universe} (an unlicensed premiumIndex "
+              f"snapshot kept outside the repository), which is absent; pass --rss-universe or --rss-symbols "
+              f"{len(DEFAULT_BASES)}")
+        return
+    bases = RecordedStore.load(n_symbols, universe).bases
+    fake = subprocess.Popen([sys.executable, "-m", "tests.fake_exchange", "--symbols", str(n_symbols),
+                             "--universe", str(universe), "--running"],
                             cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
     worker = None
     try:
@@ -188,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="candle rows (derived from recorded data)")
     parser.add_argument("--rss-minutes", type=float, default=10.0, help="worker polling time for the RSS figure")
     parser.add_argument("--rss-symbols", type=int, default=100, help="symbols the worker polls")
+    parser.add_argument("--rss-universe", type=Path, default=SHARED_UNIVERSE_FILE,
+                        help="premiumIndex JSON naming the symbols beyond the 8 recorded ones (outside the repo)")
     args = parser.parse_args(argv)
     db_url = scratch_db(server_url())
     engine = make_engine(db_url)
@@ -202,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
               f"ratio {copy_s / pipeline_s:.2f} (goal >= 0.5)")
         print(f"  (raw COPY via psycopg write_row: {n / rows_s:,.0f} rows/s, ratio {rows_s / pipeline_s:.2f})")
         if args.rss_minutes > 0:
-            bench_rss(db_url, args.rss_minutes, args.rss_symbols)
+            bench_rss(db_url, args.rss_minutes, args.rss_symbols, args.rss_universe)
     finally:
         engine.dispose()
         drop_db(db_url)

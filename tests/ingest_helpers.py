@@ -6,18 +6,63 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import gzip
 import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import pandas as pd
 from sqlalchemy import Engine, make_url, text
 
 from ingest.recorded import read_klines_1m
 from ingest.worker import Worker
+from tests.fake_exchange.store import (
+    BINANCE_FUNDING_FILES,
+    BINANCE_KLINES_1M_FILE,
+    CROSS_VENUE_CANDLES_FILE,
+    CROSS_VENUE_FUNDING_FILE,
+    DATA_DIR,
+)
 
-SNAPSHOT_MS = 1750149488000  # the fake exchange's default now: 2025-06-17 08:38:08 UTC
+MINUTE_MS, HOUR_MS = 60_000, 3_600_000
+
+
+class FundingState(NamedTuple):
+    """A Binance symbol's current funding as the fake exchange derives it, computed here from the recorded files:
+    ``rate`` (fraction per interval) and ``settled_ms`` of the last settlement at or before now, ``mark`` = close of
+    the last 1-minute (else 1-hour) candle closed by now, ``next_ms`` = next settlement on the minute-floored grid of
+    the last one every ``interval_ms``."""
+
+    rate: float
+    settled_ms: int
+    mark: float
+    next_ms: int
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    with gzip.open(DATA_DIR / name, "rt", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def recorded_funding_state(base: str, now_ms: int, interval_ms: int) -> FundingState:
+    """:class:`FundingState` of ``<base>USDT`` on Binance at ``now_ms`` (UTC ms), read directly from the recorded
+    files of ``tests/data/fake_exchange`` (Binance funding files, cross-venue Binance rows, 1m klines, 1h candles)."""
+    funding = [(int(r["funding_time_ms"]), r["funding_rate"]) for n in BINANCE_FUNDING_FILES for r in _rows(n)
+               if r["symbol"] == f"{base}USDT"]
+    funding += [(int(r["funding_time_ms"]), r["funding_rate"]) for r in _rows(CROSS_VENUE_FUNDING_FILE)
+                if (r["venue"], r["coin"]) == ("binance", base)]
+    settled_ms, rate = max(f for f in funding if f[0] <= now_ms)
+    closed = [(int(r["open_time_ms"]), r["close"]) for r in _rows(BINANCE_KLINES_1M_FILE)
+              if r["symbol"] == f"{base}USDT" and int(r["open_time_ms"]) + MINUTE_MS <= now_ms]
+    if not closed:
+        closed = [(int(r["open_time_ms"]), r["close"]) for r in _rows(CROSS_VENUE_CANDLES_FILE)
+                  if (r["venue"], r["coin"]) == ("binance", base) and int(r["open_time_ms"]) + HOUR_MS <= now_ms]
+    mark = float(max(closed)[1])
+    grid = settled_ms - settled_ms % MINUTE_MS
+    return FundingState(float(rate), settled_ms, mark, grid + interval_ms * ((now_ms - grid) // interval_ms + 1))
 
 
 def recorded_candles(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

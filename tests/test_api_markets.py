@@ -1,14 +1,13 @@
 """The market-wide endpoints (issue 8, item 10) on the bundled cross-venue history: answers equal the query
 functions and SQL on the tables, CSV carries the same rows, a bare coin resolves on every venue, and bad
-parameters are a JSON 400/404 naming the parameter. Premium: real ccxt polls the fake exchange's recorded
-``premiumIndex`` snapshot into a clean database."""
+parameters are a JSON 400/404 naming the parameter. Premium: real ccxt polls the fake exchange's ``premiumIndex``
+(derived from recorded rows: no index price is recorded) into a clean database."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import io
-import json
 from datetime import timedelta
 
 import numpy as np
@@ -24,7 +23,8 @@ from ingest.pipeline import ingest_funding
 from ingest.recorded import VENUES as RECORDED_VENUES
 from ingest.rows import FundingRow, rows_to_frame
 from settings import get_settings, load_settings
-from tests.fake_exchange.store import DATA_DIR, PREMIUM_INDEX_FILE, SNAPSHOT_MS
+from tests.fake_exchange.store import DEFAULT_NOW_MS
+from tests.ingest_helpers import HOUR_MS, recorded_funding_state
 
 #: The bundled cross-venue data's venues (ccxt ids) and their BTC perpetuals.
 VENUES = {v.exchange for v in RECORDED_VENUES.values()}
@@ -155,7 +155,8 @@ def test_bad_parameters_are_json_errors_naming_the_parameter(client, url, status
 
 
 def _poll_premium_index(fake, engine):
-    """One funding poll of the fake Binance (recorded ``premiumIndex`` of 2025-06-17 08:38) through real ccxt."""
+    """One funding poll of the fake Binance (``premiumIndex`` at its default now, 2025-06-17 08:38:08) through real
+    ccxt."""
     settings = load_settings({"ALPHAPULSE_EXCHANGE_BASE_URL": fake.url, "ALPHAPULSE_EXCHANGES": "binanceusdm",
                               "ALPHAPULSE_SYMBOLS": "BTC,HYPE", "ALPHAPULSE_EXCHANGE_TIMEOUT_SECONDS": "5"})
     symbols = ["BTC/USDT:USDT", "HYPE/USDT:USDT"]
@@ -165,23 +166,24 @@ def _poll_premium_index(fake, engine):
             await exchange.load_markets()
             return await exchange.fetch_funding_rates(symbols)
 
-    now = pd.Timestamp(SNAPSHOT_MS, unit="ms", tz="UTC").to_pydatetime()
+    now = pd.Timestamp(DEFAULT_NOW_MS, unit="ms", tz="UTC").to_pydatetime()
     rows = [predicted_funding("binanceusdm", v, received_at=now, interval=None) for s, v in asyncio.run(go()).items()
             if s in symbols]  # fmt: skip
     assert ingest_funding(engine, rows_to_frame(rows, FundingRow), settings, now=now).written == 2
     return now
 
 
-def test_premium_and_predicted_snapshot_from_polled_mark_and_index(clean_db, fake_exchange, db_url):
+def test_premium_and_predicted_snapshot_from_polled_mark_without_index(clean_db, fake_exchange, db_url):
+    """No licensed recording has an index price: the polled rows carry the derived mark price and no index, so the
+    snapshot has no premium and ``/api/premium`` equals the query and SQL with no rows."""
     now = _poll_premium_index(fake_exchange, clean_db)
-    recorded = {o["symbol"]: o for o in json.loads((DATA_DIR / PREMIUM_INDEX_FILE).read_text())}
     snap = funding_snapshot(clean_db, ["binanceusdm"], None, now).set_index("coin")
-    for coin in ("BTC", "HYPE"):
-        src = recorded[f"{coin}USDT"]
-        mark, index = float(src["markPrice"]), float(src["indexPrice"])
-        assert not snap.loc[coin, "settled"] and snap.loc[coin, "funding_rate"] == float(src["lastFundingRate"])
-        assert snap.loc[coin, "premium_bp"] == pytest.approx((mark - index) / index * 1e4, rel=1e-12)
-        assert snap.loc[coin, "next_funding_time"] == pd.Timestamp(src["nextFundingTime"], unit="ms", tz="UTC")
+    for coin, hours in (("BTC", 8), ("HYPE", 4)):
+        src = recorded_funding_state(coin, DEFAULT_NOW_MS, hours * HOUR_MS)
+        assert not snap.loc[coin, "settled"] and snap.loc[coin, "funding_rate"] == src.rate
+        assert snap.loc[coin, "mark_price"] == src.mark and np.isnan(snap.loc[coin, "index_price"])
+        assert np.isnan(snap.loc[coin, "premium_bp"])
+        assert snap.loc[coin, "next_funding_time"] == pd.Timestamp(src.next_ms, unit="ms", tz="UTC")
     start, end = now - timedelta(hours=1), now + timedelta(hours=1)
     client = create_app(with_database(get_settings(), db_url), with_dashboard=False).test_client()
     body = _json(client, f"/api/premium?symbols=BTC,HYPE&bucket=1h&start={_iso(start)}&end={_iso(end)}")
@@ -190,8 +192,4 @@ def test_premium_and_predicted_snapshot_from_polled_mark_and_index(clean_db, fak
         sql_rows = conn.execute(text(
             "SELECT symbol, time_bucket('1 hour', time), avg((mark_price - index_price) / index_price) * 1e4 "
             "FROM funding_rates WHERE index_price IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2")).all()
-    assert len(body["data"]) == len(frame) == len(sql_rows) == 2
-    for got, row, (symbol, t, bp) in zip(body["data"], frame.itertuples(), sql_rows, strict=True):
-        assert got["symbol"] == row.symbol == symbol and pd.Timestamp(got["time"]) == row.time == pd.Timestamp(t)
-        assert got["premium_bp"] == pytest.approx(bp, rel=1e-13) and row.premium_bp == pytest.approx(bp, rel=1e-13)
-    assert np.isfinite(frame["premium_bp"]).all()
+    assert body["data"] == [] and frame.empty and sql_rows == []  # no stored row has an index price

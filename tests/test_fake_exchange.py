@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import gzip
-import json
 import math
 import subprocess
 import sys
@@ -23,7 +22,8 @@ import pytest
 from ingest.ccxt_urls import override_api_urls
 from settings import PROJECT_ROOT
 from tests.fake_exchange.server import FakeExchange
-from tests.fake_exchange.store import DATA_DIR, SNAPSHOT_MS
+from tests.fake_exchange.store import DATA_DIR, DEFAULT_NOW_MS
+from tests.ingest_helpers import recorded_funding_state
 
 BTC = "BTC/USDT:USDT"
 HYPE = "HYPE/USDT:USDT"
@@ -91,19 +91,37 @@ def test_load_markets_finds_btc_and_hype_perpetuals(fake_exchange: FakeExchange,
     assert not fake_exchange.unknown_paths
 
 
-def test_binance_current_funding_is_the_recorded_premium_index_snapshot(fake_exchange: FakeExchange) -> None:
-    snapshot = {
-        row["symbol"]: row
-        for row in json.loads((DATA_DIR / "fapi_v1_premiumIndex_all_symbols_2025-06-17T0838Z.json").read_text())
-    }
+def test_binance_current_funding_at_the_default_now_is_derived_from_the_recorded_rows(
+    fake_exchange: FakeExchange,
+) -> None:
     rates = run("binanceusdm", fake_exchange.url, lambda c: c.fetch_funding_rates([BTC, HYPE]))
-    for symbol, market_id in ((BTC, "BTCUSDT"), (HYPE, "HYPEUSDT")):
-        rec, got = snapshot[market_id], rates[symbol]
-        assert got["markPrice"] == float(rec["markPrice"])
-        assert got["indexPrice"] == float(rec["indexPrice"])
-        assert got["fundingRate"] == float(rec["lastFundingRate"])
-        assert got["fundingTimestamp"] == rec["nextFundingTime"]
-        assert got["timestamp"] == rec["time"] == SNAPSHOT_MS
+    for symbol, base, hours in ((BTC, "BTC", 8), (HYPE, "HYPE", 4)):
+        expected, got = recorded_funding_state(base, DEFAULT_NOW_MS, hours * HOUR), rates[symbol]
+        assert got["markPrice"] == expected.mark  # 1m close for BTC, 1h close for HYPE (no 1m recorded)
+        assert got["indexPrice"] is None  # not recorded: served empty
+        assert got["fundingRate"] == expected.rate
+        assert got["fundingTimestamp"] == expected.next_ms
+        assert got["timestamp"] == DEFAULT_NOW_MS
+
+
+def _decimals(values: list[str]) -> int:
+    return max(len(v.partition(".")[2].rstrip("0")) for v in values)
+
+
+def test_binance_markets_carry_specs_derived_from_the_recorded_decimals(fake_exchange: FakeExchange) -> None:
+    markets = run("binanceusdm", fake_exchange.url, lambda c: asyncio.sleep(0, c.markets))
+    minute = _csv("binance_usdm_klines_1m_2025-06-16_2025-06-17.csv.gz")
+    hourly = [r for r in _csv("cross_venue_candles_1h_binance_bybit_okx.csv.gz") if r["venue"] == "binance"]
+    assert {m["base"] for m in markets.values()} == {"BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "HYPE"}
+    for market in markets.values():
+        base = market["base"]
+        rows = [r for r in minute if r["symbol"] == f"{base}USDT"] + [r for r in hourly if r["coin"] == base]
+        prices = _decimals([r[k] for r in rows for k in ("open", "high", "low", "close")])
+        amounts = _decimals([r["volume"] for r in rows])
+        assert (market["swap"], market["linear"], market["active"], market["contractSize"]) == (True, True, True, 1)
+        assert market["precision"]["price"] == 10.0**-prices and market["limits"]["price"]["min"] is None
+        assert market["precision"]["amount"] == market["limits"]["amount"]["min"] == 10.0**-amounts
+    assert markets[BTC]["precision"]["price"] == 0.1  # the tick size Binance lists for BTCUSDT
 
 
 def test_binance_funding_away_from_snapshot_and_intervals(fake_exchange: FakeExchange) -> None:
@@ -157,7 +175,7 @@ def test_binance_ohlcv_is_exactly_the_recorded_candles_and_stops_at_now(fake_exc
 
 def test_binance_funding_history_pages_through_the_recording(fake_exchange: FakeExchange) -> None:
     recorded = recorded_funding("binance_usdm_funding_7sym_2025-05-25_2025-06-24.csv.gz", symbol="ETHUSDT")
-    start, end = recorded[0][0], SNAPSHOT_MS
+    start, end = recorded[0][0], DEFAULT_NOW_MS
 
     async def body(c: Any) -> list[tuple[int, float]]:
         got, since = [], start
@@ -329,9 +347,9 @@ def test_bad_payload_turns_prices_into_nan(fake_exchange: FakeExchange) -> None:
     assert math.isnan(rate["markPrice"]) and math.isnan(rate["fundingRate"])
 
 
-def test_standalone_server_serves_100_symbols() -> None:
+def test_standalone_server_serves_the_recorded_symbols() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_exchange", "--symbols", "100"],
+        [sys.executable, "-m", "tests.fake_exchange", "--symbols", "6"],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -340,7 +358,7 @@ def test_standalone_server_serves_100_symbols() -> None:
         line = proc.stdout.readline() if proc.stdout else ""
         url = line.rsplit(" ", 1)[-1].strip()
         markets = run("binanceusdm", url, lambda c: c.fetch_funding_rates())
-        assert len(markets) == 100 and BTC in markets
+        assert len(markets) == 6 and BTC in markets
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0

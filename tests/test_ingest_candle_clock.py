@@ -17,10 +17,11 @@ from sqlalchemy import text
 from db.writes import write_candles
 from ingest.worker import Worker
 from settings import load_settings
-from tests.ingest_helpers import SNAPSHOT_MS, recorded_candles, run_worker_until, stored_candles
+from tests.fake_exchange.store import DEFAULT_NOW_MS
+from tests.ingest_helpers import recorded_candles, run_worker_until, stored_candles
 
 BTC = "BTC/USDT:USDT"
-M = pd.Timestamp(SNAPSHOT_MS, unit="ms", tz="UTC").ceil("1min")  # 08:39:00, the first boundary after the snapshot
+M = pd.Timestamp(DEFAULT_NOW_MS, unit="ms", tz="UTC").ceil("1min")  # 08:39:00, the first boundary after the default now
 MS = int(M.timestamp() * 1000)
 
 

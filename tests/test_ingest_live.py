@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import math
 
 import numpy as np
 import pandas as pd
@@ -17,16 +17,17 @@ from ingest.exchange import ExchangeClient, Unsupported
 from ingest.pipeline import ingest_candles, ingest_funding
 from ingest.worker import Worker
 from settings import load_settings
-from tests.fake_exchange.store import DATA_DIR, PREMIUM_INDEX_FILE
+from tests.fake_exchange.store import DEFAULT_NOW_MS
 from tests.ingest_helpers import (
-    SNAPSHOT_MS,
+    HOUR_MS,
     TcpProxy,
     recorded_candles,
+    recorded_funding_state,
     run_worker_until,
     stored_candles,
 )
 
-NOW = pd.Timestamp(SNAPSHOT_MS, unit="ms", tz="UTC")
+NOW = pd.Timestamp(DEFAULT_NOW_MS, unit="ms", tz="UTC")
 BTC, HYPE = "BTC/USDT:USDT", "HYPE/USDT:USDT"
 
 
@@ -77,8 +78,8 @@ def test_live_cycle_writes_exactly_the_recorded_values(clean_db, fake_exchange):
     assert len(stored) == len(expected) == 1439
     for col in ("time", "open", "high", "low", "close", "volume"):
         np.testing.assert_array_equal(stored[col].to_numpy(), expected[col].to_numpy())
-    # Current funding = the recorded premiumIndex snapshot, verbatim; intervals 8 h and 4 h kept.
-    snapshot = {o["symbol"]: o for o in json.loads((DATA_DIR / PREMIUM_INDEX_FILE).read_text())}
+    # Current funding = what the fake derives from the recorded rows (last settled rate, last closed candle's close
+    # as mark price, no index price), computed here from the files; intervals 8 h and 4 h kept.
     with clean_db.connect() as conn:
         predicted = {
             r.symbol: r
@@ -93,11 +94,11 @@ def test_live_cycle_writes_exactly_the_recorded_values(clean_db, fake_exchange):
             ).all()
         )
     assert symbols == {BTC, HYPE}
-    for symbol, raw in (("BTC/USDT:USDT", "BTCUSDT"), ("HYPE/USDT:USDT", "HYPEUSDT")):
-        row, src = predicted[symbol], snapshot[raw]
-        assert row.funding_rate == float(src["lastFundingRate"])
-        assert row.mark_price == float(src["markPrice"]) and row.index_price == float(src["indexPrice"])
-        assert row.next_funding_time == pd.Timestamp(src["nextFundingTime"], unit="ms", tz="UTC")
+    for symbol, base, hours in ((BTC, "BTC", 8), (HYPE, "HYPE", 4)):
+        row, src = predicted[symbol], recorded_funding_state(base, DEFAULT_NOW_MS, hours * HOUR_MS)
+        assert row.funding_rate == src.rate
+        assert row.mark_price == src.mark and (row.index_price is None or math.isnan(row.index_price))
+        assert row.next_funding_time == pd.Timestamp(src.next_ms, unit="ms", tz="UTC")
     assert predicted[BTC].funding_interval_hours == 8.0 and predicted[HYPE].funding_interval_hours == 4.0
     assert settled_intervals == {BTC: 8.0, HYPE: 4.0}
     assert _count(clean_db, "SELECT count(*) FROM prices WHERE timeframe = '1h'") > 0
@@ -189,7 +190,7 @@ def test_database_outage_loses_and_duplicates_nothing(clean_db, fake_exchange, d
     url = make_url(db_url)
     proxy = TcpProxy((url.host, url.port)).restore()
     engine = make_engine(proxy.url_for(db_url))
-    fake_exchange.set_now(SNAPSHOT_MS - 30 * 60_000)  # start 30 minutes before the snapshot
+    fake_exchange.set_now(DEFAULT_NOW_MS - 30 * 60_000)  # start 30 minutes before the default now
     settings = _settings(fake_exchange, ALPHAPULSE_SYMBOLS="BTC")
     worker = Worker(settings, engine, clock=lambda: fake_exchange.now_ms() / 1000)
     state = {"phase": 0}
@@ -198,7 +199,7 @@ def test_database_outage_loses_and_duplicates_nothing(clean_db, fake_exchange, d
         stored = _count(clean_db, "SELECT count(*) FROM prices WHERE symbol = :s AND timeframe = '1m'", s=BTC)
         if state["phase"] == 0 and stored >= 1439:  # caught up: cut the database, move the clock on
             proxy.cut()
-            fake_exchange.set_now(SNAPSHOT_MS)
+            fake_exchange.set_now(DEFAULT_NOW_MS)
             state["phase"] = 1
         elif state["phase"] == 1 and worker.buffer.rows >= 30:  # the 30 new candles wait in the buffer
             state["phase"] = 2

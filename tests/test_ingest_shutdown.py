@@ -27,7 +27,8 @@ from ingest.recorded import read_funding, read_klines_1m
 from ingest.spool import Spool, decode_batch, encode_batch
 from settings import PROJECT_ROOT
 from tests.conftest import role_url
-from tests.ingest_helpers import SNAPSHOT_MS, TcpProxy, recorded_candles, stored_candles
+from tests.fake_exchange.store import DEFAULT_NOW_MS
+from tests.ingest_helpers import TcpProxy, recorded_candles, stored_candles
 
 BTC = "BTC/USDT:USDT"
 
@@ -38,7 +39,7 @@ def test_spool_round_trip_keeps_every_value_and_type(tmp_path):
     funding.loc[funding.index[:3], "mark_price"] = [1.5, np.nan, 2.25]
     metrics = pd.DataFrame(
         {
-            "time": pd.to_datetime([SNAPSHOT_MS, SNAPSHOT_MS], unit="ms", utc=True),
+            "time": pd.to_datetime([DEFAULT_NOW_MS, DEFAULT_NOW_MS], unit="ms", utc=True),
             "metric": ["rows_written", "feed_lag_seconds"],
             "value": [3.0, 0.1 + 0.2],
             "unit": ["rows", "seconds"],
@@ -183,7 +184,7 @@ def _assert_candles_once_and_exact(engine, spooled: pd.DataFrame) -> None:
 
 @pytest.mark.timeout(240)
 def test_sigterm_with_prices_locked_exits_in_time_and_loses_nothing(clean_db, db_url, fake_exchange, tmp_path):
-    fake_exchange.set_now(SNAPSHOT_MS - 20 * 60_000, running=True)
+    fake_exchange.set_now(DEFAULT_NOW_MS - 20 * 60_000, running=True)
     env = _env(fake_exchange, role_url(db_url, "ingest"), tmp_path)
     worker = WorkerProcess(env)
     worker.wait_for(
@@ -233,7 +234,7 @@ def test_sigterm_with_prices_locked_exits_in_time_and_loses_nothing(clean_db, db
 def test_sigterm_with_the_database_down_spools_and_the_next_start_writes_it(clean_db, db_url, fake_exchange, tmp_path):
     url = make_url(db_url)
     proxy = TcpProxy((url.host, url.port)).restore()
-    fake_exchange.set_now(SNAPSHOT_MS - 20 * 60_000, running=True)
+    fake_exchange.set_now(DEFAULT_NOW_MS - 20 * 60_000, running=True)
     env = _env(fake_exchange, proxy.url_for(role_url(db_url, "ingest")), tmp_path)
     worker = WorkerProcess(env)
     try:

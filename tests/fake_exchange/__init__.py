@@ -20,9 +20,10 @@ What is served (modules ``binance``, ``bybit``, ``okx`` document each route):
 exchange       symbols (ccxt unified ``X/USDT:USDT``)       data (see tests/data/fake_exchange/PROVENANCE.md)
 =============  ==========================================  ==============================================
 binanceusdm    BTC ETH SOL BNB XRP ADA DOGE HYPE            1m klines 2025-06-16..17 (not HYPE), 1h candles
-               (``--symbols N``: N from the snapshot)       (2025-06-10..19, 2026-02-01..03-05; BTC ETH SOL
-                                                            DOGE HYPE), funding 2025-03 .. 2026-03,
-                                                            premiumIndex snapshot 2025-06-17 08:38:08
+               (``--symbols N``: names beyond 8 from a      (2025-06-10..19, 2026-02-01..03-05; BTC ETH SOL
+               file outside the repo, benchmarks only)      DOGE HYPE), funding 2025-03 .. 2026-03; derived:
+                                                            exchangeInfo specs, premiumIndex, tickers, open
+                                                            interest (Hyperliquid's, re-served)
 bybit          BTC ETH SOL DOGE HYPE                        1h candles (same windows), funding 2025-03..2026-03
 okx            BTC ETH SOL DOGE HYPE                        1h candles 2026-02-01..03-05, funding 2025-12..2026-03
 hyperliquid    BTC ETH SOL DOGE HYPE (``X/USDC:USDC``)      hourly funding 2025-03-08..2026-03-07 (POST /info)
@@ -33,10 +34,9 @@ Funding intervals come from the recorded settlement spacing: HYPE 4 h on Binance
 all-symbol funding answers malformed). The all-symbol funding endpoints (Binance ``premiumIndex`` without
 ``symbol`` and ``fundingInfo``, Bybit ``tickers?category=linear``, OKX ``funding-rate?instId=ANY``, Hyperliquid
 ``metaAndAssetCtxs``) answer for every served symbol.
-The clock starts at the premiumIndex snapshot (``store.SNAPSHOT_MS``); nothing stamped after now is served
-and the candle containing now is returned as the open candle. Away from the snapshot minute the "current"
-funding rate is the last settled one and mark price the last closed candle's close; index price is not
-recorded and is sent empty (ccxt: ``None``).
+The clock starts at 2025-06-17 08:38:08 UTC (``store.DEFAULT_NOW_MS``); nothing stamped after now is served
+and the candle containing now is returned as the open candle. The "current" funding rate is the last settled one
+and mark price the last closed candle's close; index price is not recorded and is sent empty (ccxt: ``None``).
 
 Client options that keep tests fast: ``{"enableRateLimit": False, "options": {"fetchMarkets": {"types":
 ["linear"]}}}`` (``["swap"]`` for okx) - the other market types answer empty lists, but ccxt throttles the

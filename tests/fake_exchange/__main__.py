@@ -2,9 +2,10 @@
 
 Prints one line ending with the base URL (``… at http://127.0.0.1:8765``), then serves until interrupted
 (Ctrl-C / SIGTERM; exit status 0). ``--symbols N`` serves N Binance USD-M symbols (the eight
-recorded ones first, then further symbols of the recorded premiumIndex snapshot; symbols without recorded
-candles answer ``klines`` with ``[]``). ``--now`` sets the exchange clock (UTC ms; default: the snapshot
-time 2025-06-17 08:38:08) and ``--running`` lets it tick on with wall time.
+recorded ones first; beyond eight, further symbol names from ``--universe``, by default the unlicensed premiumIndex
+snapshot in ``../shared/data`` that is not in the repository: ``store.SHARED_UNIVERSE_FILE``; those symbols have
+no recorded data and answer with empty values and ``[]``). ``--now`` sets the exchange clock (UTC ms; default
+2025-06-17 08:38:08) and ``--running`` lets it tick on with wall time.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import argparse
 import contextlib
 import signal
 import threading
+from pathlib import Path
 
 from tests.fake_exchange.server import FakeExchange
-from tests.fake_exchange.store import SNAPSHOT_MS, RecordedStore
+from tests.fake_exchange.store import DEFAULT_NOW_MS, SHARED_UNIVERSE_FILE, RecordedStore
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,12 +26,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
     parser.add_argument("--symbols", type=int, default=None, help="number of Binance symbols to serve")
-    parser.add_argument("--now", type=int, default=SNAPSHOT_MS, help="exchange clock, UTC ms")
+    parser.add_argument("--universe", type=Path, default=SHARED_UNIVERSE_FILE,
+                        help="Binance premiumIndex JSON naming the symbols beyond the eight recorded ones")
+    parser.add_argument("--now", type=int, default=DEFAULT_NOW_MS, help="exchange clock, UTC ms")
     parser.add_argument("--running", action="store_true", help="let the clock advance with wall time")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with FakeExchange(RecordedStore.load(args.symbols), args.host, args.port) as fake:
+    with FakeExchange(RecordedStore.load(args.symbols, args.universe), args.host, args.port) as fake:
         fake.set_now(args.now, args.running)
         print(f"fake exchange serving {len(fake.view.store.bases)} Binance symbols at {fake.url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

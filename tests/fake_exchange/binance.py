@@ -1,10 +1,11 @@
-"""Binance USD-M futures REST (``/fapi/v1/...``) answers in Binance's own JSON format, from recorded data.
+"""Binance USD-M futures REST (``/fapi/v1/...``) answers in Binance's own JSON format, from recorded data and
+values derived from it (no licensed raw Binance answer is recorded; see ``tests/data/fake_exchange/PROVENANCE.md``).
 
 What each route serves (venue ``binance`` of the store; symbols ``BTCUSDT`` …):
 
-* ``exchangeInfo``: the recorded 2026-03-31 body, ``symbols`` trimmed to the served ones, ``serverTime`` = now.
-* ``premiumIndex``: while now is within the minute after the recorded snapshot (2025-06-17 08:38:08 UTC,
-  the server's default now) the recorded objects **verbatim**. At any other now a derived object:
+* ``exchangeInfo``: **derived** contract specifications of the served symbols (``binance_specs``: tick and step
+  sizes from the recorded prices' and volumes' decimal places), ``serverTime`` = now.
+* ``premiumIndex``: a **derived** object per symbol (no snapshot is served):
   ``markPrice`` = close of the last closed 1m candle (1h when no 1m is recorded), ``lastFundingRate`` = the
   last settled rate, ``nextFundingTime`` = next settlement on the symbol's grid, ``time`` = now;
   ``indexPrice``, ``estimatedSettlePrice`` and ``interestRate`` are not recorded and sent as ``""`` (ccxt
@@ -29,9 +30,10 @@ Errors use Binance's shape ``{"code": -1121, "msg": "Invalid symbol."}`` with HT
 
 from __future__ import annotations
 
+from tests.fake_exchange import binance_specs
 from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
 from tests.fake_exchange.faults import spoil
-from tests.fake_exchange.store import MINUTE_MS, SNAPSHOT_MS, TIMEFRAME_MS, MarketView, Window, day_stats
+from tests.fake_exchange.store import TIMEFRAME_MS, MarketView, Window, day_stats
 
 VENUE = "binance"
 PREFIX = "/fapi/v1"
@@ -69,12 +71,8 @@ def _window(view: MarketView, query: Query, default: int, maximum: int) -> Windo
 
 
 def exchange_info(view: MarketView, query: Query) -> dict:
-    """``GET /fapi/v1/exchangeInfo`` -> the recorded body trimmed to the served perpetuals."""
-    served = _served(view)
-    body = dict(view.store.exchange_info)
-    body["symbols"] = [s for s in body["symbols"] if s["symbol"] in served and s["contractType"] == "PERPETUAL"]
-    body["serverTime"] = view.now_ms()
-    return body
+    """``GET /fapi/v1/exchangeInfo`` -> derived specifications of the served perpetuals (``binance_specs``)."""
+    return binance_specs.exchange_info(view.store, view.now_ms())
 
 
 def server_time(view: MarketView, query: Query) -> dict:
@@ -82,9 +80,10 @@ def server_time(view: MarketView, query: Query) -> dict:
     return {"serverTime": view.now_ms()}
 
 
-def _derived_premium(view: MarketView, symbol: str, base: str) -> dict:
+def _premium(view: MarketView, symbol: str, base: str) -> dict:
+    """The derived ``premiumIndex`` object of ``symbol`` at now (see the module docstring), spoiled on request."""
     settled = view.last_settlement(VENUE, base)
-    return {
+    body = {
         "symbol": symbol,
         "markPrice": view.last_price(VENUE, base) or "",
         "indexPrice": "",
@@ -94,19 +93,11 @@ def _derived_premium(view: MarketView, symbol: str, base: str) -> dict:
         "nextFundingTime": view.next_settlement(VENUE, base) or 0,
         "time": view.now_ms(),
     }
-
-
-def _premium(view: MarketView, symbol: str, base: str) -> dict:
-    recorded = view.store.premium_index.get(symbol)
-    if recorded is not None and SNAPSHOT_MS <= view.now_ms() < SNAPSHOT_MS + MINUTE_MS:
-        body = recorded
-    else:
-        body = _derived_premium(view, symbol, base)
     return spoil(body) if view.spoiled(VENUE, base) else body
 
 
 def premium_index(view: MarketView, query: Query) -> dict | list[dict]:
-    """``GET /fapi/v1/premiumIndex[?symbol=]`` -> one object or a list (recorded snapshot or derived)."""
+    """``GET /fapi/v1/premiumIndex[?symbol=]`` -> one object or a list (derived)."""
     base = _base(view, query, required=False)
     if base is not None:
         return _premium(view, query["symbol"], base)

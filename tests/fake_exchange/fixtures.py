@@ -1,8 +1,8 @@
 """pytest fixtures for the fake exchange (registered in ``tests/conftest.py`` via ``pytest_plugins``).
 
 * ``fake_exchange_server`` (session): one running ``FakeExchange`` over the recorded data (loaded once).
-* ``fake_exchange`` (function): the same server, reset before the test (clock at the 2025-06-17 08:38:08 UTC
-  snapshot, no faults, no holes, empty request log).
+* ``fake_exchange`` (function): the same server, reset before the test (clock at 2025-06-17 08:38:08 UTC,
+  ``store.DEFAULT_NOW_MS``; no faults, no holes, empty request log).
 """
 
 from __future__ import annotations

@@ -229,7 +229,7 @@ class FakeExchange:
         self.view.spoil_funding(VENUES[exchange], symbol.split("/", maxsplit=1)[0])
 
     def reset(self) -> None:
-        """Clock back to the snapshot time, no faults, no holes, no interval overrides or spoiled entries, empty
+        """Clock back to ``store.DEFAULT_NOW_MS``, no faults, no holes, no interval overrides or spoiled entries, empty
         request log."""
         self.view.reset()
         self.faults.clear()

@@ -22,13 +22,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from ingest.recorded import CROSS_VENUE_FUNDING
 from settings import PROJECT_ROOT
 
 DATA_DIR = PROJECT_ROOT / "tests" / "data" / "fake_exchange"
-PREMIUM_INDEX_FILE = "fapi_v1_premiumIndex_all_symbols_2025-06-17T0838Z.json"
-EXCHANGE_INFO_FILE = "fapi_v1_exchangeInfo_2026-03-31T0843Z_reserialized.json.gz"
 BINANCE_KLINES_1M_FILE = "binance_usdm_klines_1m_2025-06-16_2025-06-17.csv.gz"
 BINANCE_FUNDING_FILES = (
     "binance_usdm_funding_6sym_2025-03-06_2025-06-15.csv.gz",
@@ -39,9 +38,14 @@ CROSS_VENUE_CANDLES_FILE = "cross_venue_candles_1h_binance_bybit_okx.csv.gz"
 #: Hyperliquid's hourly funding: the bundled cross-venue year of ``data/recorded`` (see its PROVENANCE.md).
 HYPERLIQUID_FUNDING_PATH = PROJECT_ROOT / "data" / "recorded" / CROSS_VENUE_FUNDING
 
-#: "now" of a fresh server: the time stamp of the recorded Binance premiumIndex snapshot
-#: (2025-06-17 08:38:08 UTC), so the default current funding answer is that real snapshot.
-SNAPSHOT_MS = 1750149488000
+#: Unlicensed Binance ``/fapi/v1/premiumIndex`` snapshot outside the repository (``../shared/data``, PROVENANCE §6):
+#: only its **symbol names** are read, and only by benchmarks asking for more symbols than :data:`DEFAULT_BASES`.
+SHARED_UNIVERSE_FILE = (PROJECT_ROOT.parent / "shared" / "data" / "api_responses" / "binance_usdm"
+                        / "fapi_v1_premiumIndex_all_symbols_2025-06-17T0838Z.json")
+
+#: "now" of a fresh server, 2025-06-17 08:38:08 UTC: inside the recorded Binance 1-minute klines (2025-06-16/17)
+#: and funding history, so every default symbol has a derived current funding state (see PROVENANCE.md).
+DEFAULT_NOW_MS = 1750149488000
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 #: Candle widths served, in ms (ccxt timeframe notation).
@@ -118,31 +122,26 @@ class RecordedStore:
       Binance merges the 6/7-symbol files and the cross-venue Binance rows (identical where they overlap,
       see the shared PROVENANCE.md); the first file read wins on an identical key.
     * ``intervals[(venue, base)]``: funding interval in ms, see ``funding_interval_ms``.
-    * ``premium_index``: the raw Binance ``/fapi/v1/premiumIndex`` snapshot objects by symbol.
-    * ``exchange_info``: the recorded Binance ``/fapi/v1/exchangeInfo`` body (2026-03-31).
-    * ``bases``: coins served by the Binance venue (``DEFAULT_BASES`` or the first N of the snapshot).
+    * ``bases``: coins served by the Binance venue (``DEFAULT_BASES``, or more names from a universe file).
     """
 
     candles: dict[tuple[str, str, str], Series] = field(default_factory=dict)
     funding: dict[tuple[str, str], Series] = field(default_factory=dict)
     intervals: dict[tuple[str, str], int | None] = field(default_factory=dict)
-    premium_index: dict[str, dict] = field(default_factory=dict)
-    exchange_info: dict = field(default_factory=dict)
     bases: tuple[str, ...] = DEFAULT_BASES
 
     @classmethod
-    def load(cls, n_symbols: int | None = None) -> RecordedStore:
-        """Read every file of ``DATA_DIR``. ``n_symbols``: serve that many Binance symbols (``None``: the
-        default eight); extra symbols are taken in snapshot order among USDT perpetuals listed in both the
-        premiumIndex snapshot and exchangeInfo. Raises ``FileNotFoundError`` / ``ValueError`` on bad files."""
+    def load(cls, n_symbols: int | None = None, universe_file: Path = SHARED_UNIVERSE_FILE) -> RecordedStore:
+        """Read every file of ``DATA_DIR``. ``n_symbols``: serve that many Binance symbols (``None`` or at most
+        eight: the first of ``DEFAULT_BASES``). More symbols take their **names only** from ``universe_file`` (a
+        Binance ``premiumIndex`` list, outside the repository: :data:`SHARED_UNIVERSE_FILE`), in its order among
+        ``…USDT`` symbols; they have no recorded data and answer with empty values. Raises ``FileNotFoundError``
+        (a missing data or universe file) / ``ValueError`` (bad files, more symbols than named)."""
         store = cls()
-        store.premium_index = {row["symbol"]: row for row in json.loads((DATA_DIR / PREMIUM_INDEX_FILE).read_text())}
-        with gzip.open(DATA_DIR / EXCHANGE_INFO_FILE, "rt") as fh:
-            store.exchange_info = json.load(fh)
         store._load_candles()
         store._load_funding()
         if n_symbols is not None:
-            store.bases = store._pick_bases(n_symbols)
+            store.bases = _pick_bases(n_symbols, universe_file)
         return store
 
     def _load_candles(self) -> None:
@@ -171,22 +170,22 @@ class RecordedStore:
         self.funding = {key: Series.from_pairs(rows) for key, rows in groups.items()}
         self.intervals = {key: _median_spacing(series.times, HOUR_MS) for key, series in self.funding.items()}
 
-    def _pick_bases(self, n: int) -> tuple[str, ...]:
-        listed = {s["symbol"] for s in self.exchange_info["symbols"] if s["contractType"] == "PERPETUAL"}
-        extra = [
-            _binance_base(sym)
-            for sym in self.premium_index
-            if sym.endswith("USDT") and sym in listed and _binance_base(sym) not in DEFAULT_BASES
-        ]
-        bases = (*DEFAULT_BASES, *extra)
-        if n > len(bases):
-            raise ValueError(f"only {len(bases)} recorded Binance symbols can be served, asked for {n}")
-        return bases[:n]
-
     def funding_interval_ms(self, venue: str, base: str) -> int | None:
         """Funding interval (ms) = median spacing of the recorded settlements, rounded to the hour;
         ``None`` when fewer than two settlements are recorded (derived, not an exchange field)."""
         return self.intervals.get((venue, base))
+
+
+def _pick_bases(n: int, universe_file: Path) -> tuple[str, ...]:
+    """The first ``n`` bases: ``DEFAULT_BASES``, then the ``…USDT`` names of ``universe_file`` (read only then)."""
+    if n <= len(DEFAULT_BASES):
+        return DEFAULT_BASES[:n]
+    names = [row["symbol"] for row in json.loads(universe_file.read_text())]
+    extra = [_binance_base(s) for s in names if s.endswith("USDT") and s.isalnum()]
+    bases = tuple(dict.fromkeys((*DEFAULT_BASES, *extra)))
+    if n > len(bases):
+        raise ValueError(f"only {len(bases)} Binance symbols are named in {universe_file}, asked for {n}")
+    return bases[:n]
 
 
 def day_stats(rows: list[tuple[str, ...]]) -> dict[str, str]:
@@ -215,7 +214,7 @@ def _partial(row: tuple[str, ...], elapsed: float) -> tuple[str, ...]:
 class MarketView:
     """A ``RecordedStore`` seen at a settable "now" with optional holes; thread-safe.
 
-    ``now_ms()`` is ``SNAPSHOT_MS`` until ``set_now`` is called. With ``running=True`` the clock advances
+    ``now_ms()`` is ``DEFAULT_NOW_MS`` until ``set_now`` is called. With ``running=True`` the clock advances
     with wall time from the instant it was set (for long-running standalone use). ``set_skew`` makes the exchange's
     own clock (``now_ms``: what it serves, its ``Date`` header) differ from that reference time
     (``reference_ms``: what a test hands the worker as its clock).
@@ -224,7 +223,7 @@ class MarketView:
     def __init__(self, store: RecordedStore) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._now = SNAPSHOT_MS
+        self._now = DEFAULT_NOW_MS
         self._set_at = time.monotonic()
         self._running = False
         self._skew = 0
@@ -286,9 +285,9 @@ class MarketView:
             self._holes.append(Hole(venue, base, kind, start, end))
 
     def reset(self) -> None:
-        """Back to the snapshot time, stopped clock, no holes."""
+        """Back to ``DEFAULT_NOW_MS``, stopped clock, no holes."""
         with self._lock:
-            self._now, self._running, self._holes, self._skew = SNAPSHOT_MS, False, [], 0
+            self._now, self._running, self._holes, self._skew = DEFAULT_NOW_MS, False, [], 0
             self._intervals, self._spoiled = {}, set()
 
     def _visible(self, series: Series, venue: str, base: str, kind: str, start: int, end: int) -> list[int]:

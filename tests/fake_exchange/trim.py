@@ -20,9 +20,15 @@ from settings import PROJECT_ROOT
 OUT = PROJECT_ROOT / "tests" / "data" / "fake_exchange"
 DEFAULT_SHARED = PROJECT_ROOT.parent / "shared" / "data"
 
+#: Only sources whose repository states a licence (issue 8): MIT (``../shared/data/PROVENANCE.md`` §4, §5) and
+#: Unlicense (§1). Removed before anything is written: files of earlier versions from unlicensed sources.
+UNLICENSED = (
+    "fapi_v1_premiumIndex_all_symbols_2025-06-17T0838Z.json",
+    "fapi_v1_exchangeInfo_2026-03-31T0843Z_reserialized.json.gz",
+    "binance_usdm_open_interest_4h.csv.gz",
+    "binance_usdm_open_interest_1d.csv.gz",
+)
 VERBATIM = (
-    "api_responses/binance_usdm/fapi_v1_premiumIndex_all_symbols_2025-06-17T0838Z.json",
-    "api_responses/binance_usdm/fapi_v1_exchangeInfo_2026-03-31T0843Z_reserialized.json.gz",
     "funding/binance_usdm_funding_6sym_2025-03-06_2025-06-15.csv.gz",
     "funding/binance_usdm_funding_7sym_2025-05-25_2025-06-24.csv.gz",
 )
@@ -54,8 +60,11 @@ def _in_windows(ms: str, windows: tuple[tuple[int, int], ...]) -> bool:
 
 
 def main(shared: Path) -> None:
-    """Write the trimmed copies into ``OUT`` and print one line per file (rows kept)."""
+    """Write the trimmed copies into ``OUT`` (after deleting :data:`UNLICENSED` files) and print one line per file
+    (rows kept)."""
     OUT.mkdir(parents=True, exist_ok=True)
+    for name in UNLICENSED:
+        (OUT / name).unlink(missing_ok=True)
     for rel in VERBATIM:
         shutil.copyfile(shared / rel, OUT / Path(rel).name)
         print(f"copied {rel}")
