@@ -10,7 +10,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.requirements.stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test system-deps system-deps-test timescaledb venv db-start db-stop db-status redis-start redis-stop migrate lint bench-ingest bench-app bench-ui bench-load bench-anomalies bench-alerts clean
+.PHONY: run test system-deps system-deps-test timescaledb venv db-start db-stop db-status redis-start redis-stop migrate lint bench-ingest bench-app bench-ui bench-load bench-anomalies bench-alerts bench-market clean
 
 # --- installation ------------------------------------------------------------------------
 system-deps:
@@ -65,6 +65,11 @@ bench-app: db-start redis-start
 # of the fake exchange (BENCH_ARGS="--rss-minutes 10"; prints figures; not part of `make test`).
 bench-ingest: db-start
 	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_ingest.py $(BENCH_ARGS)
+
+# Market-wide funding reads at ~1,790 pairs x 90 days vs naive SQL, the all-market snapshot write, ingest worker RSS
+# with the whole funding universe (BENCH_ARGS="--minutes 60 --rss-minutes 0"; prints figures; not part of `make test`).
+bench-market: db-start redis-start
+	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_market.py $(BENCH_ARGS)
 
 # Anomalies flagged per metric and venue on the stored data, at the defaults (prints figures; not part of `make test`).
 bench-anomalies: migrate

@@ -11,28 +11,26 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from db.queries.common import align_range, bucket_name, check_range, connected, fetch_frame
-from db.queries.markets import HOURS_PER_YEAR
+from db.queries.markets import HOURS_PER_YEAR, newest_notional_sql
 from db.queries.pairs import funding_pairs, join_pairs
 
-#: Per pair: its settled rows bucketed with ``time_bucket`` (mean annualised rate, each row with its own interval)
-#: and its weight, the newest open-interest notional in the window over the three sources.
+#: Per pair: its weight, the newest open-interest notional in the window over the three sources (once per pair,
+#: :func:`~db.queries.markets.newest_notional_sql`), and its settled rows bucketed with ``time_bucket`` (mean
+#: annualised rate, each row with its own interval).
 _CELLS_SQL = """
-SELECT p.exchange, p.symbol, b.time, b.annualised, b.settlements, w.open_interest_value
-FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
-CROSS JOIN LATERAL (
+WITH w AS MATERIALIZED (
+    SELECT p.exchange, p.symbol, {newest} AS open_interest_value
+    FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
+    LEFT JOIN pair_extents e ON e.exchange = p.exchange AND e.symbol = p.symbol AND e.stream = 'open_interest')
+SELECT w.exchange, w.symbol, b.time, b.annualised, b.settlements, w.open_interest_value
+FROM w CROSS JOIN LATERAL (
     SELECT time_bucket(:width, f.time) AS time, avg(f.funding_rate * :year / f.funding_interval_hours) AS annualised,
            count(*) AS settlements
     FROM funding_rates f
-    WHERE f.exchange = p.exchange AND f.symbol = p.symbol AND f.settled AND f.funding_interval_hours IS NOT NULL
+    WHERE f.exchange = w.exchange AND f.symbol = w.symbol AND f.settled AND f.funding_interval_hours IS NOT NULL
       AND f.time >= :start AND f.time < :end
     GROUP BY 1) b
-LEFT JOIN LATERAL (
-    SELECT r.open_interest_value FROM (VALUES ('live'), ('history'), ('recorded')) AS k(source)
-    CROSS JOIN LATERAL (SELECT time, open_interest_value FROM open_interest
-        WHERE exchange = p.exchange AND symbol = p.symbol AND source = k.source AND time >= :start AND time < :end
-          AND open_interest_value IS NOT NULL ORDER BY time DESC LIMIT 1) r
-    ORDER BY r.time DESC LIMIT 1) w ON true
-"""
+""".format(newest=newest_notional_sql("time >= :start", "time < :end"))
 
 VENUE_COLUMNS = ["coin", "time", "exchange", "symbol", "annualised", "settlements", "open_interest_value"]
 HEATMAP_COLUMNS = ["coin", "time", "annualised", "venues", "weighted"]
