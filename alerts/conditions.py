@@ -20,6 +20,7 @@ from sqlalchemy import Connection, text
 from alerts.scope import Scope, coin_name, pair_subject
 from db.alerts import Rule
 from db.queries.feeds import feed_health
+from db.queries.markets import annualise
 
 #: Latest funding row per pair is looked for this far back.
 FUNDING_LOOKBACK = timedelta(hours=12)
@@ -63,7 +64,7 @@ Readings = dict[int, dict[str, Reading]]
 
 def annualised_pct(rate: float, hours: float | None) -> float | None:
     """A funding rate (fraction per interval) as % per year: rate × 8760 / hours × 100; ``None`` without hours."""
-    return None if not hours else rate * 8760.0 / hours * 100.0
+    return None if not hours else annualise(rate, hours) * 100.0
 
 
 def evaluate(conn: Connection, rules: Iterable[Rule], now: datetime, anomaly_since: datetime) -> Readings:

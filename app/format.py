@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+from db.queries.markets import annualise as per_year
+
 #: Text shown for a value that is missing.
 MISSING = "–"
 
 #: Funding display modes: per funding interval, or annualised with the symbol's own interval.
 FUNDING_MODES = ("interval", "annual")
-
-_HOURS_PER_YEAR = 24 * 365
 
 #: (smallest magnitude, decimals) for prices: enough digits to see a 0.01 % move.
 _PRICE_DIGITS = ((1000, 1), (10, 2), (1, 4), (0.01, 5))
@@ -36,7 +36,7 @@ def annualise(rate: float, interval_hours: float) -> float:
     """
     if not interval_hours or interval_hours <= 0 or math.isnan(interval_hours):
         raise ValueError(f"funding interval must be a positive number of hours, got {interval_hours!r}")
-    return rate * (_HOURS_PER_YEAR / interval_hours)
+    return per_year(rate, interval_hours)
 
 
 def pct(fraction: float | None, digits: int = 4, signed: bool = True) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from app.figures.common import DATE_TICKS, MODEBAR_REMOVE, TEMPLATE_JSON, figure, plotly_time, utc_naive
+from db.queries.markets import annualise
 
 #: Percentile of |annualised| at which the colour scale is clipped (dimensionless, 0–100).
 CLIP_PERCENTILE = 98.0
@@ -150,7 +151,7 @@ def series_frame(funding: pd.DataFrame) -> pd.DataFrame:
     label = rows["symbol"].str.split(":").str[0] + " · " + rows["exchange"]
     hours = rows["funding_interval_hours"].astype("float64")
     frame = pd.DataFrame({
-        "coin": label, "time": rows["time"], "annualised": rows["funding_rate"].astype("float64") * 8760.0 / hours,
+        "coin": label, "time": rows["time"], "annualised": annualise(rows["funding_rate"].astype("float64"), hours),
         "venues": np.where(rows["settled"].astype(bool), "settled", "predicted"),
     })  # fmt: skip
     return frame.drop_duplicates(["coin", "time"], keep="first").reset_index(drop=True)
