@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.fake_exchange.store import MarketView
+from tests.fake_exchange.view import MarketView
 
 Query = dict[str, str]
 Handler = Callable[[MarketView, Query], Any]

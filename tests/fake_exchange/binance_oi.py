@@ -33,7 +33,8 @@ from functools import cache
 
 from ingest.recorded import CROSS_VENUE_OPEN_INTEREST, RECORDED_DIR
 from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
-from tests.fake_exchange.store import HOUR_MS, MarketView
+from tests.fake_exchange.store import HOUR_MS
+from tests.fake_exchange.view import MarketView
 
 #: The venue whose recorded hourly open interest is re-served as Binance's.
 SOURCE_VENUE = "hyperliquid"

@@ -28,7 +28,8 @@ from typing import Any
 
 from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
 from tests.fake_exchange.faults import spoil
-from tests.fake_exchange.store import HOUR_MS, MINUTE_MS, MarketView, Window, day_stats
+from tests.fake_exchange.store import HOUR_MS, MINUTE_MS
+from tests.fake_exchange.view import MarketView, Window, day_stats
 
 VENUE = "bybit"
 PREFIX = "/v5/market"

@@ -32,7 +32,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fake_exchange.api import ApiError
-from tests.fake_exchange.store import TIMEFRAME_MS, MarketView, Window
+from tests.fake_exchange.store import TIMEFRAME_MS
+from tests.fake_exchange.view import MarketView, Window
 
 VENUE = "hyperliquid"
 PATH = "/info"

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
 from tests.fake_exchange.faults import spoil
-from tests.fake_exchange.store import TIMEFRAME_MS, MarketView, Window, day_stats
+from tests.fake_exchange.store import TIMEFRAME_MS
+from tests.fake_exchange.view import MarketView, Window, day_stats
 
 VENUE = "okx"
 PREFIX = "/api/v5"

@@ -27,7 +27,8 @@ from urllib.parse import parse_qsl, urlsplit
 from tests.fake_exchange import binance, binance_oi, bybit, hyperliquid, okx
 from tests.fake_exchange.api import ApiError, Handler
 from tests.fake_exchange.faults import Fault, FaultKind, FaultPlan, spoil
-from tests.fake_exchange.store import MarketView, RecordedStore
+from tests.fake_exchange.store import RecordedStore
+from tests.fake_exchange.view import MarketView
 
 ROUTES: dict[str, Handler] = {**binance.ROUTES, **binance_oi.ROUTES, **bybit.ROUTES, **okx.ROUTES}
 #: POST routes: path -> ``handler(view, parsed JSON body)``.
