@@ -5,6 +5,9 @@
 * Binance USD-M 1-minute klines of BTC, ETH, SOL, BNB, XRP (2025-05-25 → 2025-06-24) → ``prices``
   (``binanceusdm``, timeframe ``1m``, price kind ``last``; the last candle of each symbol is dropped because
   it may have been still open when recorded); the 15-minute and 1-hour rollups follow.
+* The cross-venue 1-hour candles of BTC, ETH, SOL, DOGE, HYPE on the seven venues → ``prices`` (timeframe ``1h``,
+  price kind ``last``; each series' last candle dropped, the source says it may be incomplete; Binance hours the
+  1-minute candles cover left to their rollups) — :func:`read_klines_1h`.
 * Binance settled funding (two freqtrade downloads) with the mark price at settlement from the 8-hour
   mark-price klines, and the cross-venue funding year of seven venues (binance, bybit, okx, hyperliquid, kraken
   futures, dydx, lighter) → ``funding_rates`` (``settled=true``); the funding interval of each row is the venue's
@@ -44,6 +47,10 @@ BINANCE_FUNDING = ("binance_usdm_funding_5sym_2025-03-06_2025-06-15.csv.gz",
                    "binance_usdm_funding_5sym_2025-05-25_2025-06-24.csv.gz")
 CROSS_VENUE_FUNDING = "cross_venue_funding_7_venues_2025-03-08_2026-03-07.csv.gz"
 CROSS_VENUE_OPEN_INTEREST = "cross_venue_open_interest_usd_7_venues_2025-12-07_2026-03-07.csv.gz"
+CROSS_VENUE_CANDLES = "cross_venue_candles_1h_7_venues_2025-03-06_2026-03-05.csv.gz"
+#: Venues whose recorded candle ``volume`` is in base-asset units (the shared data's PROVENANCE); OKX's is in
+#: contracts whose size the recording does not hold, and the others' unit is not stated: stored as NULL.
+BASE_VOLUME_VENUES = frozenset({"binance", "bybit"})
 
 
 
@@ -83,6 +90,33 @@ def read_klines_1m(data_dir: Path = RECORDED_DIR) -> pd.DataFrame:
         "timeframe": "1m", "price_kind": "last", "open": raw["open"], "high": raw["high"], "low": raw["low"],
         "close": raw["close"], "volume": raw["volume"], "quote_volume": np.nan,
     }).reset_index(drop=True)
+
+
+def read_klines_1h(data_dir: Path = RECORDED_DIR) -> pd.DataFrame:
+    """The cross-venue 1-hour candles as a candle frame (timeframe ``1h``): symbol = the coin's perpetual in the
+    venue's settle currency (:data:`VENUES`), prices in quote currency as recorded, ``volume`` in base units for
+    :data:`BASE_VOLUME_VENUES` and NULL for the rest, quote volume NULL; each series' last candle dropped."""
+    raw = pd.read_csv(data_dir / CROSS_VENUE_CANDLES)
+    raw = raw[raw["venue"].isin(list(VENUES))].sort_values(["venue", "coin", "open_time_ms"])
+    raw = raw[raw.duplicated(["venue", "coin"], keep="last")]  # drop each series' last candle
+    quote = raw["venue"].map(lambda v: VENUES[v].quote)
+    return pd.DataFrame({
+        "time": _ms(raw["open_time_ms"]), "exchange": raw["venue"].map(lambda v: VENUES[v].exchange),
+        "symbol": [normalize_symbol(f"{c}/{q}:{q}") for c, q in zip(raw["coin"], quote, strict=True)],
+        "timeframe": "1h", "price_kind": "last", "open": raw["open"], "high": raw["high"], "low": raw["low"],
+        "close": raw["close"], "volume": raw["volume"].where(raw["venue"].isin(BASE_VOLUME_VENUES)),
+        "quote_volume": np.nan,
+    }).reset_index(drop=True)  # fmt: skip
+
+
+def read_candles(data_dir: Path = RECORDED_DIR) -> pd.DataFrame:
+    """The 1-minute candles (:func:`read_klines_1m`) and the 1-hour ones (:func:`read_klines_1h`) of the hours
+    they do not cover: there the 1-hour candle is the rollup ingest keeps of the 1-minute ones (the shared
+    PROVENANCE found both equal, volume to 1e-15)."""
+    minute, hourly = read_klines_1m(data_dir), read_klines_1h(data_dir)
+    covered = pd.MultiIndex.from_arrays([minute["exchange"], minute["symbol"], minute["time"].dt.floor("1h")])
+    own = pd.MultiIndex.from_arrays([hourly["exchange"], hourly["symbol"], hourly["time"]])
+    return pd.concat([minute, hourly[~own.isin(covered)]], ignore_index=True)
 
 
 def infer_intervals(times: pd.Series) -> np.ndarray:
@@ -147,7 +181,7 @@ def read_open_interest(data_dir: Path = RECORDED_DIR) -> pd.DataFrame:
 
 _STORED = {
     "candles": text("SELECT count(*) FROM prices WHERE exchange = :exchange AND symbol = :symbol "
-                    "AND timeframe = '1m' AND price_kind = 'last' AND time BETWEEN :lo AND :hi"),
+                    "AND timeframe = :timeframe AND price_kind = 'last' AND time BETWEEN :lo AND :hi"),
     "funding": text("SELECT count(*) FROM funding_rates WHERE exchange = :exchange AND symbol = :symbol "
                     "AND settled AND time BETWEEN :lo AND :hi"),
     "open_interest": text("SELECT count(*) FROM open_interest WHERE exchange = :exchange AND symbol = :symbol "
@@ -156,11 +190,11 @@ _STORED = {
 
 
 def _missing(engine: Engine, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the exchange + symbol series of ``frame`` that are not completely stored yet."""
-    keep = []
+    """The rows of the exchange + symbol (+ timeframe, for candles) series of ``frame`` not completely stored yet."""
+    keep, keys = [], ["exchange", "symbol"] + (["timeframe"] if "timeframe" in frame else [])
     with engine.connect() as conn:
-        for (exchange, symbol), group in frame.groupby(["exchange", "symbol"], sort=False):
-            params = {"exchange": exchange, "symbol": symbol, "lo": group["time"].min().to_pydatetime(),
+        for key, group in frame.groupby(keys, sort=False):
+            params = {**dict(zip(keys, key, strict=True)), "lo": group["time"].min().to_pydatetime(),
                       "hi": group["time"].max().to_pydatetime()}
             if conn.execute(_STORED[kind], params).scalar_one() < len(group):
                 keep.append(group)
@@ -184,7 +218,7 @@ def load_recorded(engine: Engine, settings: Settings, data_dir: Path = RECORDED_
     Logs one line per dataset (series loaded / skipped). Raises ``FileNotFoundError`` for a missing file and
     database errors from the writes."""
     total = PipelineResult()
-    for kind, reader, ingest in (("candles", read_klines_1m, ingest_candles),
+    for kind, reader, ingest in (("candles", read_candles, ingest_candles),
                                  ("funding", read_funding, ingest_funding),
                                  ("open_interest", read_open_interest, ingest_open_interest)):
         frame = within_retention(engine, kind, reader(data_dir), settings)

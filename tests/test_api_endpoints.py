@@ -94,9 +94,10 @@ def test_funding_rates_equal_bucket_means(client, conn):
 
 
 def test_prices_at_one_minute_equal_the_stored_candles_in_json_and_csv(client, conn):
-    end = conn.execute(text("SELECT max(time) FROM prices WHERE symbol = 'SOL/USDT:USDT'")).scalar()
+    end = conn.execute(text("SELECT max(time) FROM prices WHERE timeframe = '1m' "
+                             "AND symbol = 'SOL/USDT:USDT'")).scalar()
     start = end - timedelta(hours=6)
-    url = f"/api/prices?symbols=SOL/USDT&start={iso(start)}&end={iso(end)}"
+    url = f"/api/prices?exchange={EXCHANGE}&symbols=SOL/USDT&start={iso(start)}&end={iso(end)}"
     got = records(client.get(url))
     csv = client.get(url + "&format=csv")
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
@@ -112,9 +113,10 @@ def test_prices_at_one_minute_equal_the_stored_candles_in_json_and_csv(client, c
 
 
 def test_prices_over_thirty_days_are_hourly_from_rollups(client, conn):
-    end = conn.execute(text("SELECT max(time) FROM prices WHERE symbol = 'BTC/USDT:USDT'")).scalar()
+    end = conn.execute(text("SELECT max(time) FROM prices WHERE timeframe = '1m' "
+                             "AND symbol = 'BTC/USDT:USDT'")).scalar()
     start = end - timedelta(days=30)
-    response = client.get(f"/api/prices?symbols=btc&start={iso(start)}&end={iso(end)}")
+    response = client.get(f"/api/prices?exchange={EXCHANGE}&symbols=btc&start={iso(start)}&end={iso(end)}")
     got = records(response)
     assert response.get_json()["meta"]["bucket"] == "1h" and set(got["source_timeframe"]) == {"1h"}
     lo, hi = align_range(start, end, timedelta(hours=1))
@@ -293,7 +295,8 @@ def test_rate_limit_answers_429_in_json_and_spares_health(recorded_db_url):
 
 
 def test_large_responses_are_compressed_when_the_client_accepts_it(client, conn):
-    end = conn.execute(text("SELECT max(time) FROM prices WHERE symbol = 'ETH/USDT:USDT'")).scalar()
+    end = conn.execute(text("SELECT max(time) FROM prices WHERE timeframe = '1m' "
+                             "AND symbol = 'ETH/USDT:USDT'")).scalar()
     url = f"/api/prices?symbols=ETH&start={iso(end - timedelta(hours=24))}&end={iso(end)}"
     plain = client.get(url)
     packed = client.get(url, headers={"Accept-Encoding": "gzip"})

@@ -93,11 +93,13 @@ def test_funding_series_equals_bucket_means_of_raw_rows(conn):
 ])  # fmt: skip
 def test_price_series_equals_ohlcv_aggregated_from_raw_1m_candles(conn, newest_candle, span, bucket):
     """Whatever the source (1-minute rows, 15-minute or 1-hour rollups), the buckets equal the raw 1-minute rows
-    aggregated in pandas; the source is the coarsest rollup that tiles the bucket."""
+    aggregated in pandas; the source is the coarsest rollup that tiles the bucket. The range ends on a bucket
+    boundary: the hours after the newest 1-minute candle hold bundled 1-hour candles, not rollups."""
     end = newest_candle + timedelta(minutes=1)
+    width = bucket or queries.choose_bucket(end - span, end)
+    end = pd.Timestamp(end).floor(width).to_pydatetime()
     start = end - span
     got = queries.price_series(conn, [EXCHANGE], SYMBOLS, start, end, bucket)
-    width = bucket or queries.choose_bucket(start, end)
     start, end = queries.align_range(start, end, width)
     assert start.minute == 0 or width < timedelta(hours=1)
     rows = raw(conn, "SELECT time, symbol, open, high, low, close, volume FROM prices WHERE exchange = :e "

@@ -19,6 +19,37 @@ def _source_timeframes(width: timedelta) -> list[str]:
     return [name for name, tf in reversed(CANDLE_TIMEFRAMES.items()) if tf <= width and width % tf == timedelta(0)]
 
 
+#: Per pair, the finest of ``:timeframes`` (coarser than the bucket, finest first) holding a last-price candle in
+#: ``[start, end)`` (NULL: none): one primary-key probe per pair and timeframe in one round trip, only for pairs
+#: whose ``ohlcv`` extent (``pair_extents``, exact: ``db.writes``) reaches into the range.
+_COARSER_SQL = """
+SELECT p.exchange, p.symbol, (
+    SELECT t.name FROM unnest(CAST(:timeframes AS text[])) WITH ORDINALITY AS t(name, n)
+    WHERE EXISTS (SELECT 1 FROM prices c WHERE c.exchange = p.exchange AND c.symbol = p.symbol
+                    AND c.timeframe = t.name AND c.price_kind = 'last' AND c.time >= :start AND c.time < :end)
+    ORDER BY t.n LIMIT 1) AS timeframe
+FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
+JOIN pair_extents e ON e.exchange = p.exchange AND e.symbol = p.symbol AND e.stream = 'ohlcv'
+WHERE e.first_time < :end AND e.last_time >= :start - interval '1 day'
+"""
+
+
+def _coarser_sources(conn: Connection, pairs: list[tuple[str, str]], width: timedelta, start: datetime,
+                     end: datetime) -> dict[str, list[tuple[str, str]]]:
+    """Timeframe → the ``pairs`` whose finest stored candles coarser than ``width`` in ``[start, end)`` are of it
+    (pairs with none are left out)."""
+    coarser = [name for name, tf in CANDLE_TIMEFRAMES.items() if tf > width]
+    if not coarser:
+        return {}
+    rows = conn.execute(text(_COARSER_SQL), {**pair_params(pairs), "timeframes": coarser, "start": start,
+                                              "end": end}).all()  # fmt: skip
+    found: dict[str, list[tuple[str, str]]] = {}
+    for exchange, symbol, timeframe in rows:
+        if timeframe is not None:
+            found.setdefault(timeframe, []).append((exchange, symbol))
+    return found
+
+
 def _price_stmt(timeframe: str, pairs: list[tuple[str, str]], start, end, width: timedelta):
     """Last-price candles of ``timeframe`` of ``pairs`` in ``[start, end)`` as buckets of ``width``: the stored rows
     when one candle is one bucket, else :data:`_PRICE_BUCKETS_SQL`."""
@@ -68,8 +99,10 @@ def price_series(
 
     Source: for each exchange + symbol the coarsest stored timeframe that tiles the bucket, e.g. 1-hour rollups
     for buckets of whole hours, 15-minute rollups for 15-minute buckets (ingest maintains both), else 1-minute
-    candles; finer timeframes are read only for pairs that have none of the coarser one in the range. Empty
-    buckets yield no row (gaps stay gaps).
+    candles; finer timeframes are read only for pairs that have none of the coarser one in the range. A pair with
+    none of those in the range (e.g. recorded only in 1-hour candles) gets its finest coarser candles, one per
+    bucket at the candle's open time (``source_timeframe`` says which). Empty buckets yield no row (gaps stay
+    gaps).
     Raises ``ValueError`` for a bad range, ``KeyError`` for a bucket outside :data:`BUCKET_WIDTHS`.
     """
     check_range(start, end)
@@ -85,6 +118,9 @@ def price_series(
             parts.append(part)
             found = set(part[["exchange", "symbol"]].drop_duplicates().itertuples(index=False, name=None))
             remaining = [p for p in remaining if p not in found]
+    if remaining:
+        for timeframe, pairs in _coarser_sources(conn, remaining, width, start, end).items():
+            parts.append(fetch_frame(conn, _price_stmt(timeframe, pairs, start, end, width), ["time"]))
     columns = ["time", "exchange", "symbol", "open", "high", "low", "close", "volume", "source_timeframe"]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="datetime64[us, UTC]" if c == "time" else object) for c in columns})
