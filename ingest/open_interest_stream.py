@@ -4,26 +4,24 @@ Each cycle asks the exchange with the fewest requests ccxt 4.5.90 allows, keeps 
 (:mod:`ingest.universe`; the configured symbols with ``ALPHAPULSE_FUNDING_UNIVERSE=symbols``) and sends one row per
 symbol to the worker's sink (kind ``open_interest``, ``source='live'``):
 
-===========  ===========================================================================  ======================
-exchange     call (ccxt → exchange)                                                       requests per cycle
-===========  ===========================================================================  ======================
-okx          ``fetch_open_interests()`` → ``GET /api/v5/public/open-interest?instType=SWAP`` 1
-             (``oi`` contracts, ``oiUsd`` notional)
-hyperliquid  ``fetch_open_interests()`` → ``POST /info {"type": "metaAndAssetCtxs"}``        1
-             (``openInterest`` in coins; notional = coins × the same answer's ``markPx``)
-bybit        ``fetch_tickers()`` → ``GET /v5/market/tickers?category=linear``              1
-             (``openInterest`` base coin, ``openInterestValue`` USD; ccxt has no
-             ``fetchOpenInterests`` for Bybit, its per-symbol call would be one per symbol)
-binanceusdm  ``fetch_open_interest(symbol)`` → ``GET /fapi/v1/openInterest`` per symbol     one per universe symbol
-             (Binance has no all-symbol open interest)
-===========  ===========================================================================  ======================
+* okx — ``fetch_open_interests()`` → ``GET /api/v5/public/open-interest?instType=SWAP`` (``oi`` contracts, ``oiUsd``
+  notional): **1 request** per cycle;
+* hyperliquid — ``fetch_open_interests()`` → ``POST /info {"type": "metaAndAssetCtxs"}`` (``openInterest`` in coins;
+  notional = coins × the same answer's ``markPx``): **1 request**;
+* bybit — ``fetch_tickers()`` → ``GET /v5/market/tickers?category=linear`` (``openInterest`` in the base coin,
+  ``openInterestValue`` in USD; ccxt 4.5 has no ``fetchOpenInterests`` for Bybit and its ``fetch_open_interest``
+  asks one symbol at a time): **1 request**;
+* binanceusdm — ``fetch_open_interest(symbol)`` → ``GET /fapi/v1/openInterest?symbol=`` (contracts; notional = base
+  × the funding stream's newest ``markPrice``): **one request per universe symbol** (Binance has no all-symbol open
+  interest).
 
 **Binance: the whole universe, one request per symbol.** ``/fapi/v1/openInterest`` weighs 1 against Binance's
-2,400 per minute per IP; ~530 perpetuals on a 60 s cadence use ~530 (22 %), next to ~20 for the other streams. The
-requests go one after the other through ccxt's rate limiter (50 ms per weight: a cycle takes ≥ 27 s), so the other
-streams' requests interleave with them. Measured against the fake exchange: exactly one request per universe symbol
-per cycle (``tests/test_ingest_universe.py``). A symbol the exchange refuses (``Unsupported``: unknown or delisted)
-leaves this stream, logged once; one that fails transiently is skipped for the cycle (counted in ``fetch_errors``).
+2,400 per minute per IP; ~530 perpetuals on a 60 s cadence use ~530 (22 %), next to a few tens for the other
+streams. The requests go one after the other through ccxt's rate limiter (50 ms per weight: a cycle takes ≥ 27 s),
+so the other streams' requests interleave with them. Measured against the fake exchange: exactly one request per
+universe symbol per cycle (``tests/test_ingest_universe_data.py``). A symbol the exchange refuses (``Unsupported``:
+unknown or delisted) leaves this stream, logged once; one that fails transiently is skipped for the cycle (counted
+in ``fetch_errors``).
 
 Values: :func:`ingest.normalize.open_interest` (contracts, base = contracts × ``contractSize``, notional =
 ``openInterestValue`` else base × mark: the entry's own ``markPx`` on Hyperliquid, else the funding stream's newest
