@@ -14,7 +14,8 @@ settled-funding streams), the newest mark price and next funding time too (open 
 funding's due time). A malformed entry (a rate or price that is not a finite number) becomes a row that
 validation rejects and counts (``rows_rejected``); the other symbols of the answer are stored.
 
-Memory: one answer (a few hundred small dicts per venue) at a time, plus two floats per symbol.
+Memory: one answer (a few hundred small dicts per venue) at a time, plus the interval, mark price and next funding
+time of each symbol.
 """
 
 from __future__ import annotations
