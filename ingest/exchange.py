@@ -36,6 +36,9 @@ from settings import Settings
 #: ccxt options per exchange on top of ``defaultType=swap``. Hyperliquid: load its own perpetuals only (ccxt's
 #: default also loads spot pairs and the builder-deployed "HIP-3" perp dexes, ~10 more ``metaAndAssetCtxs`` calls).
 EXCHANGE_OPTIONS = {"hyperliquid": {"fetchMarkets": {"types": ["swap"]}}}
+#: Exchanges whose settled-funding history has an all-symbol form that ccxt passes on (``symbol=None``): Binance USD-M
+#: ``GET /fapi/v1/fundingRate`` without ``symbol`` (up to 1,000 rows of every symbol from ``startTime``).
+ALL_SYMBOL_HISTORY = frozenset({"binanceusdm"})
 #: Unified timeframe of the candle stream and its width in ms.
 TIMEFRAME = "1m"
 TIMEFRAME_MS = 60_000
@@ -173,21 +176,38 @@ class ExchangeClient:
             raise Unsupported(self.id, "NotSupported", "fetchOHLCV not supported")
         return await self._call("fetch_ohlcv", symbol, TIMEFRAME, since_ms, limit)
 
-    async def fetch_funding_history(self, symbol: str, since_ms: int | None, limit: int | None = None) -> list[dict]:
-        """Settled funding ``[{"timestamp": ms, "fundingRate": fraction, …}, …]`` from ``since_ms``."""
+    async def fetch_funding_history(self, symbol: str | None, since_ms: int | None,
+                                    limit: int | None = None) -> list[dict]:
+        """Settled funding ``[{"symbol": unified, "timestamp": ms, "fundingRate": fraction, …}, …]`` from
+        ``since_ms``, oldest first. ``symbol=None``: every symbol's, where the exchange has an all-symbol form and
+        ccxt passes it on (Binance ``GET /fapi/v1/fundingRate`` without ``symbol``: :data:`ALL_SYMBOL_HISTORY`)."""
         if not self.has("fetchFundingRateHistory"):
             raise Unsupported(self.id, "NotSupported", "fetchFundingRateHistory not supported")
         return await self._call("fetch_funding_rate_history", symbol, since_ms, limit)
 
-    async def fetch_open_interests(self, symbols: list[str]) -> dict[str, dict]:
+    async def fetch_open_interests(self, symbols: list[str] | None) -> dict[str, dict]:
         """Current open-interest structures by symbol (``{"openInterestAmount": contracts, "openInterestValue":
-        quote notional or None, "timestamp": ms, …}``): one call when ``fetchOpenInterests`` is supported, else one
-        ``fetch_open_interest`` per symbol. Raises :class:`Unsupported` when neither is."""
-        if self.has("fetchOpenInterests"):
-            return await self._call("fetch_open_interests", symbols)
+        quote notional or None, "timestamp": ms, …}``; ``symbols=None``: every market the answer holds) in one call
+        (OKX ``GET /api/v5/public/open-interest?instType=SWAP``, Hyperliquid ``POST /info`` ``metaAndAssetCtxs``).
+        Raises :class:`Unsupported` without ``fetchOpenInterests`` (use :meth:`fetch_open_interest` per symbol)."""
+        if not self.has("fetchOpenInterests"):
+            raise Unsupported(self.id, "NotSupported", "fetchOpenInterests not supported")
+        return await self._call("fetch_open_interests", symbols)
+
+    async def fetch_open_interest(self, symbol: str) -> dict:
+        """The current open-interest structure of one symbol (as :meth:`fetch_open_interests`; Binance
+        ``GET /fapi/v1/openInterest``: contracts only). Raises :class:`Unsupported` without ``fetchOpenInterest``."""
         if not self.has("fetchOpenInterest"):
-            raise Unsupported(self.id, "NotSupported", "fetchOpenInterest(s) not supported")
-        return {s: await self._call("fetch_open_interest", s) for s in symbols}
+            raise Unsupported(self.id, "NotSupported", "fetchOpenInterest not supported")
+        return await self._call("fetch_open_interest", symbol)
+
+    async def fetch_tickers(self) -> dict[str, dict]:
+        """Ticker structures of every linear swap by symbol (ccxt ``fetch_tickers()``; Bybit
+        ``GET /v5/market/tickers?category=linear``, one request; the raw ticker under ``info``). Raises
+        :class:`Unsupported` without ``fetchTickers``."""
+        if not self.has("fetchTickers"):
+            raise Unsupported(self.id, "NotSupported", "fetchTickers not supported")
+        return await self._call("fetch_tickers")
 
     async def fetch_open_interest_history(self, symbol: str, timeframe: str, since_ms: int | None,
                                           limit: int | None = None) -> list[dict]:

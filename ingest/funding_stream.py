@@ -10,10 +10,12 @@ Intervals: the exchange's word, never assumed. Where the funding answer carries 
 interval list (``fetch_funding_intervals``, Binance ``fundingInfo``) is read again every cycle, so a changed
 interval lands with the next row; where it does (Bybit ``fundingIntervalHour``, OKX's settlement spacing,
 Hyperliquid), the newest answer wins. The latest interval per symbol is kept in ``intervals`` (shared with the
-settled-funding stream). A malformed entry (a rate or price that is not a finite number) becomes a row that
+settled-funding streams), the newest mark price and next funding time too (open interest's notional, settled
+funding's due time). A malformed entry (a rate or price that is not a finite number) becomes a row that
 validation rejects and counts (``rows_rejected``); the other symbols of the answer are stored.
 
-Memory: one answer (a few hundred small dicts per venue) at a time, plus two floats per symbol.
+Memory: one answer (a few hundred small dicts per venue) at a time, plus the interval, mark price and next funding
+time of each symbol.
 """
 
 from __future__ import annotations
@@ -32,19 +34,21 @@ class FundingStream:
     """Current funding of ``universe`` (unified symbols) on ``client``'s exchange.
 
     ``whole_venue``: ask for every symbol at once (``ALPHAPULSE_FUNDING_UNIVERSE=all``) rather than for
-    ``universe`` by name. ``intervals`` (symbol → hours) and ``marks`` (symbol → newest mark price, quote currency)
+    ``universe`` by name. ``intervals`` (symbol → hours), ``marks`` (symbol → newest mark price, quote currency) and
+    ``next_funding`` (symbol → next funding time, aware UTC: when settled funding is due, :mod:`ingest.settled_stream`)
     are the worker's dicts for this exchange, updated in place; ``sink`` the worker's buffer; ``now()`` its clock
     (aware UTC)."""
 
     def __init__(self, client: ExchangeClient, universe: list[str], *, whole_venue: bool,
-                 intervals: dict[str, float], marks: dict[str, float], sink: Sink,
-                 now: Callable[[], datetime]) -> None:
+                 intervals: dict[str, float], marks: dict[str, float], next_funding: dict[str, datetime],
+                 sink: Sink, now: Callable[[], datetime]) -> None:
         self.client = client
         self.universe = universe
         self.members = frozenset(universe)
         self.whole_venue = whole_venue
         self.intervals = intervals
         self.marks = marks
+        self.next_funding = next_funding
         self.sink = sink
         self.now = now
 
@@ -67,5 +71,6 @@ class FundingStream:
             if row.funding_interval_hours:
                 self.intervals[row.symbol] = row.funding_interval_hours
         self.marks.update({r.symbol: r.mark_price for r in rows if r.mark_price and math.isfinite(r.mark_price)})
+        self.next_funding.update({r.symbol: r.next_funding_time for r in rows if r.next_funding_time is not None})
         await self.sink("funding", rows_to_frame(rows, FundingRow), client.id, "funding")
         return True

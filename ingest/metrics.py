@@ -5,7 +5,9 @@ Every sample is one row ``(time, metric, value, unit, labels)``. *Gauges* carry 
 carry the **increase since the previous sample** (so ``sum`` over a time bucket is the total in that
 bucket); a counter's label set is written every interval from its first occurrence on (zeros included).
 Streams: ``funding`` (current/predicted funding snapshots), ``ohlcv`` (closed 1-minute candles),
-``funding_history`` (settled funding). ``exchange`` is the ccxt id.
+``funding_history`` (settled funding; the rows of ``universe_history``, the funding universe's other symbols, are
+written under this label too), ``open_interest`` (open-interest snapshots), ``universe_history`` (its fetch
+metrics). ``exchange`` is the ccxt id.
 
 ======================== ========= ================================= =======================================
 metric                   unit      labels                            meaning

@@ -1,4 +1,5 @@
-"""Open interest through ccxt: the live snapshot of a poll and the paged, resumable history backfill.
+"""Open interest through ccxt: the paged, resumable history backfill (the live poll of the whole funding universe is
+:mod:`ingest.open_interest_stream`).
 
 Rows go to a ``sink(kind, frame, exchange, stream)`` (:data:`ingest.backfill.Sink`) as kind ``open_interest``:
 the worker's buffer (written by :func:`ingest.pipeline.ingest_open_interest`) or the pipeline directly.
@@ -33,21 +34,6 @@ def contract_size(client: ExchangeClient, symbol: str) -> float | None:
     market = (client.client.markets or {}).get(symbol) or {}
     size = market.get("contractSize")
     return float(size) if size else None
-
-
-async def poll_open_interest(client: ExchangeClient, symbols: list[str], sink: Sink, *, received_at: datetime,
-                             prices: dict[str, float] | None = None) -> int:
-    """Fetch the current open interest of ``symbols`` (one ``fetch_open_interests`` call, or one call per symbol),
-    normalize each structure (``source='live'``; notional from ``openInterestValue`` or base × ``prices[symbol]``,
-    the newest mark price in quote currency) and send them to ``sink``. Returns rows sent; raises the domain errors
-    of :mod:`ingest.exchange`."""
-    structures = await client.fetch_open_interests(symbols)
-    rows = [open_interest(client.id, {"symbol": s, **(v or {})}, contract_size=contract_size(client, s),
-                          source="live", received_at=received_at, price=(prices or {}).get(s))
-            for s, v in structures.items() if s in symbols]
-    if rows:
-        await sink("open_interest", rows_to_frame(rows, OpenInterestRow), client.id, "open_interest")
-    return len(rows)
 
 
 def newest_history(engine: Engine, exchange: str, symbol: str) -> datetime | None:

@@ -1,4 +1,4 @@
-"""The live ingest worker: one asyncio task per exchange (its four streams), a writer, metrics, retention.
+"""The live ingest worker: one asyncio task per exchange (its five streams), a writer, metrics, retention.
 
 * Start: load markets; the **funding universe** is every active USDT/USDC linear perpetual of the venue
   (``ALPHAPULSE_FUNDING_UNIVERSE=all``) or the configured symbols; configured symbols resolve per venue
@@ -10,8 +10,11 @@
   price, next funding time and interval, one request per cadence (``funding_poll_seconds``,
   :mod:`ingest.funding_stream`); on the configured symbols: ``ohlcv`` — closed 1-minute candles from the newest
   stored one on (``ohlcv_poll_seconds``), so after any outage the stream pages through what it missed;
-  ``funding_history`` — settled rates, fetched when a settlement is due; ``open_interest`` — current open
-  interest (``funding_poll_seconds``, :mod:`ingest.open_interest`).
+  ``funding_history`` — settled rates, fetched when a settlement is due; on the funding universe:
+  ``open_interest`` — current open interest on the funding cadence, one all-symbol request where the venue has one
+  (Binance: one per symbol, :mod:`ingest.open_interest_stream`); ``universe_history`` — settled rates of the
+  universe's other symbols, fetched when each pair's settlement is due (Binance: one all-symbol request,
+  :mod:`ingest.settled_stream`).
 * Faults: ``TransientError`` → exponential backoff with jitter, ``RateLimited`` → the longer schedule
   (:mod:`ingest.retry`), one log line per exchange + stream per backoff step; ``Unsupported`` → that
   stream (or that symbol of it) stops, logged once. Nothing an exchange does crashes the worker.
@@ -43,9 +46,10 @@ from ingest.buffer import Batch, Buffer
 from ingest.exchange import TIMEFRAME_MS, ExchangeCallError, ExchangeClient, RateLimited, Unsupported
 from ingest.funding_stream import FundingStream
 from ingest.metrics import Metrics, hypertable_sizes
-from ingest.open_interest import poll_open_interest
+from ingest.open_interest_stream import OpenInterestStream
 from ingest.retention import apply_retention
 from ingest.retry import network_backoff, rate_limit_backoff
+from ingest.settled_stream import SettledStream
 from ingest.spool import Spool
 from ingest.symbol_streams import SymbolStreams
 from ingest.universe import configured_spellings, linear_perpetuals, resolve_symbols
@@ -57,7 +61,7 @@ log = logging.getLogger(__name__)
 #: Longest time spent flushing the buffer after SIGTERM/SIGINT (seconds); then the rest is spooled and the process
 #: exits, within 10 s (``ingest.writer.CANCEL_GRACE_SECONDS`` after this at most, plus the spool's writes).
 FLUSH_SECONDS = 5.0
-STREAMS = ("funding", "ohlcv", "funding_history", "open_interest")
+STREAMS = ("funding", "ohlcv", "funding_history", "open_interest", "universe_history")
 
 
 class Worker(SymbolStreams):
@@ -76,8 +80,10 @@ class Worker(SymbolStreams):
         self.intervals: dict[str, dict[str, float]] = {}
         self.cadence = {"funding": settings.funding_poll_seconds, "ohlcv": settings.ohlcv_poll_seconds,
                         "funding_history": settings.funding_poll_seconds,
-                        "open_interest": settings.funding_poll_seconds}
+                        "open_interest": settings.funding_poll_seconds,
+                        "universe_history": settings.funding_poll_seconds}
         self.marks: dict[str, dict[str, float]] = {}  # newest mark price per exchange + symbol (quote currency)
+        self.next_funding: dict[str, dict[str, datetime]] = {}  # next funding time per exchange + symbol (UTC)
         self._net = network_backoff(settings.backoff_scale)
         self._rate = rate_limit_backoff(settings.backoff_scale)
         # Validation's symbol check: the configured symbols; with the whole universe, the venues' market lists are
@@ -167,9 +173,24 @@ class Worker(SymbolStreams):
             with contextlib.suppress(Unsupported):  # no list: the funding answers' own, else stored settlements
                 await self._retrying(client.id, "funding", funding.load_intervals)
             await self._catch_up(client, symbols)
-            cycles = {"funding": funding.cycle, "ohlcv": self._ohlcv_cycle, "funding_history": self._history_cycle,
-                      "open_interest": self._open_interest_cycle}
-            await asyncio.gather(*(self._stream(client, s, list(symbols), cycles[s]) for s in STREAMS))
+            streams = self._streams(client, funding, symbols)
+            await asyncio.gather(*(self._stream(client, s, *streams[s]) for s in STREAMS))
+
+    def _streams(self, client: ExchangeClient, funding: FundingStream, symbols: list[str]) -> dict[str, tuple]:
+        """Per stream its symbol list and cycle: the configured symbols' candles and settled funding; the funding
+        universe's current funding and open interest; settled funding of the universe beyond the configured symbols
+        (:mod:`ingest.settled_stream`)."""
+        universe = funding.universe
+        interest = OpenInterestStream(client, universe, marks=self.marks[client.id], sink=self._sink, now=self.now,
+                                      on_error=lambda e, error: self.metrics.inc(
+                                          "fetch_errors", exchange=e, stream="open_interest", error=error))
+        settled = SettledStream(client, intervals=self.intervals[client.id],
+                                next_funding=self.next_funding[client.id], newest=self.newest, sink=self._sink,
+                                now=self.now, backfill_days=self.settings.backfill_days)
+        return {"funding": (list(symbols), funding.cycle), "ohlcv": (list(symbols), self._ohlcv_cycle),
+                "funding_history": (list(symbols), self._history_cycle),
+                "open_interest": (list(universe), interest.cycle),
+                "universe_history": ([s for s in universe if s not in symbols], settled.cycle)}
 
     def _universe(self, client: ExchangeClient, markets: dict) -> tuple[FundingStream, list[str]]:
         """The funding stream over the venue's universe, and the configured symbols resolved on this venue."""
@@ -185,7 +206,8 @@ class Worker(SymbolStreams):
         self.intervals[client.id] = {}
         funding = FundingStream(client, perpetuals if whole else symbols, whole_venue=whole,
                                 intervals=self.intervals[client.id], marks=self.marks.setdefault(client.id, {}),
-                                sink=self._sink, now=self.now)
+                                next_funding=self.next_funding.setdefault(client.id, {}), sink=self._sink,
+                                now=self.now)
         return funding, symbols
 
     async def _stream(self, client: ExchangeClient, stream: str, symbols: list[str],
@@ -207,11 +229,6 @@ class Worker(SymbolStreams):
                 self.metrics.set("fetch_latency_seconds", time.monotonic() - started, exchange=client.id,
                                  stream=stream)
             await self._sleep(self.cadence[stream] - (time.monotonic() - started))
-
-    async def _open_interest_cycle(self, client: ExchangeClient, symbols: list[str]) -> bool:
-        """Open interest on the funding cadence; notional = ccxt's openInterestValue, else base × newest mark."""
-        await poll_open_interest(client, symbols, self._sink, received_at=self.now(), prices=self.marks.get(client.id))
-        return True
 
     async def _sink(self, kind: str, frame: pd.DataFrame, exchange: str, stream: str) -> None:
         """Buffer fetched rows and remember the newest exchange time per symbol (for paging and lag)."""

@@ -112,14 +112,15 @@ class Settings:
         "ALPHAPULSE_SYMBOLS",
         ("BTC", "ETH", "SOL", "BNB", "XRP"),
         "Comma-separated symbols (BTC, BTC/USDT, BTCUSDT or BTC/USDT:USDT): linear perpetuals followed with 1-minute "
-        "candles, settled funding and open interest. A bare coin (BTC) is the USDT-settled perpetual, or the "
-        "venue's USDC-settled one where it lists no USDT one (Hyperliquid).",
+        "candles and a catch-up backfill of candles and settled funding. A bare coin (BTC) is the USDT-settled "
+        "perpetual, or the venue's USDC-settled one where it lists no USDT one (Hyperliquid).",
     )
     funding_universe: str = _env_field(
         "ALPHAPULSE_FUNDING_UNIVERSE",
         "all",
-        "Symbols of the current-funding stream: all (every active USDT- or USDC-settled linear perpetual of each "
-        "exchange, one request per exchange and cadence) or symbols (only ALPHAPULSE_SYMBOLS).",
+        "Symbols of the current-funding, open-interest and settled-funding streams: all (every active USDT- or "
+        "USDC-settled linear perpetual of each exchange, one request per exchange and cadence where the exchange "
+        "allows) or symbols (only ALPHAPULSE_SYMBOLS).",
     )
     exchange_base_url: str = _env_field(
         "ALPHAPULSE_EXCHANGE_BASE_URL",

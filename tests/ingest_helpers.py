@@ -33,8 +33,8 @@ MINUTE_MS, HOUR_MS = 60_000, 3_600_000
 class FundingState(NamedTuple):
     """A Binance symbol's current funding as the fake exchange derives it, computed here from the recorded files:
     ``rate`` (fraction per interval) and ``settled_ms`` of the last settlement at or before now, ``mark`` = close of
-    the last 1-minute (else 1-hour) candle closed by now, ``next_ms`` = next settlement on the minute-floored grid of
-    the last one every ``interval_ms``."""
+    the candle that closed last by now (1-minute or 1-hour; the 1-minute one at an equal close time), ``next_ms`` =
+    next settlement on the minute-floored grid of the last one every ``interval_ms``."""
 
     rate: float
     settled_ms: int
@@ -55,12 +55,11 @@ def recorded_funding_state(base: str, now_ms: int, interval_ms: int) -> FundingS
     funding += [(int(r["funding_time_ms"]), r["funding_rate"]) for r in _rows(CROSS_VENUE_FUNDING_FILE)
                 if (r["venue"], r["coin"]) == ("binance", base)]
     settled_ms, rate = max(f for f in funding if f[0] <= now_ms)
-    closed = [(int(r["open_time_ms"]), r["close"]) for r in _rows(BINANCE_KLINES_1M_FILE)
+    closed = [(int(r["open_time_ms"]) + MINUTE_MS, -MINUTE_MS, r["close"]) for r in _rows(BINANCE_KLINES_1M_FILE)
               if r["symbol"] == f"{base}USDT" and int(r["open_time_ms"]) + MINUTE_MS <= now_ms]
-    if not closed:
-        closed = [(int(r["open_time_ms"]), r["close"]) for r in _rows(CROSS_VENUE_CANDLES_FILE)
-                  if (r["venue"], r["coin"]) == ("binance", base) and int(r["open_time_ms"]) + HOUR_MS <= now_ms]
-    mark = float(max(closed)[1])
+    closed += [(int(r["open_time_ms"]) + HOUR_MS, -HOUR_MS, r["close"]) for r in _rows(CROSS_VENUE_CANDLES_FILE)
+               if (r["venue"], r["coin"]) == ("binance", base) and int(r["open_time_ms"]) + HOUR_MS <= now_ms]
+    mark = float(max(closed)[2])
     grid = settled_ms - settled_ms % MINUTE_MS
     return FundingState(float(rate), settled_ms, mark, grid + interval_ms * ((now_ms - grid) // interval_ms + 1))
 

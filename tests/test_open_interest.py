@@ -19,7 +19,8 @@ from app import create_app, with_database
 from db.queries import open_interest_series
 from ingest.exchange import ExchangeClient
 from ingest.normalize import open_interest
-from ingest.open_interest import HISTORY_DAYS, backfill_open_interest, poll_open_interest
+from ingest.open_interest import HISTORY_DAYS, backfill_open_interest
+from ingest.open_interest_stream import OpenInterestStream
 from ingest.pipeline import ingest_open_interest
 from ingest.recorded import CROSS_VENUE_OPEN_INTEREST, RECORDED_DIR
 from ingest.rows import OpenInterestRow, rows_to_frame
@@ -71,7 +72,9 @@ def _poll(fake, engine):
     async def go():
         async with ExchangeClient("binanceusdm", settings) as client:
             await client.load_markets()
-            await poll_open_interest(client, [BTC, ETH], sink, received_at=NOW)
+            stream = OpenInterestStream(client, [BTC, ETH], marks={}, sink=sink, now=lambda: NOW,
+                                        on_error=lambda *_: None)
+            await stream.cycle(client, [BTC, ETH])
 
     asyncio.run(go())
     frame = pd.concat(batches, ignore_index=True)

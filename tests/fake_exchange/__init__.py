@@ -14,7 +14,7 @@ Use in tests (fixture from ``tests/fake_exchange/fixtures.py``, registered in ``
 
 Standalone (benchmarks): ``python -m tests.fake_exchange --port 8765 --symbols 100 [--now MS] [--running]``.
 
-What is served (modules ``binance``, ``bybit``, ``okx`` document each route):
+What is served (modules ``binance``, ``binance_oi``, ``bybit``, ``okx``, ``hyperliquid`` document each route):
 
 =============  ==========================================  ==============================================
 exchange       symbols (ccxt unified ``X/USDT:USDT``)       data (see tests/data/fake_exchange/PROVENANCE.md)
@@ -24,19 +24,28 @@ binanceusdm    BTC ETH SOL BNB XRP ADA DOGE HYPE            1m klines 2025-06-16
                file outside the repo, benchmarks only)      DOGE HYPE), funding 2025-03 .. 2026-03; derived:
                                                             exchangeInfo specs, premiumIndex, tickers, open
                                                             interest (Hyperliquid's, re-served)
-bybit          BTC ETH SOL DOGE HYPE                        1h candles (same windows), funding 2025-03..2026-03
-okx            BTC ETH SOL DOGE HYPE                        1h candles 2026-02-01..03-05, funding 2025-12..2026-03
-hyperliquid    BTC ETH SOL DOGE HYPE (``X/USDC:USDC``)      hourly funding 2025-03-08..2026-03-07 (POST /info)
+bybit          BTC ETH SOL DOGE HYPE                        1h candles (same windows), funding 2025-03..2026-03;
+                                                            derived: tickers' open interest (Hyperliquid's)
+okx            BTC ETH SOL DOGE HYPE                        1h candles 2026-02-01..03-05, funding 2025-12..2026-03;
+                                                            derived: open-interest (Hyperliquid's)
+hyperliquid    BTC ETH SOL DOGE HYPE (``X/USDC:USDC``)      hourly funding 2025-03-08..2026-03-07, hourly open
+                                                            interest 2025-12..2026-03 (POST /info); derived:
+                                                            markPx (Binance's 1h close)
 =============  ==========================================  ==============================================
+
+Open interest on every venue is Hyperliquid's recorded hourly USD open interest (``oi_source``; derived and labelled
+so on Binance, Bybit and OKX), in base units through the venue's own recorded 1 h close (Hyperliquid: Binance's);
+``fake.spoil_open_interest`` makes one symbol's open-interest fields malformed in every answer.
 
 Funding intervals come from the recorded settlement spacing: HYPE 4 h on Binance and OKX, Hyperliquid 1 h, all else
 8 h (``fake.set_interval`` changes one, as an exchange does; ``fake.spoil_funding`` makes one symbol's entry of the
 all-symbol funding answers malformed). The all-symbol funding endpoints (Binance ``premiumIndex`` without
 ``symbol`` and ``fundingInfo``, Bybit ``tickers?category=linear``, OKX ``funding-rate?instId=ANY``, Hyperliquid
-``metaAndAssetCtxs``) answer for every served symbol.
+``metaAndAssetCtxs``), OKX ``open-interest?instType=SWAP`` and Binance ``fundingRate`` without ``symbol`` (settled
+funding of every symbol) answer for every served symbol.
 The clock starts at 2025-06-17 08:38:08 UTC (``store.DEFAULT_NOW_MS``); nothing stamped after now is served
 and the candle containing now is returned as the open candle. The "current" funding rate is the last settled one
-and mark price the last closed candle's close; index price is not recorded and is sent empty (ccxt: ``None``).
+and mark price the close of the candle that closed last; index price is not recorded and is sent empty (ccxt: ``None``).
 
 Client options that keep tests fast: ``{"enableRateLimit": False, "options": {"fetchMarkets": {"types":
 ["linear"]}}}`` (``["swap"]`` for okx) - the other market types answer empty lists, but ccxt throttles the

@@ -6,17 +6,18 @@ What each route serves (venue ``binance`` of the store; symbols ``BTCUSDT`` …)
 * ``exchangeInfo``: **derived** contract specifications of the served symbols (``binance_specs``: tick and step
   sizes from the recorded prices' and volumes' decimal places), ``serverTime`` = now.
 * ``premiumIndex``: a **derived** object per symbol (no snapshot is served):
-  ``markPrice`` = close of the last closed 1m candle (1h when no 1m is recorded), ``lastFundingRate`` = the
+  ``markPrice`` = close of the candle that closed last (1m or 1h, ``MarketView.last_price``), ``lastFundingRate`` = the
   last settled rate, ``nextFundingTime`` = next settlement on the symbol's grid, ``time`` = now;
   ``indexPrice``, ``estimatedSettlePrice`` and ``interestRate`` are not recorded and sent as ``""`` (ccxt
   reads ``""`` as ``None``). Without ``symbol``: every served symbol (the whole recorded universe). A symbol
   spoiled by ``MarketView.spoil_funding`` has ``"NaN"`` rate and prices.
 * ``fundingInfo``: ``{symbol, fundingIntervalHours}`` for every served symbol with recorded settlements,
   the interval derived from their spacing (HYPE 4 h, the rest 8 h); cap/floor fields are not recorded.
-* ``fundingRate`` (``symbol`` required here): recorded settlements ``{symbol, fundingTime, fundingRate}``
-  (no ``markPrice``: not recorded); ``startTime``/``endTime``/``limit`` (default 100, max 1000) as the real
-  API: oldest first from ``startTime``, else the newest ``limit`` up to ``endTime``/now; with neither time
-  the newest 200.
+* ``fundingRate``: recorded settlements ``{symbol, fundingTime, fundingRate}`` (no ``markPrice``: not
+  recorded); ``startTime``/``endTime``/``limit`` (default 100, max 1000) as the real API: oldest first from
+  ``startTime``, else the newest ``limit`` up to ``endTime``/now; with neither time the newest 200. Without
+  ``symbol`` (Binance's all-symbol form): the settlements of every served symbol merged by time (then symbol)
+  and paged the same way.
 * ``klines``: recorded candles as 12-element arrays; only the 6 OHLCV fields and ``closeTime`` are recorded,
   the rest are ``null``. ``limit`` default 500, max 1500; paging as ``fundingRate``. Intervals other than
   ``1m``/``1h`` (and coins without a recording) answer ``[]``. The candle containing now is included (the
@@ -116,11 +117,16 @@ def funding_info(view: MarketView, query: Query) -> list[dict]:
 
 
 def funding_rate(view: MarketView, query: Query) -> list[dict]:
-    """``GET /fapi/v1/fundingRate?symbol=`` -> recorded settlements, oldest first; 400 for a bad symbol."""
-    base = _base(view, query)
+    """``GET /fapi/v1/fundingRate[?symbol=]`` -> recorded settlements, oldest first; 400 for a bad symbol. Without
+    ``symbol``: the settlements of every served symbol, ordered by time then symbol, paged over the merged list."""
+    base = _base(view, query, required=False)
     bare = "startTime" not in query and "endTime" not in query  # Binance: then the newest 200 by default
-    rows = view.select(VENUE, base, "funding", _window(view, query, 200 if bare else 100, 1000))
-    return [{"symbol": query["symbol"], "fundingTime": t, "fundingRate": row[0]} for t, row in rows]
+    window = _window(view, query, 200 if bare else 100, 1000)
+    chosen = {query["symbol"]: base} if base is not None else _served(view)
+    rows = sorted((t, symbol, row[0]) for symbol, b in chosen.items() for t, row in view.select(VENUE, b, "funding",
+                                                                                              window))
+    rows = rows[-window.limit:] if window.newest_first else rows[: window.limit]
+    return [{"symbol": symbol, "fundingTime": t, "fundingRate": rate} for t, symbol, rate in rows]
 
 
 def klines(view: MarketView, query: Query) -> list[list]:

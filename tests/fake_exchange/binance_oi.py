@@ -1,15 +1,11 @@
 """Binance USD-M open interest answers (``/fapi/v1/openInterest``, ``/futures/data/openInterestHist``): **derived
 from another venue's recording** — no licensed Binance open-interest history exists.
 
-Source: the bundled ``data/recorded/cross_venue_open_interest_usd_7_venues_2025-12-07_2026-03-07.csv.gz``
-(Unlicense; see ``data/recorded/PROVENANCE.md``): **Hyperliquid's** hourly open interest in USD, 2025-12-07 11:00 →
-2026-03-07 10:00 UTC, coins BTC ETH SOL DOGE HYPE. The fake re-serves a coin's Hyperliquid row stamped ``t`` as the
-Binance symbol ``<COIN>USDT`` at ``t``:
-
-* ``sumOpenInterestValue`` = Hyperliquid's recorded ``oi_usd`` (string verbatim; USD read as USDT);
-* ``sumOpenInterest`` = that value / the close of the fake's recorded Binance 1 h candle that closed at ``t`` (open
-  ``t`` − 1 h), 8 decimals (base units = contracts on USD-M). Rows without such a candle (the fake keeps Binance 1 h
-  candles for 2025-06-10 → 06-19 and 2026-02-01 → 03-05 only) are **not served**, so every served row has both.
+Rows come from :mod:`tests.fake_exchange.oi_source`: **Hyperliquid's** recorded hourly USD open interest of the coin,
+served as the Binance symbol ``<COIN>USDT`` at the same time, ``sumOpenInterestValue`` = the recorded ``oi_usd``
+(verbatim; USD read as USDT), ``sumOpenInterest`` = that value / the close of the fake's recorded Binance 1 h candle
+that closed then (8 decimals; base units = contracts on USD-M). Hours without such a candle (the fake keeps Binance 1 h
+candles for 2025-06-10 → 06-19 and 2026-02-01 → 03-05 only) are **not served**, so every served row has both.
 
 So the served numbers are real Hyperliquid positioning in Binance's shape, never Binance's own open interest.
 
@@ -18,26 +14,18 @@ So the served numbers are real Hyperliquid positioning in Binance's shape, never
   periods answer ``[]``. Rows ``{symbol, sumOpenInterest, sumOpenInterestValue, timestamp}``; ``limit`` default 30,
   max 500; from ``startTime`` oldest first, else the newest ``limit`` up to ``endTime``/now.
 * ``openInterest`` (``symbol`` required): ``{symbol, openInterest, time}`` of the newest served hourly row at or
-  before now (``openInterest`` = its ``sumOpenInterest``); before the first row: HTTP 400.
+  before now (``openInterest`` = its ``sumOpenInterest``; ``"NaN"`` for a symbol spoiled by
+  ``MarketView.spoil_open_interest``); before the first row: HTTP 400.
 * A symbol the fake does not serve: HTTP 400 ``{"code": -1121, "msg": "Invalid symbol."}``.
 """
 
 from __future__ import annotations
 
-import bisect
-import csv
-import gzip
-from datetime import datetime
-from decimal import Decimal
-from functools import cache
-
-from ingest.recorded import CROSS_VENUE_OPEN_INTEREST, RECORDED_DIR
+from tests.fake_exchange import oi_source
 from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
 from tests.fake_exchange.store import HOUR_MS
 from tests.fake_exchange.view import MarketView
 
-#: The venue whose recorded hourly open interest is re-served as Binance's.
-SOURCE_VENUE = "hyperliquid"
 #: Periods of ``openInterestHist`` served, in ms (Binance's names).
 PERIOD_MS = {"1h": HOUR_MS, "2h": 2 * HOUR_MS, "4h": 4 * HOUR_MS, "6h": 6 * HOUR_MS, "12h": 12 * HOUR_MS,
              "1d": 24 * HOUR_MS}
@@ -47,31 +35,10 @@ def _error(msg: str, code: int = -1102) -> ApiError:
     return ApiError(400, {"code": code, "msg": msg})
 
 
-@cache
-def recorded() -> dict[str, tuple[tuple[int, str], ...]]:
-    """Hyperliquid's recorded ``(time_ms, oi_usd)`` by coin, oldest first (read once; immutable)."""
-    rows: dict[str, list[tuple[int, str]]] = {}
-    with gzip.open(RECORDED_DIR / CROSS_VENUE_OPEN_INTEREST, "rt", newline="") as f:
-        for row in csv.DictReader(f):
-            if row["venue"] == SOURCE_VENUE:
-                ms = int(datetime.fromisoformat(row["timestamp"]).timestamp() * 1000)
-                rows.setdefault(row["coin"], []).append((ms, row["oi_usd"]))
-    return {coin: tuple(sorted(r)) for coin, r in rows.items()}
-
-
 def _served_rows(view: MarketView, base: str) -> list[dict]:
-    """The hourly rows of ``base`` served up to now: those with a recorded Binance 1 h close at their time."""
-    candles = view.candles("binance", base, "1h")
-    out = []
-    for ms, value in recorded().get(base, ()):
-        if ms > view.now_ms():
-            break
-        i = bisect.bisect_left(candles.times, ms - HOUR_MS)
-        if i < len(candles.times) and candles.times[i] == ms - HOUR_MS:
-            close = Decimal(candles.rows[i][3])
-            out.append({"symbol": f"{base}USDT", "sumOpenInterest": f"{Decimal(value) / close:.8f}",
-                        "sumOpenInterestValue": value, "timestamp": ms})
-    return out
+    """The hourly rows of ``base`` served up to now (:func:`oi_source.served_rows` priced by Binance's 1 h close)."""
+    return [{"symbol": f"{base}USDT", "sumOpenInterest": r.amount, "sumOpenInterestValue": r.value,
+             "timestamp": r.time_ms} for r in oi_source.served_rows(view, "binance", base)]
 
 
 def _base(view: MarketView, query: Query) -> str:
@@ -102,10 +69,12 @@ def open_interest_hist(view: MarketView, query: Query) -> list[dict]:
 
 def open_interest(view: MarketView, query: Query) -> dict:
     """``GET /fapi/v1/openInterest`` -> the newest served hourly row at or before now (derived shape)."""
-    rows = _served_rows(view, _base(view, query))
-    if not rows:
+    base = _base(view, query)
+    row = oi_source.current(view, "binance", base)
+    if row is None:
         raise _error("No open interest before now.", -1121)
-    return {"symbol": rows[-1]["symbol"], "openInterest": rows[-1]["sumOpenInterest"], "time": rows[-1]["timestamp"]}
+    amount = "NaN" if view.spoiled_open_interest("binance", base) else row.amount
+    return {"symbol": f"{base}USDT", "openInterest": amount, "time": row.time_ms}
 
 
 ROUTES = {"/fapi/v1/openInterest": open_interest, "/futures/data/openInterestHist": open_interest_hist}

@@ -11,7 +11,12 @@ the store: BTC, ETH, SOL, DOGE, HYPE USDT linear perpetuals (cross-venue recordi
   ``nextFundingTime`` = next settlement, ``fundingIntervalHour`` (derived), ``lastPrice`` = ``markPrice`` =
   close of the last closed 1h candle; 24 h figures from the trailing 24 closed 1h candles. ``indexPrice`` is
   not recorded and sent as ``""``. Without ``symbol``: every served symbol; a symbol spoiled by
-  ``MarketView.spoil_funding`` has ``"NaN"`` rate and prices.
+  ``MarketView.spoil_funding`` has ``"NaN"`` rate and prices. Open interest, **derived** (:mod:`oi_source`:
+  Hyperliquid's recorded hourly USD open interest of the coin, never Bybit's): ``openInterestValue`` = the recorded
+  USD value of the newest hour at or before now with a recorded Bybit 1 h candle closing then, ``openInterest`` =
+  that value / that close (base units); both left out when no such hour exists (before 2026-02-01 01:00, where
+  the fake's Bybit 1 h candles of that period start), ``"NaN"`` for a symbol spoiled by
+  ``MarketView.spoil_open_interest``.
 * ``funding/history``: ``{symbol, fundingRate, fundingRateTimestamp}``, newest first; limit default/max 200;
   the newest ``limit`` settlements in [startTime, endTime] (endTime default now); ``startTime`` without
   ``endTime`` is an error, as on Bybit.
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.fake_exchange import oi_source
 from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
 from tests.fake_exchange.faults import spoil
 from tests.fake_exchange.store import HOUR_MS, MINUTE_MS
@@ -94,6 +100,11 @@ def _ticker(view: MarketView, symbol: str, base: str) -> dict:
         "nextFundingTime": str(view.next_settlement(VENUE, base) or ""),
         "fundingIntervalHour": str(interval // HOUR_MS) if interval else "",
     }
+    interest = oi_source.current(view, VENUE, base)
+    if interest is not None:
+        bad = view.spoiled_open_interest(VENUE, base)
+        ticker.update(openInterest="NaN" if bad else interest.amount,
+                      openInterestValue="NaN" if bad else interest.value)
     day = view.trailing_day(VENUE, base)
     if day:
         stats = day_stats(day)

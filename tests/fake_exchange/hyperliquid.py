@@ -14,10 +14,15 @@ Request types served (ccxt method → type):
   of the contract: BTC 5, ETH 4, SOL 2, DOGE 0, HYPE 2) is contract metadata as Hyperliquid publishes it in
   ``meta``, not recorded market data (BTC's ``"5"`` also appears in ccxt's recorded static test response);
   ``maxLeverage`` is not recorded and left out. Asset contexts: ``funding`` = the last settled hourly rate at or
-  before now (derived: Hyperliquid's field is the current predicted rate); ``markPx``, ``oraclePx``, ``midPx``,
-  ``openInterest``, ``premium``, ``dayNtlVlm``, ``prevDayPx`` are not recorded and sent as ``""`` (ccxt: ``None``).
-  A coin spoiled by ``MarketView.spoil_funding`` has ``"NaN"`` funding (its prices are left alone: ccxt's
-  ``load_markets`` reads ``markPx`` from the same answer and fails on ``"NaN"``).
+  before now (derived: Hyperliquid's field is the current predicted rate). ``openInterest`` and ``markPx``
+  (:mod:`oi_source`): Hyperliquid's **own** recorded hourly USD open interest of the newest hour at or before now
+  that has a recorded **Binance** 1 h candle closing then (no Hyperliquid candles are recorded in that period),
+  ``markPx`` = that Binance close (**another venue's price**, derived), ``openInterest`` = the recorded USD value /
+  that close (coins, 8 decimals; so ``openInterest`` × ``markPx`` ≈ the recorded value); both ``""`` before such an
+  hour (before 2026-02-01 01:00). ``oraclePx``, ``midPx``, ``premium``, ``dayNtlVlm``, ``prevDayPx`` are not
+  recorded and sent as ``""`` (ccxt: ``None``). A coin spoiled by ``MarketView.spoil_funding`` has ``"NaN"``
+  funding (its prices are left alone: ccxt's ``load_markets`` reads ``markPx`` from the same answer and fails on
+  ``"NaN"``); one spoiled by ``MarketView.spoil_open_interest`` has ``"NaN"`` ``openInterest``.
 * ``fundingHistory`` (``fetch_funding_rate_history``; ``coin``, ``startTime`` required, ``endTime`` optional):
   ``[{coin, fundingRate, time}]`` oldest first, at most 500 from ``startTime`` (Hyperliquid's page size);
   ``premium`` is not recorded and left out. An unknown coin answers ``[]``.
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.fake_exchange import oi_source
 from tests.fake_exchange.api import ApiError
 from tests.fake_exchange.store import TIMEFRAME_MS
 from tests.fake_exchange.view import MarketView, Window
@@ -39,6 +45,8 @@ VENUE = "hyperliquid"
 PATH = "/info"
 #: Hyperliquid's published size decimals (``meta`` → ``universe[].szDecimals``) of the served coins.
 SZ_DECIMALS = {"BTC": 5, "ETH": 4, "SOL": 2, "DOGE": 0, "HYPE": 2}
+#: The venue whose recorded 1 h closes price Hyperliquid's open interest and mark (:mod:`oi_source`).
+OI_PRICE_VENUE = "binance"
 #: Most rows of one ``fundingHistory`` answer.
 FUNDING_PAGE = 500
 #: Body of Hyperliquid's HTTP 429 answer.
@@ -60,10 +68,14 @@ def _meta(view: MarketView) -> dict:
 
 def _context(view: MarketView, coin: str) -> dict:
     settled = view.last_settlement(VENUE, coin)
-    ctx = {"funding": settled[1] if settled else "", "markPx": "", "oraclePx": "", "midPx": "", "openInterest": "",
-           "premium": "", "dayNtlVlm": "", "prevDayPx": ""}
+    interest = oi_source.current(view, OI_PRICE_VENUE, coin)
+    ctx = {"funding": settled[1] if settled else "", "markPx": interest.close if interest else "", "oraclePx": "",
+           "midPx": "", "openInterest": interest.amount if interest else "", "premium": "", "dayNtlVlm": "",
+           "prevDayPx": ""}
     if view.spoiled(VENUE, coin):  # the rate only: ccxt's load_markets reads markPx from the same answer
         ctx["funding"] = "NaN"
+    if view.spoiled_open_interest(VENUE, coin):
+        ctx["openInterest"] = "NaN"
     return ctx
 
 

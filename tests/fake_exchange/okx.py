@@ -22,11 +22,19 @@ BTC, ETH, SOL, DOGE, HYPE ``-USDT-SWAP`` (cross-venue recordings from 2025-12; H
   ``after`` exclusive bounds, the newest ``limit`` inside them.
 * ``market/ticker(s)``, ``public/mark-price``: ``last`` = ``markPx`` = close of the last closed 1h candle;
   24 h figures from the trailing 24 closed 1h candles (``vol24h`` in contracts).
+* ``public/open-interest`` (``instType=SWAP`` required, ``instId`` optional: without it every served swap, as
+  ccxt's ``fetch_open_interests`` asks): **derived** (:mod:`oi_source`: Hyperliquid's recorded hourly USD open
+  interest of the coin, never OKX's): ``oiUsd`` = the recorded USD value of the newest hour at or before now with a
+  recorded OKX 1 h candle closing then, ``oiCcy`` = that value / that close (base units), ``ts`` = that hour;
+  ``oi`` (contracts) is sent as ``""``: OKX's contract value (``ctVal``) is not recorded, so contracts cannot be
+  derived (ccxt: ``openInterestAmount`` None). Swaps without such an hour are left out; a symbol spoiled by
+  ``MarketView.spoil_open_interest`` has ``"NaN"`` values.
 * ``public/time``: ``{"ts": now}``.
 """
 
 from __future__ import annotations
 
+from tests.fake_exchange import oi_source
 from tests.fake_exchange.api import ApiError, Query, clamp_limit, int_param
 from tests.fake_exchange.faults import spoil
 from tests.fake_exchange.store import TIMEFRAME_MS
@@ -175,6 +183,20 @@ def mark_price(view: MarketView, query: Query) -> dict:
     )
 
 
+def open_interest(view: MarketView, query: Query) -> dict:
+    """``GET /api/v5/public/open-interest?instType=SWAP[&instId=]`` -> derived open interest (module docstring)."""
+    if query.get("instType") != "SWAP":
+        raise _error("Parameter instType error")
+    out = []
+    for inst_id, base in (_selected(view, query) if "instId" in query else _served(view)).items():
+        row = oi_source.current(view, VENUE, base)
+        if row is not None:
+            bad = view.spoiled_open_interest(VENUE, base)
+            out.append({"instType": "SWAP", "instId": inst_id, "oi": "", "oiCcy": "NaN" if bad else row.amount,
+                        "oiUsd": "NaN" if bad else row.value, "ts": str(row.time_ms)})
+    return _ok(out)
+
+
 def server_time(view: MarketView, query: Query) -> dict:
     """``GET /api/v5/public/time`` -> ``[{"ts": now_ms}]``."""
     return _ok([{"ts": str(view.now_ms())}])
@@ -185,6 +207,7 @@ ROUTES = {
     f"{PREFIX}/public/funding-rate": funding_rate,
     f"{PREFIX}/public/funding-rate-history": funding_rate_history,
     f"{PREFIX}/public/mark-price": mark_price,
+    f"{PREFIX}/public/open-interest": open_interest,
     f"{PREFIX}/public/time": server_time,
     f"{PREFIX}/market/candles": candles,
     f"{PREFIX}/market/history-candles": candles,

@@ -229,6 +229,12 @@ class FakeExchange:
         ``"NaN"``), the other symbols of the same all-symbol answer untouched. Raises ``KeyError`` as above."""
         self.view.spoil_funding(VENUES[exchange], symbol.split("/", maxsplit=1)[0])
 
+    def spoil_open_interest(self, exchange: str, symbol: str) -> None:
+        """Make ``exchange`` + ``symbol``'s open-interest fields ``"NaN"`` in every answer that carries them (Binance
+        ``openInterest``, Bybit tickers, OKX ``open-interest``, Hyperliquid ``metaAndAssetCtxs``), the other symbols
+        of an all-symbol answer untouched. Raises ``KeyError`` for an exchange not served."""
+        self.view.spoil_open_interest(VENUES[exchange], symbol.split("/", maxsplit=1)[0])
+
     def reset(self) -> None:
         """Clock back to ``store.DEFAULT_NOW_MS``, no faults, no holes, no interval overrides or spoiled entries, empty
         request log."""

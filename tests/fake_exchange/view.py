@@ -77,6 +77,7 @@ class MarketView:
         self._holes: list[Hole] = []
         self._intervals: dict[tuple[str, str], int] = {}
         self._spoiled: set[tuple[str, str]] = set()
+        self._spoiled_oi: set[tuple[str, str]] = set()
 
     def set_interval(self, venue: str, base: str, interval_ms: int) -> None:
         """From now on serve ``interval_ms`` as the funding interval of ``venue``/``base`` (an exchange changing a
@@ -100,6 +101,17 @@ class MarketView:
         """True when :meth:`spoil_funding` was called for ``venue``/``base``."""
         with self._lock:
             return (venue, base) in self._spoiled
+
+    def spoil_open_interest(self, venue: str, base: str) -> None:
+        """Make the open-interest fields of ``venue``/``base`` malformed (``"NaN"``) in every answer that carries
+        them, the all-symbol ones included; its other fields and the other symbols are untouched."""
+        with self._lock:
+            self._spoiled_oi.add((venue, base))
+
+    def spoiled_open_interest(self, venue: str, base: str) -> bool:
+        """True when :meth:`spoil_open_interest` was called for ``venue``/``base``."""
+        with self._lock:
+            return (venue, base) in self._spoiled_oi
 
     def set_now(self, ms: int, running: bool = False) -> None:
         """Make ``ms`` (UTC ms since the epoch) the exchange's current time; ``running`` lets it tick on."""
@@ -135,7 +147,7 @@ class MarketView:
         """Back to ``DEFAULT_NOW_MS``, stopped clock, no holes."""
         with self._lock:
             self._now, self._running, self._holes, self._skew = DEFAULT_NOW_MS, False, [], 0
-            self._intervals, self._spoiled = {}, set()
+            self._intervals, self._spoiled, self._spoiled_oi = {}, set(), set()
 
     def _visible(self, series: Series, venue: str, base: str, kind: str, start: int, end: int) -> list[int]:
         """Indexes of the rows of ``series`` with start <= t <= min(end, now) that no hole hides."""
@@ -179,9 +191,12 @@ class MarketView:
         return "1m" if (venue, base, "1m") in self.store.candles else "1h"
 
     def last_price(self, venue: str, base: str) -> str | None:
-        """Close of the last closed candle of the finest recorded timeframe (recorded string), or ``None``."""
-        candle = self.last_closed_candle(venue, base, self.finest_timeframe(venue, base))
-        return candle[1][3] if candle else None
+        """Close of the candle that closed last at or before now, over the recorded timeframes (at an equal close
+        time the finer one; recorded string), or ``None``. (Binance's 1 m recording ends in 2025-06: later, the 1 h
+        candles are newer.)"""
+        closed = [(t + TIMEFRAME_MS[tf], -TIMEFRAME_MS[tf], row[3]) for tf in TIMEFRAME_MS
+                  if (candle := self.last_closed_candle(venue, base, tf)) for t, row in [candle]]
+        return max(closed)[2] if closed else None
 
     def trailing_day(self, venue: str, base: str) -> list[tuple[str, ...]]:
         """Candles (finest recorded timeframe, oldest first) that closed in the 24 h before now."""
