@@ -53,7 +53,8 @@ def predicted_funding(exchange: str, structure: dict, *, received_at: datetime,
            "indexPrice": 106647.69847826, "timestamp": 1750149488000, "fundingTimestamp": 1750176000000}
 
     ``time`` = the exchange's observation time (``timestamp``; OKX and Hyperliquid send none → ``received_at``);
-    ``next_funding_time`` = ``fundingTimestamp`` (when this predicted rate settles); ``funding_interval_hours``
+    ``next_funding_time`` = ``fundingTimestamp`` (when this predicted rate settles; ``None`` for Binance's 0, sent
+    for a symbol that is settling or delisted, never the epoch); ``funding_interval_hours``
     = the live ``fundingIntervalHour`` of the raw answer where the exchange sends one (Bybit tickers: ccxt's own
     ``interval`` comes from the markets loaded at start and would miss a change), else the structure's
     ``interval`` (OKX: ``nextFundingTime`` − ``fundingTime``; Hyperliquid: ccxt's ``1h``), else ``interval`` (the
@@ -72,7 +73,7 @@ def predicted_funding(exchange: str, structure: dict, *, received_at: datetime,
         funding_interval_hours=live or interval_hours(structure.get("interval")) or interval,
         mark_price=structure.get("markPrice"),
         index_price=structure.get("indexPrice"),
-        next_funding_time=ms_to_datetime(structure.get("fundingTimestamp")),
+        next_funding_time=ms_to_datetime(structure.get("fundingTimestamp") or None),
     )
 
 

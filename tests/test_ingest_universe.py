@@ -7,10 +7,13 @@ settlements), never from the ingest code under test."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pandas as pd
+from ccxt.binanceusdm import binanceusdm
 from sqlalchemy import text
 
+from ingest.normalize import predicted_funding
 from ingest.worker import Worker
 from settings import load_settings
 from tests.fake_exchange.store import HOUR_MS
@@ -154,3 +157,16 @@ def test_a_malformed_entry_is_rejected_and_counted_while_the_others_are_stored(c
     assert _run(worker, lambda: expected <= _pairs(clean_db) and set(rejected()) == {"binanceusdm", "hyperliquid"}) == 0
     assert _pairs(clean_db) == expected
     assert all(count >= 1 for count in rejected().values())
+
+
+def test_binance_next_funding_time_zero_is_stored_as_unknown_not_the_epoch():
+    """Binance's premiumIndex sends ``nextFundingTime`` 0 for a symbol that is settling or delisted: the row keeps
+    its rate and prices, with no next funding time (ccxt's own parser turns the raw answer into the structure)."""
+    raw = {"symbol": "BTCUSDT", "markPrice": "106599.90000000", "indexPrice": "106647.69847826",
+           "lastFundingRate": "0.00004758", "nextFundingTime": 0, "time": 1750149488000}  # fmt: skip
+    client = binanceusdm()
+    client.markets_by_id = {"BTCUSDT": [{"symbol": "BTC/USDT:USDT", "id": "BTCUSDT", "contract": True}]}
+    structure = client.parse_funding_rate(raw, client.markets_by_id["BTCUSDT"][0])
+    row = predicted_funding("binanceusdm", structure, received_at=datetime.now(UTC), interval=8.0)
+    assert row.next_funding_time is None
+    assert (row.funding_rate, row.mark_price, row.index_price) == (0.00004758, 106599.9, 106647.69847826)
