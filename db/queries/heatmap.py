@@ -11,26 +11,64 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from db.queries.common import align_range, bucket_name, check_range, connected, fetch_frame
-from db.queries.markets import HOURS_PER_YEAR, newest_notional_sql
+from db.queries.markets import HOURS_PER_YEAR
+from db.queries.newest import newest_notional
 from db.queries.pairs import funding_pairs, join_pairs
+from db.summaries import SETTLED_ROLLUPS
 
-#: Per pair: its weight, the newest open-interest notional in the window over the three sources (once per pair,
-#: :func:`~db.queries.markets.newest_notional_sql`), and its settled rows bucketed with ``time_bucket`` (mean
-#: annualised rate, each row with its own interval).
+#: Per pair (with its ``coin`` and open-interest ``weight``), its settled rows bucketed: mean annualised rate (each
+#: row with its own interval: rate × 8,760 / interval hours) and rows averaged. ``{source}``: from a settled rollup
+#: of :mod:`db.summaries` (sums of whole periods: exact for buckets those periods tile) or from raw rows.
 _CELLS_SQL = """
-WITH w AS MATERIALIZED (
-    SELECT p.exchange, p.symbol, {newest} AS open_interest_value
-    FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
-    LEFT JOIN pair_extents e ON e.exchange = p.exchange AND e.symbol = p.symbol AND e.stream = 'open_interest')
-SELECT w.exchange, w.symbol, b.time, b.annualised, b.settlements, w.open_interest_value
-FROM w CROSS JOIN LATERAL (
+SELECT p.exchange, p.symbol, p.coin, p.weight, b.time, b.annualised, b.settlements
+FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[]), CAST(:coins AS text[]),
+            CAST(:weights AS float8[])) AS p(exchange, symbol, coin, weight)
+CROSS JOIN LATERAL ({source}) b
+"""
+_ROLLUP_SOURCE = """
+    SELECT time_bucket(:width, r.time) AS time, sum(r.annualised_sum) / sum(r.annualised_rows) AS annualised,
+           sum(r.annualised_rows) AS settlements
+    FROM {table} r WHERE r.exchange = p.exchange AND r.symbol = p.symbol AND r.time >= :start AND r.time < :end
+      AND r.annualised_rows > 0
+    GROUP BY 1"""
+_RAW_SOURCE = """
     SELECT time_bucket(:width, f.time) AS time, avg(f.funding_rate * :year / f.funding_interval_hours) AS annualised,
            count(*) AS settlements
     FROM funding_rates f
-    WHERE f.exchange = w.exchange AND f.symbol = w.symbol AND f.settled AND f.funding_interval_hours IS NOT NULL
+    WHERE f.exchange = p.exchange AND f.symbol = p.symbol AND f.settled AND f.funding_interval_hours IS NOT NULL
       AND f.time >= :start AND f.time < :end
-    GROUP BY 1) b
-""".format(newest=newest_notional_sql("time >= :start", "time < :end"))
+    GROUP BY 1"""
+#: The venues of each coin + bucket averaged, weighted by open interest when every venue has a positive weight.
+_COINS_SQL = """
+WITH c AS ({cells})
+SELECT coin, time, CASE WHEN bool_and(COALESCE(weight > 0, false)) THEN sum(annualised * weight) / sum(weight)
+                        ELSE avg(annualised) END AS annualised,
+       count(*) AS venues, bool_and(COALESCE(weight > 0, false)) AS weighted
+FROM c GROUP BY coin, time ORDER BY coin COLLATE "C", time
+"""
+
+
+def _cells_sql(bucket: timedelta) -> str:
+    """:data:`_CELLS_SQL` from the coarsest settled rollup whose period divides ``bucket``, else raw rows."""
+    fits = [table for period, table in SETTLED_ROLLUPS.items() if bucket % period == timedelta(0)]
+    source = _ROLLUP_SOURCE.format(table=fits[-1].name) if fits else _RAW_SOURCE
+    return _CELLS_SQL.format(source=source)
+
+
+def _statement(conn: Connection, sql: str, exchange: str | None, coins: Sequence[str] | None, start: datetime,
+               end: datetime, bucket: timedelta) -> tuple:
+    """``(pairs, statement)``: the pairs with funding in ``[start, end)`` (already aligned) and ``sql`` bound to
+    them, their coins and weights (newest notional in the range, :func:`~db.queries.newest.newest_notional`)."""
+    pairs = funding_pairs(conn, None if exchange is None else [exchange], coins)
+    pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)].reset_index(drop=True)
+    weights = newest_notional(conn, pairs, start, end, "left")
+    stmt = text(sql).bindparams(exchanges=pairs["exchange"].tolist(), symbols=pairs["symbol"].tolist(),
+                                coins=pairs["coin"].tolist(),
+                                weights=[None if np.isnan(w) else float(w) for w in weights],
+                                width=bucket, start=start, end=end,
+                                **({"year": HOURS_PER_YEAR} if ":year" in sql else {}))  # fmt: skip
+    return pairs, stmt
+
 
 VENUE_COLUMNS = ["coin", "time", "exchange", "symbol", "annualised", "settlements", "open_interest_value"]
 HEATMAP_COLUMNS = ["coin", "time", "annualised", "venues", "weighted"]
@@ -57,11 +95,8 @@ def heatmap_venue_values(
     bucket_name(bucket)
     start, end = align_range(start, end, bucket)
     with connected(engine) as conn:
-        pairs = funding_pairs(conn, None if exchange is None else [exchange], coins)
-        pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)]
-        stmt = text(_CELLS_SQL).bindparams(exchanges=pairs["exchange"].tolist(), symbols=pairs["symbol"].tolist(),
-                                           width=bucket, start=start, end=end, year=HOURS_PER_YEAR)  # fmt: skip
-        raw = fetch_frame(conn, stmt, ["time"])
+        pairs, stmt = _statement(conn, _cells_sql(bucket), exchange, coins, start, end, bucket)
+        raw = fetch_frame(conn, stmt, ["time"]).drop(columns="coin").rename(columns={"weight": "open_interest_value"})
     out = join_pairs(pairs, raw)
     for col in ("annualised", "open_interest_value"):
         out[col] = out[col].astype("float64")
@@ -85,20 +120,20 @@ def funding_heatmap(
     symbol pairs averaged), ``weighted`` (bool: the average is weighted by open interest). A cell's value is the
     mean of its venues' :func:`heatmap_venue_values` weighted by each venue's open-interest notional
     (newest in the range) when every venue of the cell has one; otherwise the venues count equally (a venue
-    without open interest data would else vanish from the average). Buckets are made in the database
-    (``time_bucket``); the average over venues in pandas. Sorted by coin, time. Raises as
+    without open interest data would else vanish from the average). Buckets and the average over venues are
+    made in the database (``time_bucket`` over the settled rollups). Sorted by coin, time. Raises as
     :func:`heatmap_venue_values`."""
-    cells = heatmap_venue_values(engine, exchange, coins, start, end, bucket)
-    if cells.empty:
+    check_range(start, end)
+    bucket_name(bucket)
+    start, end = align_range(start, end, bucket)
+    with connected(engine) as conn:
+        _, stmt = _statement(conn, _COINS_SQL.format(cells=_cells_sql(bucket)), exchange, coins, start, end, bucket)
+        out = fetch_frame(conn, stmt, ["time"])
+    if out.empty:
         return pd.DataFrame({"coin": pd.Series(dtype=object), "time": pd.Series(dtype="datetime64[us, UTC]"),
                              "annualised": pd.Series(dtype="float64"), "venues": pd.Series(dtype="int64"),
                              "weighted": pd.Series(dtype=bool)})  # fmt: skip
-    weight = cells["open_interest_value"]
-    cells = cells.assign(product=cells["annualised"] * weight, has_weight=weight.notna() & (weight > 0))
-    grouped = cells.groupby(["coin", "time"], sort=True)
-    out = grouped.agg(mean=("annualised", "mean"), venues=("annualised", "size"), product=("product", "sum"),
-                      weight=("open_interest_value", "sum"), weighted=("has_weight", "all")).reset_index()
-    out["annualised"] = np.where(out["weighted"], out["product"] / out["weight"].where(out["weighted"], 1.0),
-                                 out["mean"])  # fmt: skip
+    out["annualised"] = out["annualised"].astype("float64")
     out["venues"] = out["venues"].astype("int64")
+    out["weighted"] = out["weighted"].astype(bool)
     return out[HEATMAP_COLUMNS]
