@@ -12,18 +12,21 @@ from sqlalchemy import Connection, Engine, text
 
 from db.queries.common import align_range, bucket_name, check_range, connected, fetch_frame
 from db.queries.markets import HOURS_PER_YEAR
-from db.queries.newest import newest_notional
-from db.queries.pairs import funding_pairs, join_pairs
+from db.queries.newest import newest_notional_sql
+from db.queries.pairs import funding_pairs
 from db.summaries import SETTLED_ROLLUPS
 
 #: Per pair (with its ``coin`` and open-interest ``weight``), its settled rows bucketed: mean annualised rate (each
 #: row with its own interval: rate × 8,760 / interval hours) and rows averaged. ``{source}``: from a settled rollup
 #: of :mod:`db.summaries` (sums of whole periods: exact for buckets those periods tile) or from raw rows.
 _CELLS_SQL = """
-SELECT p.exchange, p.symbol, p.coin, p.weight, b.time, b.annualised, b.settlements
-FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[]), CAST(:coins AS text[]),
-            CAST(:weights AS float8[])) AS p(exchange, symbol, coin, weight)
-CROSS JOIN LATERAL ({source}) b
+WITH w AS MATERIALIZED (
+    SELECT p.ord, p.exchange, p.symbol, p.coin, {newest} AS weight
+    FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[]), CAST(:coins AS text[])) WITH ORDINALITY
+         AS p(exchange, symbol, coin, ord)
+    LEFT JOIN open_interest_newest o ON o.exchange = p.exchange AND o.symbol = p.symbol)
+SELECT p.ord, p.coin, p.weight, b.time, b.annualised, b.settlements
+FROM w AS p CROSS JOIN LATERAL ({source}) b
 """
 _ROLLUP_SOURCE = """
     SELECT time_bucket(:width, r.time) AS time, sum(r.annualised_sum) / sum(r.annualised_rows) AS annualised,
@@ -48,24 +51,25 @@ FROM c GROUP BY coin, time ORDER BY coin COLLATE "C", time
 """
 
 
+#: The weight of a pair: its newest open-interest notional in ``[start, end)``.
+_NEWEST = newest_notional_sql("time >= :start", "time < :end", "time >= :end")
+
+
 def _cells_sql(bucket: timedelta) -> str:
     """:data:`_CELLS_SQL` from the coarsest settled rollup whose period divides ``bucket``, else raw rows."""
     fits = [table for period, table in SETTLED_ROLLUPS.items() if bucket % period == timedelta(0)]
     source = _ROLLUP_SOURCE.format(table=fits[-1].name) if fits else _RAW_SOURCE
-    return _CELLS_SQL.format(source=source)
+    return _CELLS_SQL.format(source=source, newest=_NEWEST)
 
 
 def _statement(conn: Connection, sql: str, exchange: str | None, coins: Sequence[str] | None, start: datetime,
                end: datetime, bucket: timedelta) -> tuple:
     """``(pairs, statement)``: the pairs with funding in ``[start, end)`` (already aligned) and ``sql`` bound to
-    them, their coins and weights (newest notional in the range, :func:`~db.queries.newest.newest_notional`)."""
+    them and their coins."""
     pairs = funding_pairs(conn, None if exchange is None else [exchange], coins)
     pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)].reset_index(drop=True)
-    weights = newest_notional(conn, pairs, start, end, "left")
     stmt = text(sql).bindparams(exchanges=pairs["exchange"].tolist(), symbols=pairs["symbol"].tolist(),
-                                coins=pairs["coin"].tolist(),
-                                weights=[None if np.isnan(w) else float(w) for w in weights],
-                                width=bucket, start=start, end=end,
+                                coins=pairs["coin"].tolist(), width=bucket, start=start, end=end,
                                 **({"year": HOURS_PER_YEAR} if ":year" in sql else {}))  # fmt: skip
     return pairs, stmt
 
@@ -96,11 +100,12 @@ def heatmap_venue_values(
     start, end = align_range(start, end, bucket)
     with connected(engine) as conn:
         pairs, stmt = _statement(conn, _cells_sql(bucket), exchange, coins, start, end, bucket)
-        raw = fetch_frame(conn, stmt, ["time"]).drop(columns="coin").rename(columns={"weight": "open_interest_value"})
-    out = join_pairs(pairs, raw)
-    for col in ("annualised", "open_interest_value"):
-        out[col] = out[col].astype("float64")
-    out["settlements"] = out["settlements"].astype("int64")
+        raw = fetch_frame(conn, stmt, ["time"])
+    out = pairs[["coin", "exchange", "symbol"]].iloc[raw["ord"].to_numpy(dtype="int64") - 1].reset_index(drop=True)
+    out["time"] = raw["time"].array
+    out["annualised"] = raw["annualised"].to_numpy(dtype="float64", na_value=np.nan)
+    out["open_interest_value"] = raw["weight"].to_numpy(dtype="float64", na_value=np.nan)
+    out["settlements"] = raw["settlements"].to_numpy(dtype="int64")
     return out[VENUE_COLUMNS].sort_values(["coin", "time", "exchange", "symbol"], ignore_index=True)
 
 

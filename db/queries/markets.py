@@ -18,8 +18,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from db.queries.common import check_range, connected, frame_of, require_aware
-from db.queries.newest import newest_funding, newest_notional
-from db.queries.pairs import funding_pairs, join_pairs
+from db.queries.newest import newest_rows
+from db.queries.pairs import funding_pairs, with_coins
 
 #: Hours in a 365-day year: annualised = rate × HOURS_PER_YEAR / funding_interval_hours.
 HOURS_PER_YEAR = 8760.0
@@ -73,13 +73,10 @@ def funding_snapshot(
     require_aware(at=at)
     since = at - SNAPSHOT_STALENESS
     with connected(engine) as conn:
-        pairs = funding_pairs(conn, exchanges, coins)
-        pairs = pairs[(pairs["first_time"] <= at) & (pairs["last_time"] > since)]
-        raw = newest_funding(conn, pairs, at, since)
-        raw["open_interest_value"] = newest_notional(conn, raw, since, at, "right")
-    out = join_pairs(pairs, raw)
+        raw = newest_rows(conn, exchanges, at, since)
+    out = with_coins(raw, coins)
     for col in ("funding_rate", "funding_interval_hours", "mark_price", "index_price", "open_interest_value"):
-        out[col] = out[col].astype("float64")
+        out[col] = out[col].to_numpy(dtype="float64", na_value=np.nan)
     out["settled"] = out["settled"].astype(bool)
     out["annualised"] = annualise(out["funding_rate"], out["funding_interval_hours"])
     derived = out["time"] + pd.to_timedelta(out["funding_interval_hours"], unit="h")
