@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine, Table, text
 
 from db.schema import FUNDING_ROLLUPS, funding_rates
 from db.writes.common import FUNDING_COLUMNS, FUNDING_KEY, WriteResult, insert_sql, run, sql_interval, stage_frame
-from db.writes.extents import record_funding_extents
+from db.writes.extents import funding_extents_sql
 from db.writes.summaries import (
     APPENDED_SQL,
     FUNDING_NEWEST_SQL,
@@ -38,6 +38,9 @@ WHERE (funding_rates.funding_rate, funding_rates.funding_interval_hours, funding
 #: hour holds whole buckets of each rollup table.
 _FUNDING_ROLLUP_SPAN = pd.Timedelta(max(FUNDING_ROLLUPS))
 _DAY = pd.Timedelta(days=1)
+#: The temporary table of the hours to recompute, made (empty) with the staging table in one round trip.
+_TOUCHED_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS touched_funding_hours (exchange text, symbol text, settled boolean, "
+                  "hour timestamptz) ON COMMIT DROP; TRUNCATE touched_funding_hours")
 
 
 _FUNDING_ROLLUP_VALUES = ("funding_rate", "funding_rate_last", "funding_interval_hours", "mark_price", "index_price",
@@ -107,7 +110,8 @@ def _upsert_sql(stage: str) -> str:
             f"grp AS MATERIALIZED ({GROUPS_SQL})", f"app AS MATERIALIZED ({APPENDED_SQL})",
             "t AS (INSERT INTO touched_funding_hours SELECT exchange, symbol, settled, hour FROM grp "
             "WHERE NOT appended RETURNING settled)",
-            f"newest AS ({FUNDING_NEWEST_SQL})", *(f"{name} AS ({insert})" for name, insert in appended)]
+            f"newest AS ({FUNDING_NEWEST_SQL})", f"ext AS ({funding_extents_sql(stage)})",
+            *(f"{name} AS ({insert})" for name, insert in appended)]
     counts = " + ".join(f"(SELECT count(*) FROM {name})" for name, _ in appended)
     return (f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM ins), {counts}, (SELECT count(*) FROM t), "
             "(SELECT count(*) FILTER (WHERE settled) FROM t)")
@@ -128,14 +132,10 @@ def write_funding(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult
         return WriteResult(0, 0)
 
     def work(conn: Connection) -> WriteResult:
-        conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS touched_funding_hours (exchange text, symbol text, "
-                          "settled boolean, hour timestamptz) ON COMMIT DROP"))
-        conn.execute(text("TRUNCATE touched_funding_hours"))
-        stage = stage_frame(conn, funding_rates.name, FUNDING_COLUMNS, frame)
+        stage = stage_frame(conn, funding_rates.name, FUNDING_COLUMNS, frame, _TOUCHED_TABLE)
         written, rollups, touched, settled = conn.execute(text(_upsert_sql(stage))).one()
         if touched:
             rollups += _funding_rollups(conn, frame, settled > 0)
-        record_funding_extents(conn, frame)
         return WriteResult(int(written), len(frame), int(rollups))
 
     return run(bind, work)
