@@ -20,7 +20,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Boolean, CheckConstraint, Column, DateTime, Double, Integer, PrimaryKeyConstraint, Table, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
 
 from db.schema import metadata
 
@@ -80,6 +91,17 @@ def _settled_rollup(name: str, period: str) -> Table:
 
 funding_settled_1h = _settled_rollup("funding_settled_1h", "hour")
 funding_settled_1d = _settled_rollup("funding_settled_1d", "day")
+
+#: Covering indexes: a pair's periods lie on as many heap pages as periods (rows arrive for every pair at once), so
+#: the reads scan these index-only (heatmap cells: the annualised sums; accumulated funding: every value).
+COVERING: dict[str, tuple[str, ...]] = {
+    "funding_settled_1h": ("annualised_sum", "annualised_rows", "settlements", "rate_sum"),
+    "funding_settled_1d": ("settlements", "rate_sum", "annualised_sum", "annualised_rows", "first_time",
+                           "last_time", "last_interval_hours"),
+}
+for _table in (funding_settled_1h, funding_settled_1d):
+    Index(f"ix_{_table.name}_covering", _table.c.exchange, _table.c.symbol, _table.c.time,
+          postgresql_include=list(COVERING[_table.name]))
 
 #: Settled-funding rollups by period, finest first (``db.writes`` keeps each; reads take the coarsest that tiles).
 SETTLED_ROLLUPS: dict[timedelta, Table] = {timedelta(hours=1): funding_settled_1h,

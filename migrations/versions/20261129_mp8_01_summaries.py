@@ -51,6 +51,12 @@ SELECT time_bucket('{width}', time), exchange, symbol, count(*), sum(funding_rat
 FROM funding_rates WHERE settled GROUP BY 1, exchange, symbol"""
 
 
+#: Covering indexes of the settled rollups (as ``db.summaries.COVERING``, copied: a migration does not change).
+COVERING = {
+    "funding_settled_1h": ("annualised_sum", "annualised_rows", "settlements", "rate_sum"),
+    "funding_settled_1d": ("settlements", "rate_sum", "annualised_sum", "annualised_rows", "first_time",
+                           "last_time", "last_interval_hours"),
+}
 #: Free space left in each page of the tables every live minute updates in place (one row per pair, or per pair
 #: and open bucket), so the update is HOT (same page, no index entry): ``make bench-market``'s snapshot write.
 FILLFACTORS = {"funding_newest": 50, "open_interest_newest": 50, "pair_extents": 50, "funding_rates_15m": 60,
@@ -112,6 +118,8 @@ def upgrade() -> None:
     )  # fmt: skip
     _settled_rollup("funding_settled_1h", "hour")
     _settled_rollup("funding_settled_1d", "day")
+    for table, columns in COVERING.items():
+        op.create_index(f"ix_{table}_covering", table, ["exchange", "symbol", "time"], postgresql_include=list(columns))
     op.execute(FILL_FUNDING_NEWEST)
     op.execute(FILL_OPEN_INTEREST_NEWEST)
     op.execute(FILL_SETTLED.format(table="funding_settled_1h", width="1 hour"))
