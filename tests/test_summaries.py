@@ -15,6 +15,8 @@ from sqlalchemy import text
 from db.writes import write_funding, write_open_interest
 from db.writes.summaries import refresh_summaries
 from ingest.recorded import read_funding, read_open_interest
+from ingest.retention import apply_retention
+from settings import load_settings
 from tests.test_rollups import predicted_snapshots
 
 _NEWEST_FUNDING = """SELECT DISTINCT ON (exchange, symbol, settled) exchange, symbol, settled, time, funding_rate,
@@ -122,3 +124,21 @@ def test_refresh_after_retention_equals_the_raw_rows(clean_db, ingest_engine):
     assert_summaries_match_raw(clean_db)
     with ingest_engine.begin() as conn:  # nothing removed since: nothing to change
         assert refresh_summaries(conn, "funding_rates") + refresh_summaries(conn, "open_interest") == 0
+
+
+def test_retention_of_funding_keeps_the_summaries_equal(clean_db):
+    """``apply_retention`` (real ``drop_chunks``) on funding and open interest rows 100 days old and new ones."""
+    funding, _, oi = _sample()
+    now = pd.Timestamp.now(tz="UTC").floor("h")
+    old, new = funding.tail(60), funding.tail(30)
+    shifted = pd.concat([old.assign(time=old["time"] - old["time"].max() + now - pd.Timedelta(days=100)),
+                         new.assign(time=new["time"] - new["time"].max() + now)], ignore_index=True)  # fmt: skip
+    write_funding(clean_db, shifted)
+    recent = oi.tail(20)
+    write_open_interest(clean_db, pd.concat([
+        recent.assign(time=recent["time"] - recent["time"].max() + now - pd.Timedelta(days=100)),
+        recent.head(5).assign(time=now)], ignore_index=True))  # fmt: skip
+    result = apply_retention(clean_db, load_settings({}))
+    assert result.dropped["funding_rates"] > 0 and result.dropped["open_interest"] > 0
+    counts = assert_summaries_match_raw(clean_db)
+    assert counts["funding_newest"] > 0 and counts["funding_settled_1d"] > 0
