@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from db.writes import write_funding, write_open_interest
-from db.writes.summaries import refresh_summaries
+from db.writes.summaries import rebuild_summaries, refresh_summaries
 from ingest.recorded import read_funding, read_open_interest
 from ingest.retention import apply_retention
 from settings import load_settings
@@ -142,3 +142,15 @@ def test_retention_of_funding_keeps_the_summaries_equal(clean_db):
     assert result.dropped["funding_rates"] > 0 and result.dropped["open_interest"] > 0
     counts = assert_summaries_match_raw(clean_db)
     assert counts["funding_newest"] > 0 and counts["funding_settled_1d"] > 0
+
+
+def test_rebuild_equals_the_raw_rows(clean_db, ingest_engine):
+    funding, snaps, oi = _sample()
+    write_funding(ingest_engine, pd.concat([funding, snaps], ignore_index=True))
+    write_open_interest(ingest_engine, oi)
+    before = assert_summaries_match_raw(clean_db)
+    with clean_db.begin() as conn:
+        conn.execute(text("DELETE FROM funding_settled_1h; UPDATE funding_newest SET funding_rate = 0"))
+    with ingest_engine.begin() as conn:
+        written = rebuild_summaries(conn)
+    assert assert_summaries_match_raw(clean_db) == before and written == sum(before.values())

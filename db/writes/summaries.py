@@ -195,3 +195,27 @@ _FIRST_SETTLED = f"""SELECT exchange, symbol, time_bucket({_HOUR}, first_time) F
             ORDER BY f.time LIMIT 1) AS first_time
     FROM funding_settled_1d x GROUP BY x.exchange, x.symbol) p
 WHERE first_time IS NOT NULL AND stored_first < first_time"""
+
+
+_REBUILD = (
+    f"""INSERT INTO funding_newest (exchange, symbol, settled, time, {", ".join(_NEWEST_VALUES)})
+SELECT e.exchange, e.symbol, k.settled, r.time, {", ".join(f"r.{c}" for c in _NEWEST_VALUES)}
+FROM pair_extents e CROSS JOIN (VALUES (false), (true)) AS k(settled)
+CROSS JOIN LATERAL (SELECT * FROM funding_rates f WHERE f.exchange = e.exchange AND f.symbol = e.symbol
+                    AND f.settled = k.settled ORDER BY f.time DESC LIMIT 1) r
+WHERE e.stream = 'funding'""",
+    """INSERT INTO open_interest_newest (exchange, symbol, time, open_interest_value)
+SELECT DISTINCT ON (exchange, symbol) exchange, symbol, time, open_interest_value FROM open_interest
+WHERE open_interest_value IS NOT NULL ORDER BY exchange, symbol, time DESC""",
+    *(f"""INSERT INTO {t.name} (time, exchange, symbol, {", ".join(_SETTLED_VALUES)})
+{_settled_aggregate(w, "funding_rates")}""" for w, t in SETTLED_ROLLUPS.items()),
+)
+
+
+def rebuild_summaries(conn: Connection) -> int:
+    """Recompute every summary table from the raw rows (after rows were written or removed around ``db.writes``:
+    plain SQL, manual repairs); run after :func:`db.writes.extents.rebuild_extents` (the newest funding rows are
+    found through the catalogue). Returns the rows written. Raises SQLAlchemy errors."""
+    conn.execute(text("DELETE FROM funding_newest; DELETE FROM open_interest_newest; "
+                      + " ".join(f"DELETE FROM {t.name};" for t in SETTLED_ROLLUPS.values())))
+    return sum(conn.execute(text(sql)).rowcount for sql in _REBUILD)
