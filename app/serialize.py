@@ -47,7 +47,11 @@ def tidy_floats(values: np.ndarray) -> np.ndarray:
 
 def _column_values(series: pd.Series) -> list:
     if pd.api.types.is_float_dtype(series.dtype):
-        return [None if np.isnan(v) else v for v in tidy_floats(series.to_numpy(dtype="float64")).tolist()]
+        values = tidy_floats(series.to_numpy(dtype="float64"))
+        out = values.tolist()
+        for i in np.flatnonzero(np.isnan(values)).tolist():  # NaN -> None, without a Python test per value
+            out[i] = None
+        return out
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         naive = series.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
         if (naive.view("int64")[~np.isnat(naive)] % 1_000_000).any():  # sub-second times: one format for all

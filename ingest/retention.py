@@ -14,7 +14,8 @@ by wall clock only and would drop the bundled history, so they are not used.
 ``drop_chunks`` needs the tables' owner; the ingest role calls it through the owner's ``SECURITY DEFINER`` function
 ``retention_drop_chunks`` (migration ``h12_01``, :mod:`db.roles`), which refuses anything but a hypertable of the
 schema and a cutoff within the last day.
-The ``pair_extents`` catalogue is refreshed after a drop (``db.writes.extents.refresh_extents``).
+The ``pair_extents`` catalogue and the summary tables are refreshed after a drop
+(``db.writes.extents.refresh_extents``, ``db.writes.summaries.refresh_summaries``).
 ``python -m ingest retention`` applies it once.
 """
 
@@ -28,11 +29,14 @@ from sqlalchemy import Connection, Engine, text
 
 from db.schema import MARKET_TABLES, funding_rates, open_interest, prices, system_metrics
 from db.writes.extents import refresh_extents
+from db.writes.summaries import refresh_summaries
 from settings import Settings
 
 log = logging.getLogger(__name__)
 #: Tables whose rows the ``pair_extents`` catalogue describes (refreshed after their chunks are dropped).
 EXTENT_TABLES = (funding_rates.name, prices.name, open_interest.name)
+#: Tables whose rows the summary tables of ``db.summaries`` describe (refreshed likewise).
+SUMMARISED_TABLES = (funding_rates.name, open_interest.name)
 
 
 @dataclass(frozen=True)
@@ -75,4 +79,6 @@ def apply_retention(engine: Engine, settings: Settings) -> RetentionResult:
                 log.info("retention: dropped %d chunk(s) of %s older than %d days", chunks, table, days)
                 if table in EXTENT_TABLES:
                     refresh_extents(conn, table)
+                if table in SUMMARISED_TABLES:
+                    refresh_summaries(conn, table)
     return RetentionResult(dropped)

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 import db.accounts.schema  # noqa: F401  (registers the app-owned tables on the metadata)
 import db.alerts.schema  # noqa: F401  (registers the alert tables on the metadata)
+import db.summaries  # noqa: F401  (registers the summary tables on the metadata)
 from db.engine import make_engine
 from db.schema import metadata
 from settings import get_settings

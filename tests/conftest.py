@@ -29,6 +29,7 @@ from sqlalchemy import Engine, make_url, text
 from db.engine import make_engine
 from db.local import LocalCluster
 from db.schema import HYPERTABLES
+from db.summaries import SUMMARY_TABLES
 from settings import PROJECT_ROOT, get_settings, load_settings
 
 ARTIFACTS = PROJECT_ROOT / "artifacts"
@@ -167,7 +168,7 @@ def clean_db(engine: Engine, redis_client: redis.Redis) -> Engine:
     """The test database with every hypertable emptied (chunks dropped) before the test, and the session's
     Redis keys (query cache, counters) removed: cached results of the old rows would outlive them."""
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE pair_extents, " + ", ".join(t.name for t in HYPERTABLES)))
+        conn.execute(text("TRUNCATE pair_extents, " + ", ".join(t.name for t in SUMMARY_TABLES + HYPERTABLES)))
     delete_keys(redis_client, os.environ["ALPHAPULSE_REDIS_PREFIX"])
     return engine
 

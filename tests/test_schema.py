@@ -11,11 +11,14 @@ from db.accounts import ACCOUNT_TABLES
 from db.alerts.schema import ALERT_TABLES
 from db.engine import make_engine, probe_timescaledb
 from db.schema import CHUNK_INTERVAL, CHUNK_INTERVALS, HYPERTABLES, metadata, pair_extents
+from db.summaries import SUMMARY_TABLES
 from tests.conftest import alembic_config
 
 HYPERTABLE_NAMES = {t.name for t in HYPERTABLES}
-#: Every table migrations create: the hypertables, the pair catalogue and the app's own tables (db.accounts).
-ALL_TABLES = HYPERTABLE_NAMES | {pair_extents.name} | {t.name for t in ACCOUNT_TABLES} | {t.name for t in ALERT_TABLES}
+#: Every table migrations create: the hypertables, the pair catalogue, the summary tables (db.summaries) and the app's
+#: own tables (db.accounts, db.alerts).
+ALL_TABLES = (HYPERTABLE_NAMES | {pair_extents.name} | {t.name for t in ACCOUNT_TABLES} | {t.name for t in ALERT_TABLES}
+              | {t.name for t in SUMMARY_TABLES})
 
 # Functions of the Timescale License (TSL) edition that the Apache build lacks.
 TSL_ONLY = (

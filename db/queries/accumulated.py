@@ -3,27 +3,58 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
-from db.queries.common import check_range, connected, frame_of
+from db.queries.common import BUCKET_ORIGIN, check_range, connected, frame_of
 from db.queries.markets import HOURS_PER_YEAR
 from db.queries.pairs import funding_pairs, join_pairs
+from db.summaries import SETTLED_ROLLUPS
 
-#: Per pair, one aggregate over its settled rows in the window (a primary-key range scan).
+#: Per pair, one aggregate over the pieces covering the window (:func:`_pieces`): whole days and hours from the
+#: settled rollups of :mod:`db.summaries`, the partial hours at either end from raw settled rows.
 _ACCUMULATED_SQL = """
 SELECT p.exchange, p.symbol, a.accumulated, a.settlements, a.funding_interval_hours, a.first_time, a.last_time
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
 CROSS JOIN LATERAL (
-    SELECT sum(funding_rate) AS accumulated, count(*) AS settlements,
-           last(funding_interval_hours, time) AS funding_interval_hours, min(time) AS first_time,
-           max(time) AS last_time
-    FROM funding_rates
-    WHERE exchange = p.exchange AND symbol = p.symbol AND settled AND time >= :start AND time < :end) a
+    SELECT sum(x.rate_sum) AS accumulated, sum(x.settlements) AS settlements,
+           last(x.last_interval_hours, x.last_time) AS funding_interval_hours, min(x.first_time) AS first_time,
+           max(x.last_time) AS last_time
+    FROM ({pieces}) x) a
 WHERE a.settlements > 0
 """
+_ROLLUP_PIECE = """SELECT settlements, rate_sum, first_time, last_time, last_interval_hours FROM {table}
+    WHERE exchange = p.exchange AND symbol = p.symbol AND time >= :lo{i} AND time < :hi{i}"""
+_RAW_PIECE = """SELECT 1, funding_rate, time, time, funding_interval_hours FROM funding_rates
+    WHERE exchange = p.exchange AND symbol = p.symbol AND settled AND time >= :lo{i} AND time < :hi{i}"""
+
+
+def _floor(t: datetime, width: timedelta) -> datetime:
+    return BUCKET_ORIGIN + ((t - BUCKET_ORIGIN) // width) * width
+
+
+def _ceil(t: datetime, width: timedelta) -> datetime:
+    return BUCKET_ORIGIN - ((BUCKET_ORIGIN - t) // width) * width
+
+
+def _pieces(start: datetime, end: datetime) -> list[tuple[str | None, datetime, datetime]]:
+    """``[start, end)`` as non-empty ``(table, lo, hi)`` pieces, coarsest first: whole periods of each settled
+    rollup (``table`` its name) inside the part not yet covered, the rest raw rows (``table`` None)."""
+    pieces, todo = [], [(start, end)]
+    for period, table in reversed(SETTLED_ROLLUPS.items()):
+        rest = []
+        for lo, hi in todo:
+            a, b = _ceil(lo, period), _floor(hi, period)
+            if a < b:
+                pieces.append((table.name, a, b))
+                rest += [(lo, a), (b, hi)]
+            else:
+                rest.append((lo, hi))
+        todo = [(lo, hi) for lo, hi in rest if lo < hi]
+    return pieces + [(None, lo, hi) for lo, hi in todo]
+
 
 ACCUMULATED_COLUMNS = [
     "coin", "exchange", "symbol", "accumulated", "settlements", "funding_interval_hours", "annualised",
@@ -54,9 +85,14 @@ def accumulated_funding(
     with connected(engine) as conn:
         pairs = funding_pairs(conn, exchanges, coins)
         pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)]
-        params = {"exchanges": pairs["exchange"].tolist(), "symbols": pairs["symbol"].tolist(), "start": start,
-                  "end": end}  # fmt: skip
-        raw = frame_of(conn.execute(text(_ACCUMULATED_SQL), params), ["first_time", "last_time"])
+        pieces = _pieces(start, end)
+        sql = _ACCUMULATED_SQL.format(pieces="\n    UNION ALL ".join(
+            (_ROLLUP_PIECE.format(table=table, i=i) if table else _RAW_PIECE.format(i=i))
+            for i, (table, _, _) in enumerate(pieces)))
+        params = {"exchanges": pairs["exchange"].tolist(), "symbols": pairs["symbol"].tolist(),
+                  **{f"lo{i}": lo for i, (_, lo, _) in enumerate(pieces)},
+                  **{f"hi{i}": hi for i, (_, _, hi) in enumerate(pieces)}}  # fmt: skip
+        raw = frame_of(conn.execute(text(sql), params), ["first_time", "last_time"])
     out = join_pairs(pairs, raw)
     for col in ("accumulated", "funding_interval_hours"):
         out[col] = out[col].astype("float64")

@@ -3,6 +3,7 @@ item 7)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -11,26 +12,74 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from db.queries.common import align_range, bucket_name, check_range, connected, fetch_frame
-from db.queries.markets import HOURS_PER_YEAR, newest_notional_sql
-from db.queries.pairs import funding_pairs, join_pairs
+from db.queries.markets import HOURS_PER_YEAR
+from db.queries.newest import newest_notional_sql
+from db.queries.pairs import funding_pairs
+from db.summaries import SETTLED_ROLLUPS
 
-#: Per pair: its weight, the newest open-interest notional in the window over the three sources (once per pair,
-#: :func:`~db.queries.markets.newest_notional_sql`), and its settled rows bucketed with ``time_bucket`` (mean
-#: annualised rate, each row with its own interval).
+#: Per pair (``ord``: its position in the arrays) its open-interest ``weight`` and its settled rows bucketed, as
+#: arrays in time order (bucket start in epoch seconds, mean annualised rate: each row with its own interval, rate ×
+#: 8,760 / interval hours; rows averaged): a few hundred rows to decode instead of tens of thousands of cells.
+#: ``{source}``: a settled rollup of :mod:`db.summaries` (sums of whole periods: exact for buckets those periods
+#: tile) or raw rows.
 _CELLS_SQL = """
 WITH w AS MATERIALIZED (
-    SELECT p.exchange, p.symbol, {newest} AS open_interest_value
-    FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
-    LEFT JOIN pair_extents e ON e.exchange = p.exchange AND e.symbol = p.symbol AND e.stream = 'open_interest')
-SELECT w.exchange, w.symbol, b.time, b.annualised, b.settlements, w.open_interest_value
-FROM w CROSS JOIN LATERAL (
+    SELECT p.ord, p.exchange, p.symbol, {newest} AS weight
+    FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) WITH ORDINALITY AS p(exchange, symbol, ord)
+    LEFT JOIN open_interest_newest o ON o.exchange = p.exchange AND o.symbol = p.symbol)
+SELECT p.ord, p.weight, b.times, b.annualised, b.settlements
+FROM w AS p CROSS JOIN LATERAL (
+    SELECT array_agg(CAST(extract(epoch FROM x.time) AS bigint) ORDER BY x.time) AS times,
+           array_agg(x.annualised ORDER BY x.time) AS annualised,
+           array_agg(x.settlements ORDER BY x.time) AS settlements
+    FROM ({source}) x) b
+WHERE b.times IS NOT NULL ORDER BY p.ord
+"""
+_ROLLUP_SOURCE = """
+    SELECT time_bucket(:width, r.time) AS time, sum(r.annualised_sum) / sum(r.annualised_rows) AS annualised,
+           sum(r.annualised_rows) AS settlements
+    FROM {table} r WHERE r.exchange = p.exchange AND r.symbol = p.symbol AND r.time >= :start AND r.time < :end
+      AND r.annualised_rows > 0
+    GROUP BY 1"""
+_RAW_SOURCE = """
     SELECT time_bucket(:width, f.time) AS time, avg(f.funding_rate * :year / f.funding_interval_hours) AS annualised,
            count(*) AS settlements
     FROM funding_rates f
-    WHERE f.exchange = w.exchange AND f.symbol = w.symbol AND f.settled AND f.funding_interval_hours IS NOT NULL
+    WHERE f.exchange = p.exchange AND f.symbol = p.symbol AND f.settled AND f.funding_interval_hours IS NOT NULL
       AND f.time >= :start AND f.time < :end
-    GROUP BY 1) b
-""".format(newest=newest_notional_sql("time >= :start", "time < :end"))
+    GROUP BY 1"""
+#: The weight of a pair: its newest open-interest notional in ``[start, end)``.
+_NEWEST = newest_notional_sql("time >= :start", "time < :end", "time >= :end")
+
+
+def _cells(conn: Connection, exchange: str | None, coins: Sequence[str] | None, start: datetime, end: datetime,
+           bucket: timedelta) -> pd.DataFrame:
+    """One row per pair + bucket with settlements in ``[start, end)`` (already aligned), in pairs order (coin,
+    exchange, symbol) then time: ``coin``, ``exchange``, ``symbol``, ``time`` (UTC), ``annualised``,
+    ``settlements``, ``open_interest_value`` (the pair's weight; NaN if none). From the coarsest settled rollup
+    whose period divides ``bucket``, else raw rows."""
+    pairs = funding_pairs(conn, None if exchange is None else [exchange], coins)
+    pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)].reset_index(drop=True)
+    fits = [table for period, table in SETTLED_ROLLUPS.items() if bucket % period == timedelta(0)]
+    sql = _CELLS_SQL.format(source=_ROLLUP_SOURCE.format(table=fits[-1].name) if fits else _RAW_SOURCE,
+                            newest=_NEWEST)  # fmt: skip
+    stmt = text(sql).bindparams(exchanges=pairs["exchange"].tolist(), symbols=pairs["symbol"].tolist(),
+                                width=bucket, start=start, end=end,
+                                **({"year": HOURS_PER_YEAR} if ":year" in sql else {}))  # fmt: skip
+    rows = fetch_frame(conn, stmt)
+    sizes = np.array([len(t) for t in rows["times"]], dtype="int64")
+    at = np.repeat(rows["ord"].to_numpy(dtype="int64") - 1, sizes)
+    out = pairs[["coin", "exchange", "symbol"]].iloc[at].reset_index(drop=True)
+
+    def flat(column: str, dtype: str) -> np.ndarray:
+        return np.fromiter(itertools.chain.from_iterable(rows[column]), dtype=dtype, count=int(sizes.sum()))
+
+    out["time"] = pd.to_datetime(flat("times", "int64"), unit="s", utc=True)
+    out["annualised"] = flat("annualised", "float64")
+    out["settlements"] = flat("settlements", "int64")
+    out["open_interest_value"] = np.repeat(rows["weight"].to_numpy(dtype="float64", na_value=np.nan), sizes)
+    return out
+
 
 VENUE_COLUMNS = ["coin", "time", "exchange", "symbol", "annualised", "settlements", "open_interest_value"]
 HEATMAP_COLUMNS = ["coin", "time", "annualised", "venues", "weighted"]
@@ -57,16 +106,18 @@ def heatmap_venue_values(
     bucket_name(bucket)
     start, end = align_range(start, end, bucket)
     with connected(engine) as conn:
-        pairs = funding_pairs(conn, None if exchange is None else [exchange], coins)
-        pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)]
-        stmt = text(_CELLS_SQL).bindparams(exchanges=pairs["exchange"].tolist(), symbols=pairs["symbol"].tolist(),
-                                           width=bucket, start=start, end=end, year=HOURS_PER_YEAR)  # fmt: skip
-        raw = fetch_frame(conn, stmt, ["time"])
-    out = join_pairs(pairs, raw)
-    for col in ("annualised", "open_interest_value"):
-        out[col] = out[col].astype("float64")
-    out["settlements"] = out["settlements"].astype("int64")
+        out = _cells(conn, exchange, coins, start, end, bucket)
     return out[VENUE_COLUMNS].sort_values(["coin", "time", "exchange", "symbol"], ignore_index=True)
+
+
+def _one_pair_per_coin(cells: pd.DataFrame) -> bool:
+    """True when each coin of ``cells`` (in pairs order) has the cells of one exchange + symbol only."""
+    def starts(column: str) -> np.ndarray:
+        values = cells[column].to_numpy(dtype=object)
+        return values[1:] != values[:-1]
+
+    pair_starts = starts("exchange") | starts("symbol")
+    return bool((starts("coin") == pair_starts).all())
 
 
 def funding_heatmap(
@@ -86,15 +137,19 @@ def funding_heatmap(
     mean of its venues' :func:`heatmap_venue_values` weighted by each venue's open-interest notional
     (newest in the range) when every venue of the cell has one; otherwise the venues count equally (a venue
     without open interest data would else vanish from the average). Buckets are made in the database
-    (``time_bucket``); the average over venues in pandas. Sorted by coin, time. Raises as
+    (``time_bucket`` over the settled rollups), the average over venues in pandas. Sorted by coin, time. Raises as
     :func:`heatmap_venue_values`."""
-    cells = heatmap_venue_values(engine, exchange, coins, start, end, bucket)
-    if cells.empty:
-        return pd.DataFrame({"coin": pd.Series(dtype=object), "time": pd.Series(dtype="datetime64[us, UTC]"),
-                             "annualised": pd.Series(dtype="float64"), "venues": pd.Series(dtype="int64"),
-                             "weighted": pd.Series(dtype=bool)})  # fmt: skip
+    check_range(start, end)
+    bucket_name(bucket)
+    start, end = align_range(start, end, bucket)
+    with connected(engine) as conn:
+        cells = _cells(conn, exchange, coins, start, end, bucket)
     weight = cells["open_interest_value"]
-    cells = cells.assign(product=cells["annualised"] * weight, has_weight=weight.notna() & (weight > 0))
+    has_weight = (weight > 0).to_numpy()  # NaN: False
+    if _one_pair_per_coin(cells):  # e.g. one exchange: the cells themselves, already in coin, time order
+        return pd.DataFrame({"coin": cells["coin"], "time": cells["time"], "annualised": cells["annualised"],
+                             "venues": np.ones(len(cells), dtype="int64"), "weighted": has_weight})  # fmt: skip
+    cells = cells.assign(product=cells["annualised"] * weight, has_weight=has_weight)
     grouped = cells.groupby(["coin", "time"], sort=True)
     out = grouped.agg(mean=("annualised", "mean"), venues=("annualised", "size"), product=("product", "sum"),
                       weight=("open_interest_value", "sum"), weighted=("has_weight", "all")).reset_index()

@@ -18,7 +18,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from db.queries.common import check_range, connected, frame_of, require_aware
-from db.queries.pairs import funding_pairs, join_pairs
+from db.queries.newest import newest_rows
+from db.queries.pairs import funding_pairs, with_coins
 
 #: Hours in a 365-day year: annualised = rate × HOURS_PER_YEAR / funding_interval_hours.
 HOURS_PER_YEAR = 8760.0
@@ -27,51 +28,6 @@ INTERVALS_8H_PER_YEAR = 1095.0
 #: A pair whose newest funding row is older than this before ``at`` is left out of the snapshot (a delisted
 #: market or a dead feed; three 8-hour intervals); open interest older than this counts as unknown.
 SNAPSHOT_STALENESS = timedelta(hours=24)
-
-
-
-def newest_notional_sql(lower: str, upper: str) -> str:
-    """An SQL expression: the quote notional of the newest ``open_interest`` row (any source) with one of the pair
-    ``p`` (``exchange``, ``symbol``) whose time meets ``lower`` and ``upper`` (conditions on ``time``), NULL if
-    none; ``e`` is the pair's ``open_interest`` row of ``pair_extents`` (NULL when it has none: no probe at all).
-
-    When the pair's newest row (``e.last_time``, exact by the extents invariant) lies in the window, it is read by
-    its time (one chunk); else, or when that row has no notional, each source is probed backwards (primary key,
-    ``LIMIT 1``) and the newest taken. Probing all chunks of a window for sources without rows was the main
-    cost of the heatmap at 1,800 pairs (``make bench-market``)."""
-    probe = f"""(SELECT r.open_interest_value FROM (VALUES ('live'), ('history'), ('recorded')) AS k(source)
-    CROSS JOIN LATERAL (SELECT time, open_interest_value FROM open_interest
-        WHERE exchange = p.exchange AND symbol = p.symbol AND source = k.source AND {lower} AND {upper}
-          AND open_interest_value IS NOT NULL ORDER BY time DESC LIMIT 1) r
-    ORDER BY r.time DESC LIMIT 1)"""
-    exact = f"""(SELECT o.open_interest_value FROM open_interest o
-    WHERE o.exchange = p.exchange AND o.symbol = p.symbol AND o.time = e.last_time
-      AND {lower.replace("time", "o.time")} AND {upper.replace("time", "o.time")}
-      AND o.open_interest_value IS NOT NULL LIMIT 1)"""
-    return f"CASE WHEN e.last_time IS NULL THEN NULL ELSE COALESCE({exact}, {probe}) END"
-
-
-#: Per pair, the newer of its newest predicted and newest settled row in ``(since, at]`` (predicted on a tie: the
-#: current period), each a ``LATERAL … ORDER BY time DESC LIMIT 1`` probe of the primary key; the interval of a
-#: row without one is that of the newest settled row stating it. Open interest: the newest row with a quote
-#: notional in ``(since, at]`` over the three sources (each its own primary-key probe).
-_SNAPSHOT_SQL = """
-SELECT p.exchange, p.symbol, f.time, f.settled, f.funding_rate,
-       COALESCE(f.funding_interval_hours, (SELECT s.funding_interval_hours FROM funding_rates s
-           WHERE s.exchange = p.exchange AND s.symbol = p.symbol AND s.settled AND s.time <= :at
-             AND s.funding_interval_hours IS NOT NULL ORDER BY s.time DESC LIMIT 1)) AS funding_interval_hours,
-       f.next_funding_time, f.mark_price, f.index_price, oi.open_interest_value
-FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
-CROSS JOIN LATERAL (
-    SELECT r.* FROM (VALUES (false), (true)) AS k(settled)
-    CROSS JOIN LATERAL (SELECT time, settled, funding_rate, funding_interval_hours, next_funding_time, mark_price,
-                               index_price
-        FROM funding_rates WHERE exchange = p.exchange AND symbol = p.symbol AND settled = k.settled
-          AND time <= :at AND time > :since ORDER BY time DESC LIMIT 1) r
-    ORDER BY r.time DESC, r.settled ASC LIMIT 1) f
-LEFT JOIN pair_extents e ON e.exchange = p.exchange AND e.symbol = p.symbol AND e.stream = 'open_interest'
-CROSS JOIN LATERAL (SELECT {newest} AS open_interest_value) oi
-""".format(newest=newest_notional_sql("time > :since", "time <= :at"))
 
 SNAPSHOT_COLUMNS = [
     "coin", "exchange", "symbol", "multiplier", "time", "funding_rate", "funding_interval_hours", "annualised",
@@ -111,18 +67,16 @@ def funding_snapshot(
     period; the newer of the two, predicted on a tie), ``mark_price``, ``index_price`` (of that row, quote
     currency per contract base unit; NaN when the row has none), ``premium_bp`` ((mark − index) / index × 1e4,
     basis points; NaN without both), ``open_interest_value`` (quote-currency notional of the pair's newest
-    ``open_interest`` row in the same window; NaN if none). Raises ``ValueError`` for a naive ``at``."""
+    ``open_interest`` row in the same window; NaN if none). Read from the summary tables, probing raw rows only
+    for pairs with rows after ``at`` (:mod:`db.queries.newest`). Raises ``ValueError`` for a naive ``at``."""
     at = datetime.now(UTC) if at is None else at
     require_aware(at=at)
+    since = at - SNAPSHOT_STALENESS
     with connected(engine) as conn:
-        pairs = funding_pairs(conn, exchanges, coins)
-        pairs = pairs[(pairs["first_time"] <= at) & (pairs["last_time"] > at - SNAPSHOT_STALENESS)]
-        params = {"exchanges": pairs["exchange"].tolist(), "symbols": pairs["symbol"].tolist(), "at": at,
-                  "since": at - SNAPSHOT_STALENESS}  # fmt: skip
-        raw = frame_of(conn.execute(text(_SNAPSHOT_SQL), params), ["time", "next_funding_time"])
-    out = join_pairs(pairs, raw)
+        raw = newest_rows(conn, exchanges, at, since)
+    out = with_coins(raw, coins)
     for col in ("funding_rate", "funding_interval_hours", "mark_price", "index_price", "open_interest_value"):
-        out[col] = out[col].astype("float64")
+        out[col] = out[col].to_numpy(dtype="float64", na_value=np.nan)
     out["settled"] = out["settled"].astype(bool)
     out["annualised"] = annualise(out["funding_rate"], out["funding_interval_hours"])
     derived = out["time"] + pd.to_timedelta(out["funding_interval_hours"], unit="h")

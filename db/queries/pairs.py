@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
 import pandas as pd
 from sqlalchemy import Connection, text
@@ -128,12 +129,27 @@ def funding_pairs(conn: Connection, exchanges: Sequence[str] | None, coins: Sequ
     frame = frame_of(conn.execute(text(_FUNDING_PAIRS_SQL)), ["first_time", "last_time"])
     if exchanges is not None:
         frame = frame[frame["exchange"].isin(list(exchanges))]
-    found = [coin_of(symbol) for symbol in frame["symbol"]]
-    frame.insert(2, "coin", [c.name for c in found])
-    frame.insert(3, "multiplier", [c.multiplier for c in found])
+    frame = with_coins(frame, coins)
+    frame["funding_interval_hours"] = frame["funding_interval_hours"].astype("float64")
+    return frame
+
+
+@lru_cache(maxsize=65_536)
+def _coin(symbol: str) -> tuple[str, int]:
+    found = coin_of(symbol)
+    return found.name, found.multiplier
+
+
+def with_coins(frame: pd.DataFrame, coins: Sequence[str] | None) -> pd.DataFrame:
+    """``frame`` (``exchange``, ``symbol`` first, then any columns) with ``coin`` and ``multiplier``
+    (:func:`db.coins.coin_of`) inserted after them, limited to ``coins`` (case-insensitive; None: all), sorted by
+    coin, exchange, symbol (new index)."""
+    found = [_coin(symbol) for symbol in frame["symbol"]]
+    frame = frame.copy()
+    frame.insert(2, "coin", [c for c, _ in found])
+    frame.insert(3, "multiplier", [m for _, m in found])
     if coins is not None:
         frame = frame[frame["coin"].isin([c.strip().upper() for c in coins])]
-    frame["funding_interval_hours"] = frame["funding_interval_hours"].astype("float64")
     return frame.sort_values(["coin", "exchange", "symbol"], ignore_index=True)
 
 

@@ -73,14 +73,16 @@ def upsert_binary(conn: Connection, target: str, types: dict[str, str], frame: p
                              f"ON CONFLICT ON CONSTRAINT pk_{target} {on_conflict}")).rowcount
 
 
-def stage_frame(conn: Connection, target: str, columns: tuple[str, ...], frame: pd.DataFrame) -> str:
+def stage_frame(conn: Connection, target: str, columns: tuple[str, ...], frame: pd.DataFrame,
+                also: str = "") -> str:
     """A temporary staging table with ``columns`` of ``target`` (same column types), loaded with ``frame`` by
-    binary COPY (types from :data:`STAGE_TYPES`); dropped at commit. Returns its name."""
+    binary COPY (types from :data:`STAGE_TYPES`); dropped at commit. ``also``: more SQL statements (no
+    parameters) sent in the same round trip before the COPY. Returns its name."""
     stage = f"stage_{target}"
     cols = ", ".join(quote(c) for c in columns)
-    conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} "
-                      "WITH NO DATA"))
-    conn.execute(text(f"TRUNCATE {stage}"))  # several batches may share one outer transaction
+    # several batches may share one outer transaction: TRUNCATE
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} "
+                         f"WITH NO DATA; TRUNCATE {stage}" + (f"; {also}" if also else ""))
     copy_binary(conn, stage, {c: STAGE_TYPES[target][c] for c in columns}, frame)
     return stage
 

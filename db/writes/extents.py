@@ -17,12 +17,9 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 _NEWER = "EXCLUDED.interval_time >= COALESCE(pair_extents.interval_time, '-infinity')"
-_UPSERT_SQL = f"""
-INSERT INTO pair_extents (exchange, symbol, stream, first_time, last_time, funding_interval_hours, interval_time)
-SELECT * FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[]), CAST(:streams AS text[]),
-                     CAST(:firsts AS timestamptz[]), CAST(:lasts AS timestamptz[]), CAST(:hours AS float8[]),
-                     CAST(:interval_times AS timestamptz[]))
-ON CONFLICT ON CONSTRAINT pk_pair_extents DO UPDATE SET
+_INSERT = ("INSERT INTO pair_extents (exchange, symbol, stream, first_time, last_time, funding_interval_hours, "
+           "interval_time)")
+_ON_CONFLICT = f"""ON CONFLICT ON CONSTRAINT pk_pair_extents DO UPDATE SET
     first_time = LEAST(pair_extents.first_time, EXCLUDED.first_time),
     last_time = GREATEST(pair_extents.last_time, EXCLUDED.last_time),
     funding_interval_hours = CASE WHEN {_NEWER} THEN EXCLUDED.funding_interval_hours
@@ -31,6 +28,23 @@ ON CONFLICT ON CONSTRAINT pk_pair_extents DO UPDATE SET
 WHERE EXCLUDED.first_time < pair_extents.first_time OR EXCLUDED.last_time > pair_extents.last_time
    OR ({_NEWER} AND (EXCLUDED.funding_interval_hours, EXCLUDED.interval_time)
                     IS DISTINCT FROM (pair_extents.funding_interval_hours, pair_extents.interval_time))"""
+_UPSERT_SQL = f"""{_INSERT}
+SELECT * FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[]), CAST(:streams AS text[]),
+                     CAST(:firsts AS timestamptz[]), CAST(:lasts AS timestamptz[]), CAST(:hours AS float8[]),
+                     CAST(:interval_times AS timestamptz[]))
+{_ON_CONFLICT}"""
+_STATED = "FILTER (WHERE settled AND funding_interval_hours IS NOT NULL)"
+
+
+def funding_extents_sql(source: str) -> str:
+    """SQL widening the ``funding`` extents to the rows of the table or CTE ``source`` (``FUNDING_COLUMNS``) and
+    taking the interval of its newest settled row stating one when newer, for a statement of the write (one
+    grouped read of the staged batch, no round trip)."""
+    return f"""{_INSERT}
+SELECT exchange, symbol, 'funding', min(time), max(time), last(funding_interval_hours, time) {_STATED},
+       max(time) {_STATED}
+FROM {source} GROUP BY exchange, symbol
+{_ON_CONFLICT}"""
 
 #: Stream → (table, filter of the rows it covers).
 _SOURCES = {"funding": ("funding_rates", "true"), "ohlcv": ("prices", "price_kind = 'last'"),
@@ -58,19 +72,6 @@ def _upsert(conn: Connection, stream: str, firsts: pd.Series, lasts: pd.Series,
         "hours": [None if pd.isna(h) else float(h) for h in newest["hours"]],
         "interval_times": _pydatetimes(pd.to_datetime(newest["time"], utc=True)),
     })  # fmt: skip
-
-
-def record_funding_extents(conn: Connection, frame: pd.DataFrame) -> None:
-    """Widen the ``funding`` extents to the rows of ``frame`` (``FUNDING_COLUMNS``; ``time`` UTC) and keep the
-    funding interval of the newest settled row stating one, in ``conn``'s transaction (the one writing them).
-    Raises SQLAlchemy errors."""
-    times = pd.to_datetime(frame["time"], utc=True)
-    groups = times.groupby([frame["exchange"], frame["symbol"]])
-    settled = frame[frame["settled"].astype(bool) & frame["funding_interval_hours"].notna()]
-    newest = (settled.assign(time=pd.to_datetime(settled["time"], utc=True)).sort_values("time")
-              .groupby(["exchange", "symbol"])[["funding_interval_hours", "time"]].last()
-              .rename(columns={"funding_interval_hours": "hours"}))  # fmt: skip
-    _upsert(conn, "funding", groups.min(), groups.max(), newest)
 
 
 def record_candle_extents(conn: Connection, frame: pd.DataFrame, widest: pd.Timedelta) -> None:

@@ -9,7 +9,14 @@ from sqlalchemy import Connection, Engine, Table, text
 
 from db.schema import FUNDING_ROLLUPS, funding_rates
 from db.writes.common import FUNDING_COLUMNS, FUNDING_KEY, WriteResult, insert_sql, run, sql_interval, stage_frame
-from db.writes.extents import record_funding_extents
+from db.writes.extents import funding_extents_sql
+from db.writes.summaries import (
+    APPENDED_SQL,
+    FUNDING_NEWEST_SQL,
+    GROUPS_SQL,
+    SETTLED_RECOMPUTE_SQL,
+    appended_rollups_sql,
+)
 
 _FUNDING_UPDATE = """DO UPDATE SET
   funding_rate = EXCLUDED.funding_rate,
@@ -30,6 +37,10 @@ WHERE (funding_rates.funding_rate, funding_rates.funding_interval_hours, funding
 #: Unit of ``touched_funding_hours``: every :data:`~db.schema.FUNDING_ROLLUPS` width divides it, so a touched
 #: hour holds whole buckets of each rollup table.
 _FUNDING_ROLLUP_SPAN = pd.Timedelta(max(FUNDING_ROLLUPS))
+_DAY = pd.Timedelta(days=1)
+#: The temporary table of the hours to recompute, made (empty) with the staging table in one round trip.
+_TOUCHED_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS touched_funding_hours (exchange text, symbol text, settled boolean, "
+                  "hour timestamptz) ON COMMIT DROP; TRUNCATE touched_funding_hours")
 
 
 _FUNDING_ROLLUP_VALUES = ("funding_rate", "funding_rate_last", "funding_interval_hours", "mark_price", "index_price",
@@ -70,43 +81,61 @@ WITH touched AS MATERIALIZED (
 SELECT """ + " + ".join(f"(SELECT count(*) FROM up_{t.name})" for t in FUNDING_ROLLUPS.values())
 
 
-def _funding_rollups(conn: Connection, frame: pd.DataFrame) -> int:
+def _funding_rollups(conn: Connection, frame: pd.DataFrame, settled: bool) -> int:
     """Upsert the :data:`~db.schema.FUNDING_ROLLUPS` rows of the hours in ``touched_funding_hours`` (see
-    :data:`_FUNDING_ROLLUP_SQL`); ``frame``'s time range bounds the rows read. Returns rollup rows written."""
+    :data:`_FUNDING_ROLLUP_SQL`), and the settled rollups of their days when ``settled`` hours are among them;
+    ``frame``'s time range bounds the rows read. Returns rollup rows written."""
     times = pd.to_datetime(frame["time"], utc=True)
     bounds = {"lo": times.min().floor(_FUNDING_ROLLUP_SPAN).to_pydatetime(),
               "hi": (times.max().floor(_FUNDING_ROLLUP_SPAN) + _FUNDING_ROLLUP_SPAN).to_pydatetime()}
     conn.execute(text("ANALYZE touched_funding_hours"))  # temp tables have no statistics otherwise
-    return conn.execute(text(_FUNDING_ROLLUP_SQL), bounds).scalar_one()
+    written = conn.execute(text(_FUNDING_ROLLUP_SQL), bounds).scalar_one()
+    if settled:
+        days = {"lo": times.min().floor(_DAY).to_pydatetime(), "hi": (times.max().floor(_DAY) + _DAY).to_pydatetime()}
+        written += conn.execute(text(SETTLED_RECOMPUTE_SQL), days).scalar_one()
+    return written
+
+
+_RETURNED = ("exchange", "symbol", "settled", "time", "funding_rate", "funding_interval_hours", "mark_price",
+             "index_price", "next_funding_time")
+
+
+def _upsert_sql(stage: str) -> str:
+    """The batch's upsert with the summary upkeep (:mod:`db.writes.summaries`) in one statement: returns rows
+    inserted or changed, rollup rows written from appended rows, hours left for recompute (and how many of them
+    settled)."""
+    sql = insert_sql(funding_rates.name, stage, FUNDING_COLUMNS, _FUNDING_UPDATE, distinct_on=FUNDING_KEY)
+    appended = appended_rollups_sql()
+    ctes = [f"ins AS ({sql} RETURNING {', '.join(_RETURNED)}, xmax = 0 AS inserted)",
+            f"grp AS MATERIALIZED ({GROUPS_SQL})", f"app AS MATERIALIZED ({APPENDED_SQL})",
+            "t AS (INSERT INTO touched_funding_hours SELECT exchange, symbol, settled, hour FROM grp "
+            "WHERE NOT appended RETURNING settled)",
+            f"newest AS ({FUNDING_NEWEST_SQL})", f"ext AS ({funding_extents_sql(stage)})",
+            *(f"{name} AS ({insert})" for name, insert in appended)]
+    counts = " + ".join(f"(SELECT count(*) FROM {name})" for name, _ in appended)
+    return (f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM ins), {counts}, (SELECT count(*) FROM t), "
+            "(SELECT count(*) FILTER (WHERE settled) FROM t)")
 
 
 def write_funding(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult:
     """Write funding rows (``FUNDING_COLUMNS``). An existing key is updated only when a value differs (a
     settled row gaining its mark price, a corrected rate); known values are never replaced by NULL.
 
-    Then the rollups (:data:`~db.schema.FUNDING_ROLLUPS`; bucket start = ``time_bucket(width, time)``, UTC) of every
-    exchange + symbol + settled + hour that received an inserted or changed row are recomputed from the stored
-    rows (:data:`_FUNDING_ROLLUP_SQL`), in the same transaction; replaying a batch writes 0 rows and 0 rollups.
-    ``rollups`` of the result counts rollup rows inserted or changed, over all rollup tables. Raises
-    SQLAlchemy/psycopg errors (batch not written)."""
+    Then the rollups (:data:`~db.schema.FUNDING_ROLLUPS` and the settled rollups of :mod:`db.summaries`; bucket
+    start = ``time_bucket(width, time)``, UTC) of every exchange + symbol + settled + hour that received an
+    inserted or changed row are brought up to date in the same transaction: from the batch alone for rows
+    appended after the pair's newest stored row, else recomputed from the stored rows (:mod:`db.writes.summaries`,
+    :data:`_FUNDING_ROLLUP_SQL`); ``funding_newest`` keeps each pair's newest row. Replaying a batch writes 0
+    rows and 0 rollups. ``rollups`` of the result counts rollup rows inserted or changed, over all rollup tables.
+    Raises SQLAlchemy/psycopg errors (batch not written)."""
     if frame.empty:
         return WriteResult(0, 0)
 
     def work(conn: Connection) -> WriteResult:
-        conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS touched_funding_hours (exchange text, symbol text, "
-                          "settled boolean, hour timestamptz) ON COMMIT DROP"))
-        conn.execute(text("TRUNCATE touched_funding_hours"))
-        stage = stage_frame(conn, funding_rates.name, FUNDING_COLUMNS, frame)
-        sql = insert_sql(funding_rates.name, stage, FUNDING_COLUMNS, _FUNDING_UPDATE, distinct_on=FUNDING_KEY)
-        written = conn.execute(text(
-            f"WITH ins AS ({sql} RETURNING exchange, symbol, settled, time), "
-            "t AS (INSERT INTO touched_funding_hours SELECT DISTINCT exchange, symbol, settled, "
-            f"time_bucket({sql_interval(_FUNDING_ROLLUP_SPAN)}, time) FROM ins RETURNING 1) "
-            "SELECT (SELECT count(*) FROM ins)"
-        )).scalar_one()
-        rollups = _funding_rollups(conn, frame) if written else 0
-        record_funding_extents(conn, frame)
+        stage = stage_frame(conn, funding_rates.name, FUNDING_COLUMNS, frame, _TOUCHED_TABLE)
+        written, rollups, touched, settled = conn.execute(text(_upsert_sql(stage))).one()
+        if touched:
+            rollups += _funding_rollups(conn, frame, settled > 0)
         return WriteResult(int(written), len(frame), int(rollups))
 
     return run(bind, work)
-

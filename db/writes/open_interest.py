@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Engine, text
 from db.schema import open_interest
 from db.writes.common import WriteResult, copy_binary, insert_sql, quote, run
 from db.writes.extents import record_open_interest_extents
+from db.writes.summaries import OPEN_INTEREST_NEWEST_SQL
 
 OPEN_INTEREST_COLUMNS = ("time", "exchange", "symbol", "source", "open_interest_contracts", "open_interest_base",
                          "open_interest_value")
@@ -28,9 +29,9 @@ def write_open_interest(bind: Engine | Connection, frame: pd.DataFrame) -> Write
     venue's contract unit, base in base-asset units, value in quote currency). Binary COPY into a temporary
     staging table, then one ``INSERT … ON CONFLICT ON CONSTRAINT pk_open_interest``: a stored key is updated only
     when a value differs, a known value is never replaced by NULL, duplicates inside the batch are removed first;
-    replaying a batch writes 0 rows. The ``open_interest`` extents of ``pair_extents`` widen in the same
-    transaction. Returns rows inserted or changed. Raises SQLAlchemy/psycopg errors (batch not
-    written)."""
+    replaying a batch writes 0 rows. The ``open_interest`` extents of ``pair_extents`` widen and
+    ``open_interest_newest`` (:mod:`db.summaries`) takes a newer notional in the same transaction. Returns rows
+    inserted or changed. Raises SQLAlchemy/psycopg errors (batch not written)."""
     if frame.empty:
         return WriteResult(0, 0)
 
@@ -42,7 +43,8 @@ def write_open_interest(bind: Engine | Connection, frame: pd.DataFrame) -> Write
         conn.execute(text(f"TRUNCATE {stage}"))
         copy_binary(conn, stage, OPEN_INTEREST_TYPES, frame)
         sql = insert_sql(open_interest.name, stage, OPEN_INTEREST_COLUMNS, _UPDATE, distinct_on=OPEN_INTEREST_KEY)
-        written = conn.execute(text(sql)).rowcount
+        written = conn.execute(text(f"WITH ins AS ({sql} RETURNING exchange, symbol, time, open_interest_value), "
+                                    f"newest AS ({OPEN_INTEREST_NEWEST_SQL}) SELECT count(*) FROM ins")).scalar_one()
         record_open_interest_extents(conn, frame)
         return WriteResult(written, len(frame))
 

@@ -1,0 +1,111 @@
+"""Newest funding row and open-interest notional per pair at a time, from the summary tables of
+:mod:`db.summaries` (``funding_newest``, ``open_interest_newest``) and the ``pair_extents`` catalogue: one read of
+small tables when their rows are not after that time (the live case), and a primary-key probe of the raw
+hypertable only for the pairs whose newest row is after it (a view of the past). Both give what the probes alone
+would (``tests/test_markets_queries.py``); the probes over 1,800 pairs cost ~150 ms (``make bench-market``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from db.queries.common import fetch_frame
+
+_VALUES = ("funding_rate", "funding_interval_hours", "next_funding_time", "mark_price", "index_price")
+
+
+def newest_notional_sql(lower: str, upper: str, later: str) -> str:
+    """An SQL expression: the quote notional of the newest ``open_interest`` row (any source) with one of the pair
+    ``p`` (``exchange``, ``symbol``) whose time meets ``lower`` and ``upper`` (conditions on ``time``), NULL if
+    none; ``o`` is the pair's ``open_interest_newest`` row (NULL when it has none: no row with a notional at
+    all), ``later`` the condition on ``time`` of rows after the window. The summary row answers unless it lies
+    after the window; then each source is probed backwards (primary key, ``LIMIT 1``) and the newest taken."""
+    probe = f"""(SELECT r.open_interest_value FROM (VALUES ('live'), ('history'), ('recorded')) AS k(source)
+    CROSS JOIN LATERAL (SELECT time, open_interest_value FROM open_interest
+        WHERE exchange = p.exchange AND symbol = p.symbol AND source = k.source AND {lower} AND {upper}
+          AND open_interest_value IS NOT NULL ORDER BY time DESC LIMIT 1) r
+    ORDER BY r.time DESC LIMIT 1)"""
+    summary = "o.time"
+    return (f"CASE WHEN o.time IS NULL THEN NULL WHEN {later.replace('time', summary)} THEN {probe} "
+            f"WHEN {lower.replace('time', summary)} THEN o.open_interest_value END")
+
+
+#: Per pair (``ord``: its position in the arrays), the newer of its newest predicted and newest settled row in
+#: ``(since, at]`` (predicted on a tie): the ``funding_newest`` rows not after ``at``, and for keys whose newest row
+#: is after ``at`` a primary-key probe; the interval of a row without one is that of the newest settled row at or
+#: before ``at`` stating one (catalogue, else a probe); the newest notional in ``(since, at]``. Hash joins over the
+#: small tables, no per-pair loop in the live case.
+_PREDICTED = "b.time IS NULL OR a.time >= b.time"
+_PICKED = ("time", "settled", *_VALUES)
+NEWEST_SQL = f"""
+WITH c AS (
+    SELECT exchange, symbol, settled, time, {", ".join(_VALUES)} FROM funding_newest
+    WHERE time <= :at AND time > :since
+    UNION ALL
+    SELECT n.exchange, n.symbol, n.settled, r.time, {", ".join(f"r.{c}" for c in _VALUES)} FROM funding_newest n
+    CROSS JOIN LATERAL (SELECT * FROM funding_rates f WHERE f.exchange = n.exchange AND f.symbol = n.symbol
+        AND f.settled = n.settled AND f.time <= :at AND f.time > :since ORDER BY f.time DESC LIMIT 1) r
+    WHERE n.time > :at),
+f AS (SELECT COALESCE(a.exchange, b.exchange) AS exchange, COALESCE(a.symbol, b.symbol) AS symbol,
+             {", ".join(f"CASE WHEN {_PREDICTED} THEN a.{c} ELSE b.{c} END AS {c}" for c in _PICKED)}
+      FROM (SELECT * FROM c WHERE NOT settled) a FULL JOIN (SELECT * FROM c WHERE settled) b
+        ON a.exchange = b.exchange AND a.symbol = b.symbol)
+SELECT f.*, e.funding_interval_hours AS stated_hours, e.interval_time, o.time AS notional_time, o.open_interest_value
+FROM f JOIN pair_extents e ON e.exchange = f.exchange AND e.symbol = f.symbol AND e.stream = 'funding'
+LEFT JOIN open_interest_newest o ON o.exchange = f.exchange AND o.symbol = f.symbol
+WHERE e.first_time <= :at AND e.last_time > :since
+  AND (CAST(:exchanges AS text[]) IS NULL OR f.exchange = ANY(:exchanges))
+"""
+#: Per pair, the interval of its newest settled row at or before ``at`` stating one (primary-key probe).
+_PROBE_INTERVAL_SQL = """SELECT (SELECT s.funding_interval_hours FROM funding_rates s WHERE s.exchange = k.exchange
+    AND s.symbol = k.symbol AND s.settled AND s.time <= :at AND s.funding_interval_hours IS NOT NULL
+    ORDER BY s.time DESC LIMIT 1)
+FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) WITH ORDINALITY AS k(exchange, symbol, ord)
+ORDER BY k.ord"""
+#: Per pair, the newest notional in ``(lo, hi]`` over the three sources of ``open_interest`` (primary-key probes).
+PROBE_NOTIONAL_SQL = """SELECT (SELECT r.open_interest_value
+    FROM (VALUES ('live'), ('history'), ('recorded')) AS s(source)
+    CROSS JOIN LATERAL (SELECT time, open_interest_value FROM open_interest o WHERE o.exchange = k.exchange
+        AND o.symbol = k.symbol AND o.source = s.source AND o.time > :lo AND o.time <= :hi
+        AND o.open_interest_value IS NOT NULL ORDER BY o.time DESC LIMIT 1) r
+    ORDER BY r.time DESC LIMIT 1)
+FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) WITH ORDINALITY AS k(exchange, symbol, ord)
+ORDER BY k.ord"""
+
+
+def _probe(conn: Connection, sql: str, rows: pd.DataFrame, **params) -> np.ndarray:
+    """The one float column of ``sql`` per row of ``rows`` (``exchange``, ``symbol``), in order (NaN for NULL)."""
+    result = conn.execute(text(sql), {"exchanges": rows["exchange"].tolist(), "symbols": rows["symbol"].tolist(),
+                                      **params})  # fmt: skip
+    return np.array([np.nan if v is None else float(v) for (v,) in result], dtype="float64")
+
+
+def newest_rows(conn: Connection, exchanges: Sequence[str] | None, at: datetime, since: datetime) -> pd.DataFrame:
+    """Per pair on ``exchanges`` (ccxt ids; None: all) with a funding row in ``(since, at]`` (aware UTC), its
+    newest one (:data:`NEWEST_SQL`). Columns: ``exchange``, ``symbol``,
+    ``time``, ``settled``, ``funding_rate``, ``next_funding_time``, ``mark_price``, ``index_price``,
+    ``funding_interval_hours`` (the row's own, else that of the pair's newest settled row at or before ``at``
+    stating one; NaN when none does), ``open_interest_value`` (the newest notional in ``(since, at]``; NaN if
+    none); unordered."""
+    chosen = None if exchanges is None else list(exchanges)
+    stmt = text(NEWEST_SQL).bindparams(exchanges=chosen, at=at, since=since)
+    out = fetch_frame(conn, stmt, ["time", "next_funding_time", "interval_time", "notional_time"])
+    hours = out["funding_interval_hours"].to_numpy(dtype="float64", na_value=np.nan)
+    stated = out["stated_hours"].to_numpy(dtype="float64", na_value=np.nan)
+    known = (out["interval_time"] <= at).to_numpy()
+    later = np.isnan(hours) & ~known & out["interval_time"].notna().to_numpy()
+    hours = np.where(np.isnan(hours) & known, stated, hours)
+    if later.any():  # a view of the past: the catalogue's interval is newer than ``at``
+        hours[later] = _probe(conn, _PROBE_INTERVAL_SQL, out[later], at=at)
+    notional_time = out["notional_time"]
+    value = out["open_interest_value"].to_numpy(dtype="float64", na_value=np.nan)
+    value = np.where((notional_time > since).to_numpy(), value, np.nan)
+    later = (notional_time > at).to_numpy()
+    if later.any():
+        value[later] = _probe(conn, PROBE_NOTIONAL_SQL, out[later], lo=since, hi=at)
+    out["funding_interval_hours"], out["open_interest_value"] = hours, value
+    return out
