@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import controls
 from app.components import (
     COMPARISON_COLUMNS,
+    PairFacts,
     cards_note,
     comparison_rows,
     error_alert,
@@ -216,9 +217,10 @@ def _content(state, window, bucket, data: dict, fp: dict):
     snapshot = data["snapshot"]
     snapshot = snapshot[snapshot["last_price"].notna() | snapshot["funding_rate"].notna()]
     mode, basis = funding_basis(state.funding, funding)
+    facts = PairFacts(funding, counts)
     cards = [
         dbc.Col(
-            symbol_card(row, funding, counts, mode, live_now if state.live else end, state.live),
+            symbol_card(row, facts, mode, live_now if state.live else end, state.live),
             xs=12,
             sm=6,
             lg=4,
@@ -243,7 +245,7 @@ def _content(state, window, bucket, data: dict, fp: dict):
         if not prices.empty
         else empty_figure("No prices in this range")
     )
-    rows = comparison_rows(snapshot, counts, live_now if state.live else end)
+    rows = comparison_rows(snapshot, facts, live_now if state.live else end)
     note = cards_note(len(cards), len(snapshot), f"{P}-cards-note")
     return [dbc.Row(cards, className="g-2"), note], rows, fund_fig, price_fig, basis
 
