@@ -190,21 +190,24 @@ def _fallback(state, live_window, newest, fp, out: dict) -> dict:
 
 
 def _query(conn, state: controls.ViewState, start: datetime, end: datetime, bucket: timedelta) -> dict:
+    """The view's rows; a window without funding and candles (nothing drawn: the page falls back or says so) reads
+    where data is instead of anomalies and the snapshot (``counts``, ``marks`` and ``snapshot`` None)."""
     exchanges, symbols = selection(conn, state)
     funding = queries.funding_series(conn, exchanges, symbols, start, end, bucket)
     prices = queries.price_series(conn, exchanges, symbols, start, end, bucket)
+    if funding.empty and prices.empty:
+        return {"funding": funding, "prices": prices, "counts": None, "marks": None, "empty": True, "snapshot": None,
+                "extent": queries.data_extent(conn, exchanges, symbols),
+                "newest": queries.newest_common_time(conn, exchanges, symbols)}  # fmt: skip
     window = (conn, exchanges, symbols, start, end)
     marks = {  # chart markers: the strongest only; the totals come from the counts
         "funding": queries.anomaly_rows(*window, metrics=["funding_rate"], limit=MAX_MARKERS, strongest=True),
         "prices": queries.anomaly_rows(*window, limit=MAX_MARKERS, strongest=True),
     }
-    empty = funding.empty and prices.empty
     return {
         "funding": funding, "prices": prices, "counts": queries.anomaly_counts(*window), "marks": marks,
-        "empty": empty,
-        "snapshot": queries.latest_snapshot(conn, exchanges, symbols, end) if not empty else None,
-        "extent": queries.data_extent(conn, exchanges, symbols) if empty else None,
-        "newest": queries.newest_common_time(conn, exchanges, symbols) if empty else None,
+        "empty": False, "snapshot": queries.latest_snapshot(conn, exchanges, symbols, end), "extent": None,
+        "newest": None,
     }  # fmt: skip
 
 
