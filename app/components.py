@@ -12,6 +12,7 @@ from datetime import datetime
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
+import numpy as np
 import pandas as pd
 from dash import dcc, html
 
@@ -42,10 +43,12 @@ class PairFacts:
     def __init__(self, funding: pd.DataFrame, counts: pd.DataFrame) -> None:
         self._settled: dict[tuple[str, str], list[float]] = {}
         if not funding.empty:
-            settled = funding[funding["settled"]].dropna(subset=["funding_rate"]).sort_values("time", kind="stable")
-            last = settled.groupby(["exchange", "symbol"], sort=False).tail(2)  # the last two, oldest first
-            for exchange, symbol, rate in zip(last["exchange"], last["symbol"], last["funding_rate"], strict=True):
-                self._settled.setdefault((exchange, symbol), []).append(rate)
+            rates = funding["funding_rate"]
+            rows = np.flatnonzero(funding["settled"].to_numpy(dtype=bool) & rates.notna().to_numpy())
+            rows = rows[np.argsort(funding["time"].to_numpy()[rows], kind="stable")]  # settled rows by time
+            for exchange, symbol, rate in zip(*(funding[c].to_numpy()[rows] for c in ("exchange", "symbol")),
+                                              rates.to_numpy()[rows], strict=True):  # fmt: skip
+                self._settled.setdefault((exchange, symbol), []).append(rate)  # oldest first
         self._anomalies: dict[tuple[str, str], tuple[int, float | None, datetime | None]] = {}
         names = ("exchange", "symbol", "anomalies", "max_abs_z", "max_z_time")
         rows = zip(*(counts[c] for c in names), strict=True) if len(counts) else ()
