@@ -38,7 +38,7 @@ from app.downloads import chart_download, register_chart_download, register_tabl
 from app.figures import MAX_MARKERS, empty_figure, funding_basis, funding_figure, price_figure
 from app.figures.heatmap import heatmap_figure, series_frame
 from app.notices import EMPTY_NOTICE_CLOSED, empty_notice, fallback_notice, jump_anchor
-from app.refresh import cached_view, register_refresh, resolve, selection, start_page
+from app.refresh import cached_output, cached_view, register_refresh, resolve, selection, start_page
 from app.theme import STORE_ID, themed_outputs
 from db import queries
 
@@ -159,7 +159,7 @@ def _draw_view(fp):
             "content": HIDDEN,
             "notice": empty_notice(state, start, end, data["extent"], data["newest"]),
         }
-    cards, rows, funding, prices, basis = _content(state, (start, end), bucket, data, fp)
+    cards, rows, funding, prices, basis = _built(state, (start, end), bucket, data, fp)
     return {**out, "cards": cards, "rows": rows, "funding": funding, "prices": prices, "basis": basis}
 
 
@@ -179,7 +179,7 @@ def _fallback(state, live_window, newest, fp, out: dict) -> dict:
     if data["empty"]:  # the catalogue and the rows disagree (rows removed since): say what the live window lacks
         return {**out, "cards": [], "rows": [], "funding": no_update, "prices": no_update, "content": HIDDEN,
                 "notice": empty_notice(state, *live_window, data["extent"])}  # fmt: skip
-    cards, rows, funding, prices, basis = _content(shown, (start, end), bucket, data, fp)
+    cards, rows, funding, prices, basis = _built(shown, (start, end), bucket, data, fp)
     notice = fallback_notice(state, *live_window, end, "funding and candles")
     return {
         **out,
@@ -209,6 +209,14 @@ def _query(conn, state: controls.ViewState, start: datetime, end: datetime, buck
         "empty": False, "snapshot": queries.latest_snapshot(conn, exchanges, symbols, end), "extent": None,
         "newest": None,
     }  # fmt: skip
+
+
+def _built(state, window, bucket, data: dict, fp: dict):
+    """:func:`_content` through the shared cache (:func:`app.refresh.cached_output`): keyed by the window, the
+    bucket, the draw request's query (every control: funding basis, metrics…) and the fingerprint the data was
+    read for."""
+    return cached_output(P, state, *window, lambda: _content(state, window, bucket, data, fp), bucket,
+                         fp["query"], fp.get("fp"))  # fmt: skip
 
 
 def _content(state, window, bucket, data: dict, fp: dict):
