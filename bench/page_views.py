@@ -17,6 +17,7 @@ Goal (issue 10): every view of every page <= 50 ms p95 for one user.
 
 from __future__ import annotations
 
+import gc
 import json
 import statistics
 import time
@@ -121,6 +122,7 @@ def bench_pages(
     base = settings.effective_redis_url
     redis_url = f"{base}{'&' if '?' in base else '?'}db={BENCH_REDIS_DB}"
     app = create_app(replace(with_database(settings, url), redis_url=redis_url))
+    gc.freeze()  # as each gunicorn worker does once the app is loaded (gunicorn.conf.py post_worker_init)
     cache = redis.Redis.from_url(redis_url)
     client = app.test_client()
     engine = make_engine(url, pool_size=1)
