@@ -12,6 +12,7 @@ from datetime import datetime
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
+import numpy as np
 import pandas as pd
 from dash import dcc, html
 
@@ -33,32 +34,48 @@ def _num(value, digits: int) -> float | None:
     return round(float(value), digits)
 
 
-def funding_trend(funding: pd.DataFrame, exchange: str, symbol: str, current: float | None, settled: bool) -> str:
-    """Trend arrow of the funding rate of one pair: ``"↑"``, ``"↓"`` or ``"→"`` (``""`` when unknown).
+class PairFacts:
+    """Per exchange + symbol lookups the overview's cards and table rows read, built once per draw from
+    ``funding`` (``db.queries.funding_series`` rows: ``exchange``, ``symbol``, ``time``, ``settled``,
+    ``funding_rate`` fraction per interval) and ``counts`` (``db.queries.anomaly_counts``: one row per
+    exchange + symbol + metric), instead of filtering both frames again for every card and row."""
 
-    Compares the current rate with the last settled rate in ``funding`` (when the current one is a
-    prediction) or with the settled rate before it (when the current one is itself settled).
-    """
-    if current is None or (isinstance(current, float) and math.isnan(current)) or funding.empty:
-        return ""
-    rows = funding[(funding["exchange"] == exchange) & (funding["symbol"] == symbol) & funding["settled"]]
-    rates = rows.sort_values("time")["funding_rate"].dropna().to_list()
-    if settled:
-        rates = rates[:-1]
-    if not rates:
-        return ""
-    previous = rates[-1]
-    return "↑" if current > previous else "↓" if current < previous else "→"
+    def __init__(self, funding: pd.DataFrame, counts: pd.DataFrame) -> None:
+        self._settled: dict[tuple[str, str], list[float]] = {}
+        if not funding.empty:
+            rates = funding["funding_rate"]
+            rows = np.flatnonzero(funding["settled"].to_numpy(dtype=bool) & rates.notna().to_numpy())
+            rows = rows[np.argsort(funding["time"].to_numpy()[rows], kind="stable")]  # settled rows by time
+            for exchange, symbol, rate in zip(*(funding[c].to_numpy()[rows] for c in ("exchange", "symbol")),
+                                              rates.to_numpy()[rows], strict=True):  # fmt: skip
+                self._settled.setdefault((exchange, symbol), []).append(rate)  # oldest first
+        self._anomalies: dict[tuple[str, str], tuple[int, float | None, datetime | None]] = {}
+        names = ("exchange", "symbol", "anomalies", "max_abs_z", "max_z_time")
+        rows = zip(*(counts[c] for c in names), strict=True) if len(counts) else ()
+        for exchange, symbol, count, max_z, max_z_time in rows:
+            total, best, when = self._anomalies.get((exchange, symbol), (0, None, None))
+            if pd.notna(max_z) and (best is None or max_z > best):  # the first row of largest |z| wins, as idxmax
+                best, when = float(max_z), max_z_time
+            self._anomalies[(exchange, symbol)] = (total + int(count), best, when)
 
+    def trend(self, exchange: str, symbol: str, current: float | None, settled: bool) -> str:
+        """Trend arrow of the funding rate of one pair: ``"↑"``, ``"↓"`` or ``"→"`` (``""`` when unknown).
 
-def anomaly_summary(counts: pd.DataFrame, exchange: str, symbol: str) -> tuple[int, float | None, datetime | None]:
-    """``(count, max |z|, UTC time of that max |z|)`` of one pair's anomalies over every metric, from ``counts``
-    (``db.queries.anomaly_counts``: one row per exchange + symbol + metric)."""
-    rows = counts[(counts["exchange"] == exchange) & (counts["symbol"] == symbol)] if len(counts) else []
-    if not len(rows):
-        return 0, None, None
-    strongest = rows.loc[rows["max_abs_z"].idxmax()]
-    return int(rows["anomalies"].sum()), float(strongest["max_abs_z"]), strongest["max_z_time"]
+        Compares the current rate with the last settled rate (when the current one is a prediction) or with the
+        settled rate before it (when the current one is itself settled)."""
+        if current is None or (isinstance(current, float) and math.isnan(current)):
+            return ""
+        rates = self._settled.get((exchange, symbol), [])
+        if settled:
+            rates = rates[:-1]
+        if not rates:
+            return ""
+        previous = rates[-1]
+        return "↑" if current > previous else "↓" if current < previous else "→"
+
+    def anomalies(self, exchange: str, symbol: str) -> tuple[int, float | None, datetime | None]:
+        """``(count, max |z|, UTC time of that max |z|)`` of one pair's anomalies over every metric."""
+        return self._anomalies.get((exchange, symbol), (0, None, None))
 
 
 def _countdown(next_time, now: datetime, live: bool) -> str:
@@ -73,17 +90,16 @@ def _countdown(next_time, now: datetime, live: bool) -> str:
     return f"next funding {fmt.utc(next_time)}"
 
 
-def symbol_card(
-    snap: pd.Series, funding: pd.DataFrame, counts: pd.DataFrame, mode: str, now: datetime, live: bool
-) -> dbc.Card:
+def symbol_card(snap: pd.Series, facts: PairFacts, mode: str, now: datetime, live: bool) -> dbc.Card:
     """One card of the overview for a ``latest_snapshot`` row: last price and 24 h change, current funding in
     ``mode`` (and the other mode below), trend arrow, countdown to the next funding (``live``: relative to
-    ``now``, else the time), and the anomaly status of the shown range (``counts``: ``db.queries.anomaly_counts``)."""
+    ``now``, else the time), and the anomaly status of the shown range (``facts``: :class:`PairFacts` of the
+    view's funding series and anomaly counts)."""
     exchange, symbol = snap["exchange"], snap["symbol"]
     rate, interval = snap["funding_rate"], snap["funding_interval_hours"]
     change = snap["change_24h_pct"]
-    arrow = funding_trend(funding, exchange, symbol, rate, bool(snap["funding_settled"]))
-    count, max_z, max_z_time = anomaly_summary(counts, exchange, symbol)
+    arrow = facts.trend(exchange, symbol, rate, bool(snap["funding_settled"]))
+    count, max_z, max_z_time = facts.anomalies(exchange, symbol)
     other = "annual" if mode == "interval" else "interval"
     kind = "settled" if snap["funding_settled"] else "predicted"
     status = (
@@ -143,15 +159,15 @@ def cards_note(shown: int, total: int, note_id: str) -> html.Div | None:
                     f"below lists all {total}.", id=note_id, className="text-muted small mt-1")
 
 
-def comparison_rows(snapshot: pd.DataFrame, counts: pd.DataFrame, now: datetime) -> list[dict]:
+def comparison_rows(snapshot: pd.DataFrame, facts: PairFacts, now: datetime) -> list[dict]:
     """Rows of the overview's comparison grid (numbers rounded, units in :data:`COMPARISON_COLUMNS` headers and
-    the ``quote`` column; ``counts``: ``db.queries.anomaly_counts``; a next funding time not after ``now``, the
+    the ``quote`` column; ``facts``: :class:`PairFacts` of the view; a next funding time not after ``now``, the
     view's end, shows as overdue)."""
     rows = []
     for _, snap in snapshot.iterrows():
         rate, interval = snap["funding_rate"], snap["funding_interval_hours"]
         annual = fmt.annualise(rate, interval) if pd.notna(rate) and pd.notna(interval) else None
-        count, max_z, _ = anomaly_summary(counts, snap["exchange"], snap["symbol"])
+        count, max_z, _ = facts.anomalies(snap["exchange"], snap["symbol"])
         rows.append(
             {
                 "symbol": display_symbol(snap["symbol"]), "exchange": snap["exchange"],

@@ -85,6 +85,19 @@ def cached_view(
     return shared_cache().get(key, compute, ttl_for(current_settings(), end, datetime.now(UTC)))
 
 
+def cached_output(
+    name: str, state: controls.ViewState, start: datetime, end: datetime, compute: Callable[[], T], *parts
+) -> T:
+    """A draw's built output (figures, rows, components: ``compute()``, from data already read) through the shared
+    cache like :func:`cached_view`, so the next analysts on the view skip the figure and component building too.
+    ``parts`` must name everything the output depends on besides the window (the draw request's query and
+    fingerprint, the bucket…). A live view is built every time: its output follows the clock (countdowns, the
+    window's ends), which no key names."""
+    if state.live:
+        return compute()
+    return cached_view(f"{name}-output", state, start, end, compute, *parts)
+
+
 def cached_fingerprint(
     state: controls.ViewState,
     start: datetime,

@@ -353,6 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=REPEAT, help=f"timed runs per case (default {REPEAT})")
     parser.add_argument("--no-gunicorn", action="store_true", help="skip the gunicorn part (HTTP, worker RSS)")
     parser.add_argument("--pages-only", action="store_true", help="measure only the page views (bench/page_views)")
+    parser.add_argument("--view", help="with --pages-only: only the page views starting with this, e.g. /markets")
     args = parser.parse_args(argv)
     ranges = args.ranges.split(",") if args.ranges else None
     unknown = set(ranges or ()) - set(RANGES)
@@ -372,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
                            {"s": symbols}).scalar() + timedelta(minutes=1)  # fmt: skip
     log(f"[bench-app] {len(pairs)} {EXCHANGE} symbols (5 recorded + derived), {rows:,} one-minute candles; "
         f"5 recorded symbols measured, ranges ending {_iso(end)}; {args.repeat} runs each (naive 30 d: 5)")
-    pages = page_views.bench_pages(url, end, args.repeat, log) if not (ranges or args.only) else []
+    pages = page_views.bench_pages(url, end, args.repeat, log, args.view) if not (ranges or args.only) else []
     if args.pages_only:
         for line in page_views.summary(pages):
             log(line)

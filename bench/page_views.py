@@ -1,18 +1,23 @@
 """Server time of every page's views for one user, callback by callback (part of ``make bench-app``; not a test).
 
 Each view is opened the way dash-renderer opens it (``bench.dash_protocol``): the pages callback, the draw, the
-baseline fingerprint, the picker options, then one refresh check, each posted to ``/_dash-update-component``
-through Flask's test client (server time without network), with the page's CSRF token. A view is measured
-**cold** (the shared query cache emptied before each opening: what the first analyst on a view pays) and **warm**
-(opened again at once: what the next analysts on the same view pay). "open" is the sum of an opening's callbacks.
+baseline fingerprint, the picker options (on the Markets page then the spread chart of the ranking's top row), then
+one refresh check (the Alerts page: its tables and the navigation bar's badge), each posted to
+``/_dash-update-component`` through Flask's test client (server time without network), with the page's CSRF
+token. A view is measured **cold** (the shared query cache emptied before each opening: what the first analyst on
+a view pays) and **warm** (opened again at once: what the next analysts on the same view pay). "open" is the sum of
+an opening's callbacks.
 
 Views (:data:`VIEWS`): each page's default (no query: the live 24 h, all exchanges, the default symbols), the same
-anchored at the end of the benchmark data, and the wider views analysts open (30 d of 5 symbols on every exchange).
+anchored at the end of the benchmark data, and the wider views analysts open (30 d of 5 symbols on every exchange;
+on the Markets page every coin of the benchmark data in the cross-venue table, arbitrage ranking, heatmap and
+accumulated table, and the 5 coins' premium and open interest charts).
 Goal (issue 10): every view of every page <= 50 ms p95 for one user.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import statistics
 import time
@@ -22,25 +27,35 @@ from datetime import datetime
 
 import numpy as np
 import redis
+from sqlalchemy import text
 
 from app import create_app, with_database
 from bench.dash_protocol import PREFIX, find, page_callbacks, request_body
+from db.engine import make_engine
 from settings import get_settings
 
 #: Callbacks of one opening, in the order dash-renderer fires them.
-STEPS = ("pages", "draw", "baseline", "options", "check")
+STEPS = ("pages", "draw", "baseline", "options", "spread", "check", "tables", "badge")
 #: The Redis database the benchmark's app uses for its cache and limits (emptied before each cold opening).
 BENCH_REDIS_DB = 7
 GOAL_P95_MS = 50.0
 
 
-def views(end: datetime) -> list[tuple[str, str]]:
-    """(path, query) of the measured views; ``end`` = the end of the benchmark data (aware UTC)."""
-    at = f"end={end.strftime('%Y-%m-%dT%H:%MZ')}"
+def _at(end: datetime) -> str:
+    return f"end={end.strftime('%Y-%m-%dT%H:%MZ')}"
+
+
+def views(end: datetime, funding_end: datetime) -> list[tuple[str, str]]:
+    """(path, query) of the measured views; ``end`` = the end of the benchmark data's candles, ``funding_end`` the
+    newest funding time (the recorded cross-venue history ends later than the candles), both aware UTC."""
+    at, fat = _at(end), _at(funding_end)
     five = "symbols=BTC/USDT,ETH/USDT,SOL/USDT,BNB/USDT,XRP/USDT"
     return [("/", ""), ("/", f"?{at}"), ("/", f"?{five}&range=30d&{at}"), ("/", f"?{five}&range=7d&{at}"),
             ("/anomalies", ""), ("/anomalies", f"?{at}"), ("/anomalies", f"?{five}&range=30d&{at}"),
-            ("/system", ""), ("/system", f"?{at}"), ("/system", f"?range=7d&{at}")]  # fmt: skip
+            ("/system", ""), ("/system", f"?{at}"), ("/system", f"?range=7d&{at}"),
+            ("/markets", ""), ("/markets", f"?{fat}"), ("/markets", f"?{five}&range=30d&{fat}"),
+            ("/markets", f"?{five}&range=7d&{fat}"), ("/markets", f"?{five}&range=30d&{at}"),
+            ("/alerts", "")]  # fmt: skip
 
 
 class OneUser:
@@ -67,11 +82,17 @@ class OneUser:
     def open(self) -> dict[str, float]:
         """Open the view and tick once; the milliseconds of each callback and their sum (``open``)."""
         content = self._post("pages", [self.path, self.query])
+        if "tables" in self.deps:  # the Alerts page: no draw cycle
+            self._post("tables", [0, None])
+            self._post("badge", [None])
+            return {**self.times, "open": sum(self.times.values())}
         fp, state = find(content, f"{self.prefix}-fp")["data"], find(content, f"{self.prefix}-state")["data"]
-        self._post("draw", [fp])
+        drawn_out = self._post("draw", [fp])
         drawn = self._post("baseline", [fp]).get(f"{self.prefix}-drawn", {}).get("data")
         if "options" in self.deps:
             self._post("options", [drawn])
+        if "spread" in self.deps:  # the ranking's rows, as drawn, choose the spread chart's pair (the top row)
+            self._post("spread", [None, drawn_out.get(f"{self.prefix}-arb", {}).get("rowData")], [fp])
         self._post("check", [state, 1], [drawn])
         return {**self.times, "open": sum(self.times.values())}
 
@@ -92,17 +113,27 @@ def measure_view(client, flush: Callable[[], None], path: str, query: str, repea
     return {kind: {step: _pcts(v) for step, v in steps.items()} for kind, steps in samples.items()}
 
 
-def bench_pages(url: str, end: datetime, repeat: int, log: Callable[[str], None]) -> list[dict]:
-    """Measure :func:`views` on the benchmark database ``url``; prints a line per view and returns the rows."""
+def bench_pages(
+    url: str, end: datetime, repeat: int, log: Callable[[str], None], only: str | None = None
+) -> list[dict]:
+    """Measure :func:`views` (those whose path + query starts with ``only`` when given) on the benchmark database
+    ``url``; prints a line per view and returns the rows."""
     settings = get_settings()
     base = settings.effective_redis_url
     redis_url = f"{base}{'&' if '?' in base else '?'}db={BENCH_REDIS_DB}"
     app = create_app(replace(with_database(settings, url), redis_url=redis_url))
+    gc.freeze()  # as each gunicorn worker does once the app is loaded (gunicorn.conf.py post_worker_init)
     cache = redis.Redis.from_url(redis_url)
     client = app.test_client()
+    engine = make_engine(url, pool_size=1)
+    with engine.connect() as conn:
+        funding_end = conn.execute(text("SELECT max(time) FROM funding_rates")).scalar()
+    engine.dispose()
     rows = []
     log(f"[bench-app] page views, one user, {repeat} cold + {repeat} warm openings each (ms; cold = cache emptied)")
-    for path, query in views(end):
+    for path, query in views(end, funding_end):
+        if only and not f"{path}{query}".startswith(only):
+            continue
         figures = measure_view(client, cache.flushdb, path, query, repeat)
         for kind, steps in figures.items():
             rows.append({"view": f"{path}{query}", "cache": kind,

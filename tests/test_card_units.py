@@ -13,7 +13,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from app.components import cards_note, comparison_rows, symbol_card
+from app.components import PairFacts, cards_note, comparison_rows, symbol_card
 from app.figures import price_figure
 from db import queries
 from db.symbols import quote_currency
@@ -48,11 +48,11 @@ def test_cards_and_table_use_the_quote_currency_and_say_overdue(stale_snapshot):
     hl = snap[snap["exchange"] == HL[0]].iloc[0]
     assert hl["next_funding_time"] <= pd.Timestamp(end)  # the premise: settlement missing from the data
     empty = pd.DataFrame(columns=["exchange", "symbol", "metric", "anomalies", "max_abs_z", "max_z_time"])
-    card = _text(symbol_card(hl, pd.DataFrame(columns=["exchange", "symbol", "time", "funding_rate"]), empty,
-                             "annual", end, live=False))  # fmt: skip
+    facts = PairFacts(pd.DataFrame(columns=["exchange", "symbol", "time", "settled", "funding_rate"]), empty)
+    card = _text(symbol_card(hl, facts, "annual", end, live=False))
     assert " USDC" in card and " USDT" not in card
     assert "next funding overdue" in card and "next funding 20" not in card
-    rows = {r["exchange"]: r for r in comparison_rows(snap, empty, end)}
+    rows = {r["exchange"]: r for r in comparison_rows(snap, facts, end)}
     assert rows[HL[0]]["quote"] == "USDC" and rows[HL[0]]["next_funding"].startswith("overdue")
     assert rows["binanceusdm"]["quote"] == "USDT"
 

@@ -37,14 +37,24 @@ ORDERS = ("oi", "latest", "mean", "coin")
 def heatmap_matrix(frame: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray, list[list[str]]]:
     """``(coins, times, z, notes)`` of a heatmap frame (module docstring): coins sorted by name, times the sorted
     bucket starts (UTC ``datetime64``), ``z`` the coins × times matrix of annualised funding in %/yr (NaN where a
-    coin has no value in a bucket) and ``notes`` the matching text of the ``venues`` column (``""`` where none)."""
-    wide = frame.assign(pct=frame["annualised"].astype("float64") * 100.0,
-                        t=utc_naive(frame["time"]))  # fmt: skip
-    z = wide.pivot_table(index="coin", columns="t", values="pct", aggfunc="first", dropna=False)
-    z = z.sort_index().sort_index(axis=1)
-    notes = wide.assign(note=wide["venues"].map(_venue_note) if "venues" in wide else "").pivot_table(
-        index="coin", columns="t", values="note", aggfunc="first").reindex(index=z.index, columns=z.columns)
-    return list(z.index), z.columns.to_numpy(), z.to_numpy(dtype="float64"), notes.fillna("").to_numpy().tolist()
+    coin has no value in a bucket; of several rows of one cell the first with a value) and ``notes`` the matching
+    text of the ``venues`` column (the cell's first row; ``""`` where none)."""
+    coin_codes, coins = pd.factorize(frame["coin"], sort=True)
+    time_codes, times = pd.factorize(utc_naive(frame["time"]), sort=True)
+    cells = coin_codes * len(times) + time_codes
+    keyed = (coin_codes >= 0) & (time_codes >= 0)  # rows without a coin or a time are in no cell
+    pct = frame["annualised"].to_numpy(dtype="float64", na_value=np.nan) * 100.0
+    z = np.full(len(coins) * len(times), np.nan)
+    valued = np.flatnonzero(~np.isnan(pct) & keyed)
+    first = valued[np.unique(cells[valued], return_index=True)[1]]  # each cell's first row with a value
+    z[cells[first]] = pct[first]
+    notes = np.full(len(z), "", dtype=object)
+    if "venues" in frame:
+        rows = np.flatnonzero(keyed)
+        rows = rows[np.unique(cells[rows], return_index=True)[1]]  # each cell's first row
+        notes[cells[rows]] = [_venue_note(v) for v in frame["venues"].to_numpy()[rows]]
+    shape = (len(coins), len(times))
+    return list(coins), np.asarray(times), z.reshape(shape), notes.reshape(shape).tolist()
 
 
 def _venue_note(value) -> str:

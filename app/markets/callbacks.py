@@ -2,7 +2,8 @@
 :mod:`app.controls`, :mod:`app.refresh`), the draw, the spread history of the selected ranking row, the quick
 filter, the heatmap's column order and the CSV downloads.
 
-The draw reads through :mod:`app.markets.data` (shared cache). A view whose range holds no funding snapshot (a live
+The draw reads through :mod:`app.markets.data` (shared cache) and keeps what it builds of a view that is not live
+in the shared cache too (:func:`app.refresh.cached_output`). A view whose range holds no funding snapshot (a live
 view while only older history is stored) shows the same range length up to the newest funding time instead and
 says so (:func:`app.notices.fallback_notice`), like the Overview.
 """
@@ -32,7 +33,7 @@ from app.markets.tables import (
     overview_link,
 )
 from app.notices import EMPTY_NOTICE_CLOSED, empty_notice, fallback_notice, jump_anchor
-from app.refresh import register_refresh, resolve
+from app.refresh import cached_output, register_refresh, resolve
 from app.theme import STORE_ID, themed_outputs
 
 P = "markets"
@@ -73,7 +74,8 @@ def _draw_view(fp) -> dict:
             out["window"] = controls.window_text(start, end, data.heatmap_bucket(start, end), False)
         if now["snapshot"].empty:
             return _empty(out, state, start, end)
-        return {**out, **_content(state, start, end, now, fp)}
+        return {**out, **cached_output(P, state, start, end, lambda: _content(state, start, end, now, fp), fp["query"],
+                                       fp.get("fp"))}  # fmt: skip
     except SQLAlchemyError as exc:
         blank = empty_figure("Database unreachable")
         return {**out, "cross": [], "cross_columns": no_update, "cross_note": "", "arb": [], "acc": [],

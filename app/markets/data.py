@@ -56,15 +56,16 @@ def selected_symbols(conn: Connection, state: ViewState, exchanges: list[str] | 
 
 def market_view(state: ViewState, start: datetime, end: datetime, fp) -> dict:
     """Everything the page draws for the view over ``[start, end)`` (snapshot and spreads as of ``end``), cached:
-    ``snapshot``, ``spreads`` (frames), ``newest`` (None unless the snapshot is empty: the newest funding time)."""
+    ``snapshot``, ``spreads`` (frames; ``spreads`` None when the snapshot is empty: nothing to rank, the page draws
+    no table), ``newest`` (None unless the snapshot is empty: the newest funding time)."""
 
     def compute():
         exchanges = list(state.exchanges) or None
         with read_connection() as conn:
             snapshot = funding_snapshot(conn, exchanges, None, end)
-            spreads = funding_spreads(conn, exchanges, None, end)
-            return {"snapshot": snapshot, "spreads": spreads,
-                    "newest": newest_funding(conn) if snapshot.empty else None}  # fmt: skip
+            if snapshot.empty:  # a live view while only older history is stored: the page falls back or says so
+                return {"snapshot": snapshot, "spreads": None, "newest": newest_funding(conn)}
+            return {"snapshot": snapshot, "spreads": funding_spreads(conn, exchanges, None, end), "newest": None}
 
     return cached_view("markets-now", state, start, end, compute, fp)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from app import format as fmt
@@ -71,7 +72,7 @@ def _time(value) -> str | None:
     return None if value is None or pd.isna(value) else fmt.utc(value)
 
 
-def venue_tooltip(row: pd.Series) -> str:
+def venue_tooltip(row: pd.Series | dict) -> str:
     """The tooltip of one venue's cell: its symbol, rate per interval (% and bp), interval, predicted or settled, the
     time of the value and the next funding time (UTC)."""
     rate, hours = row["funding_rate"], row["funding_interval_hours"]
@@ -89,24 +90,36 @@ def cross_venue_rows(snapshot: pd.DataFrame, venues: Iterable[str], link: Callab
     annualised funding in %/yr (field = the exchange id) and its tooltip (``<exchange>_tip``); the spread max − min
     over venues (%/yr), open interest, the mean premium (bp) and the number of venues quoted. ``link(coin, symbols)``
     gives the coin's Overview link."""
+    groups: dict[str, list[dict]] = {}
+    for record in snapshot.to_dict("records"):  # one pass over plain dicts: no frame slicing per coin and venue
+        if isinstance(record["coin"], str):
+            groups.setdefault(record["coin"], []).append(record)
     rows = []
-    for coin, group in snapshot.groupby("coin", sort=True):
-        annual = group["annualised"].astype("float64")
-        oi = group["open_interest_value"].astype("float64")
-        total_oi = float(oi.sum()) if oi.notna().any() else None
+    for coin in sorted(groups):
+        group = groups[coin]
+        annual = _floats(group, "annualised")
+        oi, premium = _floats(group, "open_interest_value"), _floats(group, "premium_bp")
+        quoted = int(np.isfinite(annual).sum())
+        total_oi = float(np.nansum(oi)) if np.isfinite(oi).any() else None
         if min_oi and (total_oi is None or total_oi < min_oi):
             continue
-        row = {"coin": coin, "link": link(coin, sorted(group["symbol"])),
-               "spread_pct": _num((annual.max() - annual.min()) * 100, 3) if annual.notna().sum() > 1 else None,
-               "oi_value": _num(total_oi, 0), "premium_bp": _num(group["premium_bp"].astype("float64").mean(), 2),
-               "venues": int(annual.notna().sum())}  # fmt: skip
-        for _, venue in group.iterrows():
+        row = {"coin": coin, "link": link(coin, sorted(r["symbol"] for r in group)),
+               "spread_pct": _num((np.nanmax(annual) - np.nanmin(annual)) * 100, 3) if quoted > 1 else None,
+               "oi_value": _num(total_oi, 0),
+               "premium_bp": _num(np.nanmean(premium), 2) if np.isfinite(premium).any() else None,
+               "venues": quoted}  # fmt: skip
+        for venue in group:
             if venue["exchange"] in venues:
                 row[venue["exchange"]] = _num(venue["annualised"] * 100, 3)
                 row[f"{venue['exchange']}_tip"] = venue_tooltip(venue)
         rows.append(row)
     rows.sort(key=lambda r: (r["oi_value"] is None, -(r["oi_value"] or 0), r["coin"]))
     return rows[:TOP_COINS], len(rows)
+
+
+def _floats(records: list[dict], column: str) -> np.ndarray:
+    """``column`` of ``records`` as float64 (None and NA → NaN)."""
+    return pd.array([r[column] for r in records], dtype="Float64").to_numpy(dtype="float64", na_value=np.nan)
 
 
 def cross_venue_columns(venues: Iterable[str]) -> list[dict]:

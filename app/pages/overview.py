@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import controls
 from app.components import (
     COMPARISON_COLUMNS,
+    PairFacts,
     cards_note,
     comparison_rows,
     error_alert,
@@ -37,7 +38,7 @@ from app.downloads import chart_download, register_chart_download, register_tabl
 from app.figures import MAX_MARKERS, empty_figure, funding_basis, funding_figure, price_figure
 from app.figures.heatmap import heatmap_figure, series_frame
 from app.notices import EMPTY_NOTICE_CLOSED, empty_notice, fallback_notice, jump_anchor
-from app.refresh import cached_view, register_refresh, resolve, selection, start_page
+from app.refresh import cached_output, cached_view, register_refresh, resolve, selection, start_page
 from app.theme import STORE_ID, themed_outputs
 from db import queries
 
@@ -158,7 +159,7 @@ def _draw_view(fp):
             "content": HIDDEN,
             "notice": empty_notice(state, start, end, data["extent"], data["newest"]),
         }
-    cards, rows, funding, prices, basis = _content(state, (start, end), bucket, data, fp)
+    cards, rows, funding, prices, basis = _built(state, (start, end), bucket, data, fp)
     return {**out, "cards": cards, "rows": rows, "funding": funding, "prices": prices, "basis": basis}
 
 
@@ -178,7 +179,7 @@ def _fallback(state, live_window, newest, fp, out: dict) -> dict:
     if data["empty"]:  # the catalogue and the rows disagree (rows removed since): say what the live window lacks
         return {**out, "cards": [], "rows": [], "funding": no_update, "prices": no_update, "content": HIDDEN,
                 "notice": empty_notice(state, *live_window, data["extent"])}  # fmt: skip
-    cards, rows, funding, prices, basis = _content(shown, (start, end), bucket, data, fp)
+    cards, rows, funding, prices, basis = _built(shown, (start, end), bucket, data, fp)
     notice = fallback_notice(state, *live_window, end, "funding and candles")
     return {
         **out,
@@ -189,22 +190,33 @@ def _fallback(state, live_window, newest, fp, out: dict) -> dict:
 
 
 def _query(conn, state: controls.ViewState, start: datetime, end: datetime, bucket: timedelta) -> dict:
+    """The view's rows; a window without funding and candles (nothing drawn: the page falls back or says so) reads
+    where data is instead of anomalies and the snapshot (``counts``, ``marks`` and ``snapshot`` None)."""
     exchanges, symbols = selection(conn, state)
     funding = queries.funding_series(conn, exchanges, symbols, start, end, bucket)
     prices = queries.price_series(conn, exchanges, symbols, start, end, bucket)
+    if funding.empty and prices.empty:
+        return {"funding": funding, "prices": prices, "counts": None, "marks": None, "empty": True, "snapshot": None,
+                "extent": queries.data_extent(conn, exchanges, symbols),
+                "newest": queries.newest_common_time(conn, exchanges, symbols)}  # fmt: skip
     window = (conn, exchanges, symbols, start, end)
     marks = {  # chart markers: the strongest only; the totals come from the counts
         "funding": queries.anomaly_rows(*window, metrics=["funding_rate"], limit=MAX_MARKERS, strongest=True),
         "prices": queries.anomaly_rows(*window, limit=MAX_MARKERS, strongest=True),
     }
-    empty = funding.empty and prices.empty
     return {
         "funding": funding, "prices": prices, "counts": queries.anomaly_counts(*window), "marks": marks,
-        "empty": empty,
-        "snapshot": queries.latest_snapshot(conn, exchanges, symbols, end) if not empty else None,
-        "extent": queries.data_extent(conn, exchanges, symbols) if empty else None,
-        "newest": queries.newest_common_time(conn, exchanges, symbols) if empty else None,
+        "empty": False, "snapshot": queries.latest_snapshot(conn, exchanges, symbols, end), "extent": None,
+        "newest": None,
     }  # fmt: skip
+
+
+def _built(state, window, bucket, data: dict, fp: dict):
+    """:func:`_content` through the shared cache (:func:`app.refresh.cached_output`): keyed by the window, the
+    bucket, the draw request's query (every control: funding basis, metrics…) and the fingerprint the data was
+    read for."""
+    return cached_output(P, state, *window, lambda: _content(state, window, bucket, data, fp), bucket,
+                         fp["query"], fp.get("fp"))  # fmt: skip
 
 
 def _content(state, window, bucket, data: dict, fp: dict):
@@ -216,9 +228,10 @@ def _content(state, window, bucket, data: dict, fp: dict):
     snapshot = data["snapshot"]
     snapshot = snapshot[snapshot["last_price"].notna() | snapshot["funding_rate"].notna()]
     mode, basis = funding_basis(state.funding, funding)
+    facts = PairFacts(funding, counts)
     cards = [
         dbc.Col(
-            symbol_card(row, funding, counts, mode, live_now if state.live else end, state.live),
+            symbol_card(row, facts, mode, live_now if state.live else end, state.live),
             xs=12,
             sm=6,
             lg=4,
@@ -243,7 +256,7 @@ def _content(state, window, bucket, data: dict, fp: dict):
         if not prices.empty
         else empty_figure("No prices in this range")
     )
-    rows = comparison_rows(snapshot, counts, live_now if state.live else end)
+    rows = comparison_rows(snapshot, facts, live_now if state.live else end)
     note = cards_note(len(cards), len(snapshot), f"{P}-cards-note")
     return [dbc.Row(cards, className="g-2"), note], rows, fund_fig, price_fig, basis
 
