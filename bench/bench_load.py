@@ -9,8 +9,9 @@ served by gunicorn with the project's config (``ALPHAPULSE_WEB_WORKERS`` × ``AL
 a key prefix of this run, so the cache starts cold). Every simulated user comes from 127.0.0.1, so the per-address
 limits are raised for the run (they would refuse a single-address crowd). Sign-in is off (loopback).
 
-Users (``bench/load_users.py``) open one of six views of the three pages as dash-renderer does and then send the
-refresh check every 10 s; in the ``redraw`` variant every tick also redraws (new data on every tick). Each step
+Users (``bench/load_users.py``) open one of nine views of the four pages (overview, anomalies, system, markets)
+as dash-renderer does and then send the refresh check every 10 s; in the ``redraw`` variant every tick also
+redraws (new data on every tick). Each step
 spawns its users within 20 s (``users / 20`` per second) and runs ``--step-seconds`` (default 180 s). Per step:
 requests/s, p50/p95/p99 of callbacks, of page loads (HTML → first draw answered) and of chart redraws, errors, CPU
 of both cores split into the load generator (locust), gunicorn workers and the rest (PostgreSQL, Redis…), and each

@@ -16,7 +16,8 @@ dash-renderer sends it.
 With ``ALPHAPULSE_BENCH_REDRAW=1`` every tick also redraws, as when every tick brings new data: the draw request
 carries a fingerprint that changes every tick (the same for every user in that tick, as a new row would), so the
 shared cache misses once per view and tick. Views: the overview, anomalies and system pages over 1 hour to 30
-days, anchored at the end of the bundled history (:data:`VIEWS`), chosen at random per user.
+days, anchored at the end of the bundled history, and the overview and markets pages over the seven venues'
+history (:data:`VIEWS`), chosen at random per user.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from bench.dash_protocol import PREFIX, find, page_callbacks, request_body
 
 TICK_SECONDS = 10
 END = "2025-06-24T10:00Z"
+#: End of the bundled cross-venue history with candles (seven venues' funding, open interest, 1-hour candles).
+END_VENUES = "2026-03-05T10:00Z"
 SYMBOLS2 = "BTC/USDT,ETH/USDT"
 SYMBOLS5 = "BTC/USDT,ETH/USDT,SOL/USDT,BNB/USDT,XRP/USDT"
 #: (page path, query) of the views users open.
@@ -45,6 +48,9 @@ VIEWS = (
     ("/", f"symbols={SYMBOLS5}&range=30d&end={END}"),
     ("/anomalies", f"symbols={SYMBOLS2}&exchange=binanceusdm&range=7d&end={END}"),
     ("/system", f"range=24h&end={END}"),
+    ("/", f"symbols={SYMBOLS2}&range=7d&end={END_VENUES}"),
+    ("/markets", f"end={END_VENUES}"),
+    ("/markets", f"symbols={SYMBOLS2}&range=30d&end={END_VENUES}"),
 )
 REDRAW = os.environ.get("ALPHAPULSE_BENCH_REDRAW") == "1"
 
@@ -104,7 +110,8 @@ class Analyst(FastHttpUser):
         total = (time.perf_counter() - started) * 1000
         self.environment.events.request.fire(request_type="TIMING", name="page load", response_time=total,
                                              response_length=0, exception=None, context={})  # fmt: skip
-        self._callback("options", [self.drawn], [[], [], []])
+        if "options" in self.deps:
+            self._callback("options", [self.drawn], [[]] * len(self.deps["options"]["state"]))
 
     @task
     def refresh_tick(self) -> None:
