@@ -13,8 +13,9 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from app.components import PairFacts, cards_note, comparison_rows, symbol_card
+from app.components import cards_note, comparison_rows, symbol_card
 from app.figures import price_figure
+from app.pair_facts import PairFacts
 from db import queries
 from db.symbols import quote_currency
 from ingest.recorded import read_klines_1m

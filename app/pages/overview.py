@@ -24,7 +24,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import controls
 from app.components import (
     COMPARISON_COLUMNS,
-    PairFacts,
     cards_note,
     comparison_rows,
     error_alert,
@@ -38,6 +37,7 @@ from app.downloads import chart_download, register_chart_download, register_tabl
 from app.figures import MAX_MARKERS, empty_figure, funding_basis, funding_figure, price_figure
 from app.figures.heatmap import heatmap_figure, series_frame
 from app.notices import EMPTY_NOTICE_CLOSED, empty_notice, fallback_notice, jump_anchor
+from app.pair_facts import PairFacts
 from app.refresh import cached_output, cached_view, register_refresh, resolve, selection, start_page
 from app.theme import STORE_ID, themed_outputs
 from db import queries
