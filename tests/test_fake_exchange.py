@@ -32,7 +32,7 @@ MINUTE, HOUR = 60_000, 3_600_000
 BINANCE_NOW = 1750160000000  # 2025-06-17 11:33:20 UTC
 OKX_NOW = 1771000000000  # 2026-02-13 16:26:40 UTC
 #: Client options: only the market types served (keeps ccxt's own request throttle out of load_markets).
-MARKET_TYPES = {"binanceusdm": ["linear"], "bybit": ["linear"], "okx": ["swap"]}
+MARKET_TYPES = {"binanceusdm": ["linear"], "bybit": ["linear"], "okx": ["swap"], "hyperliquid": ["swap"]}
 
 
 def _csv(name: str) -> list[dict[str, str]]:

@@ -9,22 +9,18 @@ from __future__ import annotations
 import asyncio
 import csv
 import gzip
-from collections.abc import Awaitable, Callable
-from typing import Any
 
-import ccxt.async_support as ccxt
 import pandas as pd
 import pytest
 
-from ingest.ccxt_urls import override_api_urls
 from ingest.recorded import CROSS_VENUE_OPEN_INTEREST, RECORDED_DIR
 from tests.fake_exchange.store import CROSS_VENUE_CANDLES_FILE, CROSS_VENUE_FUNDING_FILE, DATA_DIR, HOUR_MS
+from tests.test_fake_exchange import MARKET_TYPES, run
 
 NOW_MS = int(pd.Timestamp("2026-02-15 08:30", tz="UTC").timestamp() * 1000)
 #: The hour every venue's open interest is served from at NOW (a 1 h candle of each venue closes then).
 OI_HOUR_MS = int(pd.Timestamp("2026-02-15 08:00", tz="UTC").timestamp() * 1000)
 COINS = ("BTC", "DOGE", "ETH", "HYPE", "SOL")
-MARKET_TYPES = {"binanceusdm": ["linear"], "bybit": ["linear"], "okx": ["swap"], "hyperliquid": ["swap"]}
 
 
 def _csv(path) -> list[dict[str, str]]:
@@ -42,22 +38,6 @@ def _closes(venue: str) -> dict[str, float]:
     """Close of ``venue``'s recorded 1 h candle closing at :data:`OI_HOUR_MS`, by coin."""
     return {r["coin"]: float(r["close"]) for r in _csv(DATA_DIR / CROSS_VENUE_CANDLES_FILE)
             if r["venue"] == venue and int(r["open_time_ms"]) == OI_HOUR_MS - HOUR_MS}
-
-
-def run(exchange_id: str, url: str, body: Callable[[Any], Awaitable[Any]]) -> Any:
-    """``body(client)`` with a real ccxt async client of ``exchange_id`` pointed at ``url`` (markets loaded)."""
-
-    async def main() -> Any:
-        client = getattr(ccxt, exchange_id)({"timeout": 3000, "enableRateLimit": False,
-                                             "options": {"fetchMarkets": {"types": MARKET_TYPES[exchange_id]}}})
-        override_api_urls(client, url)
-        try:
-            await client.load_markets()
-            return await body(client)
-        finally:
-            await client.close()
-
-    return asyncio.run(main())
 
 
 def test_open_interest_of_every_symbol_in_one_answer_per_venue(fake_exchange):
