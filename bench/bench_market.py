@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rss-minutes", type=float, default=3.0, help="ingest worker run for the RSS figure")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (re-used with --reuse)")
     parser.add_argument("--reuse", action="store_true", help="measure the reads on a kept database")
+    parser.add_argument("--database", default=DB_NAME, help=f"scratch database name (default {DB_NAME})")
     args = parser.parse_args(argv)
     if not md.ALL_SYMBOLS.exists():
         log(f"bench-market: {md.ALL_SYMBOLS} is absent (the shared all-symbols Binance funding file); skipped.")
@@ -175,9 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     from bench.market_rss import bench_rss
 
     server = server_url()
-    url = make_url(server).set(database=DB_NAME).render_as_string(hide_password=False)
+    url = make_url(server).set(database=args.database).render_as_string(hide_password=False)
     if not args.reuse:
-        create_database(server, url)
+        create_database(server, url, args.database)
     engine = make_engine(url)
     try:
         if not args.reuse:
@@ -188,17 +189,17 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         engine.dispose()
         if not args.keep:
-            _admin(server, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+            _admin(server, f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
 
 
-def create_database(server: str, url: str) -> None:
+def create_database(server: str, url: str, name: str) -> None:
     from alembic import command
     from alembic.config import Config
 
     from settings import PROJECT_ROOT
 
-    _admin(server, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    _admin(server, f'CREATE DATABASE "{DB_NAME}"')
+    _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin(server, f'CREATE DATABASE "{name}"')
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
     cfg.attributes["database_url"] = url
     cfg.attributes["skip_logging_config"] = True
