@@ -23,7 +23,7 @@ def make_engine(url: str, *, pool_size: int = 5, lock_timeout: float | None = No
     80-300 ms for queries that run in under 1 ms; health probes over many chunks paid ~35 ms the same way.
 
     ``lock_timeout`` / ``statement_timeout`` (seconds) bound every session's waits on locks and every statement
-    (the live ingest worker's sessions, ``ingest.writer.write_engine``). TCP keepalives (5 s idle, 3 probes 2 s
+    (the live ingest worker's sessions, ``ingest.sessions.write_engine``). TCP keepalives (5 s idle, 3 probes 2 s
     apart) and ``tcp_user_timeout`` (15 s) end a session whose server vanished without a word.
     """
     options = "-c jit=off"

@@ -37,7 +37,7 @@ M_ARENA_MAX, WORKER_ARENAS = -8, 2
 
 def limit_malloc_arenas(arenas: int = WORKER_ARENAS) -> bool:
     """Cap glibc's malloc arenas (as ``MALLOC_ARENA_MAX``): each database write runs in a new thread
-    (``ingest.writer.in_thread``) and glibc gives threads arenas of their own, up to 8 per core, each keeping the
+    (``ingest.sessions.in_thread``) and glibc gives threads arenas of their own, up to 8 per core, each keeping the
     memory it freed (~2 MB of worker RSS at the full universe, ``make bench-market``). Call before threads start.
     Returns False where there is no glibc (the default allocator stays)."""
     try:
@@ -67,8 +67,8 @@ def _recompute(args, settings: Settings) -> int:
 
 def _run(args, settings: Settings) -> int:
     limit_malloc_arenas()
+    from ingest.sessions import write_engine
     from ingest.worker import Worker
-    from ingest.writer import write_engine
 
     log.info("ingest worker starting: exchanges %s, symbols %s", ",".join(settings.exchanges),
              ",".join(settings.symbols))

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.backfill import Gap, backfill_symbol, fill_candles, fill_funding, interval_from_times, stored_times
 from ingest.exchange import ExchangeClient, Unsupported
-from ingest.writer import in_thread, short
+from ingest.sessions import in_thread, short
 
 log = logging.getLogger(__name__)
 

@@ -49,11 +49,12 @@ from ingest.metrics import Metrics, hypertable_sizes
 from ingest.open_interest_stream import OpenInterestStream
 from ingest.retention import apply_retention
 from ingest.retry import network_backoff, rate_limit_backoff
+from ingest.sessions import in_thread, short
 from ingest.settled_stream import SettledStream
 from ingest.spool import Spool
 from ingest.symbol_streams import SymbolStreams
 from ingest.universe import configured_spellings, linear_perpetuals, resolve_symbols
-from ingest.writer import Writer, in_thread, short
+from ingest.writer import Writer
 from settings import Settings
 
 log = logging.getLogger(__name__)
