@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
@@ -42,7 +43,7 @@ class FundingState(NamedTuple):
     next_ms: int
 
 
-def _rows(name: str) -> list[dict[str, str]]:
+def _rows(name: str | Path) -> list[dict[str, str]]:
     with gzip.open(DATA_DIR / name, "rt", newline="") as fh:
         return list(csv.DictReader(fh))
 

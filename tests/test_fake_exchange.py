@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import ccxt.async_support as ccxt
@@ -22,7 +23,7 @@ import pytest
 from ingest.ccxt_urls import override_api_urls
 from settings import PROJECT_ROOT
 from tests.fake_exchange.server import FakeExchange
-from tests.fake_exchange.store import DATA_DIR, DEFAULT_NOW_MS
+from tests.fake_exchange.store import CROSS_VENUE_FUNDING_FILE, DATA_DIR, DEFAULT_NOW_MS
 from tests.ingest_helpers import recorded_funding_state
 
 BTC = "BTC/USDT:USDT"
@@ -35,7 +36,7 @@ OKX_NOW = 1771000000000  # 2026-02-13 16:26:40 UTC
 MARKET_TYPES = {"binanceusdm": ["linear"], "bybit": ["linear"], "okx": ["swap"], "hyperliquid": ["swap"]}
 
 
-def _csv(name: str) -> list[dict[str, str]]:
+def _csv(name: str | Path) -> list[dict[str, str]]:
     with gzip.open(DATA_DIR / name, "rt", newline="") as fh:
         return list(csv.DictReader(fh))
 
@@ -47,7 +48,7 @@ def recorded_candles(name: str, **match: str) -> list[list[float]]:
     return sorted(out)
 
 
-def recorded_funding(name: str, **match: str) -> list[tuple[int, float]]:
+def recorded_funding(name: str | Path, **match: str) -> list[tuple[int, float]]:
     """``(funding_time_ms, rate)`` of a recorded funding file whose columns equal ``match``, by time."""
     return sorted(
         {(int(r["funding_time_ms"]), float(r["funding_rate"])) for r in _csv(name) if match.items() <= r.items()}
@@ -204,7 +205,7 @@ def test_bybit_funding_candles_and_history(fake_exchange: FakeExchange) -> None:
     fake_exchange.set_now(BINANCE_NOW)
     candle_file, funding_file = (
         "cross_venue_candles_1h_binance_bybit_okx.csv.gz",
-        "cross_venue_funding_binance_bybit_okx.csv.gz",
+        CROSS_VENUE_FUNDING_FILE,
     )
     since = BINANCE_NOW - 10 * HOUR - BINANCE_NOW % HOUR
 
@@ -235,7 +236,7 @@ def test_okx_funding_intervals_candles_and_backward_paging(fake_exchange: FakeEx
     fake_exchange.set_now(OKX_NOW)
     candle_file, funding_file = (
         "cross_venue_candles_1h_binance_bybit_okx.csv.gz",
-        "cross_venue_funding_binance_bybit_okx.csv.gz",
+        CROSS_VENUE_FUNDING_FILE,
     )
     since = OKX_NOW - 20 * HOUR - OKX_NOW % HOUR
 

@@ -28,10 +28,12 @@ BINANCE_FUNDING_FILES = (
     "binance_usdm_funding_6sym_2025-03-06_2025-06-15.csv.gz",
     "binance_usdm_funding_7sym_2025-05-25_2025-06-24.csv.gz",
 )
-CROSS_VENUE_FUNDING_FILE = "cross_venue_funding_binance_bybit_okx.csv.gz"
 CROSS_VENUE_CANDLES_FILE = "cross_venue_candles_1h_binance_bybit_okx.csv.gz"
-#: Hyperliquid's hourly funding: the bundled cross-venue year of ``data/recorded`` (see its PROVENANCE.md).
-HYPERLIQUID_FUNDING_PATH = PROJECT_ROOT / "data" / "recorded" / CROSS_VENUE_FUNDING
+#: Settled funding of Binance, Bybit, OKX and Hyperliquid: the bundled cross-venue year of ``data/recorded`` (see
+#: its PROVENANCE.md), read in place rather than copied here (an absolute path: ``DATA_DIR / path`` is ``path``).
+CROSS_VENUE_FUNDING_FILE = PROJECT_ROOT / "data" / "recorded" / CROSS_VENUE_FUNDING
+#: The venues of :data:`CROSS_VENUE_FUNDING_FILE` the fake exchange serves.
+FUNDING_VENUES = ("binance", "bybit", "okx", "hyperliquid")
 
 #: Unlicensed Binance ``/fapi/v1/premiumIndex`` snapshot outside the repository (``../shared/data``, PROVENANCE §6):
 #: only its **symbol names** are read, and only by benchmarks asking for more symbols than :data:`DEFAULT_BASES`.
@@ -70,7 +72,7 @@ class Series:
 EMPTY = Series((), ())
 
 
-def _read_csv(name: str) -> Iterator[dict[str, str]]:
+def _read_csv(name: str | Path) -> Iterator[dict[str, str]]:
     with gzip.open(DATA_DIR / name, "rt", newline="") as fh:  # an absolute path replaces DATA_DIR
         yield from csv.DictReader(fh)
 
@@ -98,7 +100,7 @@ class RecordedStore:
       Binance ``1m`` from the 1-minute klines file; ``1h`` for binance/bybit/okx from the cross-venue candles
       (OKX volume in contracts, as recorded).
     * ``funding[(venue, base)]``: rows ``(funding_rate,)`` keyed by settlement time (fraction per interval);
-      ``hyperliquid`` (hourly rates) from ``data/recorded`` (:data:`HYPERLIQUID_FUNDING_PATH`).
+      bybit, okx and ``hyperliquid`` (hourly rates) from ``data/recorded`` (:data:`CROSS_VENUE_FUNDING_FILE`).
       Binance merges the 6/7-symbol files and the cross-venue Binance rows (identical where they overlap,
       see the shared PROVENANCE.md); the first file read wins on an identical key.
     * ``intervals[(venue, base)]``: funding interval in ms, see ``funding_interval_ms``.
@@ -141,12 +143,9 @@ class RecordedStore:
                 key = ("binance", _binance_base(row["symbol"]))
                 groups.setdefault(key, {}).setdefault(int(row["funding_time_ms"]), (row["funding_rate"],))
         for row in _read_csv(CROSS_VENUE_FUNDING_FILE):
-            key = (row["venue"], row["coin"])
-            groups.setdefault(key, {}).setdefault(int(row["funding_time_ms"]), (row["funding_rate"],))
-        for row in _read_csv(HYPERLIQUID_FUNDING_PATH):
-            if row["venue"] == "hyperliquid":
-                key = ("hyperliquid", row["coin"])
-                groups.setdefault(key, {})[int(row["funding_time_ms"])] = (row["funding_rate"],)
+            if row["venue"] in FUNDING_VENUES:
+                key = (row["venue"], row["coin"])
+                groups.setdefault(key, {}).setdefault(int(row["funding_time_ms"]), (row["funding_rate"],))
         self.funding = {key: Series.from_pairs(rows) for key, rows in groups.items()}
         self.intervals = {key: _median_spacing(series.times, HOUR_MS) for key, series in self.funding.items()}
 

@@ -75,11 +75,6 @@ def main(shared: Path) -> None:
             lambda f: _in_windows(f[1], (KLINES_1M,)),
         ),
         (
-            "funding/cross_venue_funding_2025-03-08_2026-03-07.csv.gz",
-            "cross_venue_funding_binance_bybit_okx.csv.gz",
-            lambda f: f[1] in VENUES,
-        ),
-        (
             "ohlcv/cross_venue_candles_1h_2025-03-06_2026-03-05.csv.gz",
             "cross_venue_candles_1h_binance_bybit_okx.csv.gz",
             lambda f: f[1] in VENUES and _in_windows(f[0], CANDLES_1H),
