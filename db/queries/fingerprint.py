@@ -31,7 +31,9 @@ raw rows: the version is their count in the drawn buckets (inserts, backfill, re
 the 15-minute rollup rows of those buckets (corrections: a corrected raw row changes its rollup row unless it
 leaves every aggregate of its 15 minutes as it was, e.g. the close of a candle that is not the bucket's last with
 unchanged high, low and volume). ``anomalies`` and ``system_metrics`` are always counted raw (sparse, or not
-drawn from rollups).
+drawn from rollups). Not covered: rows written around ``db.writes`` (plain SQL: no rollup rows), which the charts
+read raw for pairs without rollups; at buckets of 15 minutes and more their changes do not change the version
+(their newest time still shows).
 
 The **newest** time per table (the "data as of" stamp) is ``max(time)`` of the raw rows in ``[start, end)``; with
 rollups it is read from the newest rollup bucket before ``end`` onwards (one bucket of raw rows), falling back
@@ -86,11 +88,10 @@ def _candle_version(conn: Connection, timeframe: str, pairs: tuple, lo: datetime
 
 def _newest(conn: Connection, table: Table, where: list, start: datetime, end: datetime, last) -> datetime | None:
     """``max(time)`` of ``table``'s rows (``where``) in ``[start, end)``, read from ``last`` (the newest rollup
-    bucket start before ``end``; None: no rows) onwards first."""
-    if last is None:
-        return None
-    lo = max(start, last)
+    bucket start before ``end``) onwards first; without rollup rows (None) over the window (an index probe that
+    finds nothing, or rows written around ``db.writes``, which the charts read raw)."""
     t = table.c
+    lo = start if last is None else max(start, last)
     newest = conn.execute(select(func.max(t.time)).where(*where, t.time >= lo, t.time < end)).scalar()
     if newest is None and lo > start:  # the bucket's rows all lie at or after end: the newest is before it
         newest = conn.execute(select(func.max(t.time)).where(*where, t.time >= start, t.time < lo)).scalar()
