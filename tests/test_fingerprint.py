@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import text
 
 from db.queries import window_fingerprint
+from db.queries.fingerprint import CANDLE_ROLLUPS
 from db.writes import write_candles, write_funding
+from db.writes.candles import ROLLUP_WIDTHS
 from ingest.recorded import read_funding, read_klines_1m
 
 BTC = ("BTC/USDT:USDT", "BTC/USDC:USDC")
@@ -115,3 +117,8 @@ def test_corrections_in_the_window_change_it(written, clean_db, ingest_engine, w
     settled["funding_rate"] = settled["funding_rate"] + 1e-6
     write_funding(ingest_engine, settled)
     assert _fingerprints(clean_db)[window]["funding_rates"] != after_candle["funding_rates"]
+
+
+def test_the_candle_rollups_read_are_those_the_writes_keep():
+    """``db.queries`` may not import the write side (the app imports it): the widths are repeated, so compared."""
+    assert CANDLE_ROLLUPS == {name: width.to_pytimedelta() for name, width in ROLLUP_WIDTHS.items()}
