@@ -121,4 +121,4 @@ def test_corrections_in_the_window_change_it(written, clean_db, ingest_engine, w
 
 def test_the_candle_rollups_read_are_those_the_writes_keep():
     """``db.queries`` may not import the write side (the app imports it): the widths are repeated, so compared."""
-    assert CANDLE_ROLLUPS == {name: width.to_pytimedelta() for name, width in ROLLUP_WIDTHS.items()}
+    assert {name: width.to_pytimedelta() for name, width in ROLLUP_WIDTHS.items()} == CANDLE_ROLLUPS
