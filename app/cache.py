@@ -11,8 +11,9 @@ be as private as the database: nobody but the app may write to it (README, "Shar
   :data:`PAST_MARGIN` of now (live views: N analysts on one view cost about one query per that period),
   ``ALPHAPULSE_CACHE_PAST_SECONDS`` for one wholly in the past (rows may still be backfilled there: they show
   after that long); lists of pairs/symbols ``ALPHAPULSE_API_CACHE_SECONDS``.
-* Hit ratio: every lookup adds 1 to the Redis counter ``stats:hits`` or ``stats:misses`` (shared, so
-  ``/metrics`` and the System page show the deployment's ratio, not one worker's): :meth:`SharedCache.stats`.
+* Hit ratio: every lookup adds 1 to the Redis counter ``stats:lookups`` in the same round trip as its ``GET``
+  (a pipeline), and a miss 1 to ``stats:missed`` (hits = lookups − misses; shared, so ``/metrics`` and the System
+  page show the deployment's ratio, not one worker's): :meth:`SharedCache.stats`.
 * Redis unavailable: the value is computed (every request queries the database, nothing fails), a warning is
   logged once, and Redis is tried again after :data:`RETRY_SECONDS`; "available again" is logged once too.
   Errors of ``compute`` propagate and nothing is stored.
@@ -113,12 +114,11 @@ class SharedCache:
         reads). Never raises for Redis; ``compute``'s errors propagate."""
         if self._usable():
             try:
-                value = self._cache.get(key)
-                hit = value is not None
-                self._cache.cache.inc("stats:hits" if hit else "stats:misses")  # the backend: cachelib INCR
+                value = self._lookup(key)
                 self._answered()
-                if hit:
+                if value is not None:
                     return value
+                self._cache.cache.inc("stats:missed")  # the backend: cachelib INCR; the compute costs far more
             except (redis.RedisError, OSError) as exc:
                 self._failed(exc)
         value = compute()
@@ -132,12 +132,23 @@ class SharedCache:
     def stats(self) -> CacheStats:
         """The shared hit/miss counters (zeros and ``available=False`` when Redis does not answer)."""
         try:
-            hits, misses = self._cache.get_many("stats:hits", "stats:misses")
+            lookups, misses = self._cache.get_many("stats:lookups", "stats:missed")
         except (redis.RedisError, OSError) as exc:
             self._failed(exc)
             return CacheStats(0, 0, False)
         self._answered()
-        return CacheStats(int(hits or 0), int(misses or 0), True)
+        lookups, misses = int(lookups or 0), int(misses or 0)
+        return CacheStats(max(lookups - misses, 0), misses, True)
+
+    def _lookup(self, key: str):
+        """The stored value of ``key`` (None when absent), counting the lookup in the same round trip: ``GET`` and
+        ``INCR stats:lookups`` in one pipeline on Flask-Caching's backend (cachelib's ``RedisCache``: its client,
+        key prefix and serializer, as its own ``get`` and ``inc`` use them)."""
+        backend = self._cache.cache
+        prefix = backend._get_prefix()
+        pipe = backend._write_client.pipeline(transaction=False)
+        raw, _ = pipe.get(f"{prefix}{key}").incr(f"{prefix}stats:lookups").execute()
+        return backend.serializer.loads(raw)
 
 
 def init_cache(server: flask.Flask, settings: Settings) -> SharedCache:

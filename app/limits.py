@@ -41,6 +41,7 @@ from limits import parse
 from limits.errors import StorageError
 
 from app.auth.identity import current_identity, refusal
+from app.limit_storage import SCHEME_PREFIX
 from db import accounts
 from db.engine import get_engine
 from settings import Settings
@@ -59,8 +60,10 @@ DASH_CALLBACK_PATH = "/_dash-update-component"
 
 
 def storage_uri(redis_url: str) -> str:
-    """The ``limits`` storage URI of a redis-py URL (``unix://`` → ``redis+unix://``)."""
-    return "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
+    """The ``limits`` storage URI of a redis-py URL (``unix://`` → ``redis+unix://``), of the storage that needs one
+    Redis round trip per limited request (:class:`app.limit_storage.OneTripRedisStorage`)."""
+    uri = "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
+    return SCHEME_PREFIX + uri
 
 
 def request_class() -> str | None:

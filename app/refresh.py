@@ -9,7 +9,8 @@ The layout renders with a draw request already in ``{prefix}-fp`` (:func:`start_
 draws straight away. Two callbacks registered here per page then keep it current:
 
 * ``_baseline`` (on ``{prefix}-fp``, in parallel with the draw) stores the fingerprint of the drawn window:
-  ``db.queries.window_fingerprint`` (row count and newest time per table in the range — time-bounded, cheap);
+  ``db.queries.window_fingerprint`` (per table a version of the rows the view draws — read from the rollups
+  the charts read at buckets of 15 minutes and more — and the newest time in the window; a few ms);
 * ``_check`` (on every auto-refresh tick and control change) writes a new draw request only when the view
   changed or the fingerprint of the current window differs from the stored one; else ``no_update``, so
   nothing is queried for the charts and the browser redraws nothing. It always refreshes the freshness
@@ -123,8 +124,9 @@ def fingerprint(
     tables: Sequence[str] = MARKET_TABLES,
     extra: Extra | None = None,
 ) -> dict:
-    """JSON form of ``db.queries.window_fingerprint`` for the view's selection in ``[start, end)``, plus
-    ``extra(conn, now)`` under ``"extra"`` when given (e.g. the feed statuses, which change with the clock)."""
+    """JSON form of ``db.queries.window_fingerprint`` for the view's selection in ``[start, end)`` (drawn in
+    ``db.queries.choose_bucket`` buckets, as :func:`resolve` says): ``{table: [version, newest ISO time or None]}``,
+    plus ``extra(conn, now)`` under ``"extra"`` when given (e.g. the feed statuses, which change with the clock)."""
     exchanges, symbols = selection(conn, state)
     found = queries.window_fingerprint(conn, exchanges, symbols, start, end, tables)
     out = {name: [rows, newest.isoformat() if newest else None] for name, (rows, newest) in found.items()}

@@ -23,7 +23,13 @@ from db import queries
 from db.coins import coin_of, symbols_of_coin
 from db.queries.accumulated import accumulated_funding
 from db.queries.heatmap import funding_heatmap
-from db.queries.markets import funding_snapshot, funding_spreads, spread_history
+from db.queries.markets import (
+    SNAPSHOT_COLUMNS,
+    SNAPSHOT_STALENESS,
+    funding_snapshot,
+    spread_history,
+    spreads_of_snapshot,
+)
 from db.queries.premium import premium_series
 
 #: Heatmap bucket width by window length: at most ~100 columns (the first width whose window is at least as long).
@@ -57,15 +63,21 @@ def selected_symbols(conn: Connection, state: ViewState, exchanges: list[str] | 
 def market_view(state: ViewState, start: datetime, end: datetime, fp) -> dict:
     """Everything the page draws for the view over ``[start, end)`` (snapshot and spreads as of ``end``), cached:
     ``snapshot``, ``spreads`` (frames; ``spreads`` None when the snapshot is empty: nothing to rank, the page draws
-    no table), ``newest`` (None unless the snapshot is empty: the newest funding time)."""
+    no table), ``newest`` (None unless the snapshot is empty: the newest funding time). The snapshot is not read
+    when the newest funding time of any pair (:func:`newest_funding`, the cached catalogue) is older than its
+    staleness window (a live view while only older history is stored), and the spreads come from the snapshot
+    read (``spreads_of_snapshot``), not from a second read."""
 
     def compute():
         exchanges = list(state.exchanges) or None
         with read_connection() as conn:
+            newest = newest_funding(conn)
+            if newest is None or newest <= end - SNAPSHOT_STALENESS:  # no row in the snapshot's (since, end]: no read
+                return {"snapshot": pd.DataFrame(columns=SNAPSHOT_COLUMNS), "spreads": None, "newest": newest}
             snapshot = funding_snapshot(conn, exchanges, None, end)
             if snapshot.empty:  # a live view while only older history is stored: the page falls back or says so
-                return {"snapshot": snapshot, "spreads": None, "newest": newest_funding(conn)}
-            return {"snapshot": snapshot, "spreads": funding_spreads(conn, exchanges, None, end), "newest": None}
+                return {"snapshot": snapshot, "spreads": None, "newest": newest}
+            return {"snapshot": snapshot, "spreads": spreads_of_snapshot(snapshot), "newest": None}
 
     return cached_view("markets-now", state, start, end, compute, fp)
 

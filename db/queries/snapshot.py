@@ -24,11 +24,11 @@ LEFT JOIN LATERAL (
     FROM (VALUES {TF_VALUES_SQL}) AS tf(name, width)
     CROSS JOIN LATERAL (SELECT time, close FROM prices
         WHERE exchange = p.exchange AND symbol = p.symbol AND timeframe = tf.name AND price_kind = 'last'
-          AND time <= CAST(:now AS timestamptz) - tf.width {{bound}} ORDER BY time DESC LIMIT 1) c
+          AND time <= CAST(:now AS timestamptz) - tf.width AND time <= :now {{bound}} ORDER BY time DESC LIMIT 1) c
     ORDER BY c.time DESC, tf.width ASC LIMIT 1) lp ON true
 LEFT JOIN LATERAL (SELECT close FROM prices
     WHERE exchange = p.exchange AND symbol = p.symbol AND timeframe = lp.timeframe AND price_kind = 'last'
-      AND time <= lp.time - interval '24 hours' {{bound}} ORDER BY time DESC LIMIT 1) ago ON true
+      AND time <= lp.time - interval '24 hours' AND time <= :now {{bound}} ORDER BY time DESC LIMIT 1) ago ON true
 LEFT JOIN LATERAL (SELECT * FROM funding_rates
     WHERE exchange = p.exchange AND symbol = p.symbol AND settled = false AND time <= :now {{bound}}
     ORDER BY time DESC LIMIT 1) pr ON true
@@ -41,8 +41,9 @@ LEFT JOIN LATERAL (SELECT time, z_score FROM anomalies
 ORDER BY p.exchange, p.symbol
 """
 #: The snapshot looks back this far first: the constant bound lets the planner exclude all older chunks (planning a
-#: LATERAL over a year of 1-day chunks costs ~50 ms; execution ~10 ms). Pairs with neither a price nor a funding
-#: rate in that window are looked up again without the bound.
+#: LATERAL over a year of 1-day chunks costs ~50 ms; execution ~10 ms); likewise the constant ``time <= :now`` of
+#: each probe excludes the chunks after ``now`` (a view of past history: 90 -> 10 ms for 15 pairs). Pairs with
+#: neither a price nor a funding rate in that window are looked up again without the bound.
 SNAPSHOT_LOOKBACK = timedelta(days=8)
 _SNAPSHOT_BOUNDED = _SNAPSHOT_TEMPLATE.format(bound="AND time > :since")
 _SNAPSHOT_ALL = _SNAPSHOT_TEMPLATE.format(bound="")
