@@ -180,13 +180,23 @@ WHERE time >= :a AND time < :b AND open_interest_value IS NOT NULL ORDER BY exch
 """
 
 
-@pytest.mark.parametrize("width", [timedelta(days=1), timedelta(hours=8), timedelta(minutes=15)])
-def test_heatmap_cells_equal_sql_buckets(conn, recorded_engine, at, width):
-    """Daily and 8-hour buckets from the settled rollups (1 d, 1 h), 15-minute ones from raw rows."""
-    start, end = (at - timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0), at.replace(
-        hour=0, minute=0, second=0, microsecond=0) + width
+@pytest.mark.parametrize(("width", "shift"), [(timedelta(days=1), None), (timedelta(hours=8), None),
+                                              (timedelta(hours=4), timedelta(hours=5, minutes=7)),
+                                              (timedelta(days=7), None), (timedelta(minutes=15), None)])
+def test_heatmap_cells_equal_sql_buckets(conn, recorded_engine, at, width, shift):
+    """Daily, 8-hour and 4-hour buckets are the rows of the settled rollups of those periods, weekly ones the daily
+    rows summed, 15-minute ones from raw rows; a range not on the bucket grid (``shift``) widens to whole buckets."""
+    day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    start, end = day - timedelta(days=7), day + width
+    if width == timedelta(days=7):  # whole weeks from Monday (time_bucket's origin 2000-01-03 is a Monday)
+        start, end = start - timedelta(days=start.weekday() + 14), day - timedelta(days=day.weekday())
+    asked = (start, end) if shift is None else (start + shift, end - shift)
+    if shift is not None:  # the buckets the function widens the range to, by pandas (epoch origin: 00 UTC)
+        start, end = pd.Timestamp(asked[0]).floor(width), pd.Timestamp(asked[1]).ceil(width)
+        assert (start, end) != asked
     cells = sql(conn, _CELLS_SQL, w=width, a=start, b=end).merge(sql(conn, _WEIGHTS_SQL, a=start, b=end), how="left")
     cells["coin"] = [coin_of(s).name for s in cells["symbol"]]
+    start, end = asked
     one = funding_heatmap(recorded_engine, "hyperliquid", None, start, end, width)
     hl = cells[cells["exchange"] == "hyperliquid"].sort_values(["coin", "time"], ignore_index=True)
     assert one["coin"].tolist() == hl["coin"].tolist() and one["time"].tolist() == hl["time"].tolist()

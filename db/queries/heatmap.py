@@ -41,6 +41,11 @@ _ROLLUP_SOURCE = """
     FROM {table} r WHERE r.exchange = p.exchange AND r.symbol = p.symbol AND r.time >= :start AND r.time < :end
       AND r.annualised_rows > 0
     GROUP BY 1"""
+#: A rollup whose period is the bucket: its rows are the cells.
+_PERIOD_SOURCE = """
+    SELECT r.time, r.annualised_sum / r.annualised_rows AS annualised, r.annualised_rows AS settlements
+    FROM {table} r WHERE r.exchange = p.exchange AND r.symbol = p.symbol AND r.time >= :start AND r.time < :end
+      AND r.annualised_rows > 0"""
 _RAW_SOURCE = """
     SELECT time_bucket(:width, f.time) AS time, avg(f.funding_rate * :year / f.funding_interval_hours) AS annualised,
            count(*) AS settlements
@@ -52,20 +57,27 @@ _RAW_SOURCE = """
 _NEWEST = newest_notional_sql("time >= :start", "time < :end", "time >= :end")
 
 
+def _source(bucket: timedelta) -> str:
+    """The cells' source for ``bucket``: the settled rollup of that period (one row per cell), else the coarsest
+    whose period divides it (rows summed per bucket), else raw rows."""
+    fits = [(period, table) for period, table in SETTLED_ROLLUPS.items() if bucket % period == timedelta(0)]
+    if not fits:
+        return _RAW_SOURCE
+    period, table = fits[-1]
+    return (_PERIOD_SOURCE if period == bucket else _ROLLUP_SOURCE).format(table=table.name)
+
+
 def _cells(conn: Connection, exchange: str | None, coins: Sequence[str] | None, start: datetime, end: datetime,
            bucket: timedelta) -> pd.DataFrame:
     """One row per pair + bucket with settlements in ``[start, end)`` (already aligned), in pairs order (coin,
     exchange, symbol) then time: ``coin``, ``exchange``, ``symbol``, ``time`` (UTC), ``annualised``,
-    ``settlements``, ``open_interest_value`` (the pair's weight; NaN if none). From the coarsest settled rollup
-    whose period divides ``bucket``, else raw rows."""
+    ``settlements``, ``open_interest_value`` (the pair's weight; NaN if none). Source: :func:`_source`."""
     pairs = funding_pairs(conn, None if exchange is None else [exchange], coins)
     pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)].reset_index(drop=True)
-    fits = [table for period, table in SETTLED_ROLLUPS.items() if bucket % period == timedelta(0)]
-    sql = _CELLS_SQL.format(source=_ROLLUP_SOURCE.format(table=fits[-1].name) if fits else _RAW_SOURCE,
-                            newest=_NEWEST)  # fmt: skip
+    sql = _CELLS_SQL.format(source=_source(bucket), newest=_NEWEST)
+    optional = {"width": bucket, "year": HOURS_PER_YEAR}
     stmt = text(sql).bindparams(exchanges=pairs["exchange"].tolist(), symbols=pairs["symbol"].tolist(),
-                                width=bucket, start=start, end=end,
-                                **({"year": HOURS_PER_YEAR} if ":year" in sql else {}))  # fmt: skip
+                                start=start, end=end, **{k: v for k, v in optional.items() if f":{k}" in sql})
     rows = fetch_frame(conn, stmt)
     sizes = np.array([len(t) for t in rows["times"]], dtype="int64")
     at = np.repeat(rows["ord"].to_numpy(dtype="int64") - 1, sizes)
