@@ -56,8 +56,10 @@ def _column_values(series: pd.Series) -> list:
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         naive = series.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
         if (naive.view("int64")[~np.isnat(naive)] % 1_000_000).any():  # sub-second times: one format for all
-            text = series.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            return [None if pd.isna(t) else t for t in text]
+            out = [f"{t}Z" for t in np.datetime_as_string(naive, unit="us").tolist()]  # 2026-03-07T08:00:00.001000Z
+            for i in np.flatnonzero(np.isnat(naive)).tolist():
+                out[i] = None
+            return out
         return naive.tolist()  # datetimes (orjson: ISO-8601 with Z, no fraction); NaT -> None
     return series.tolist()
 
