@@ -170,6 +170,26 @@ def test_accumulated_funding_equals_sql_sums(conn, recorded_engine, at, shift):
     assert set(got["funding_interval_hours"]) == {1.0, 4.0, 8.0}
 
 
+@pytest.mark.parametrize(("days", "hours", "minutes"), [(0, 0, 40), (0, 17, 0), (3, 0, 0), (2, 9, 1), (12, 23, 59)])
+def test_accumulated_funding_of_any_window_equals_sql_sums(conn, recorded_engine, at, days, hours, minutes):
+    """Windows read from raw rows only (40 min), from 8 h, 4 h and 1 h periods (17 h), whole days only (3 d) and
+    every kind of piece (the rest), ending at 00 UTC (3 d: whole days only) and off the hour (the 40 minutes then
+    hold an hourly settlement)."""
+    hour = (at - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    for first, end in ((True, hour + timedelta(minutes=30)), (False, hour.replace(hour=0))):
+        start = end - timedelta(days=days, hours=hours, minutes=minutes)
+        got = accumulated_funding(recorded_engine, None, None, start, end)
+        expected = sql(conn, "SELECT exchange, symbol, sum(funding_rate) AS s, count(*) AS n, min(time) AS first_time, "
+                             "max(time) AS last_time FROM funding_rates WHERE settled AND time >= :a AND time < :b "
+                             "GROUP BY 1, 2 ORDER BY 1, 2", a=start, b=end)  # fmt: skip
+        merged = got.merge(expected, on=["exchange", "symbol"], how="outer", indicator=True)
+        assert (merged["_merge"] == "both").all() and (len(merged) > 0 or not first)
+        np.testing.assert_allclose(merged["accumulated"], merged["s"].astype(float), rtol=1e-12)
+        assert merged["settlements"].tolist() == merged["n"].tolist()
+        assert (merged["first_time_x"] == merged["first_time_y"]).all()
+        assert (merged["last_time_x"] == merged["last_time_y"]).all()
+
+
 _CELLS_SQL = """
 SELECT exchange, symbol, time_bucket(:w, time) AS time, avg(funding_rate * 8760 / funding_interval_hours) AS a
 FROM funding_rates WHERE settled AND time >= :a AND time < :b GROUP BY 1, 2, 3

@@ -4,7 +4,9 @@
 A heatmap cell of 4 h or 8 h is then one rollup row instead of 4 or 8 hourly ones (30 days × every Binance coin:
 ~48,000 rows read instead of ~380,000), and accumulated funding covers a window's partial days with fewer rows.
 ``db.writes`` keeps them exact from then on, as every rollup of ``db.summaries.SETTLED_ROLLUPS``; ingest writes
-them, the app and the alerts worker read them (``db.roles.grant_market_table``). ``downgrade`` drops them.
+them, the app and the alerts worker read them (``db.roles.grant_market_table``). ``funding_settled_1h``, ``_4h``
+and ``_8h`` get an index on ``time``: accumulated funding reads a window's partial days (a few periods at either
+end) for every pair at once. ``downgrade`` drops the tables and the hourly rollup's time index.
 
 Revision ID: mr8_01
 Revises: mp8_01
@@ -68,8 +70,11 @@ def upgrade() -> None:
                         postgresql_include=list(COVERING))
         op.execute(FILL_SETTLED.format(table=table, width=width))
         grant_market_table(op, table)
+    for table in ("funding_settled_1h", *TABLES):
+        op.create_index(f"ix_{table}_time", table, ["time"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_funding_settled_1h_time", table_name="funding_settled_1h")
     for table in reversed(TABLES):
         op.drop_table(table)
