@@ -39,7 +39,7 @@ from app.params import (
     parse_time,
     reject_unknown,
 )
-from app.serialize import respond
+from app.serialize import json_records, matrix, respond
 from db import queries
 from db.coins import coin_of
 
@@ -60,11 +60,11 @@ def _selection(known: list[tuple[str, str]], single_exchange: bool = False) -> t
 
 
 def _answer(name: str, parts: tuple, end: datetime, now: datetime, compute: Callable[[], pd.DataFrame],
-            meta: dict, fmt: str) -> Response:
+            meta: dict, fmt: str, shape: Callable[[pd.DataFrame], object] = json_records) -> Response:
     """``compute()`` through the shared cache (key of ``name`` and ``parts``; lifetime by ``end``), answered as
-    JSON with ``meta`` or CSV."""
+    JSON with ``meta`` (``data``: ``shape`` of the frame, records by default) or CSV."""
     frame = shared_cache().get(cache_key(name, *parts), compute, ttl_for(settings(), end, now))
-    return respond(frame, fmt, meta, name.replace("/", "-"))
+    return respond(frame, fmt, meta, name.replace("/", "-"), shape)
 
 
 def _now_views(name: str, read: Callable) -> Response:
@@ -107,9 +107,19 @@ def accumulated() -> Response:
         return _answer("funding/accumulated", (exchanges, coins, start, end), end, now, compute, meta, fmt)
 
 
+#: ``venues`` value of ``/api/funding/heatmap`` -> (query, JSON ``data`` of its frame: :func:`app.serialize.matrix`,
+#: rows coins or coin + venue pairs, columns bucket times; CSV stays one record per cell).
+HEATMAP_SHAPES: dict[str, tuple[Callable, Callable[[pd.DataFrame], dict]]] = {
+    "false": (queries.funding_heatmap, lambda f: matrix(f, ["coin"], ["annualised", "venues", "weighted"])),
+    "true": (queries.heatmap_venue_values,
+             lambda f: matrix(f, ["coin", "exchange", "symbol"], ["annualised", "settlements"],
+                              ("open_interest_value",))),
+}
+
+
 def heatmap() -> Response:
     """``/api/funding/heatmap``: coins × buckets of annualised settled funding; ``venues=true`` for the per-venue
-    values behind each cell."""
+    values behind each cell. JSON ``data`` is a matrix (:data:`HEATMAP_SHAPES`), CSV one record per cell."""
     reject_unknown(request.args, ("exchange", "coins", "start", "end", "bucket", "venues", "format"))
     now = _utcnow()
     fmt = parse_format(request.args.get("format"))
@@ -121,10 +131,11 @@ def heatmap() -> Response:
         exchange = exchanges[0] if exchanges else None
         start, end = _window(now)
         width = parse_bucket(request.args.get("bucket"), start, end) or queries.choose_bucket(start, end)
-        read = queries.heatmap_venue_values if venues[0] == "true" else queries.funding_heatmap
+        read, shape = HEATMAP_SHAPES[venues[0]]
         meta = {"exchange": exchange, "coins": coins, "start": start, "end": end, "bucket": width}
         compute = lambda: read(conn, exchange, coins, start, end, width)  # noqa: E731
-        return _answer("funding/heatmap", (exchange, coins, start, end, width, venues), end, now, compute, meta, fmt)
+        key = (exchange, coins, start, end, width, venues)
+        return _answer("funding/heatmap", key, end, now, compute, meta, fmt, shape)
 
 
 def _leg(name: str, known: list[tuple[str, str]], coin: str) -> str:

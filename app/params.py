@@ -251,9 +251,12 @@ def parse_coins(raw: str | None, known: Iterable[str]) -> tuple[str, ...] | None
     the chosen exchanges); None when missing or empty (every coin).
 
     Raises :class:`ParamError` (``coins``) 400 for an unreadable value and 404 for a coin with no data there."""
+    parts = _split(raw)
+    if not parts:  # every coin: no need to name the known ones (1,800 symbols: ~6 ms)
+        return None
     known_coins = {coin_of(symbol).name for symbol in known}
     wanted = []
-    for part in _split(raw):
+    for part in parts:
         if is_bare_coin(part):
             coin = coin_of_base(part).name
         else:

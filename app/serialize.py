@@ -3,6 +3,7 @@ pandas; floats tidied of binary noise (:func:`tidy_floats`), booleans in CSV as 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import numpy as np
@@ -55,8 +56,10 @@ def _column_values(series: pd.Series) -> list:
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         naive = series.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
         if (naive.view("int64")[~np.isnat(naive)] % 1_000_000).any():  # sub-second times: one format for all
-            text = series.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            return [None if pd.isna(t) else t for t in text]
+            out = [f"{t}Z" for t in np.datetime_as_string(naive, unit="us").tolist()]  # 2026-03-07T08:00:00.001000Z
+            for i in np.flatnonzero(np.isnat(naive)).tolist():
+                out[i] = None
+            return out
         return naive.tolist()  # datetimes (orjson: ISO-8601 with Z, no fraction); NaT -> None
     return series.tolist()
 
@@ -92,11 +95,43 @@ def csv_text(frame: pd.DataFrame) -> str:
     return _csv_frame(frame).to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def respond(frame: pd.DataFrame, fmt: str, meta: dict, filename: str) -> Response:
-    """``frame`` as JSON ``{"meta", "data"}`` or as CSV (:func:`csv_text`, ``filename`` as attachment)."""
+def respond(frame: pd.DataFrame, fmt: str, meta: dict, filename: str,
+            shape: Callable[[pd.DataFrame], object] = json_records) -> Response:
+    """``frame`` as JSON ``{"meta", "data"}`` (``data``: ``shape(frame)``, records by default; ``meta.count``: rows of
+    ``frame``) or as CSV (:func:`csv_text`, ``filename`` as attachment)."""
     if fmt == "csv":
         body = csv_text(frame)
         headers = {"Content-Disposition": f'attachment; filename="{filename}.csv"'}
         return Response(body, mimetype="text/csv", headers=headers)
-    body = dumps({"meta": {**meta, "count": len(frame)}, "data": json_records(frame)})
+    body = dumps({"meta": {**meta, "count": len(frame)}, "data": shape(frame)})
     return Response(body, mimetype="application/json")
+
+
+def matrix(frame: pd.DataFrame, rows: list[str], cells: list[str], row_values: tuple[str, ...] = ()) -> dict:
+    """``frame`` (long format: at most one record per row key + ``time``) as a column-oriented matrix for JSON,
+    each label written once instead of once per cell:
+
+    ``{"rows": {key: [R values]} (``rows`` + ``row_values``; rows sorted by the row keys),
+    "times": [T ISO-8601 UTC times, ascending], "cells": {name: R × T nested lists}}``.
+
+    ``cells[name][i][j]`` is the value of row ``i`` at ``times[j]``. A float cell without a record is ``null``;
+    integer cells are ``0`` and boolean cells ``false`` there (e.g. no venue, no settlement). Floats are
+    :func:`tidy_floats` (15 significant digits: binary noise removed, every digit of the stored data kept).
+    ``row_values`` are constant per row (e.g. a pair's open-interest weight): the first record's value is kept.
+    Built with numpy (no Python loop per cell). Raises ``KeyError`` for a missing column."""
+    keys = pd.MultiIndex.from_frame(frame[rows]) if len(rows) > 1 else pd.Index(frame[rows[0]])
+    row_at, labels = pd.factorize(keys, sort=True)
+    col_at, times = pd.factorize(frame["time"], sort=True)
+    dims = (len(labels), len(times))
+    first = np.unique(row_at, return_index=True)[1] if len(frame) else np.zeros(0, dtype="int64")
+    out_rows = {name: _column_values(frame[name].iloc[first].reset_index(drop=True)) for name in (*rows, *row_values)}
+    out_cells = {}
+    for name in cells:
+        column = frame[name]
+        if pd.api.types.is_float_dtype(column.dtype):
+            grid, values = np.full(dims, np.nan), tidy_floats(column.to_numpy(dtype="float64"))
+        else:
+            grid, values = np.zeros(dims, dtype=column.dtype), column.to_numpy()
+        grid[row_at, col_at] = values
+        out_cells[name] = grid
+    return {"rows": out_rows, "times": _column_values(pd.Series(times)), "cells": out_cells}

@@ -5,9 +5,11 @@ neither a probe per pair and chunk nor a scan of raw rows (revision ``mp8_01``; 
   after the upsert's ``COALESCE``).
 * ``open_interest_newest``: per exchange + symbol, the time and quote notional of its newest ``open_interest`` row
   (any source) that has a notional.
-* ``funding_settled_1h`` / ``funding_settled_1d``: per exchange + symbol + UTC hour / day holding settled funding
-  rows, their count, sum of rates, sum of annualised rates (rate × 8,760 / the row's own interval, rows stating
-  an interval), first/last settlement time and the interval of the last one. Sums make any coarser bucket of
+* ``funding_settled_1h`` / ``_4h`` / ``_8h`` / ``_1d``: per exchange + symbol + UTC hour / 4 hours / 8 hours / day
+  (``time_bucket`` periods from 00 UTC; ``_4h`` and ``_8h``, the heatmap's bucket widths, so a cell is one row,
+  added by revision ``mr8_01``) holding settled funding rows, their count, sum of rates, sum of annualised rates
+  (rate × 8,760 / the row's own interval, rows stating an interval), first/last settlement time and the interval
+  of the last one. Sums make any coarser bucket of
   whole periods exact: its mean annualised rate is ``sum(annualised_sum) / sum(annualised_rows)``.
 
 Invariant (``tests/test_summaries.py``): each table equals the same aggregate computed on the raw rows after any
@@ -90,21 +92,30 @@ def _settled_rollup(name: str, period: str) -> Table:
 
 
 funding_settled_1h = _settled_rollup("funding_settled_1h", "hour")
+funding_settled_4h = _settled_rollup("funding_settled_4h", "4-hour period")
+funding_settled_8h = _settled_rollup("funding_settled_8h", "8-hour period")
 funding_settled_1d = _settled_rollup("funding_settled_1d", "day")
 
 #: Covering indexes: a pair's periods lie on as many heap pages as periods (rows arrive for every pair at once), so
 #: the reads scan these index-only (heatmap cells: the annualised sums; accumulated funding: every value).
 COVERING: dict[str, tuple[str, ...]] = {
     "funding_settled_1h": ("annualised_sum", "annualised_rows", "settlements", "rate_sum"),
-    "funding_settled_1d": ("settlements", "rate_sum", "annualised_sum", "annualised_rows", "first_time",
-                           "last_time", "last_interval_hours"),
+    **{name: ("settlements", "rate_sum", "annualised_sum", "annualised_rows", "first_time", "last_time",
+              "last_interval_hours") for name in ("funding_settled_4h", "funding_settled_8h", "funding_settled_1d")},
 }
-for _table in (funding_settled_1h, funding_settled_1d):
+for _table in (funding_settled_1h, funding_settled_4h, funding_settled_8h, funding_settled_1d):
     Index(f"ix_{_table.name}_covering", _table.c.exchange, _table.c.symbol, _table.c.time,
           postgresql_include=list(COVERING[_table.name]))
+#: Time indexes of the rollups finer than a day (revision ``mr8_01``): accumulated funding reads a window's partial
+#: days for every pair at once (a few periods at either end) instead of one scan per pair and period.
+for _table in (funding_settled_1h, funding_settled_4h, funding_settled_8h):
+    Index(f"ix_{_table.name}_time", _table.c.time)
 
 #: Settled-funding rollups by period, finest first (``db.writes`` keeps each; reads take the coarsest that tiles).
+#: Each period divides the next, and the day (``db.writes.summaries`` recomputes whole days).
 SETTLED_ROLLUPS: dict[timedelta, Table] = {timedelta(hours=1): funding_settled_1h,
+                                           timedelta(hours=4): funding_settled_4h,
+                                           timedelta(hours=8): funding_settled_8h,
                                            timedelta(days=1): funding_settled_1d}
 
-SUMMARY_TABLES: tuple[Table, ...] = (funding_newest, open_interest_newest, funding_settled_1h, funding_settled_1d)
+SUMMARY_TABLES: tuple[Table, ...] = (funding_newest, open_interest_newest, *SETTLED_ROLLUPS.values())

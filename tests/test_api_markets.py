@@ -58,6 +58,14 @@ def _csv(client, url: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
 
 
+def _records(data: dict) -> list[dict]:
+    """The heatmap's JSON matrix back to one record per non-empty cell (row, then time order)."""
+    rows, cells = data["rows"], data["cells"]
+    return [{**{k: v[i] for k, v in rows.items()}, "time": t, **{k: v[i][j] for k, v in cells.items()}}
+            for i in range(len(next(iter(rows.values())))) for j, t in enumerate(data["times"])
+            if cells["annualised"][i][j] is not None]
+
+
 def test_snapshot_and_spreads_equal_the_queries_and_btc_resolves_on_every_venue(client, recorded_engine, at):
     body = _json(client, f"/api/funding/snapshot?coins=BTC&at={_iso(at)}")
     expected = funding_snapshot(recorded_engine, None, ["BTC"], at)
@@ -94,16 +102,21 @@ def test_accumulated_heatmap_and_spread_history_equal_sql_and_the_queries(client
 
     heat = _json(client, f"/api/funding/heatmap?bucket=1d&{window}")
     cells = funding_heatmap(recorded_engine, None, None, start, end, timedelta(days=1))
-    assert heat["meta"]["bucket"] == "1d" and len(heat["data"]) == len(cells) == 5 * 7
-    assert [r["annualised"] for r in heat["data"]] == pytest.approx(cells["annualised"].tolist(), rel=1e-14)
+    long = _records(heat["data"])
+    assert heat["meta"]["bucket"] == "1d" and heat["meta"]["count"] == len(long) == len(cells) == 5 * 7
+    assert heat["data"]["rows"]["coin"] == sorted(set(cells["coin"])) and len(heat["data"]["times"]) == 7
+    assert [(r["coin"], pd.Timestamp(r["time"]), r["venues"], r["weighted"]) for r in long] == list(
+        zip(cells["coin"], cells["time"], cells["venues"], cells["weighted"], strict=True))
+    assert [r["annualised"] for r in long] == pytest.approx(cells["annualised"].tolist(), rel=1e-14)
     per_venue = _json(client, f"/api/funding/heatmap?exchange=bybit&coins=SOL&venues=true&bucket=1d&{window}")
     with recorded_engine.connect() as conn:
         sql_cells = conn.execute(text(
-            "SELECT time_bucket('1 day', time) AS t, avg(funding_rate * 8760 / funding_interval_hours) FROM "
-            "funding_rates WHERE settled AND exchange = 'bybit' AND symbol = 'SOL/USDT:USDT' AND time >= :a "
+            "SELECT time_bucket('1 day', time) AS t, avg(funding_rate * 8760 / funding_interval_hours), count(*) "
+            "FROM funding_rates WHERE settled AND exchange = 'bybit' AND symbol = 'SOL/USDT:USDT' AND time >= :a "
             "AND time < :b GROUP BY 1 ORDER BY 1"), {"a": start, "b": end}).all()  # fmt: skip
-    assert [(pd.Timestamp(r["time"]), r["annualised"]) for r in per_venue["data"]] == [
-        (pd.Timestamp(t), pytest.approx(a, rel=1e-13)) for t, a in sql_cells]
+    assert per_venue["data"]["rows"]["symbol"] == ["SOL/USDT:USDT"]
+    assert [(pd.Timestamp(r["time"]), r["annualised"], r["settlements"]) for r in _records(per_venue["data"])] == [
+        (pd.Timestamp(t), pytest.approx(a, rel=1e-13), n) for t, a, n in sql_cells]
 
     url = f"/api/funding/spread-history?coin=BTC&long_exchange=hyperliquid&short_exchange=okx&{window}"
     history = _json(client, url)["data"]

@@ -12,12 +12,13 @@ import io
 from datetime import UTC, datetime
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from sqlalchemy import text
 
 from app import create_app, with_database
-from app.serialize import SIGNIFICANT_DIGITS, respond, tidy_floats
+from app.serialize import SIGNIFICANT_DIGITS, dumps, matrix, respond, tidy_floats
 from settings import get_settings
 
 START, END = "2025-06-01T00:00Z", "2025-06-20T00:00Z"
@@ -65,6 +66,21 @@ def test_csv_writes_booleans_in_lower_case_and_tidy_floats():
     with create_app(get_settings(), with_dashboard=False).test_request_context():
         body = respond(frame, "csv", {}, "x").get_data(as_text=True)
     assert list(csv.reader(io.StringIO(body))) == [["settled", "funding_rate"], ["true", "0.3"], ["false", "1.25e-05"]]
+
+
+def test_matrix_writes_each_label_once_and_empty_cells_as_null_zero_false():
+    times = pd.to_datetime(["2026-03-01T08:00Z", "2026-03-01T00:00Z", "2026-03-01T16:00Z"], utc=True)
+    frame = pd.DataFrame({"coin": ["ETH", "BTC", "BTC"], "time": times, "annualised": [0.1095 * 3, 0.1 + 0.2, -2.5e-9],
+                          "venues": [2, 1, 3], "weighted": [True, False, True], "weight": [5.0, 7.5, 7.5]})
+    body = orjson.loads(dumps(matrix(frame, ["coin"], ["annualised", "venues", "weighted"], ("weight",))))
+    assert body == {
+        "rows": {"coin": ["BTC", "ETH"], "weight": [7.5, 5.0]},
+        "times": ["2026-03-01T00:00:00Z", "2026-03-01T08:00:00Z", "2026-03-01T16:00:00Z"],
+        "cells": {"annualised": [[0.3, None, -2.5e-09], [None, 0.3285, None]], "venues": [[1, 0, 3], [0, 2, 0]],
+                  "weighted": [[False, False, True], [False, True, False]]},
+    }  # fmt: skip
+    empty = orjson.loads(dumps(matrix(frame.iloc[:0], ["coin"], ["annualised", "venues"])))
+    assert empty == {"rows": {"coin": []}, "times": [], "cells": {"annualised": [], "venues": []}}
 
 
 def test_range_errors_name_the_range_in_days_and_hours(client):

@@ -170,6 +170,26 @@ def test_accumulated_funding_equals_sql_sums(conn, recorded_engine, at, shift):
     assert set(got["funding_interval_hours"]) == {1.0, 4.0, 8.0}
 
 
+@pytest.mark.parametrize(("days", "hours", "minutes"), [(0, 0, 40), (0, 17, 0), (3, 0, 0), (2, 9, 1), (12, 23, 59)])
+def test_accumulated_funding_of_any_window_equals_sql_sums(conn, recorded_engine, at, days, hours, minutes):
+    """Windows read from raw rows only (40 min), from 8 h, 4 h and 1 h periods (17 h), whole days only (3 d) and
+    every kind of piece (the rest), ending at 00 UTC (3 d: whole days only) and off the hour (the 40 minutes then
+    hold an hourly settlement)."""
+    hour = (at - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    for first, end in ((True, hour + timedelta(minutes=30)), (False, hour.replace(hour=0))):
+        start = end - timedelta(days=days, hours=hours, minutes=minutes)
+        got = accumulated_funding(recorded_engine, None, None, start, end)
+        expected = sql(conn, "SELECT exchange, symbol, sum(funding_rate) AS s, count(*) AS n, min(time) AS first_time, "
+                             "max(time) AS last_time FROM funding_rates WHERE settled AND time >= :a AND time < :b "
+                             "GROUP BY 1, 2 ORDER BY 1, 2", a=start, b=end)  # fmt: skip
+        merged = got.merge(expected, on=["exchange", "symbol"], how="outer", indicator=True)
+        assert (merged["_merge"] == "both").all() and (len(merged) > 0 or not first)
+        np.testing.assert_allclose(merged["accumulated"], merged["s"].astype(float), rtol=1e-12)
+        assert merged["settlements"].tolist() == merged["n"].tolist()
+        assert (merged["first_time_x"] == merged["first_time_y"]).all()
+        assert (merged["last_time_x"] == merged["last_time_y"]).all()
+
+
 _CELLS_SQL = """
 SELECT exchange, symbol, time_bucket(:w, time) AS time, avg(funding_rate * 8760 / funding_interval_hours) AS a
 FROM funding_rates WHERE settled AND time >= :a AND time < :b GROUP BY 1, 2, 3
@@ -180,13 +200,23 @@ WHERE time >= :a AND time < :b AND open_interest_value IS NOT NULL ORDER BY exch
 """
 
 
-@pytest.mark.parametrize("width", [timedelta(days=1), timedelta(hours=8), timedelta(minutes=15)])
-def test_heatmap_cells_equal_sql_buckets(conn, recorded_engine, at, width):
-    """Daily and 8-hour buckets from the settled rollups (1 d, 1 h), 15-minute ones from raw rows."""
-    start, end = (at - timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0), at.replace(
-        hour=0, minute=0, second=0, microsecond=0) + width
+@pytest.mark.parametrize(("width", "shift"), [(timedelta(days=1), None), (timedelta(hours=8), None),
+                                              (timedelta(hours=4), timedelta(hours=5, minutes=7)),
+                                              (timedelta(days=7), None), (timedelta(minutes=15), None)])
+def test_heatmap_cells_equal_sql_buckets(conn, recorded_engine, at, width, shift):
+    """Daily, 8-hour and 4-hour buckets are the rows of the settled rollups of those periods, weekly ones the daily
+    rows summed, 15-minute ones from raw rows; a range not on the bucket grid (``shift``) widens to whole buckets."""
+    day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    start, end = day - timedelta(days=7), day + width
+    if width == timedelta(days=7):  # whole weeks from Monday (time_bucket's origin 2000-01-03 is a Monday)
+        start, end = start - timedelta(days=start.weekday() + 14), day - timedelta(days=day.weekday())
+    asked = (start, end) if shift is None else (start + shift, end - shift)
+    if shift is not None:  # the buckets the function widens the range to, by pandas (epoch origin: 00 UTC)
+        start, end = pd.Timestamp(asked[0]).floor(width), pd.Timestamp(asked[1]).ceil(width)
+        assert (start, end) != asked
     cells = sql(conn, _CELLS_SQL, w=width, a=start, b=end).merge(sql(conn, _WEIGHTS_SQL, a=start, b=end), how="left")
     cells["coin"] = [coin_of(s).name for s in cells["symbol"]]
+    start, end = asked
     one = funding_heatmap(recorded_engine, "hyperliquid", None, start, end, width)
     hl = cells[cells["exchange"] == "hyperliquid"].sort_values(["coin", "time"], ignore_index=True)
     assert one["coin"].tolist() == hl["coin"].tolist() and one["time"].tolist() == hl["time"].tolist()

@@ -24,9 +24,10 @@ _NEWEST_FUNDING = """SELECT DISTINCT ON (exchange, symbol, settled) exchange, sy
 FROM funding_rates ORDER BY exchange, symbol, settled, time DESC"""
 _NEWEST_OI = """SELECT DISTINCT ON (exchange, symbol) exchange, symbol, time, open_interest_value FROM open_interest
 WHERE open_interest_value IS NOT NULL ORDER BY exchange, symbol, time DESC"""
-#: Settled rows per hour / day by ``date_trunc`` on UTC wall time (not ``time_bucket``), last row by DISTINCT ON.
+#: Settled rows per period by PostgreSQL's ``date_bin`` from 2000-01-01 00:00 UTC (not ``time_bucket``), last row by
+#: DISTINCT ON.
 _SETTLED = """
-WITH r AS (SELECT date_trunc('{unit}', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket, *
+WITH r AS (SELECT date_bin(interval '{period}', time, timestamptz '2000-01-01 00:00+00') AS bucket, *
            FROM funding_rates WHERE settled),
 agg AS (SELECT exchange, symbol, bucket, count(*) AS settlements, sum(funding_rate) AS rate_sum,
                COALESCE(sum(funding_rate * 8760 / funding_interval_hours), 0) AS annualised_sum,
@@ -40,6 +41,8 @@ FROM agg JOIN lst USING (exchange, symbol, bucket)"""
 _STORED = ("SELECT time, exchange, symbol, settlements, rate_sum, annualised_sum, annualised_rows, first_time, "
            "last_time, last_interval_hours FROM {table}")
 _SUMS = ("rate_sum", "annualised_sum")
+_PERIODS = {"funding_settled_1h": "1 hour", "funding_settled_4h": "4 hours", "funding_settled_8h": "8 hours",
+            "funding_settled_1d": "1 day"}
 
 
 def _frame(conn, sql: str, keys: list[str]) -> pd.DataFrame:
@@ -58,9 +61,10 @@ def assert_summaries_match_raw(engine) -> dict[str, int]:
             got = _frame(conn, f"SELECT {', '.join(want.columns)} FROM {table}", keys)
             pd.testing.assert_frame_equal(got, want, check_dtype=False, obj=table)
             counts[table] = len(got)
-        for table, unit in (("funding_settled_1h", "hour"), ("funding_settled_1d", "day")):
+        for table, period in _PERIODS.items():
             keys = ["exchange", "symbol", "time"]
-            want, got = _frame(conn, _SETTLED.format(unit=unit), keys), _frame(conn, _STORED.format(table=table), keys)
+            want = _frame(conn, _SETTLED.format(period=period), keys)
+            got = _frame(conn, _STORED.format(table=table), keys)
             exact = [c for c in want.columns if c not in _SUMS]
             pd.testing.assert_frame_equal(got[exact], want[exact], check_dtype=False, obj=table)
             for col in _SUMS:

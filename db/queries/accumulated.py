@@ -8,27 +8,54 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
-from db.queries.common import BUCKET_ORIGIN, check_range, connected, frame_of
+from db.queries.common import BUCKET_ORIGIN, check_range, connected, fetch_frame
 from db.queries.markets import HOURS_PER_YEAR
-from db.queries.pairs import funding_pairs, join_pairs
+from db.queries.pairs import funding_pairs
 from db.summaries import SETTLED_ROLLUPS
 
-#: Per pair, one aggregate over the pieces covering the window (:func:`_pieces`): whole days and hours from the
-#: settled rollups of :mod:`db.summaries`, the partial hours at either end from raw settled rows.
-_ACCUMULATED_SQL = """
-SELECT p.exchange, p.symbol, a.accumulated, a.settlements, a.funding_interval_hours, a.first_time, a.last_time
-FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
-CROSS JOIN LATERAL (
-    SELECT sum(x.rate_sum) AS accumulated, sum(x.settlements) AS settlements,
+_VALUES = "settlements, rate_sum, first_time, last_time, last_interval_hours"
+_AGGREGATE = """sum(x.rate_sum) AS accumulated, sum(x.settlements) AS settlements,
            last(x.last_interval_hours, x.last_time) AS funding_interval_hours, min(x.first_time) AS first_time,
-           max(x.last_time) AS last_time
-    FROM ({pieces}) x) a
-WHERE a.settlements > 0
+           max(x.last_time) AS last_time"""
+#: Per pair (``ord``: its position in the arrays) one aggregate over the pieces covering the window
+#: (:func:`_pieces`): the coarsest rollup's piece and the raw rows' (partial hours at either end) read per pair
+#: (``own``: a primary-key range scan each), the finer rollups' pieces (the window's partial days: a few periods
+#: at either end) read for every pair at once through their ``time`` index (``shared``: one scan per piece instead
+#: of one per piece and pair, 2.5× faster at 1,786 pairs) and added by pair.
+_ACCUMULATED_SQL = f"""
+WITH p AS MATERIALIZED (SELECT * FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[]))
+                        WITH ORDINALITY AS p(exchange, symbol, ord)),
+own AS (SELECT p.ord, a.* FROM p CROSS JOIN LATERAL (SELECT {_AGGREGATE} FROM ({{own}}) x) a WHERE a.settlements > 0),
+shared AS (SELECT x.exchange, x.symbol, {_AGGREGATE} FROM ({{shared}}) x GROUP BY x.exchange, x.symbol),
+parts AS (SELECT * FROM own UNION ALL SELECT p.ord, s.accumulated, s.settlements, s.funding_interval_hours,
+                                             s.first_time, s.last_time
+          FROM shared s JOIN p ON p.exchange = s.exchange AND p.symbol = s.symbol)
+SELECT x.ord, sum(x.accumulated) AS accumulated, sum(x.settlements) AS settlements,
+       last(x.funding_interval_hours, x.last_time) AS funding_interval_hours, min(x.first_time) AS first_time,
+       max(x.last_time) AS last_time
+FROM parts x GROUP BY x.ord ORDER BY x.ord
 """
-_ROLLUP_PIECE = """SELECT settlements, rate_sum, first_time, last_time, last_interval_hours FROM {table}
-    WHERE exchange = p.exchange AND symbol = p.symbol AND time >= :lo{i} AND time < :hi{i}"""
-_RAW_PIECE = """SELECT 1, funding_rate, time, time, funding_interval_hours FROM funding_rates
+_OWN_PIECE = f"""SELECT {_VALUES} FROM {{table}}
+    WHERE exchange = p.exchange AND symbol = p.symbol AND time >= :lo{{i}} AND time < :hi{{i}}"""
+_SHARED_PIECE = f"""SELECT exchange, symbol, {_VALUES} FROM {{table}}
+    WHERE time >= :lo{{i}} AND time < :hi{{i}}"""
+_RAW_PIECE = """SELECT 1 AS settlements, funding_rate AS rate_sum, time AS first_time, time AS last_time,
+    funding_interval_hours AS last_interval_hours FROM funding_rates
     WHERE exchange = p.exchange AND symbol = p.symbol AND settled AND time >= :lo{i} AND time < :hi{i}"""
+#: No shared piece (a window of whole periods of one rollup, or shorter than the finest): no rows, typed columns.
+_NO_SHARED = """SELECT CAST('' AS text) AS exchange, CAST('' AS text) AS symbol, 0 AS settlements,
+    CAST(0 AS float8) AS rate_sum, now() AS first_time, now() AS last_time, CAST(0 AS float8) AS last_interval_hours
+    WHERE false"""
+
+
+def _sql(pieces: list[tuple[str | None, datetime, datetime]]) -> str:
+    """:data:`_ACCUMULATED_SQL` of ``pieces`` (:func:`_pieces`, coarsest first, never empty): the first and the
+    raw ones per pair, the other rollup pieces shared."""
+    own = [(_OWN_PIECE.format(table=t, i=i) if t else _RAW_PIECE.format(i=i))
+           for i, (t, _, _) in enumerate(pieces) if i == 0 or t is None]
+    shared = [_SHARED_PIECE.format(table=t, i=i) for i, (t, _, _) in enumerate(pieces) if i > 0 and t is not None]
+    union = "\n    UNION ALL "
+    return _ACCUMULATED_SQL.format(own=union.join(own), shared=union.join(shared or [_NO_SHARED]))
 
 
 def _floor(t: datetime, width: timedelta) -> datetime:
@@ -84,16 +111,15 @@ def accumulated_funding(
     check_range(start, end)
     with connected(engine) as conn:
         pairs = funding_pairs(conn, exchanges, coins)
-        pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)]
+        pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)].reset_index(drop=True)
         pieces = _pieces(start, end)
-        sql = _ACCUMULATED_SQL.format(pieces="\n    UNION ALL ".join(
-            (_ROLLUP_PIECE.format(table=table, i=i) if table else _RAW_PIECE.format(i=i))
-            for i, (table, _, _) in enumerate(pieces)))
+        sql = _sql(pieces)
         params = {"exchanges": pairs["exchange"].tolist(), "symbols": pairs["symbol"].tolist(),
                   **{f"lo{i}": lo for i, (_, lo, _) in enumerate(pieces)},
                   **{f"hi{i}": hi for i, (_, _, hi) in enumerate(pieces)}}  # fmt: skip
-        raw = frame_of(conn.execute(text(sql), params), ["first_time", "last_time"])
-    out = join_pairs(pairs, raw)
+        raw = fetch_frame(conn, text(sql).bindparams(**params), ["first_time", "last_time"])
+    out = pairs[["coin", "exchange", "symbol", "multiplier"]].iloc[raw["ord"].to_numpy(dtype="int64") - 1]
+    out = pd.concat([out.reset_index(drop=True), raw.drop(columns="ord")], axis=1)
     for col in ("accumulated", "funding_interval_hours"):
         out[col] = out[col].astype("float64")
     out["settlements"] = out["settlements"].astype("int64")

@@ -18,8 +18,9 @@ from db.queries.pairs import funding_pairs
 from db.summaries import SETTLED_ROLLUPS
 
 #: Per pair (``ord``: its position in the arrays) its open-interest ``weight`` and its settled rows bucketed, as
-#: arrays in time order (bucket start in epoch seconds, mean annualised rate: each row with its own interval, rate ×
-#: 8,760 / interval hours; rows averaged): a few hundred rows to decode instead of tens of thousands of cells.
+#: arrays (bucket start in epoch seconds, mean annualised rate: each row with its own interval, rate × 8,760 /
+#: interval hours; rows averaged): a few hundred rows to decode instead of tens of thousands of cells. The arrays
+#: are not ordered in SQL (an ``ORDER BY`` per aggregate sorts each array again: +50 % query time); numpy sorts.
 #: ``{source}``: a settled rollup of :mod:`db.summaries` (sums of whole periods: exact for buckets those periods
 #: tile) or raw rows.
 _CELLS_SQL = """
@@ -29,9 +30,8 @@ WITH w AS MATERIALIZED (
     LEFT JOIN open_interest_newest o ON o.exchange = p.exchange AND o.symbol = p.symbol)
 SELECT p.ord, p.weight, b.times, b.annualised, b.settlements
 FROM w AS p CROSS JOIN LATERAL (
-    SELECT array_agg(CAST(extract(epoch FROM x.time) AS bigint) ORDER BY x.time) AS times,
-           array_agg(x.annualised ORDER BY x.time) AS annualised,
-           array_agg(x.settlements ORDER BY x.time) AS settlements
+    SELECT array_agg(CAST(date_part('epoch', x.time) AS bigint)) AS times, array_agg(x.annualised) AS annualised,
+           array_agg(x.settlements) AS settlements
     FROM ({source}) x) b
 WHERE b.times IS NOT NULL ORDER BY p.ord
 """
@@ -41,6 +41,11 @@ _ROLLUP_SOURCE = """
     FROM {table} r WHERE r.exchange = p.exchange AND r.symbol = p.symbol AND r.time >= :start AND r.time < :end
       AND r.annualised_rows > 0
     GROUP BY 1"""
+#: A rollup whose period is the bucket: its rows are the cells.
+_PERIOD_SOURCE = """
+    SELECT r.time, r.annualised_sum / r.annualised_rows AS annualised, r.annualised_rows AS settlements
+    FROM {table} r WHERE r.exchange = p.exchange AND r.symbol = p.symbol AND r.time >= :start AND r.time < :end
+      AND r.annualised_rows > 0"""
 _RAW_SOURCE = """
     SELECT time_bucket(:width, f.time) AS time, avg(f.funding_rate * :year / f.funding_interval_hours) AS annualised,
            count(*) AS settlements
@@ -52,32 +57,41 @@ _RAW_SOURCE = """
 _NEWEST = newest_notional_sql("time >= :start", "time < :end", "time >= :end")
 
 
+def _source(bucket: timedelta) -> str:
+    """The cells' source for ``bucket``: the settled rollup of that period (one row per cell), else the coarsest
+    whose period divides it (rows summed per bucket), else raw rows."""
+    fits = [(period, table) for period, table in SETTLED_ROLLUPS.items() if bucket % period == timedelta(0)]
+    if not fits:
+        return _RAW_SOURCE
+    period, table = fits[-1]
+    return (_PERIOD_SOURCE if period == bucket else _ROLLUP_SOURCE).format(table=table.name)
+
+
 def _cells(conn: Connection, exchange: str | None, coins: Sequence[str] | None, start: datetime, end: datetime,
            bucket: timedelta) -> pd.DataFrame:
     """One row per pair + bucket with settlements in ``[start, end)`` (already aligned), in pairs order (coin,
     exchange, symbol) then time: ``coin``, ``exchange``, ``symbol``, ``time`` (UTC), ``annualised``,
-    ``settlements``, ``open_interest_value`` (the pair's weight; NaN if none). From the coarsest settled rollup
-    whose period divides ``bucket``, else raw rows."""
+    ``settlements``, ``open_interest_value`` (the pair's weight; NaN if none). Source: :func:`_source`."""
     pairs = funding_pairs(conn, None if exchange is None else [exchange], coins)
     pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)].reset_index(drop=True)
-    fits = [table for period, table in SETTLED_ROLLUPS.items() if bucket % period == timedelta(0)]
-    sql = _CELLS_SQL.format(source=_ROLLUP_SOURCE.format(table=fits[-1].name) if fits else _RAW_SOURCE,
-                            newest=_NEWEST)  # fmt: skip
+    sql = _CELLS_SQL.format(source=_source(bucket), newest=_NEWEST)
+    optional = {"width": bucket, "year": HOURS_PER_YEAR}
     stmt = text(sql).bindparams(exchanges=pairs["exchange"].tolist(), symbols=pairs["symbol"].tolist(),
-                                width=bucket, start=start, end=end,
-                                **({"year": HOURS_PER_YEAR} if ":year" in sql else {}))  # fmt: skip
+                                start=start, end=end, **{k: v for k, v in optional.items() if f":{k}" in sql})
     rows = fetch_frame(conn, stmt)
     sizes = np.array([len(t) for t in rows["times"]], dtype="int64")
     at = np.repeat(rows["ord"].to_numpy(dtype="int64") - 1, sizes)
-    out = pairs[["coin", "exchange", "symbol"]].iloc[at].reset_index(drop=True)
 
     def flat(column: str, dtype: str) -> np.ndarray:
         return np.fromiter(itertools.chain.from_iterable(rows[column]), dtype=dtype, count=int(sizes.sum()))
 
-    out["time"] = pd.to_datetime(flat("times", "int64"), unit="s", utc=True)
-    out["annualised"] = flat("annualised", "float64")
-    out["settlements"] = flat("settlements", "int64")
-    out["open_interest_value"] = np.repeat(rows["weight"].to_numpy(dtype="float64", na_value=np.nan), sizes)
+    times = flat("times", "int64")
+    order = np.lexsort((times, at))  # pairs order, then time
+    out = pairs[["coin", "exchange", "symbol"]].iloc[at[order]].reset_index(drop=True)
+    out["time"] = pd.to_datetime(times[order], unit="s", utc=True)
+    out["annualised"] = flat("annualised", "float64")[order]
+    out["settlements"] = flat("settlements", "int64")[order]
+    out["open_interest_value"] = np.repeat(rows["weight"].to_numpy(dtype="float64", na_value=np.nan), sizes)[order]
     return out
 
 
@@ -137,7 +151,7 @@ def funding_heatmap(
     mean of its venues' :func:`heatmap_venue_values` weighted by each venue's open-interest notional
     (newest in the range) when every venue of the cell has one; otherwise the venues count equally (a venue
     without open interest data would else vanish from the average). Buckets are made in the database
-    (``time_bucket`` over the settled rollups), the average over venues in pandas. Sorted by coin, time. Raises as
+    (``time_bucket`` over the settled rollups), the average over venues in numpy. Sorted by coin, time. Raises as
     :func:`heatmap_venue_values`."""
     check_range(start, end)
     bucket_name(bucket)
@@ -149,11 +163,25 @@ def funding_heatmap(
     if _one_pair_per_coin(cells):  # e.g. one exchange: the cells themselves, already in coin, time order
         return pd.DataFrame({"coin": cells["coin"], "time": cells["time"], "annualised": cells["annualised"],
                              "venues": np.ones(len(cells), dtype="int64"), "weighted": has_weight})  # fmt: skip
-    cells = cells.assign(product=cells["annualised"] * weight, has_weight=has_weight)
-    grouped = cells.groupby(["coin", "time"], sort=True)
-    out = grouped.agg(mean=("annualised", "mean"), venues=("annualised", "size"), product=("product", "sum"),
-                      weight=("open_interest_value", "sum"), weighted=("has_weight", "all")).reset_index()
-    out["annualised"] = np.where(out["weighted"], out["product"] / out["weight"].where(out["weighted"], 1.0),
-                                 out["mean"])  # fmt: skip
-    out["venues"] = out["venues"].astype("int64")
-    return out[HEATMAP_COLUMNS]
+    return _average(cells, has_weight)
+
+
+def _average(cells: pd.DataFrame, has_weight: np.ndarray) -> pd.DataFrame:
+    """The cells of :func:`_cells` averaged per coin + time (:func:`funding_heatmap`), sorted by coin, time: group
+    sums by ``np.bincount`` over the sorted coin × time keys (a pandas ``groupby`` of five aggregates took 4× as
+    long on 47,000 cells)."""
+    coin_at, coins = pd.factorize(cells["coin"], sort=True)
+    time_at, times = pd.factorize(cells["time"], sort=True)
+    keys, group = np.unique(coin_at.astype("int64") * len(times) + time_at, return_inverse=True)
+    value = cells["annualised"].to_numpy(dtype="float64")
+    weight = np.where(has_weight, cells["open_interest_value"].to_numpy(dtype="float64"), 0.0)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(group, weights=values, minlength=len(keys))
+
+    venues = np.bincount(group, minlength=len(keys))
+    weighted = total((~has_weight).astype("float64")) == 0  # every venue of the cell has a weight
+    annualised = np.where(weighted, total(value * weight) / np.where(weighted, total(weight), 1.0),
+                          total(value) / venues)  # fmt: skip
+    return pd.DataFrame({"coin": coins[keys // len(times)], "time": times[keys % len(times)],
+                         "annualised": annualised, "venues": venues.astype("int64"), "weighted": weighted})

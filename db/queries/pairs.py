@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from db.coins import coin_of
-from db.queries.common import frame_of, pair_params
+from db.queries.common import fetch_frame, frame_of, pair_params
 
 _EDGES_SQL = """
 SELECT pairs.exchange, pairs.symbol, f.funding_interval_hours,
@@ -126,7 +126,7 @@ def funding_pairs(conn: Connection, exchanges: Sequence[str] | None, coins: Sequ
     Columns: ``exchange``, ``symbol``, ``coin`` (``"PEPE"`` for ``1000PEPE/USDT:USDT``), ``multiplier`` (coins per
     base unit, 1000 there), ``funding_interval_hours`` (newest settled row's interval, hours; NaN when unknown),
     ``first_time``, ``last_time`` (UTC, oldest/newest funding row). Sorted by coin, exchange, symbol."""
-    frame = frame_of(conn.execute(text(_FUNDING_PAIRS_SQL)), ["first_time", "last_time"])
+    frame = fetch_frame(conn, text(_FUNDING_PAIRS_SQL), ["first_time", "last_time"])
     if exchanges is not None:
         frame = frame[frame["exchange"].isin(list(exchanges))]
     frame = with_coins(frame, coins)
