@@ -19,6 +19,7 @@ Figures:
   before each call (a miss: the server's whole work; bytes as sent to a browser, zstd-compressed by
   Flask-Compress), and of a naive read (:mod:`bench.market_naive`: plain SQL over raw rows; bytes uncompressed
   JSON). Goals: p95 ≤ 50 ms, ≥ 5× faster than naive at 30 d, heatmap response ≤ 300 KB.
+* **write on a kept database** (``--reuse --write-minutes N``): :mod:`bench.market_write`.
 * **worker RSS** (``--rss-minutes``, 0 skips): :mod:`bench.market_rss`.
 
 The machine may be shared: the figures are as measured. The shared Binance file is read from /work/shared only;
@@ -42,6 +43,7 @@ from sqlalchemy import make_url, text
 from bench import market_data as md
 from bench import market_naive as naive
 from bench.bench_app import BROWSER, measure
+from bench.market_write import bench_writes
 from db import queries
 from db.engine import make_engine
 from db.writes import write_funding, write_open_interest
@@ -167,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (re-used with --reuse)")
     parser.add_argument("--reuse", action="store_true", help="measure the reads on a kept database")
     parser.add_argument("--database", default=DB_NAME, help=f"scratch database name (default {DB_NAME})")
+    parser.add_argument("--write-minutes", type=int, default=0,
+                        help="with --reuse: time this many more snapshot writes (bench.market_write)")
     args = parser.parse_args(argv)
     if not md.ALL_SYMBOLS.exists():
         log(f"bench-market: {md.ALL_SYMBOLS} is absent (the shared all-symbols Binance funding file); skipped.")
@@ -183,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if not args.reuse:
             fill(engine, args.minutes)
+        elif args.write_minutes > 0:
+            bench_writes(engine, args.write_minutes, GOAL_P95_MS, log)
         bench_reads(engine, url, args.repeat, args.only)
         if args.rss_minutes > 0:
             bench_rss(url, args.rss_minutes, (md.START, md.END))

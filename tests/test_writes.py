@@ -1,5 +1,6 @@
 """Funding and system-metric writes through the binary COPY encoder (:mod:`db.pgcopy`): exact round trip of
-floats, timestamps, booleans, NULLs and JSONB labels; replay writes nothing (real TimescaleDB)."""
+floats, timestamps, booleans, NULLs and JSONB labels; replay writes nothing; the staging tables a connection keeps
+between writes (real TimescaleDB)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import text
 
 from db.writes import FUNDING_COLUMNS, METRIC_COLUMNS, write_funding, write_metrics
 from ingest.recorded import read_funding
+from tests.test_rollups import assert_rollups_match_raw, predicted_snapshots
 
 
 def _funding_batch() -> pd.DataFrame:
@@ -100,3 +102,29 @@ def test_neither_the_web_app_nor_the_ingest_worker_loads_pyarrow():
     code = "import sys, app.wsgi, ingest.worker; print(sorted(m for m in sys.modules if m.startswith('pyarrow')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
+
+
+def test_write_funding_on_one_connection_reuses_its_emptied_staging_tables(clean_db):
+    """The staging and touched-hours temporary tables live as long as the connection and are emptied at commit:
+    batches sharing a transaction, a rolled-back batch and a later batch mixing new minutes with minutes older than
+    the stored newest (its hours recomputed) all leave the rollups equal to the raw rows."""
+    snaps = predicted_snapshots("BTC/USDT:USDT", hours=3)
+    first, second, rest = snaps.iloc[:60], snaps.iloc[60:100], snaps.iloc[100:]
+    with clean_db.connect() as conn:
+        with conn.begin():
+            assert write_funding(conn, first).written == len(first)
+            assert write_funding(conn, second).written == len(second)
+        with conn.begin():
+            assert conn.execute(text("SELECT count(*) FROM stage_funding_rates")).scalar_one() == 0
+        dropped = conn.begin()
+        assert write_funding(conn, rest.iloc[::2]).written == len(rest.iloc[::2])
+        dropped.rollback()
+        with conn.begin():
+            assert write_funding(conn, rest.iloc[::3]).written == len(rest.iloc[::3])
+        assert_rollups_match_raw(clean_db)
+        with conn.begin():  # the minutes between those stored: older than the newest row in the same hours
+            assert write_funding(conn, rest).written == len(rest) - len(rest.iloc[::3])
+        with conn.begin():
+            assert conn.execute(text("SELECT count(*) FROM touched_funding_hours")).scalar_one() == 0
+    assert_rollups_match_raw(clean_db)
+    assert write_funding(clean_db, snaps).rollups == 0

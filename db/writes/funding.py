@@ -11,7 +11,6 @@ from db.schema import FUNDING_ROLLUPS, funding_rates
 from db.writes.common import FUNDING_COLUMNS, FUNDING_KEY, WriteResult, insert_sql, run, sql_interval, stage_frame
 from db.writes.extents import funding_extents_sql
 from db.writes.summaries import (
-    APPENDED_SQL,
     FUNDING_NEWEST_SQL,
     GROUPS_SQL,
     SETTLED_RECOMPUTE_SQL,
@@ -38,9 +37,10 @@ WHERE (funding_rates.funding_rate, funding_rates.funding_interval_hours, funding
 #: hour holds whole buckets of each rollup table.
 _FUNDING_ROLLUP_SPAN = pd.Timedelta(max(FUNDING_ROLLUPS))
 _DAY = pd.Timedelta(days=1)
-#: The temporary table of the hours to recompute, made (empty) with the staging table in one round trip.
+#: The temporary table of the hours to recompute, made (empty) with the staging table in one round trip; emptied at
+#: commit and kept for the session's next write, like the staging table.
 _TOUCHED_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS touched_funding_hours (exchange text, symbol text, settled boolean, "
-                  "hour timestamptz) ON COMMIT DROP; TRUNCATE touched_funding_hours")
+                  "hour timestamptz) ON COMMIT DELETE ROWS; DELETE FROM touched_funding_hours")
 
 
 _FUNDING_ROLLUP_VALUES = ("funding_rate", "funding_rate_last", "funding_interval_hours", "mark_price", "index_price",
@@ -107,8 +107,8 @@ def _upsert_sql(stage: str) -> str:
     sql = insert_sql(funding_rates.name, stage, FUNDING_COLUMNS, _FUNDING_UPDATE, distinct_on=FUNDING_KEY)
     appended = appended_rollups_sql()
     ctes = [f"ins AS ({sql} RETURNING {', '.join(_RETURNED)}, xmax = 0 AS inserted)",
-            f"grp AS MATERIALIZED ({GROUPS_SQL})", f"app AS MATERIALIZED ({APPENDED_SQL})",
-            "t AS (INSERT INTO touched_funding_hours SELECT exchange, symbol, settled, hour FROM grp "
+            f"grp AS MATERIALIZED ({GROUPS_SQL})", "app AS MATERIALIZED (SELECT * FROM grp WHERE appended)",
+            "t AS (INSERT INTO touched_funding_hours SELECT DISTINCT exchange, symbol, settled, hour FROM grp "
             "WHERE NOT appended RETURNING settled)",
             f"newest AS ({FUNDING_NEWEST_SQL})", f"ext AS ({funding_extents_sql(stage)})",
             *(f"{name} AS ({insert})" for name, insert in appended)]

@@ -51,15 +51,14 @@ RETURNING 1"""
 
 _HOUR = sql_interval(timedelta(hours=1))
 
-#: Per exchange + symbol + settled + hour of CTE ``ins``: ``appended`` (module docstring), against the newest
-#: stored row before this statement (``funding_newest``; a statement's CTEs all see the same snapshot).
-GROUPS_SQL = f"""SELECT i.exchange, i.symbol, i.settled, time_bucket({_HOUR}, i.time) AS hour,
-       bool_and(i.inserted) AND min(i.time) > COALESCE(max(p.time), '-infinity') AS appended
-FROM ins i LEFT JOIN funding_newest p USING (exchange, symbol, settled) GROUP BY 1, 2, 3, 4"""
-
-#: The rows of CTE ``ins`` in appended groups (CTE ``grp`` of :data:`GROUPS_SQL`).
-APPENDED_SQL = f"""SELECT i.* FROM ins i JOIN grp g ON g.exchange = i.exchange AND g.symbol = i.symbol
-  AND g.settled = i.settled AND g.hour = time_bucket({_HOUR}, i.time) WHERE g.appended"""
+#: The rows of CTE ``ins``, each with ``hour`` (its UTC hour) and ``appended`` (module docstring) of its exchange +
+#: symbol + settled + hour group: every row of the group inserted and newer than the newest stored row before this
+#: statement (``funding_newest``; a statement's CTEs all see the same snapshot). One probe of ``funding_newest`` per
+#: row and one sort (a window over the group), no second join of the rows to their groups.
+GROUPS_SQL = f"""SELECT i.*, time_bucket({_HOUR}, i.time) AS hour,
+       bool_and(i.inserted AND i.time > COALESCE(p.time, '-infinity'))
+         OVER (PARTITION BY i.exchange, i.symbol, i.settled, time_bucket({_HOUR}, i.time)) AS appended
+FROM ins i LEFT JOIN funding_newest p USING (exchange, symbol, settled)"""
 
 _FUNDING_ROLLUP_LAST = ("funding_rate_last", "funding_interval_hours", "mark_price", "index_price")
 
