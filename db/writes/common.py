@@ -77,7 +77,8 @@ def stage_frame(conn: Connection, target: str, columns: tuple[str, ...], frame: 
                 also: str = "") -> str:
     """A temporary staging table with ``columns`` of ``target`` (same column types), loaded with ``frame`` by
     binary COPY (types from :data:`STAGE_TYPES`); emptied at commit and kept for the session's next write (no
-    catalogue rows created and dropped per write: ingest writes every minute). ``also``: more SQL statements (no
+    catalogue rows created and dropped per write: ingest writes every minute; hence ingest is stopped while a
+    migration changes ``target``'s columns, README "Upgrading"). ``also``: more SQL statements (no
     parameters) sent in the same round trip before the COPY. Returns its name."""
     stage = f"stage_{target}"
     cols = ", ".join(quote(c) for c in columns)
