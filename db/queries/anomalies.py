@@ -49,20 +49,8 @@ def anomaly_rows(
     if min_abs_z > 0:
         clauses.append(func.abs(t.z_score) >= min_abs_z)
     newest_first = (t.time.desc(), t.exchange, t.symbol, t.metric, t.method)
-    columns = (
-        t.time,
-        t.exchange,
-        t.symbol,
-        t.metric,
-        t.method,
-        t.value,
-        t.centre,
-        t.spread,
-        t.z_score,
-        t.threshold,
-        t.window,
-        t.metadata["interval_hours"].as_float().label("interval_hours"),
-    )
+    columns = (t.time, t.exchange, t.symbol, t.metric, t.method, t.value, t.centre, t.spread, t.z_score, t.threshold,
+               t.window, t.metadata["interval_hours"].as_float().label("interval_hours"))
     order = (func.abs(t.z_score).desc(), *newest_first) if strongest else newest_first
     frame = fetch_frame(conn, select(*columns).where(and_(*clauses)).order_by(*order).limit(limit), ["time"])
     return frame.sort_values("time", ascending=False, kind="stable", ignore_index=True) if strongest else frame
@@ -116,3 +104,4 @@ def anomaly_counts(
     )  # fmt: skip
     frame = fetch_frame(conn, stmt, ["max_z_time", "newest"])
     return frame.astype({"anomalies": "int64", "max_abs_z": "float64"})
+
