@@ -156,6 +156,20 @@ def test_anomaly_rows_equal_the_table(conn):
     assert list(limited["time"]) == list(newest["time"])
 
 
+def test_newest_anomaly_time_equals_the_table(conn):
+    """The newest matching anomaly at any time (the Anomalies page's jump), and None when nothing matches."""
+    found = []
+    for metrics, min_z in ((None, 0.0), (["log_return_1m"], 5.0), (["funding_rate"], 0.0)):
+        got = queries.newest_anomaly_time(conn, [EXCHANGE], SYMBOLS, metrics, min_z)
+        want = conn.execute(text("SELECT max(time) FROM anomalies WHERE exchange = :e AND symbol = ANY(:s) "
+                                 "AND (CAST(:m AS text[]) IS NULL OR metric = ANY(:m)) AND abs(z_score) >= :z"),
+                            {"e": EXCHANGE, "s": SYMBOLS, "m": metrics, "z": min_z}).scalar()  # fmt: skip
+        assert got == want
+        found.append(got)
+    assert found[0] is not None and found[1] is not None and found[1] <= found[0]
+    assert queries.newest_anomaly_time(conn, [EXCHANGE], ["NOSUCH/USDT:USDT"]) is None
+
+
 # --- symbols, extent, snapshot --------------------------------------------------------------------------------
 
 

@@ -73,10 +73,21 @@ def _columns_frame(keys: list[str], rows: Sequence, time_columns: Sequence[str])
     """A DataFrame with columns ``keys`` of the row tuples ``rows``, ``time_columns`` as UTC datetimes."""
     # Column-wise construction: ~7x faster than pd.DataFrame(rows) on SQLAlchemy Row objects.
     columns = zip(*rows, strict=True) if rows else ([] for _ in keys)
-    frame = pd.DataFrame({key: list(values) for key, values in zip(keys, columns, strict=True)}, columns=keys)
+    frame = pd.DataFrame({key: _shared_strings(values) for key, values in zip(keys, columns, strict=True)},
+                         columns=keys)  # fmt: skip
     for col in time_columns:
         frame[col] = pd.to_datetime(frame[col], utc=True)
     return frame
+
+
+def _shared_strings(values: Sequence) -> list:
+    """``values`` as a list, equal strings as one object: the driver makes a new ``str`` per row, so a column such
+    as ``exchange`` held thousands of copies; shared, the shared cache pickles each once (5,768 candle rows: 470 KB
+    -> ~300 KB, pickled and sent to Redis on every cold opening)."""
+    if not values or not isinstance(values[0], str):
+        return list(values)
+    seen: dict = {}
+    return [seen.setdefault(v, v) for v in values]
 
 
 def fetch_frame(conn: Connection, stmt, time_columns: Sequence[str] = ()) -> pd.DataFrame:
@@ -165,4 +176,3 @@ def pair_params(pairs: Sequence[tuple[str, str]]) -> dict:
 TF_VALUES_SQL = ", ".join(
     f"('{name}', interval '{int(width.total_seconds())} seconds')" for name, width in CANDLE_TIMEFRAMES.items()
 )
-

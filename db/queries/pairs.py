@@ -45,26 +45,39 @@ def first_times(conn: Connection, pairs: Sequence[tuple[str, str]]) -> dict[tupl
             if pd.notna(t)}  # fmt: skip
 
 
+#: Per exchange + symbol with funding or candle rows: the funding stream's interval, which of the two streams it has,
+#: and its first/last time over both (one pass over the catalogue; no pair list sent).
+_LISTED_SQL = """
+SELECT exchange, symbol, max(funding_interval_hours) FILTER (WHERE stream = 'funding') AS funding_interval_hours,
+       bool_or(stream = 'funding') AS funding, bool_or(stream = 'ohlcv') AS ohlcv,
+       min(first_time) AS first_time, max(last_time) AS last_time
+FROM pair_extents WHERE stream IN ('funding', 'ohlcv')
+GROUP BY exchange, symbol ORDER BY exchange, symbol
+"""
+
+
 def list_symbols(conn: Connection, pairs: Sequence[tuple[str, str]] | None = None) -> pd.DataFrame:
-    """Every exchange + symbol with rows in ``funding_rates`` or ``prices`` (or only ``pairs``, e.g. a cached
-    :func:`known_pairs`).
+    """Every exchange + symbol with rows in ``funding_rates`` or ``prices`` (or only those of ``pairs``, e.g. a
+    cached :func:`known_pairs`).
 
     Columns: ``exchange`` (ccxt id), ``symbol`` (unified), ``display`` (``BTC/USDT``),
     ``funding_interval_hours`` (float hours of the newest settled row that states it; NaN when unknown),
     ``streams`` (tuple of :data:`STREAMS` names with data), ``first_time`` / ``last_time`` (UTC, over both
-    tables; candle times are open times). Sorted by exchange, symbol.
+    tables; candle times are open times). Sorted by exchange, symbol. Source: the ``pair_extents`` catalogue.
     """
-    raw = _pair_edges(conn, known_pairs(conn) if pairs is None else pairs)
-    raw = raw[raw["funding_last"].notna() | raw["prices_last"].notna()]
+    raw = frame_of(conn.execute(text(_LISTED_SQL)), ["first_time", "last_time"])
+    if pairs is not None:
+        wanted = set(pairs)
+        raw = raw[[pair in wanted for pair in zip(raw["exchange"], raw["symbol"], strict=True)]]
     out = raw[["exchange", "symbol"]].copy()
     out["display"] = [s.split(":", 1)[0] for s in raw["symbol"]]
     out["funding_interval_hours"] = raw["funding_interval_hours"].astype("float64")
     out["streams"] = [
         tuple(name for name, present in (("funding", f), ("ohlcv", p)) if present)
-        for f, p in zip(raw["funding_last"].notna(), raw["prices_last"].notna(), strict=True)
+        for f, p in zip(raw["funding"], raw["ohlcv"], strict=True)
     ]
-    out["first_time"] = raw[["funding_first", "prices_first"]].min(axis=1)
-    out["last_time"] = raw[["funding_last", "prices_last"]].max(axis=1)
+    out["first_time"] = raw["first_time"]
+    out["last_time"] = raw["last_time"]
     return out.reset_index(drop=True)
 
 
