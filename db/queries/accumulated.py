@@ -10,30 +10,34 @@ from sqlalchemy import Connection, Engine, text
 
 from db.queries.common import BUCKET_ORIGIN, check_range, connected, fetch_frame
 from db.queries.markets import HOURS_PER_YEAR
-from db.queries.pairs import funding_pairs
+from db.queries.pairs import funding_pairs, with_coins
 from db.summaries import SETTLED_ROLLUPS
 
 _VALUES = "settlements, rate_sum, first_time, last_time, last_interval_hours"
 _AGGREGATE = """sum(x.rate_sum) AS accumulated, sum(x.settlements) AS settlements,
            last(x.last_interval_hours, x.last_time) AS funding_interval_hours, min(x.first_time) AS first_time,
            max(x.last_time) AS last_time"""
-#: Per pair (``ord``: its position in the arrays) one aggregate over the pieces covering the window
-#: (:func:`_pieces`): the coarsest rollup's piece and the raw rows' (partial hours at either end) read per pair
-#: (``own``: a primary-key range scan each), the finer rollups' pieces (the window's partial days: a few periods
-#: at either end) read for every pair at once through their ``time`` index (``shared``: one scan per piece instead
-#: of one per piece and pair, 2.5× faster at 1,786 pairs) and added by pair.
+#: Per pair of the selection (``p``: read from the ``pair_extents`` catalogue in the same statement, those with funding
+#: rows overlapping the window, limited by the optional ``exchanges`` / ``symbols`` arrays) one aggregate over the
+#: pieces covering the window (:func:`_pieces`): the coarsest rollup's piece and the raw rows' (partial hours at
+#: either end) read per pair (``own``: a primary-key range scan each), the finer rollups' pieces (the window's
+#: partial days: a few periods at either end) read for every pair at once through their ``time`` index (``shared``:
+#: one scan per piece instead of one per piece and pair, 2.5× faster at 1,786 pairs) and added by pair.
 _ACCUMULATED_SQL = f"""
-WITH p AS MATERIALIZED (SELECT * FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[]))
-                        WITH ORDINALITY AS p(exchange, symbol, ord)),
-own AS (SELECT p.ord, a.* FROM p CROSS JOIN LATERAL (SELECT {_AGGREGATE} FROM ({{own}}) x) a WHERE a.settlements > 0),
+WITH p AS MATERIALIZED (
+    SELECT exchange, symbol FROM pair_extents
+    WHERE stream = 'funding' AND first_time < :end AND last_time >= :start
+      AND (CAST(:exchanges AS text[]) IS NULL OR exchange = ANY(CAST(:exchanges AS text[])))
+      AND (CAST(:symbols AS text[]) IS NULL OR symbol = ANY(CAST(:symbols AS text[])))),
+own AS (SELECT p.exchange, p.symbol, a.* FROM p CROSS JOIN LATERAL (SELECT {_AGGREGATE} FROM ({{own}}) x) a
+        WHERE a.settlements > 0),
 shared AS (SELECT x.exchange, x.symbol, {_AGGREGATE} FROM ({{shared}}) x GROUP BY x.exchange, x.symbol),
-parts AS (SELECT * FROM own UNION ALL SELECT p.ord, s.accumulated, s.settlements, s.funding_interval_hours,
-                                             s.first_time, s.last_time
-          FROM shared s JOIN p ON p.exchange = s.exchange AND p.symbol = s.symbol)
-SELECT x.ord, sum(x.accumulated) AS accumulated, sum(x.settlements) AS settlements,
+parts AS (SELECT * FROM own UNION ALL SELECT s.* FROM shared s
+          WHERE EXISTS (SELECT FROM p WHERE p.exchange = s.exchange AND p.symbol = s.symbol))
+SELECT x.exchange, x.symbol, sum(x.accumulated) AS accumulated, sum(x.settlements) AS settlements,
        last(x.funding_interval_hours, x.last_time) AS funding_interval_hours, min(x.first_time) AS first_time,
        max(x.last_time) AS last_time
-FROM parts x GROUP BY x.ord ORDER BY x.ord
+FROM parts x GROUP BY x.exchange, x.symbol
 """
 _OWN_PIECE = f"""SELECT {_VALUES} FROM {{table}}
     WHERE exchange = p.exchange AND symbol = p.symbol AND time >= :lo{{i}} AND time < :hi{{i}}"""
@@ -110,16 +114,16 @@ def accumulated_funding(
     Predicted rates are not summed: only settled rates are paid. Raises ``ValueError`` for a bad range."""
     check_range(start, end)
     with connected(engine) as conn:
-        pairs = funding_pairs(conn, exchanges, coins)
-        pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)].reset_index(drop=True)
+        # Coins name symbols only through coin_of: their symbols come from the catalogue (the coin-less read needs
+        # no list: the statement reads the catalogue itself).
+        symbols = None if coins is None else sorted(set(funding_pairs(conn, exchanges, coins)["symbol"]))
         pieces = _pieces(start, end)
-        sql = _sql(pieces)
-        params = {"exchanges": pairs["exchange"].tolist(), "symbols": pairs["symbol"].tolist(),
+        params = {"exchanges": None if exchanges is None else list(exchanges), "symbols": symbols,
+                  "start": start, "end": end,
                   **{f"lo{i}": lo for i, (_, lo, _) in enumerate(pieces)},
                   **{f"hi{i}": hi for i, (_, _, hi) in enumerate(pieces)}}  # fmt: skip
-        raw = fetch_frame(conn, text(sql).bindparams(**params), ["first_time", "last_time"])
-    out = pairs[["coin", "exchange", "symbol", "multiplier"]].iloc[raw["ord"].to_numpy(dtype="int64") - 1]
-    out = pd.concat([out.reset_index(drop=True), raw.drop(columns="ord")], axis=1)
+        raw = fetch_frame(conn, text(_sql(pieces)).bindparams(**params), ["first_time", "last_time"])
+    out = with_coins(raw.astype({"exchange": "str", "symbol": "str"}), None)  # typed when empty too
     for col in ("accumulated", "funding_interval_hours"):
         out[col] = out[col].astype("float64")
     out["settlements"] = out["settlements"].astype("int64")

@@ -79,23 +79,28 @@ def _columns_frame(keys: list[str], rows: Sequence, time_columns: Sequence[str])
     return frame
 
 
-def fetch_frame(conn: Connection, stmt, time_columns: Sequence[str] = ()) -> pd.DataFrame:
-    """:func:`frame_of` of a Core ``stmt`` fetched in psycopg's **binary** result format (timestamps and doubles as
-    raw bytes, not text to parse): 30-60 % less client time for the thousands of rows of a chart series
-    (measured on 5,000 anomaly rows and 7,200 one-minute candles). The statement runs on the connection's own
-    DBAPI connection, inside its transaction; a driver error is raised as SQLAlchemy's ``DBAPIError`` subclass
-    (``OperationalError`` when the database is unreachable), as ``conn.execute`` would. (JIT is off for every
-    session of :func:`db.engine.make_engine`: see there.)"""
+def fetch_rows(conn: Connection, stmt) -> tuple[list[str], list[tuple]]:
+    """``(column names, row tuples)`` of a Core ``stmt`` fetched in psycopg's **binary** result format (timestamps and
+    doubles as raw bytes, not text to parse) as plain tuples (no SQLAlchemy ``Row`` per row: ~5 ms less for the
+    1,786 pairs of the catalogue). The statement runs on the connection's own DBAPI connection, inside its
+    transaction; a driver error is raised as SQLAlchemy's ``DBAPIError`` subclass (``OperationalError`` when the
+    database is unreachable), as ``conn.execute`` would. (JIT is off for every session of
+    :func:`db.engine.make_engine`: see there.)"""
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     dbapi = conn.dialect.loaded_dbapi
     try:
         with conn.connection.driver_connection.cursor(binary=True) as cur:
             cur.execute(compiled.string, compiled.params)
-            keys = [column.name for column in cur.description]
-            rows = cur.fetchall()
+            return [column.name for column in cur.description], cur.fetchall()
     except dbapi.Error as exc:
         raise DBAPIError.instance(compiled.string, compiled.params, exc, dbapi.Error) from exc
-    return _columns_frame(keys, rows, time_columns)
+
+
+def fetch_frame(conn: Connection, stmt, time_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """:func:`frame_of` of a Core ``stmt`` fetched by :func:`fetch_rows` (binary format): 30-60 % less client time
+    for the thousands of rows of a chart series (measured on 5,000 anomaly rows and 7,200 one-minute candles).
+    Errors as :func:`fetch_rows`."""
+    return _columns_frame(*fetch_rows(conn, stmt), time_columns)
 
 
 def choose_bucket(start: datetime, end: datetime, max_points: int = MAX_POINTS) -> timedelta:

@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from db.coins import coin_of
-from db.queries.common import fetch_frame, frame_of, pair_params
+from db.queries.common import fetch_frame, fetch_rows, frame_of, pair_params
 
 _EDGES_SQL = """
 SELECT pairs.exchange, pairs.symbol, f.funding_interval_hours,
@@ -25,9 +25,8 @@ ORDER BY pairs.exchange, pairs.symbol
 
 def known_pairs(conn: Connection) -> list[tuple[str, str]]:
     """Every ``(exchange, symbol)`` with rows in ``funding_rates`` or ``prices``, sorted (the ``pair_extents``
-    catalogue: a read of a small table), used to validate request parameters."""
-    sql = "SELECT DISTINCT exchange, symbol FROM pair_extents ORDER BY exchange, symbol"
-    return [(row.exchange, row.symbol) for row in conn.execute(text(sql))]
+    catalogue: a read of a small table, its primary key's order), used to validate request parameters."""
+    return fetch_rows(conn, text("SELECT DISTINCT exchange, symbol FROM pair_extents ORDER BY exchange, symbol"))[1]
 
 
 def _pair_edges(conn: Connection, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
@@ -146,8 +145,8 @@ def with_coins(frame: pd.DataFrame, coins: Sequence[str] | None) -> pd.DataFrame
     coin, exchange, symbol (new index)."""
     found = [_coin(symbol) for symbol in frame["symbol"]]
     frame = frame.copy()
-    frame.insert(2, "coin", [c for c, _ in found])
-    frame.insert(3, "multiplier", [m for _, m in found])
+    frame.insert(2, "coin", pd.Series([c for c, _ in found], index=frame.index, dtype="str"))  # typed when empty
+    frame.insert(3, "multiplier", pd.Series([m for _, m in found], index=frame.index, dtype="int64"))
     if coins is not None:
         frame = frame[frame["coin"].isin([c.strip().upper() for c in coins])]
     return frame.sort_values(["coin", "exchange", "symbol"], ignore_index=True)
