@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, text
 
 from db.queries.common import BUCKET_ORIGIN, check_range, connected, fetch_frame
 from db.queries.markets import HOURS_PER_YEAR
-from db.queries.pairs import funding_pairs, with_coins
+from db.queries.pairs import FUNDING_SELECTION_SQL, selection_params, with_coins
 from db.summaries import SETTLED_ROLLUPS
 
 _VALUES = "settlements, rate_sum, first_time, last_time, last_interval_hours"
@@ -25,11 +25,7 @@ _AGGREGATE = """sum(x.rate_sum) AS accumulated, sum(x.settlements) AS settlement
 #: every pair at once through their ``time`` index (``shared``: one scan per piece instead of one per piece and
 #: pair, 2.5× faster at 1,786 pairs) and added by pair.
 _ACCUMULATED_SQL = f"""
-WITH p AS MATERIALIZED (
-    SELECT row_number() OVER () AS ord, exchange, symbol FROM pair_extents
-    WHERE stream = 'funding' AND first_time < :end AND last_time >= :start
-      AND (CAST(:exchanges AS text[]) IS NULL OR exchange = ANY(CAST(:exchanges AS text[])))
-      AND (CAST(:symbols AS text[]) IS NULL OR symbol = ANY(CAST(:symbols AS text[])))),
+WITH p AS MATERIALIZED ({FUNDING_SELECTION_SQL}),
 own AS (SELECT p.ord, a.* FROM p CROSS JOIN LATERAL (SELECT {_AGGREGATE} FROM ({{own}}) x) a WHERE a.settlements > 0),
 shared AS (SELECT x.exchange, x.symbol, {_AGGREGATE} FROM ({{shared}}) x GROUP BY x.exchange, x.symbol),
 parts AS (SELECT * FROM own UNION ALL SELECT p.ord, s.accumulated, s.settlements, s.funding_interval_hours,
@@ -115,12 +111,8 @@ def accumulated_funding(
     Predicted rates are not summed: only settled rates are paid. Raises ``ValueError`` for a bad range."""
     check_range(start, end)
     with connected(engine) as conn:
-        # Coins name symbols only through coin_of: their symbols come from the catalogue (the coin-less read needs
-        # no list: the statement reads the catalogue itself).
-        symbols = None if coins is None else sorted(set(funding_pairs(conn, exchanges, coins)["symbol"]))
         pieces = _pieces(start, end)
-        params = {"exchanges": None if exchanges is None else list(exchanges), "symbols": symbols,
-                  "start": start, "end": end,
+        params = {**selection_params(conn, exchanges, coins), "start": start, "end": end,
                   **{f"lo{i}": lo for i, (_, lo, _) in enumerate(pieces)},
                   **{f"hi{i}": hi for i, (_, _, hi) in enumerate(pieces)}}  # fmt: skip
         raw = fetch_frame(conn, text(_sql(pieces)).bindparams(**params), ["first_time", "last_time"])

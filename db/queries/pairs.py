@@ -133,6 +133,30 @@ def funding_pairs(conn: Connection, exchanges: Sequence[str] | None, coins: Sequ
     return frame
 
 
+
+#: The funding pairs of a selection, read from the ``pair_extents`` catalogue inside a market-wide statement (no
+#: catalogue read per request in Python): those with funding rows in ``[:start, :end)``'s span (first row before
+#: ``:end``, last at or after ``:start``), on ``:exchanges`` and among ``:symbols`` (text arrays; NULL: no limit;
+#: :func:`selection_params`), numbered ``ord`` in catalogue order.
+FUNDING_SELECTION_SQL = """
+    SELECT row_number() OVER () AS ord, exchange, symbol FROM pair_extents
+    WHERE stream = 'funding' AND first_time < :end AND last_time >= :start
+      AND (CAST(:exchanges AS text[]) IS NULL OR exchange = ANY(CAST(:exchanges AS text[])))
+      AND (CAST(:symbols AS text[]) IS NULL OR symbol = ANY(CAST(:symbols AS text[])))"""
+
+
+def selection_params(conn: Connection, exchanges: Sequence[str] | None, coins: Sequence[str] | None) -> dict:
+    """``exchanges`` and ``symbols`` parameters of :data:`FUNDING_SELECTION_SQL` for ``exchanges`` (ccxt ids) and
+    ``coins`` (coin names, case-insensitive; None: no limit): ``symbols`` are the funding symbols whose coin
+    (:func:`db.coins.coin_of`) is one of ``coins`` — a read of the catalogue's distinct symbols, only when coins are
+    given (a coin names symbols through ``coin_of`` only)."""
+    symbols = None
+    if coins is not None:
+        wanted = {c.strip().upper() for c in coins}
+        known = fetch_rows(conn, text("SELECT DISTINCT symbol FROM pair_extents WHERE stream = 'funding'"))[1]
+        symbols = sorted(symbol for (symbol,) in known if _coin(symbol)[0] in wanted)
+    return {"exchanges": None if exchanges is None else list(exchanges), "symbols": symbols}
+
 @lru_cache(maxsize=65_536)
 def _coin(symbol: str) -> tuple[str, int]:
     found = coin_of(symbol)
