@@ -22,15 +22,16 @@ from db.summaries import SETTLED_ROLLUPS
 #: rate: each row with its own interval, rate × 8,760 / interval hours; rows averaged): a few hundred rows to decode
 #: instead of tens of thousands of cells. The arrays are not ordered in SQL (an ``ORDER BY`` per aggregate sorts
 #: each array again: +50 % query time); numpy sorts. ``{source}``: a settled rollup of :mod:`db.summaries` (sums of
-#: whole periods: exact for buckets those periods tile) or raw rows.
+#: whole periods: exact for buckets those periods tile) or raw rows. ``{settlements}``: the settlements array, or
+#: nothing when the caller needs no counts (the averaged heatmap: a third fewer values to aggregate and decode).
 _CELLS_SQL = f"""
 WITH w AS MATERIALIZED (
     SELECT p.exchange, p.symbol, {{newest}} AS weight FROM ({FUNDING_SELECTION_SQL}) p
     LEFT JOIN open_interest_newest o ON o.exchange = p.exchange AND o.symbol = p.symbol)
-SELECT p.exchange, p.symbol, p.weight, b.times, b.annualised, b.settlements
+SELECT p.exchange, p.symbol, p.weight, b.*
 FROM w AS p CROSS JOIN LATERAL (
-    SELECT array_agg(CAST(date_part('epoch', x.time) AS bigint)) AS times, array_agg(x.annualised) AS annualised,
-           array_agg(x.settlements) AS settlements
+    SELECT array_agg(CAST(date_part('epoch', x.time) AS bigint)) AS times, array_agg(x.annualised) AS annualised
+           {{settlements}}
     FROM ({{source}}) x) b
 WHERE b.times IS NOT NULL
 """
@@ -67,11 +68,13 @@ def _source(bucket: timedelta) -> str:
 
 
 def _cells(conn: Connection, exchange: str | None, coins: Sequence[str] | None, start: datetime, end: datetime,
-           bucket: timedelta) -> pd.DataFrame:
+           bucket: timedelta, counts: bool = True) -> pd.DataFrame:
     """One row per pair + bucket with settlements in ``[start, end)`` (already aligned), in pairs order (coin,
     exchange, symbol) then time: ``coin``, ``exchange``, ``symbol``, ``time`` (UTC), ``annualised``,
-    ``settlements``, ``open_interest_value`` (the pair's weight; NaN if none). Source: :func:`_source`."""
-    sql = _CELLS_SQL.format(source=_source(bucket), newest=_NEWEST)
+    ``settlements`` (only when ``counts``), ``open_interest_value`` (the pair's weight; NaN if none). Source:
+    :func:`_source`."""
+    extra = ", array_agg(x.settlements) AS settlements" if counts else ""
+    sql = _CELLS_SQL.format(source=_source(bucket), newest=_NEWEST, settlements=extra)
     optional = {"width": bucket, "year": HOURS_PER_YEAR}
     params = {**selection_params(conn, None if exchange is None else [exchange], coins), "start": start, "end": end}
     stmt = text(sql).bindparams(**params, **{k: v for k, v in optional.items() if f":{k}" in sql})
@@ -91,7 +94,8 @@ def _cells(conn: Connection, exchange: str | None, coins: Sequence[str] | None, 
     out = pairs[["coin", "exchange", "symbol"]].iloc[at[order]].reset_index(drop=True)
     out["time"] = pd.to_datetime(times[order], unit="s", utc=True)
     out["annualised"] = flat("annualised", "float64")[order]
-    out["settlements"] = flat("settlements", "int64")[order]
+    if counts:
+        out["settlements"] = flat("settlements", "int64")[order]
     out["open_interest_value"] = rows["weight"].to_numpy(dtype="float64", na_value=np.nan)[by_rank][at[order]]
     return out
 
@@ -158,7 +162,7 @@ def funding_heatmap(
     bucket_name(bucket)
     start, end = align_range(start, end, bucket)
     with connected(engine) as conn:
-        cells = _cells(conn, exchange, coins, start, end, bucket)
+        cells = _cells(conn, exchange, coins, start, end, bucket, counts=False)
     weight = cells["open_interest_value"]
     has_weight = (weight > 0).to_numpy()  # NaN: False
     if _one_pair_per_coin(cells):  # e.g. one exchange: the cells themselves, already in coin, time order
