@@ -258,5 +258,8 @@ def test_heatmap_cells_equal_sql_buckets(conn, recorded_engine, at, width, shift
     assert every["weighted"].tolist() == weighted["all_w"].tolist()
     if width == timedelta(days=1):  # this window holds every venue's open interest (a narrower one may not)
         assert every["weighted"].any()
+    some = funding_heatmap(recorded_engine, None, ["eth", "BTC"], start, end, width)  # coins picked in the statement
+    pd.testing.assert_frame_equal(some, every[every["coin"].isin(["BTC", "ETH"])].reset_index(drop=True))
+    assert funding_heatmap(recorded_engine, "okx", ["NOSUCHCOIN"], start, end, width).empty
     with pytest.raises(KeyError):
         funding_heatmap(recorded_engine, None, None, start, end, timedelta(minutes=7))
