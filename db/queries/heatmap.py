@@ -3,7 +3,6 @@ item 7)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -78,7 +77,7 @@ def _cells(conn: Connection, exchange: str | None, coins: Sequence[str] | None, 
     optional = {"width": bucket, "year": HOURS_PER_YEAR}
     params = {**selection_params(conn, None if exchange is None else [exchange], coins), "start": start, "end": end}
     stmt = text(sql).bindparams(**params, **{k: v for k, v in optional.items() if f":{k}" in sql})
-    rows = fetch_frame(conn, stmt)
+    rows = fetch_frame(conn, stmt, numpy_arrays=True)
     pairs = with_coins(rows[["exchange", "symbol"]].astype("str").assign(row=np.arange(len(rows))), None)
     by_rank = pairs["row"].to_numpy()  # the rows in coin, exchange, symbol order
     rank = np.empty(len(rows), dtype="int64")
@@ -87,7 +86,8 @@ def _cells(conn: Connection, exchange: str | None, coins: Sequence[str] | None, 
     at = np.repeat(rank, sizes)
 
     def flat(column: str, dtype: str) -> np.ndarray:
-        return np.fromiter(itertools.chain.from_iterable(rows[column]), dtype=dtype, count=int(sizes.sum()))
+        parts = list(rows[column])
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype=dtype)
 
     times = flat("times", "int64")
     order = np.lexsort((times, at))  # pairs order, then time
