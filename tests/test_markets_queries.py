@@ -190,6 +190,29 @@ def test_accumulated_funding_of_any_window_equals_sql_sums(conn, recorded_engine
         assert (merged["last_time_x"] == merged["last_time_y"]).all()
 
 
+
+@pytest.mark.parametrize(("exchanges", "coins"), [(["okx", "bybit"], None), (None, ["eth", "BTC"]),
+                                                  (["hyperliquid"], ["NOSUCHCOIN"])])  # fmt: skip
+def test_accumulated_funding_of_a_selection_equals_sql_sums(conn, recorded_engine, at, exchanges, coins):
+    """The selection read with the catalogue in the same statement (venues, coins, both; none matching: an empty
+    frame typed as a full one) holds the raw rows' sums of exactly the chosen pairs, sorted by coin, venue."""
+    start, end = at - timedelta(days=9, hours=5), at - timedelta(hours=3)
+    got = accumulated_funding(recorded_engine, exchanges, coins, start, end)
+    expected = sql(conn, "SELECT exchange, symbol, sum(funding_rate) AS s, count(*) AS n FROM funding_rates "
+                         "WHERE settled AND time >= :a AND time < :b GROUP BY 1, 2", a=start, b=end)  # fmt: skip
+    expected["coin"] = [coin_of(s).name for s in expected["symbol"]]
+    keep = expected["exchange"].isin(exchanges or VENUES)
+    keep &= expected["coin"].isin([c.upper() for c in coins]) if coins else True
+    expected = expected[keep].sort_values(["coin", "exchange", "symbol"], ignore_index=True)
+    keys = ["coin", "exchange", "symbol"]
+    assert got[keys].to_numpy().tolist() == expected[keys].to_numpy().tolist()
+    assert len(got) > 0 or coins == ["NOSUCHCOIN"]
+    np.testing.assert_allclose(got["accumulated"], expected["s"].astype(float), rtol=1e-12)
+    assert got["settlements"].tolist() == expected["n"].tolist()
+    full = accumulated_funding(recorded_engine, None, None, start, end)
+    typed = ["coin", "exchange", "symbol", "accumulated", "settlements", "annualised"]
+    assert got[typed].dtypes.equals(full[typed].dtypes)
+
 _CELLS_SQL = """
 SELECT exchange, symbol, time_bucket(:w, time) AS time, avg(funding_rate * 8760 / funding_interval_hours) AS a
 FROM funding_rates WHERE settled AND time >= :a AND time < :b GROUP BY 1, 2, 3
@@ -235,5 +258,8 @@ def test_heatmap_cells_equal_sql_buckets(conn, recorded_engine, at, width, shift
     assert every["weighted"].tolist() == weighted["all_w"].tolist()
     if width == timedelta(days=1):  # this window holds every venue's open interest (a narrower one may not)
         assert every["weighted"].any()
+    some = funding_heatmap(recorded_engine, None, ["eth", "BTC"], start, end, width)  # coins picked in the statement
+    pd.testing.assert_frame_equal(some, every[every["coin"].isin(["BTC", "ETH"])].reset_index(drop=True))
+    assert funding_heatmap(recorded_engine, "okx", ["NOSUCHCOIN"], start, end, width).empty
     with pytest.raises(KeyError):
         funding_heatmap(recorded_engine, None, None, start, end, timedelta(minutes=7))

@@ -10,30 +10,31 @@ from sqlalchemy import Connection, Engine, text
 
 from db.queries.common import BUCKET_ORIGIN, check_range, connected, fetch_frame
 from db.queries.markets import HOURS_PER_YEAR
-from db.queries.pairs import funding_pairs
+from db.queries.pairs import FUNDING_SELECTION_SQL, selection_params, with_coins
 from db.summaries import SETTLED_ROLLUPS
 
 _VALUES = "settlements, rate_sum, first_time, last_time, last_interval_hours"
 _AGGREGATE = """sum(x.rate_sum) AS accumulated, sum(x.settlements) AS settlements,
            last(x.last_interval_hours, x.last_time) AS funding_interval_hours, min(x.first_time) AS first_time,
            max(x.last_time) AS last_time"""
-#: Per pair (``ord``: its position in the arrays) one aggregate over the pieces covering the window
-#: (:func:`_pieces`): the coarsest rollup's piece and the raw rows' (partial hours at either end) read per pair
-#: (``own``: a primary-key range scan each), the finer rollups' pieces (the window's partial days: a few periods
-#: at either end) read for every pair at once through their ``time`` index (``shared``: one scan per piece instead
-#: of one per piece and pair, 2.5× faster at 1,786 pairs) and added by pair.
+#: Per pair of the selection (``p``: read from the ``pair_extents`` catalogue in the same statement, those with funding
+#: rows overlapping the window, limited by the optional ``exchanges`` / ``symbols`` arrays; ``ord`` numbers them so
+#: the pieces are added by an integer key) one aggregate over the pieces covering the window (:func:`_pieces`): the
+#: coarsest rollup's piece and the raw rows' (partial hours at either end) read per pair (``own``: a primary-key
+#: range scan each), the finer rollups' pieces (the window's partial days: a few periods at either end) read for
+#: every pair at once through their ``time`` index (``shared``: one scan per piece instead of one per piece and
+#: pair, 2.5× faster at 1,786 pairs) and added by pair.
 _ACCUMULATED_SQL = f"""
-WITH p AS MATERIALIZED (SELECT * FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[]))
-                        WITH ORDINALITY AS p(exchange, symbol, ord)),
+WITH p AS MATERIALIZED ({FUNDING_SELECTION_SQL}),
 own AS (SELECT p.ord, a.* FROM p CROSS JOIN LATERAL (SELECT {_AGGREGATE} FROM ({{own}}) x) a WHERE a.settlements > 0),
 shared AS (SELECT x.exchange, x.symbol, {_AGGREGATE} FROM ({{shared}}) x GROUP BY x.exchange, x.symbol),
 parts AS (SELECT * FROM own UNION ALL SELECT p.ord, s.accumulated, s.settlements, s.funding_interval_hours,
                                              s.first_time, s.last_time
           FROM shared s JOIN p ON p.exchange = s.exchange AND p.symbol = s.symbol)
-SELECT x.ord, sum(x.accumulated) AS accumulated, sum(x.settlements) AS settlements,
-       last(x.funding_interval_hours, x.last_time) AS funding_interval_hours, min(x.first_time) AS first_time,
-       max(x.last_time) AS last_time
-FROM parts x GROUP BY x.ord ORDER BY x.ord
+SELECT min(p.exchange) AS exchange, min(p.symbol) AS symbol, sum(x.accumulated) AS accumulated,
+       sum(x.settlements) AS settlements, last(x.funding_interval_hours, x.last_time) AS funding_interval_hours,
+       min(x.first_time) AS first_time, max(x.last_time) AS last_time
+FROM parts x JOIN p USING (ord) GROUP BY x.ord
 """
 _OWN_PIECE = f"""SELECT {_VALUES} FROM {{table}}
     WHERE exchange = p.exchange AND symbol = p.symbol AND time >= :lo{{i}} AND time < :hi{{i}}"""
@@ -110,16 +111,12 @@ def accumulated_funding(
     Predicted rates are not summed: only settled rates are paid. Raises ``ValueError`` for a bad range."""
     check_range(start, end)
     with connected(engine) as conn:
-        pairs = funding_pairs(conn, exchanges, coins)
-        pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)].reset_index(drop=True)
         pieces = _pieces(start, end)
-        sql = _sql(pieces)
-        params = {"exchanges": pairs["exchange"].tolist(), "symbols": pairs["symbol"].tolist(),
+        params = {**selection_params(conn, exchanges, coins), "start": start, "end": end,
                   **{f"lo{i}": lo for i, (_, lo, _) in enumerate(pieces)},
                   **{f"hi{i}": hi for i, (_, _, hi) in enumerate(pieces)}}  # fmt: skip
-        raw = fetch_frame(conn, text(sql).bindparams(**params), ["first_time", "last_time"])
-    out = pairs[["coin", "exchange", "symbol", "multiplier"]].iloc[raw["ord"].to_numpy(dtype="int64") - 1]
-    out = pd.concat([out.reset_index(drop=True), raw.drop(columns="ord")], axis=1)
+        raw = fetch_frame(conn, text(_sql(pieces)).bindparams(**params), ["first_time", "last_time"])
+    out = with_coins(raw.astype({"exchange": "str", "symbol": "str"}), None)  # typed when empty too
     for col in ("accumulated", "funding_interval_hours"):
         out[col] = out[col].astype("float64")
     out["settlements"] = out["settlements"].astype("int64")

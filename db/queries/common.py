@@ -5,11 +5,16 @@ Every ``db.queries`` module builds on these (conventions in :mod:`db.queries`).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
+import psycopg
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -90,23 +95,58 @@ def _shared_strings(values: Sequence) -> list:
     return [seen.setdefault(v, v) for v in values]
 
 
-def fetch_frame(conn: Connection, stmt, time_columns: Sequence[str] = ()) -> pd.DataFrame:
-    """:func:`frame_of` of a Core ``stmt`` fetched in psycopg's **binary** result format (timestamps and doubles as
-    raw bytes, not text to parse): 30-60 % less client time for the thousands of rows of a chart series
-    (measured on 5,000 anomaly rows and 7,200 one-minute candles). The statement runs on the connection's own
-    DBAPI connection, inside its transaction; a driver error is raised as SQLAlchemy's ``DBAPIError`` subclass
-    (``OperationalError`` when the database is unreachable), as ``conn.execute`` would. (JIT is off for every
-    session of :func:`db.engine.make_engine`: see there.)"""
+class _NumpyArrayLoader(Loader):
+    """Loads a one-dimensional binary array of ``item`` values without NULLs as a numpy array straight from its bytes
+    (PostgreSQL's array ``send`` format: a 20-byte header, then per element a 4-byte length and the big-endian
+    value), instead of one Python object per element; NULL elements or other shapes: psycopg's own list."""
+
+    format = Format.BINARY
+    item: np.dtype
+
+    def __init__(self, oid: int, context=None):
+        super().__init__(oid, context)
+        self._fallback = psycopg.adapters.get_loader(oid, Format.BINARY)(oid, context)
+
+    def load(self, data) -> np.ndarray | list:
+        ndim, has_null = struct.unpack_from(">ii", data)
+        if ndim == 0:
+            return np.empty(0, dtype=self.item.newbyteorder("="))
+        if ndim != 1 or has_null:
+            return self._fallback.load(data)
+        values = np.frombuffer(data, dtype=[("size", ">i4"), ("value", self.item)], offset=20)["value"]
+        return values.astype(self.item.newbyteorder("="))
+
+
+#: Loaders of ``int4[]``, ``int8[]`` and ``float8[]`` (type OIDs) as numpy arrays.
+_NUMPY_LOADERS = {oid: type(f"_NumpyArrayLoader{oid}", (_NumpyArrayLoader,), {"item": np.dtype(item)})
+                  for oid, item in ((1007, ">i4"), (1016, ">i8"), (1022, ">f8"))}  # fmt: skip
+
+
+def fetch_rows(conn: Connection, stmt, numpy_arrays: bool = False) -> tuple[list[str], list[tuple]]:
+    """``(column names, row tuples)`` of a Core ``stmt`` fetched in psycopg's **binary** result format (timestamps and
+    doubles as raw bytes, not text to parse) as plain tuples (no SQLAlchemy ``Row`` per row: ~5 ms less for the
+    1,786 pairs of the catalogue); ``numpy_arrays``: ``int4[]``, ``int8[]`` and ``float8[]`` values as numpy arrays
+    (:class:`_NumpyArrayLoader`: ~5 ms less for the 47,000 cells of a 30-day heatmap). The statement runs on the
+    connection's own DBAPI connection, inside its transaction; a driver error is raised as SQLAlchemy's
+    ``DBAPIError`` subclass (``OperationalError`` when the database is unreachable), as ``conn.execute`` would.
+    (JIT is off for every session of :func:`db.engine.make_engine`: see there.)"""
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     dbapi = conn.dialect.loaded_dbapi
     try:
         with conn.connection.driver_connection.cursor(binary=True) as cur:
+            for oid, loader in _NUMPY_LOADERS.items() if numpy_arrays else ():
+                cur.adapters.register_loader(oid, loader)
             cur.execute(compiled.string, compiled.params)
-            keys = [column.name for column in cur.description]
-            rows = cur.fetchall()
+            return [column.name for column in cur.description], cur.fetchall()
     except dbapi.Error as exc:
         raise DBAPIError.instance(compiled.string, compiled.params, exc, dbapi.Error) from exc
-    return _columns_frame(keys, rows, time_columns)
+
+
+def fetch_frame(conn: Connection, stmt, time_columns: Sequence[str] = (), numpy_arrays: bool = False) -> pd.DataFrame:
+    """:func:`frame_of` of a Core ``stmt`` fetched by :func:`fetch_rows` (binary format; ``numpy_arrays`` as there):
+    30-60 % less client time for the thousands of rows of a chart series (measured on 5,000 anomaly rows and 7,200
+    one-minute candles). Errors as :func:`fetch_rows`."""
+    return _columns_frame(*fetch_rows(conn, stmt, numpy_arrays), time_columns)
 
 
 def choose_bucket(start: datetime, end: datetime, max_points: int = MAX_POINTS) -> timedelta:

@@ -3,7 +3,6 @@ item 7)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -14,26 +13,26 @@ from sqlalchemy import Connection, Engine, text
 from db.queries.common import align_range, bucket_name, check_range, connected, fetch_frame
 from db.queries.markets import HOURS_PER_YEAR
 from db.queries.newest import newest_notional_sql
-from db.queries.pairs import funding_pairs
+from db.queries.pairs import FUNDING_SELECTION_SQL, selection_params, with_coins
 from db.summaries import SETTLED_ROLLUPS
 
-#: Per pair (``ord``: its position in the arrays) its open-interest ``weight`` and its settled rows bucketed, as
-#: arrays (bucket start in epoch seconds, mean annualised rate: each row with its own interval, rate × 8,760 /
-#: interval hours; rows averaged): a few hundred rows to decode instead of tens of thousands of cells. The arrays
-#: are not ordered in SQL (an ``ORDER BY`` per aggregate sorts each array again: +50 % query time); numpy sorts.
-#: ``{source}``: a settled rollup of :mod:`db.summaries` (sums of whole periods: exact for buckets those periods
-#: tile) or raw rows.
-_CELLS_SQL = """
+#: Per pair of the selection (``FUNDING_SELECTION_SQL``: the catalogue read in the statement) its exchange, symbol,
+#: open-interest ``weight`` and its settled rows bucketed, as arrays (bucket start in epoch seconds, mean annualised
+#: rate: each row with its own interval, rate × 8,760 / interval hours; rows averaged): a few hundred rows to decode
+#: instead of tens of thousands of cells. The arrays are not ordered in SQL (an ``ORDER BY`` per aggregate sorts
+#: each array again: +50 % query time); numpy sorts. ``{source}``: a settled rollup of :mod:`db.summaries` (sums of
+#: whole periods: exact for buckets those periods tile) or raw rows. ``{settlements}``: the settlements array, or
+#: nothing when the caller needs no counts (the averaged heatmap: a third fewer values to aggregate and decode).
+_CELLS_SQL = f"""
 WITH w AS MATERIALIZED (
-    SELECT p.ord, p.exchange, p.symbol, {newest} AS weight
-    FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) WITH ORDINALITY AS p(exchange, symbol, ord)
+    SELECT p.exchange, p.symbol, {{newest}} AS weight FROM ({FUNDING_SELECTION_SQL}) p
     LEFT JOIN open_interest_newest o ON o.exchange = p.exchange AND o.symbol = p.symbol)
-SELECT p.ord, p.weight, b.times, b.annualised, b.settlements
+SELECT p.exchange, p.symbol, p.weight, b.*
 FROM w AS p CROSS JOIN LATERAL (
-    SELECT array_agg(CAST(date_part('epoch', x.time) AS bigint)) AS times, array_agg(x.annualised) AS annualised,
-           array_agg(x.settlements) AS settlements
-    FROM ({source}) x) b
-WHERE b.times IS NOT NULL ORDER BY p.ord
+    SELECT array_agg(CAST(date_part('epoch', x.time) AS bigint)) AS times, array_agg(x.annualised) AS annualised
+           {{settlements}}
+    FROM ({{source}}) x) b
+WHERE b.times IS NOT NULL
 """
 _ROLLUP_SOURCE = """
     SELECT time_bucket(:width, r.time) AS time, sum(r.annualised_sum) / sum(r.annualised_rows) AS annualised,
@@ -68,30 +67,36 @@ def _source(bucket: timedelta) -> str:
 
 
 def _cells(conn: Connection, exchange: str | None, coins: Sequence[str] | None, start: datetime, end: datetime,
-           bucket: timedelta) -> pd.DataFrame:
+           bucket: timedelta, counts: bool = True) -> pd.DataFrame:
     """One row per pair + bucket with settlements in ``[start, end)`` (already aligned), in pairs order (coin,
     exchange, symbol) then time: ``coin``, ``exchange``, ``symbol``, ``time`` (UTC), ``annualised``,
-    ``settlements``, ``open_interest_value`` (the pair's weight; NaN if none). Source: :func:`_source`."""
-    pairs = funding_pairs(conn, None if exchange is None else [exchange], coins)
-    pairs = pairs[(pairs["first_time"] < end) & (pairs["last_time"] >= start)].reset_index(drop=True)
-    sql = _CELLS_SQL.format(source=_source(bucket), newest=_NEWEST)
+    ``settlements`` (only when ``counts``), ``open_interest_value`` (the pair's weight; NaN if none). Source:
+    :func:`_source`."""
+    extra = ", array_agg(x.settlements) AS settlements" if counts else ""
+    sql = _CELLS_SQL.format(source=_source(bucket), newest=_NEWEST, settlements=extra)
     optional = {"width": bucket, "year": HOURS_PER_YEAR}
-    stmt = text(sql).bindparams(exchanges=pairs["exchange"].tolist(), symbols=pairs["symbol"].tolist(),
-                                start=start, end=end, **{k: v for k, v in optional.items() if f":{k}" in sql})
-    rows = fetch_frame(conn, stmt)
+    params = {**selection_params(conn, None if exchange is None else [exchange], coins), "start": start, "end": end}
+    stmt = text(sql).bindparams(**params, **{k: v for k, v in optional.items() if f":{k}" in sql})
+    rows = fetch_frame(conn, stmt, numpy_arrays=True)
+    pairs = with_coins(rows[["exchange", "symbol"]].astype("str").assign(row=np.arange(len(rows))), None)
+    by_rank = pairs["row"].to_numpy()  # the rows in coin, exchange, symbol order
+    rank = np.empty(len(rows), dtype="int64")
+    rank[by_rank] = np.arange(len(rows))
     sizes = np.array([len(t) for t in rows["times"]], dtype="int64")
-    at = np.repeat(rows["ord"].to_numpy(dtype="int64") - 1, sizes)
+    at = np.repeat(rank, sizes)
 
     def flat(column: str, dtype: str) -> np.ndarray:
-        return np.fromiter(itertools.chain.from_iterable(rows[column]), dtype=dtype, count=int(sizes.sum()))
+        parts = list(rows[column])
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype=dtype)
 
     times = flat("times", "int64")
     order = np.lexsort((times, at))  # pairs order, then time
     out = pairs[["coin", "exchange", "symbol"]].iloc[at[order]].reset_index(drop=True)
     out["time"] = pd.to_datetime(times[order], unit="s", utc=True)
     out["annualised"] = flat("annualised", "float64")[order]
-    out["settlements"] = flat("settlements", "int64")[order]
-    out["open_interest_value"] = np.repeat(rows["weight"].to_numpy(dtype="float64", na_value=np.nan), sizes)[order]
+    if counts:
+        out["settlements"] = flat("settlements", "int64")[order]
+    out["open_interest_value"] = rows["weight"].to_numpy(dtype="float64", na_value=np.nan)[by_rank][at[order]]
     return out
 
 
@@ -157,7 +162,7 @@ def funding_heatmap(
     bucket_name(bucket)
     start, end = align_range(start, end, bucket)
     with connected(engine) as conn:
-        cells = _cells(conn, exchange, coins, start, end, bucket)
+        cells = _cells(conn, exchange, coins, start, end, bucket, counts=False)
     weight = cells["open_interest_value"]
     has_weight = (weight > 0).to_numpy()  # NaN: False
     if _one_pair_per_coin(cells):  # e.g. one exchange: the cells themselves, already in coin, time order

@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from db.coins import coin_of
-from db.queries.common import fetch_frame, frame_of, pair_params
+from db.queries.common import fetch_frame, fetch_rows, frame_of, pair_params
 
 _EDGES_SQL = """
 SELECT pairs.exchange, pairs.symbol, f.funding_interval_hours,
@@ -25,9 +25,8 @@ ORDER BY pairs.exchange, pairs.symbol
 
 def known_pairs(conn: Connection) -> list[tuple[str, str]]:
     """Every ``(exchange, symbol)`` with rows in ``funding_rates`` or ``prices``, sorted (the ``pair_extents``
-    catalogue: a read of a small table), used to validate request parameters."""
-    sql = "SELECT DISTINCT exchange, symbol FROM pair_extents ORDER BY exchange, symbol"
-    return [(row.exchange, row.symbol) for row in conn.execute(text(sql))]
+    catalogue: a read of a small table, its primary key's order), used to validate request parameters."""
+    return fetch_rows(conn, text("SELECT DISTINCT exchange, symbol FROM pair_extents ORDER BY exchange, symbol"))[1]
 
 
 def _pair_edges(conn: Connection, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
@@ -147,6 +146,30 @@ def funding_pairs(conn: Connection, exchanges: Sequence[str] | None, coins: Sequ
     return frame
 
 
+
+#: The funding pairs of a selection, read from the ``pair_extents`` catalogue inside a market-wide statement (no
+#: catalogue read per request in Python): those with funding rows in ``[:start, :end)``'s span (first row before
+#: ``:end``, last at or after ``:start``), on ``:exchanges`` and among ``:symbols`` (text arrays; NULL: no limit;
+#: :func:`selection_params`), numbered ``ord`` in catalogue order.
+FUNDING_SELECTION_SQL = """
+    SELECT row_number() OVER () AS ord, exchange, symbol FROM pair_extents
+    WHERE stream = 'funding' AND first_time < :end AND last_time >= :start
+      AND (CAST(:exchanges AS text[]) IS NULL OR exchange = ANY(CAST(:exchanges AS text[])))
+      AND (CAST(:symbols AS text[]) IS NULL OR symbol = ANY(CAST(:symbols AS text[])))"""
+
+
+def selection_params(conn: Connection, exchanges: Sequence[str] | None, coins: Sequence[str] | None) -> dict:
+    """``exchanges`` and ``symbols`` parameters of :data:`FUNDING_SELECTION_SQL` for ``exchanges`` (ccxt ids) and
+    ``coins`` (coin names, case-insensitive; None: no limit): ``symbols`` are the funding symbols whose coin
+    (:func:`db.coins.coin_of`) is one of ``coins`` — a read of the catalogue's distinct symbols, only when coins are
+    given (a coin names symbols through ``coin_of`` only)."""
+    symbols = None
+    if coins is not None:
+        wanted = {c.strip().upper() for c in coins}
+        known = fetch_rows(conn, text("SELECT DISTINCT symbol FROM pair_extents WHERE stream = 'funding'"))[1]
+        symbols = sorted(symbol for (symbol,) in known if _coin(symbol)[0] in wanted)
+    return {"exchanges": None if exchanges is None else list(exchanges), "symbols": symbols}
+
 @lru_cache(maxsize=65_536)
 def _coin(symbol: str) -> tuple[str, int]:
     found = coin_of(symbol)
@@ -159,8 +182,8 @@ def with_coins(frame: pd.DataFrame, coins: Sequence[str] | None) -> pd.DataFrame
     coin, exchange, symbol (new index)."""
     found = [_coin(symbol) for symbol in frame["symbol"]]
     frame = frame.copy()
-    frame.insert(2, "coin", [c for c, _ in found])
-    frame.insert(3, "multiplier", [m for _, m in found])
+    frame.insert(2, "coin", pd.Series([c for c, _ in found], index=frame.index, dtype="str"))  # typed when empty
+    frame.insert(3, "multiplier", pd.Series([m for _, m in found], index=frame.index, dtype="int64"))
     if coins is not None:
         frame = frame[frame["coin"].isin([c.strip().upper() for c in coins])]
     return frame.sort_values(["coin", "exchange", "symbol"], ignore_index=True)

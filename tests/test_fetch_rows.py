@@ -1,0 +1,35 @@
+"""``db.queries.common.fetch_rows``: plain tuples in binary format, and numeric arrays as numpy arrays equal to the
+driver's own lists (real TimescaleDB; the values are PostgreSQL's, compared with what psycopg decodes itself)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import text
+
+from db.queries.common import fetch_rows
+
+_ARRAYS = """SELECT CAST(ARRAY[1, -2, 2147483647] AS int4[]) AS a, CAST(ARRAY[0, -9007199254740993] AS int8[]) AS b,
+    CAST(ARRAY[1.5, -2.25, 'NaN', 1e308] AS float8[]) AS c, CAST(ARRAY[1, NULL] AS int8[]) AS d,
+    CAST('{}' AS float8[]) AS e, CAST(ARRAY[[1, 2], [3, 4]] AS int4[]) AS f, CAST(NULL AS int8[]) AS g,
+    CAST('[0:1]={5,6}' AS int4[]) AS h"""
+
+
+def test_numpy_arrays_equal_the_drivers_lists(recorded_engine):
+    with recorded_engine.connect() as conn:
+        keys, [fast] = fetch_rows(conn, text(_ARRAYS), numpy_arrays=True)
+        same_keys, [plain] = fetch_rows(conn, text(_ARRAYS))
+    assert keys == same_keys == list("abcdefgh")
+    for name, got, want in zip(keys, fast, plain, strict=True):
+        if name in "abceh":  # one dimension, no NULL: numpy, native byte order
+            assert isinstance(got, np.ndarray) and got.dtype.isnative and got.ndim == 1, name
+            np.testing.assert_array_equal(got, np.array(want, dtype=got.dtype))
+        else:  # NULL elements, two dimensions, a NULL array: as the driver gives them
+            assert got == want, name
+    assert fast[0].dtype == np.int32 and fast[1].dtype == np.int64 and fast[2].dtype == np.float64
+    assert fast[1][1] == -9007199254740993 and np.isnan(fast[2][2])
+
+
+def test_plain_rows_are_tuples(recorded_engine):
+    with recorded_engine.connect() as conn:
+        keys, rows = fetch_rows(conn, text("SELECT 1 AS x, CAST(ARRAY[1, 2] AS int8[]) AS y"))
+    assert keys == ["x", "y"] and rows == [(1, [1, 2])]
