@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reuse", action="store_true", help="measure the reads on a kept database")
     parser.add_argument("--database", default=DB_NAME, help=f"scratch database name (default {DB_NAME})")
     parser.add_argument("--write-minutes", type=int, default=0,
-                        help="with --reuse: time this many more snapshot writes (bench.market_write)")
+                        help="with --reuse: after the reads, time this many more snapshot writes (bench.market_write)")
     args = parser.parse_args(argv)
     if not md.ALL_SYMBOLS.exists():
         log(f"bench-market: {md.ALL_SYMBOLS} is absent (the shared all-symbols Binance funding file); skipped.")
@@ -187,9 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if not args.reuse:
             fill(engine, args.minutes)
-        elif args.write_minutes > 0:
-            bench_writes(engine, args.write_minutes, GOAL_P95_MS, log)
         bench_reads(engine, url, args.repeat, args.only)
+        if args.reuse and args.write_minutes > 0:  # after the reads: its minutes come after their "now"
+            bench_writes(engine, args.write_minutes, GOAL_P95_MS, log)
         if args.rss_minutes > 0:
             bench_rss(url, args.rss_minutes, (md.START, md.END))
     finally:
