@@ -168,8 +168,8 @@ DRAW_OUTPUTS = {
 }
 
 
-#: How long the shared cache keeps the hypertables' sizes (seconds): ``db.storage.hypertable_sizes`` reads the size
-#: of every chunk's files (~25 ms for a year of 1-day chunks) and sizes move slowly.
+#: How long the shared cache keeps the hypertables' sizes (seconds): ``hypertable_size()`` visits every chunk
+#: (~60 ms for a year of 1-day chunks) and sizes move slowly.
 SIZES_CACHE_SECONDS = 300.0
 
 
