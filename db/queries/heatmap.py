@@ -101,7 +101,6 @@ def _cells(conn: Connection, exchange: str | None, coins: Sequence[str] | None, 
 
 
 VENUE_COLUMNS = ["coin", "time", "exchange", "symbol", "annualised", "settlements", "open_interest_value"]
-HEATMAP_COLUMNS = ["coin", "time", "annualised", "venues", "weighted"]
 
 
 def heatmap_venue_values(

@@ -146,7 +146,6 @@ def funding_pairs(conn: Connection, exchanges: Sequence[str] | None, coins: Sequ
     return frame
 
 
-
 #: The funding pairs of a selection, read from the ``pair_extents`` catalogue inside a market-wide statement (no
 #: catalogue read per request in Python): those with funding rows in ``[:start, :end)``'s span (first row before
 #: ``:end``, last at or after ``:start``), on ``:exchanges`` and among ``:symbols`` (text arrays; NULL: no limit;
@@ -170,6 +169,7 @@ def selection_params(conn: Connection, exchanges: Sequence[str] | None, coins: S
         symbols = sorted(symbol for (symbol,) in known if _coin(symbol)[0] in wanted)
     return {"exchanges": None if exchanges is None else list(exchanges), "symbols": symbols}
 
+
 @lru_cache(maxsize=65_536)
 def _coin(symbol: str) -> tuple[str, int]:
     found = coin_of(symbol)
@@ -187,12 +187,3 @@ def with_coins(frame: pd.DataFrame, coins: Sequence[str] | None) -> pd.DataFrame
     if coins is not None:
         frame = frame[frame["coin"].isin([c.strip().upper() for c in coins])]
     return frame.sort_values(["coin", "exchange", "symbol"], ignore_index=True)
-
-
-def join_pairs(pairs: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
-    """``raw`` (query rows with ``exchange``/``symbol`` columns) with the ``coin``, ``exchange``, ``symbol`` and
-    ``multiplier`` of :func:`funding_pairs` rows ``pairs`` in front, rows of both only, in ``pairs`` order (an
-    empty ``raw``, whose columns carry no type, joins as empty)."""
-    keys = {"exchange": pairs["exchange"].dtype, "symbol": pairs["symbol"].dtype}
-    left = pairs[["coin", "exchange", "symbol", "multiplier"]]
-    return left.merge(raw.astype(keys), on=["exchange", "symbol"], how="inner")
