@@ -42,6 +42,14 @@ def _recorded_sample() -> tuple[pd.DataFrame, pd.DataFrame]:
     return funding, candles
 
 
+def test_an_empty_catalogue_lists_no_symbols_with_every_column(clean_db):
+    with clean_db.connect() as conn:
+        everything, chosen = queries.list_symbols(conn), queries.list_symbols(conn, [("binanceusdm", "BTC/USDT:USDT")])
+    columns = ["exchange", "symbol", "display", "funding_interval_hours", "streams", "first_time", "last_time"]
+    assert everything.empty and chosen.empty  # a new deployment before its first write (was a KeyError: HTTP 500)
+    assert list(everything.columns) == columns and list(chosen.columns) == columns
+
+
 def test_writes_keep_the_catalogue_equal_to_the_tables(clean_db, ingest_engine):
     funding, candles = _recorded_sample()
     newer_funding = funding[funding["time"] >= funding["time"].median()]

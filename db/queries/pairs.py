@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
@@ -67,7 +68,8 @@ def list_symbols(conn: Connection, pairs: Sequence[tuple[str, str]] | None = Non
     raw = frame_of(conn.execute(text(_LISTED_SQL)), ["first_time", "last_time"])
     if pairs is not None:
         wanted = set(pairs)
-        raw = raw[[pair in wanted for pair in zip(raw["exchange"], raw["symbol"], strict=True)]]
+        keep = [pair in wanted for pair in zip(raw["exchange"], raw["symbol"], strict=True)]
+        raw = raw.loc[np.array(keep, dtype=bool)]  # an empty list would select no columns
     out = raw[["exchange", "symbol"]].copy()
     out["display"] = [s.split(":", 1)[0] for s in raw["symbol"]]
     out["funding_interval_hours"] = raw["funding_interval_hours"].astype("float64")
