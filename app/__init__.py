@@ -13,7 +13,8 @@ import flask
 from flask_compress import Compress
 
 from app.alerts_api import create_blueprint as create_alerts_blueprint
-from app.api import SETTINGS_KEY, create_blueprint, prometheus_metrics, register_error_handlers
+from app.api import SETTINGS_KEY, create_blueprint, prometheus_metrics
+from app.api_errors import register_error_handlers
 from app.api_markets import add_markets_routes
 from app.api_open_interest import add_open_interest_route
 from app.auth import init_auth

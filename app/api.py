@@ -15,7 +15,7 @@ and ``format=json|csv``, see :mod:`app.params`):
 JSON bodies (orjson) are ``{"meta": {...}, "data": [records]}``: times ISO-8601 UTC (``…Z``), floats exact
 (shortest round-trip repr), missing values ``null``, units as in the ``db.queries`` docstrings (funding rate =
 fraction per interval). Errors are JSON
-``{"error": message, "parameter": name}`` with 400/404 (see :func:`register_error_handlers`); a database
+``{"error": message, "parameter": name}`` with 400/404 (see :func:`app.api_errors.register_error_handlers`); a database
 outage is 503, never a stack trace.
 """
 
@@ -28,11 +28,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from app.api_errors import short_error
 from app.cache import cache_key, shared_cache, ttl_for
 from app.params import (
     HistoryQuery,
@@ -62,16 +62,6 @@ ANOMALY_LIMIT_DEFAULT, ANOMALY_LIMIT_MAX = 1000, 10_000
 ANOMALY_SORTS = ("newest", "strongest")
 #: What ``/api/health`` says when the database check fails (the detail goes to the log, never to clients).
 HEALTH_DB_ERROR = "database unreachable or not initialised; see the server log"
-#: Paths whose errors are answered in JSON (the Dash pages keep Flask's HTML errors).
-JSON_PREFIXES = ("/api/", "/metrics")
-
-
-def short_error(exc: BaseException) -> str:
-    """The first line of ``exc``'s message (for one-line logs)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def settings() -> Settings:
     """The :class:`Settings` the current app was created with."""
     return current_app.config[SETTINGS_KEY]
@@ -105,7 +95,8 @@ def connect():
         yield conn
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
+    """The request's "now": aware UTC (what live windows and cache lifetimes are measured from)."""
     return datetime.now(UTC)
 
 
@@ -124,7 +115,7 @@ def health() -> tuple[dict, int]:
     """``/api/health``: 200 with ``status`` ok/degraded, 503 with ``down`` (database unreachable, no
     TimescaleDB, or every feed down). Feeds: the configured exchanges × ``funding``/``ohlcv``."""
     reject_unknown(request.args, ())
-    now = _utcnow()
+    now = utcnow()
     try:
         with connect() as conn:
             info = probe_timescaledb(conn)
@@ -176,10 +167,14 @@ def metrics() -> Response:
     return respond(frame, fmt, {}, "metrics")
 
 
-def _history(
+def history_response(
     name: str, extra: tuple[str, ...], fetch: Callable[[Connection, HistoryQuery], tuple[pd.DataFrame, dict]]
 ) -> Response:
-    cfg, now = settings(), _utcnow()
+    """The answer of history endpoint ``name``: the common parameters (and the endpoint's ``extra`` ones) parsed
+    against the stored pairs, ``fetch(conn, query) -> (frame, meta)`` run through the shared cache (live or past
+    lifetime), JSON or CSV by :func:`app.serialize.respond`; an empty answer carries the pairs' ``data_extent``.
+    Raises :class:`ParamError` (400/404 naming the parameter), SQLAlchemy errors (503)."""
+    cfg, now = settings(), utcnow()
     with connect() as conn:
         query = parse_history(request.args, pairs(conn), now, timedelta(days=cfg.api_max_range_days), extra)
         key = cache_key(name, query.exchanges, query.symbols, query.start, query.end, query.bucket,
@@ -193,7 +188,8 @@ def _history(
     return respond(frame, query.fmt, meta, name)
 
 
-def _bucket(query: HistoryQuery) -> timedelta:
+def bucket_width(query: HistoryQuery) -> timedelta:
+    """The query's ``bucket``, else the finest width giving at most ``MAX_POINTS`` buckets over its range."""
     return query.bucket or queries.choose_bucket(query.start, query.end)
 
 
@@ -201,20 +197,20 @@ def funding_rates() -> Response:
     """``/api/funding-rates``: ``db.queries.funding_series`` (fraction per funding interval, bucket means)."""
 
     def fetch(conn, q):
-        width = _bucket(q)
+        width = bucket_width(q)
         return queries.funding_series(conn, q.exchanges, q.symbols, q.start, q.end, width), {"bucket": width}
 
-    return _history("funding-rates", (), fetch)
+    return history_response("funding-rates", (), fetch)
 
 
 def prices() -> Response:
     """``/api/prices``: ``db.queries.price_series`` (bucketed OHLCV of last-price candles, quote currency)."""
 
     def fetch(conn, q):
-        width = _bucket(q)
+        width = bucket_width(q)
         return queries.price_series(conn, q.exchanges, q.symbols, q.start, q.end, width), {"bucket": width}
 
-    return _history("prices", (), fetch)
+    return history_response("prices", (), fetch)
 
 
 def anomalies() -> Response:
@@ -239,13 +235,13 @@ def anomalies() -> Response:
             frame = frame.sort_values("z_score", key=abs, ascending=False, kind="stable", ignore_index=True)
         return frame, {"metric": metric, "min_abs_z": min_abs_z, "limit": limit, "sort": sort[0]}
 
-    return _history("anomalies", ("metric", "min_abs_z", "limit", "sort"), fetch)
+    return history_response("anomalies", ("metric", "min_abs_z", "limit", "sort"), fetch)
 
 
 def prometheus_metrics() -> Response:
     """``/metrics``: Prometheus text exposition (``prometheus_client``) of pipeline metrics and feed health."""
     reject_unknown(request.args, ())
-    now = _utcnow()
+    now = utcnow()
     with connect() as conn:
         latest = queries.latest_metrics(conn)
         fh = feed_health(conn, now)
@@ -277,40 +273,3 @@ def create_blueprint() -> Blueprint:
     for rule, view in ROUTES:
         bp.add_url_rule(rule, view_func=view, methods=["GET"])
     return bp
-
-
-def _error(status: int, message: str, parameter: str | None = None) -> tuple[dict, int]:
-    body = {"error": message, "status": status}
-    if parameter is not None:
-        body["parameter"] = parameter
-    return body, status
-
-
-def register_error_handlers(app: Flask) -> None:
-    """JSON errors for :data:`JSON_PREFIXES` paths: :class:`ParamError` -> 400/404 naming the parameter,
-    HTTP errors (404 route, 405, 429 rate limit) -> their status, database errors -> 503, anything else -> 500
-    with a generic message (logged with its traceback, never sent). Other paths get Flask's plain HTML error
-    pages with the same status codes."""
-
-    def wants_json() -> bool:
-        return request.path.startswith(JSON_PREFIXES)
-
-    @app.errorhandler(ParamError)
-    def param_error(exc: ParamError):
-        return _error(exc.status, str(exc), exc.parameter)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        if not wants_json():
-            return exc
-        return _error(exc.code or 500, exc.description or exc.name)
-
-    @app.errorhandler(SQLAlchemyError)
-    def database_error(exc: SQLAlchemyError):
-        log.error("database error on %s: %s", request.path, exc)
-        return _error(503, "database unavailable; try again shortly") if wants_json() else ServiceUnavailable()
-
-    @app.errorhandler(Exception)
-    def unexpected_error(exc: Exception):
-        log.exception("unhandled error on %s", request.path)
-        return _error(500, "internal error; it has been logged") if wants_json() else InternalServerError()

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from flask import Blueprint, Response, request
 
-from app.api import _bucket, _history, _utcnow, connect, pairs, settings
+from app.api import bucket_width, connect, history_response, pairs, settings, utcnow
 from app.cache import cache_key, shared_cache, ttl_for
 from app.params import (
     ParamError,
@@ -70,7 +70,7 @@ def _answer(name: str, parts: tuple, end: datetime, now: datetime, compute: Call
 def _now_views(name: str, read: Callable) -> Response:
     """``/api/funding/snapshot`` and ``/spreads``: ``read(conn, exchanges, coins, at)`` at ``at`` (default now)."""
     reject_unknown(request.args, ("exchange", "coins", "at", "format"))
-    now = _utcnow()
+    now = utcnow()
     fmt = parse_format(request.args.get("format"))
     at = parse_time("at", request.args["at"]) if request.args.get("at") else now
     with connect() as conn:
@@ -97,7 +97,7 @@ def _window(now: datetime) -> tuple[datetime, datetime]:
 def accumulated() -> Response:
     """``/api/funding/accumulated``: settled funding summed per coin + venue over ``[start, end)``."""
     reject_unknown(request.args, ("exchange", "coins", "start", "end", "format"))
-    now = _utcnow()
+    now = utcnow()
     fmt = parse_format(request.args.get("format"))
     with connect() as conn:
         exchanges, coins = _selection(pairs(conn))
@@ -121,7 +121,7 @@ def heatmap() -> Response:
     """``/api/funding/heatmap``: coins × buckets of annualised settled funding; ``venues=true`` for the per-venue
     values behind each cell. JSON ``data`` is a matrix (:data:`HEATMAP_SHAPES`), CSV one record per cell."""
     reject_unknown(request.args, ("exchange", "coins", "start", "end", "bucket", "venues", "format"))
-    now = _utcnow()
+    now = utcnow()
     fmt = parse_format(request.args.get("format"))
     venues = (parse_choices("venues", request.args.get("venues"), BOOLEANS) or ("false",))
     if len(venues) != 1:
@@ -159,7 +159,7 @@ def spread_history() -> Response:
     (``db.queries.spread_history``)."""
     args = request.args
     reject_unknown(args, ("coin", "long_exchange", "short_exchange", "start", "end", "format"))
-    now = _utcnow()
+    now = utcnow()
     fmt = parse_format(args.get("format"))
     with connect() as conn:
         known = pairs(conn)
@@ -182,10 +182,10 @@ def premium() -> Response:
     """``/api/premium``: ``db.queries.premium_series`` ((mark − index) / index in basis points, bucket means)."""
 
     def fetch(conn, q):
-        width = _bucket(q)
+        width = bucket_width(q)
         return queries.premium_series(conn, q.exchanges, q.symbols, q.start, q.end, width), {"bucket": width}
 
-    return _history("premium", (), fetch)
+    return history_response("premium", (), fetch)
 
 
 ROUTES: tuple[tuple[str, Callable], ...] = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from app.api import _bucket, _history
+from app.api import bucket_width, history_response
 from db import queries
 
 
@@ -19,10 +19,10 @@ def open_interest() -> Response:
     bucket's last value). Raises :class:`app.params.ParamError` (400/404) for bad parameters."""
 
     def fetch(conn, q):
-        width = _bucket(q)
+        width = bucket_width(q)
         return queries.open_interest_series(conn, q.exchanges, q.symbols, q.start, q.end, width), {"bucket": width}
 
-    return _history("open-interest", (), fetch)
+    return history_response("open-interest", (), fetch)
 
 
 def add_open_interest_route(bp: Blueprint) -> Blueprint:

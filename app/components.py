@@ -16,7 +16,7 @@ import pandas as pd
 from dash import dcc, html
 
 from app import format as fmt
-from app.api import short_error
+from app.api_errors import short_error
 from app.figures import HEIGHT, empty_figure
 from app.pair_facts import PairFacts
 from db.symbols import display_symbol, quote_currency
