@@ -28,11 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -42,110 +38,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
-from alembic import command
-from alembic.config import Config
 from backports import zstd
 from plotly.io.json import to_json_plotly
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, text
 
 from app import create_app, with_database
 from app.figures import MAX_MARKERS, funding_figure, price_figure
 from app.serialize import dumps, json_records
 from bench import page_views
+from bench.app_data import EXCHANGE, bench_database, load
+from bench.servers import start_gunicorn
 from db import queries
 from db.engine import make_engine
-from db.local import LocalCluster
-from db.writes import write_candles, write_funding
-from ingest.recorded import load_recorded, read_funding, read_klines_1m
 from settings import PROJECT_ROOT, get_settings
 
-DB_NAME = "alphapulse_bench_app"
-DERIVED_COPIES = 9
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 REPEAT = 20
 GOAL_P95_MS, GOAL_SPEEDUP, GOAL_BYTES, GOAL_RSS_MB = 50.0, 5.0, 300_000, 150.0
-EXCHANGE = "binanceusdm"
 #: What a current browser sends: responses are measured as they go over the wire (Flask-Compress, zstd level 1).
 BROWSER = {"Accept-Encoding": "gzip, deflate, br, zstd"}
 
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-# --- database -----------------------------------------------------------------------------------------------------
-
-
-def bench_database(reload: bool) -> tuple[str, bool]:
-    """URL of the benchmark database (created and migrated when missing or ``reload``); True when it is new."""
-    settings = get_settings()
-    server = LocalCluster.from_settings(settings).start() if settings.uses_local_cluster else settings.database_url
-    admin = make_engine(make_url(server).set(database="postgres").render_as_string(False), pool_size=1)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DB_NAME}).scalar()
-        if exists and reload:
-            conn.execute(text(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)'))
-        if not exists or reload:
-            conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    url = make_url(server).set(database=DB_NAME).render_as_string(hide_password=False)
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.attributes["database_url"] = url
-    cfg.attributes["skip_logging_config"] = True
-    command.upgrade(cfg, "head")
-    return url, not exists or reload
-
-
-def _derived_candles(candles: pd.DataFrame, k: int) -> pd.DataFrame:
-    factor = 1 + k / 100
-    out = candles.copy()
-    out["symbol"] = [f"DRV{k}{s.split('/')[0]}/USDT:USDT" for s in out["symbol"]]
-    for col in ("open", "high", "low", "close"):
-        out[col] = out[col] * factor
-    return out
-
-
-def _predicted_funding(candles: pd.DataFrame, settled: pd.DataFrame) -> pd.DataFrame:
-    """One predicted-funding snapshot per candle minute: the next settled rate of the base symbol (derived)."""
-    parts = []
-    for symbol, group in candles.groupby("symbol"):
-        base = symbol.split("/")[0].removeprefix("DRV").lstrip("0123456789") + "/USDT:USDT"
-        sched = settled[settled["symbol"] == base].sort_values("time")
-        merged = pd.merge_asof(group[["time", "close"]].sort_values("time"),
-                               sched[["time", "funding_rate", "funding_interval_hours"]].rename(
-                                   columns={"time": "next_funding_time"}),
-                               left_on="time", right_on="next_funding_time", direction="forward")  # fmt: skip
-        merged = merged.dropna(subset=["funding_rate"])
-        parts.append(pd.DataFrame({
-            "time": merged["time"], "exchange": EXCHANGE, "symbol": symbol, "settled": False,
-            "funding_rate": merged["funding_rate"], "funding_interval_hours": merged["funding_interval_hours"],
-            "mark_price": merged["close"], "index_price": np.nan, "next_funding_time": merged["next_funding_time"],
-        }))  # fmt: skip
-    return pd.concat(parts, ignore_index=True)
-
-
-def load(engine: Engine) -> None:
-    """Recorded history via INGEST's loader, then 45 derived symbols and per-minute predicted funding."""
-    t0 = time.perf_counter()
-    load_recorded(engine, get_settings())
-    log(f"[bench-app] recorded history loaded through ingest.recorded in {time.perf_counter() - t0:.1f} s")
-    candles = read_klines_1m()
-    settled = read_funding()
-    settled = settled[settled["exchange"] == EXCHANGE]
-    t0, rows = time.perf_counter(), 0
-    for k in range(1, DERIVED_COPIES + 1):
-        derived = _derived_candles(candles, k)
-        for _, part in derived.groupby("symbol"):
-            rows += write_candles(engine, part).written
-    log(f"[bench-app] derived candles: {rows:,} rows written in {time.perf_counter() - t0:.1f} s")
-    t0, rows = time.perf_counter(), 0
-    for k in range(0, DERIVED_COPIES + 1):
-        frame = candles if k == 0 else _derived_candles(candles, k)
-        for _, part in frame.groupby("symbol"):
-            rows += write_funding(engine, _predicted_funding(part, settled)).written
-    log(f"[bench-app] derived predicted funding: {rows:,} rows written in {time.perf_counter() - t0:.1f} s")
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
 
 
 # --- measurement --------------------------------------------------------------------------------------------------
@@ -272,28 +187,10 @@ def bench_ranges(engine: Engine, url: str, symbols: list[str], end, ranges: list
     return results
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bench_gunicorn(url: str, symbols: list[str], end) -> dict:
     """Start gunicorn on the benchmark database, exercise pages and API over HTTP, read worker memory."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "ALPHAPULSE_PORT": str(port),
-           "ALPHAPULSE_LOG_LEVEL": "WARNING"}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app.wsgi:app"],
-                            cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_gunicorn(url, PROJECT_ROOT / "artifacts" / "bench_app_gunicorn.log")
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/api/symbols", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.2)
         plain = ",".join(s.split(":")[0] for s in symbols)
         start = end - RANGES["30d"]
         urls = [f"{base}/", f"{base}/anomalies", f"{base}/system", f"{base}/api/symbols",

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import psutil
 
-from bench.bench_ui import bench_database, start_gunicorn
+from bench.bench_ui import bench_database
+from bench.servers import start_gunicorn
 from settings import PROJECT_ROOT
 
 ARTIFACTS = PROJECT_ROOT / "artifacts"
@@ -48,11 +49,11 @@ def log(message: str) -> None:
 
 
 def start_app(url: str) -> tuple[subprocess.Popen, str]:
-    """gunicorn on ``url``'s database (``bench_ui.start_gunicorn``), limits raised, cache cold."""
-    return start_gunicorn(url, {
+    """gunicorn on ``url``'s database (``bench.servers.start_gunicorn``), limits raised, cache cold."""
+    return start_gunicorn(url, ARTIFACTS / "bench_load_gunicorn.log", {
         "ALPHAPULSE_API_RATE_LIMIT": "10000000 per minute", "ALPHAPULSE_DASH_RATE_LIMIT": "10000000 per minute",
         "ALPHAPULSE_REDIS_PREFIX": f"bench-load-{uuid.uuid4().hex[:8]}",
-        "ALPHAPULSE_ACCESS_LOG": str(ARTIFACTS / "bench_load_access.log")}, ARTIFACTS / "bench_load_gunicorn.log")
+        "ALPHAPULSE_ACCESS_LOG": str(ARTIFACTS / "bench_load_access.log")})
 
 
 def _cpu_seconds(procs: list[psutil.Process]) -> float:

@@ -23,23 +23,19 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import psutil
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
-from sqlalchemy import make_url, text
 
+from bench.servers import migrated_database, start_gunicorn
 from db.engine import make_engine
-from db.local import LocalCluster
 from ingest.recorded import load_recorded
 from settings import PROJECT_ROOT, get_settings
 
@@ -93,54 +89,13 @@ def log(message: str) -> None:
 
 def bench_database() -> str:
     """URL of ``alphapulse_bench_ui`` (created and migrated if missing) with the bundled history loaded."""
-    settings = get_settings()
-    server = LocalCluster.from_settings(settings).start() if settings.uses_local_cluster else settings.database_url
-    admin = make_engine(make_url(server).set(database="postgres").render_as_string(False), pool_size=1)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DB_NAME}).scalar():
-            conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    url = make_url(server).set(database=DB_NAME).render_as_string(hide_password=False)
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.attributes["database_url"] = url
-    cfg.attributes["skip_logging_config"] = True
-    command.upgrade(cfg, "head")
+    url, _ = migrated_database(DB_NAME)
     engine = make_engine(url)
     started = time.perf_counter()
-    load_recorded(engine, settings)
+    load_recorded(engine, get_settings())
     engine.dispose()
     log(f"bundled history ready in {DB_NAME} ({time.perf_counter() - started:.1f} s)")
     return url
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(url: str, extra_env: dict[str, str] | None = None, log: Path = LOG) -> tuple[subprocess.Popen, str]:
-    """gunicorn with the project's config on a free port (environment plus ``extra_env``, stderr to ``log``);
-    returns (process, base URL) once it answers."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "ALPHAPULSE_PORT": str(port), "ALPHAPULSE_LOG_LEVEL": "WARNING",
-           **(extra_env or {})}  # fmt: skip
-    log.parent.mkdir(exist_ok=True)
-    with log.open("w") as log_file:  # the child keeps its own descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app.wsgi:app"],
-                                cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(base + "/api/symbols", timeout=2).read()
-            return proc, base
-        except OSError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError("gunicorn did not answer within 30 s")
 
 
 def browser(width: int = 1366, height: int = 900) -> webdriver.Chrome:
@@ -208,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=REPEAT, help="measured loads per view (after one warm-up)")
     args = parser.parse_args(argv)
     url = bench_database()
-    proc, base = start_gunicorn(url)
+    proc, base = start_gunicorn(url, LOG)
     driver = browser()
     try:
         print(f"page load to all charts drawn, headless Chromium {driver.capabilities.get('browserVersion')}, "
