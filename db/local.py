@@ -21,10 +21,8 @@ Errors (port in use, TimescaleDB not installed, …) raise :class:`LocalClusterE
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import pwd
-import shutil
 import socket
 import subprocess
 import sys
@@ -34,73 +32,10 @@ from pathlib import Path
 
 import psycopg
 
+from db.local_paths import LocalClusterError, pg_bindir, server_uid, timescaledb_installed, traversable, usable_var_dir
 from db.local_setup import LEGACY_SUPERUSER, SUPERUSER, hba_is_locked, provision, write_config, write_hba
 from db.secrets import ensure_passwords, read_passfile
 from settings import DB_ROLES, Settings, get_settings, pg_url
-
-
-class LocalClusterError(RuntimeError):
-    """The local cluster cannot be started or queried; the message says why and what to do."""
-
-
-def pg_bindir() -> Path:
-    """Directory of PostgreSQL's server binaries (``initdb``, ``pg_ctl``), from ``pg_config``."""
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "pg_ctl").exists():
-            return candidate
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
-        if (Path(out) / "pg_ctl").exists():
-            return Path(out)
-    raise LocalClusterError(
-        "PostgreSQL server binaries not found: install postgresql (e.g. apt-get install postgresql-15)"
-    )
-
-
-def timescaledb_installed(bindir: Path) -> bool:
-    """True when the extension's control file is installed for the PostgreSQL in ``bindir``."""
-    pg_config = bindir / "pg_config"
-    if not pg_config.exists():
-        pg_config = Path(shutil.which("pg_config") or "pg_config")
-    share = subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True).stdout.strip()
-    return Path(share, "extension", "timescaledb.control").exists()
-
-
-def _server_uid() -> int | None:
-    """uid the server runs as when we are root (``postgres``, else ``nobody``); None when not root."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        try:
-            return pwd.getpwnam(name).pw_uid
-        except KeyError:
-            continue
-    raise LocalClusterError("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
-
-
-def _traversable(path: Path, uid: int) -> bool:
-    """True when every existing ancestor of ``path`` lets ``uid`` (not root, not in their group) pass."""
-    for parent in [path, *path.parents]:
-        if not parent.exists():
-            continue
-        st = parent.stat()
-        if st.st_uid != uid and not st.st_mode & 0o001:
-            return False
-    return True
-
-
-def usable_var_dir(requested: Path) -> Path:
-    """``requested`` unless we are root and the unprivileged server user cannot reach it (a checkout
-    under ``/root`` for example); then ``/var/tmp/alphapulse/<hash of requested>``, stable per checkout."""
-    uid = _server_uid()
-    if uid is None or _traversable(requested, uid):
-        return requested
-    digest = hashlib.sha1(str(requested).encode()).hexdigest()[:12]
-    fallback = Path("/var/tmp/alphapulse") / digest
-    fallback.parent.mkdir(parents=True, exist_ok=True)
-    fallback.parent.chmod(0o755)
-    return fallback
 
 
 @dataclass(frozen=True)
@@ -142,7 +77,7 @@ class LocalCluster:
 
     # -- running commands as the right user -------------------------------------------------
     def _run_as(self) -> dict:
-        uid = _server_uid()
+        uid = server_uid()
         if uid is None:
             return {}
         return {"user": uid, "group": pwd.getpwuid(uid).pw_gid, "extra_groups": []}
@@ -163,7 +98,7 @@ class LocalCluster:
                 os.chown(d, owner["user"], owner["group"])
         for private in (self.socket_dir, self.log_file.parent):  # other local users may not reach the socket
             private.chmod(0o700)
-        if owner and not _traversable(self.var_dir, owner["user"]):
+        if owner and not traversable(self.var_dir, owner["user"]):
             raise LocalClusterError(
                 f"{self.var_dir} is not reachable by the unprivileged PostgreSQL user; "
                 f"set ALPHAPULSE_VAR_DIR to a directory it can reach (e.g. /var/tmp/alphapulse)"

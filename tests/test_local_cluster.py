@@ -16,7 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from db.local import LocalCluster, usable_var_dir
+from db.local import LocalCluster
+from db.local_paths import usable_var_dir
 from db.local_setup import HBA, LEGACY_SUPERUSER
 from settings import PROJECT_ROOT, load_settings
 
