@@ -33,9 +33,18 @@ from ingest.ccxt_lazy import ccxt, ccxt_async
 from ingest.ccxt_urls import override_api_urls
 from settings import Settings
 
-#: ccxt options per exchange on top of ``defaultType=swap``. Hyperliquid: load its own perpetuals only (ccxt's
-#: default also loads spot pairs and the builder-deployed "HIP-3" perp dexes, ~10 more ``metaAndAssetCtxs`` calls).
-EXCHANGE_OPTIONS = {"hyperliquid": {"fetchMarkets": {"types": ["swap"]}}}
+#: ccxt options per exchange on top of ``defaultType=swap``: load only the market types holding the linear
+#: perpetuals the worker follows. ccxt's defaults also load spot pairs, dated futures and options: Bybit ``spot``,
+#: ``inverse`` and the options of six coins (``GET /v5/market/instruments-info`` per category), OKX ``spot``,
+#: ``futures`` and ``option`` (``GET /api/v5/public/instruments`` per type), Hyperliquid spot pairs and the
+#: builder-deployed "HIP-3" perp dexes (~10 more ``metaAndAssetCtxs`` calls): requests at every start and
+#: thousands of markets held in memory for nothing. Bybit ``linear`` = USDT and USDC perpetuals (and USDC dated
+#: futures, which the universe filters out); OKX ``swap`` = perpetuals, linear and inverse.
+EXCHANGE_OPTIONS = {
+    "bybit": {"fetchMarkets": {"types": ["linear"]}},
+    "okx": {"fetchMarkets": {"types": ["swap"]}},
+    "hyperliquid": {"fetchMarkets": {"types": ["swap"]}},
+}
 #: Exchanges whose settled-funding history has an all-symbol form that ccxt passes on (``symbol=None``): Binance USD-M
 #: ``GET /fapi/v1/fundingRate`` without ``symbol`` (up to 1,000 rows of every symbol from ``startTime``).
 ALL_SYMBOL_HISTORY = frozenset({"binanceusdm"})
