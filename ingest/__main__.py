@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import logging
 import os
 import sys
@@ -19,6 +18,7 @@ import time
 from datetime import UTC, datetime
 
 from db.engine import get_engine
+from ingest.memory import limit_malloc_arenas
 from settings import Settings, get_settings
 
 log = logging.getLogger("ingest")
@@ -29,21 +29,6 @@ def setup_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     logging.Formatter.converter = time.gmtime
-
-
-#: glibc ``mallopt`` parameter ``M_ARENA_MAX`` (malloc.h) and the arenas the worker keeps.
-M_ARENA_MAX, WORKER_ARENAS = -8, 2
-
-
-def limit_malloc_arenas(arenas: int = WORKER_ARENAS) -> bool:
-    """Cap glibc's malloc arenas (as ``MALLOC_ARENA_MAX``): each database write runs in a new thread
-    (``ingest.sessions.in_thread``) and glibc gives threads arenas of their own, up to 8 per core, each keeping the
-    memory it freed (~2 MB of worker RSS at the full universe, ``make bench-market``). Call before threads start.
-    Returns False where there is no glibc (the default allocator stays)."""
-    try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):
-        return False
 
 
 def _load_recorded(args, settings: Settings) -> int:

@@ -45,6 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ingest.buffer import Batch, Buffer
 from ingest.exchange import TIMEFRAME_MS, ExchangeCallError, ExchangeClient, RateLimited, Unsupported
 from ingest.funding_stream import FundingStream
+from ingest.memory import trim_heap
 from ingest.metrics import Metrics, hypertable_sizes
 from ingest.open_interest_stream import OpenInterestStream
 from ingest.retention import apply_retention
@@ -270,6 +271,7 @@ class Worker(SymbolStreams):
             except SQLAlchemyError:
                 pass  # database down: reported by database_up and buffer_depth_rows
             self._sample_metrics()
+            trim_heap()
             await self._sleep(self.settings.metrics_interval_seconds)
 
     async def _retention_loop(self) -> None:
