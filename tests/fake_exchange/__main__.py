@@ -3,9 +3,9 @@
 Prints one line ending with the base URL (``… at http://127.0.0.1:8765``), then serves until interrupted
 (Ctrl-C / SIGTERM; exit status 0). ``--symbols N`` serves N Binance USD-M symbols (the eight
 recorded ones first; beyond eight, further symbol names from ``--universe``, by default the unlicensed premiumIndex
-snapshot in ``../shared/data`` that is not in the repository: ``store.SHARED_UNIVERSE_FILE``; those symbols have
-no recorded data and answer with empty values and ``[]``). ``--now`` sets the exchange clock (UTC ms; default
-2025-06-17 08:38:08) and ``--running`` lets it tick on with wall time.
+snapshot in ``../shared/data`` that is not in the repository: ``store.SHARED_UNIVERSE_FILE``; those symbols' current
+funding is that snapshot's, and they have no other recorded data: empty values and ``[]`` elsewhere). ``--now``
+sets the exchange clock (UTC ms; default 2025-06-17 08:38:08) and ``--running`` lets it tick on with wall time.
 """
 
 from __future__ import annotations

@@ -10,7 +10,11 @@ What each route serves (venue ``binance`` of the store; symbols ``BTCUSDT`` …)
   last settled rate, ``nextFundingTime`` = next settlement on the symbol's grid, ``time`` = now;
   ``indexPrice``, ``estimatedSettlePrice`` and ``interestRate`` are not recorded and sent as ``""`` (ccxt
   reads ``""`` as ``None``). Without ``symbol``: every served symbol (the whole recorded universe). A symbol
-  spoiled by ``MarketView.spoil_funding`` has ``"NaN"`` rate and prices.
+  spoiled by ``MarketView.spoil_funding`` has ``"NaN"`` rate and prices. Symbols beyond the recorded eight
+  (benchmarks' ``--symbols N``) have no recorded settlements or candles: their ``markPrice``, ``indexPrice``,
+  ``lastFundingRate``, ``estimatedSettlePrice`` and ``interestRate`` are those of the universe file's recorded
+  snapshot (``RecordedStore.snapshot``, held as recorded; ``time`` = now), ``nextFundingTime`` the next 00/08/16
+  UTC after now (the 8 h default of symbols absent from ``fundingInfo``).
 * ``fundingInfo``: ``{symbol, fundingIntervalHours}`` for every served symbol with recorded settlements,
   the interval derived from their spacing (HYPE 4 h, the rest 8 h); cap/floor fields are not recorded.
 * ``fundingRate``: recorded settlements ``{symbol, fundingTime, fundingRate}`` (no ``markPrice``: not
@@ -38,6 +42,9 @@ from tests.fake_exchange.store import TIMEFRAME_MS
 from tests.fake_exchange.view import MarketView, Window, day_stats
 
 VENUE = "binance"
+#: ``premiumIndex`` fields taken from the universe file's snapshot for the symbols without recorded data.
+_SNAPSHOT_FIELDS = ("markPrice", "indexPrice", "estimatedSettlePrice", "lastFundingRate", "interestRate")
+_EIGHT_HOURS_MS = 8 * 3_600_000
 PREFIX = "/fapi/v1"
 #: Body of Binance's HTTP 429 answer (error -1003; ccxt: RateLimitExceeded).
 RATE_LIMIT_BODY = {"code": -1003, "msg": "Too many requests; please use the websocket for live updates."}
@@ -84,17 +91,23 @@ def server_time(view: MarketView, query: Query) -> dict:
 
 def _premium(view: MarketView, symbol: str, base: str) -> dict:
     """The derived ``premiumIndex`` object of ``symbol`` at now (see the module docstring), spoiled on request."""
-    settled = view.last_settlement(VENUE, base)
-    body = {
-        "symbol": symbol,
-        "markPrice": view.last_price(VENUE, base) or "",
-        "indexPrice": "",
-        "estimatedSettlePrice": "",
-        "lastFundingRate": settled[1] if settled else "",
-        "interestRate": "",
-        "nextFundingTime": view.next_settlement(VENUE, base) or 0,
-        "time": view.now_ms(),
-    }
+    snapshot = view.store.snapshot.get(base)
+    if snapshot is not None:
+        body = {**{k: snapshot.get(k, "") for k in _SNAPSHOT_FIELDS}, "symbol": symbol,
+                "nextFundingTime": view.now_ms() // _EIGHT_HOURS_MS * _EIGHT_HOURS_MS + _EIGHT_HOURS_MS,
+                "time": view.now_ms()}  # fmt: skip
+    else:
+        settled = view.last_settlement(VENUE, base)
+        body = {
+            "symbol": symbol,
+            "markPrice": view.last_price(VENUE, base) or "",
+            "indexPrice": "",
+            "estimatedSettlePrice": "",
+            "lastFundingRate": settled[1] if settled else "",
+            "interestRate": "",
+            "nextFundingTime": view.next_settlement(VENUE, base) or 0,
+            "time": view.now_ms(),
+        }
     return spoil(body) if view.spoiled(VENUE, base) else body
 
 

@@ -36,7 +36,8 @@ CROSS_VENUE_FUNDING_FILE = PROJECT_ROOT / "data" / "recorded" / CROSS_VENUE_FUND
 FUNDING_VENUES = ("binance", "bybit", "okx", "hyperliquid")
 
 #: Unlicensed Binance ``/fapi/v1/premiumIndex`` snapshot outside the repository (``../shared/data``, PROVENANCE §6):
-#: only its **symbol names** are read, and only by benchmarks asking for more symbols than :data:`DEFAULT_BASES`.
+#: read only by benchmarks asking for more symbols than :data:`DEFAULT_BASES`, for the further symbols' names and
+#: their current-funding fields (:attr:`RecordedStore.snapshot`).
 SHARED_UNIVERSE_FILE = (PROJECT_ROOT.parent / "shared" / "data" / "api_responses" / "binance_usdm"
                         / "fapi_v1_premiumIndex_all_symbols_2025-06-17T0838Z.json")
 
@@ -105,25 +106,29 @@ class RecordedStore:
       see the shared PROVENANCE.md); the first file read wins on an identical key.
     * ``intervals[(venue, base)]``: funding interval in ms, see ``funding_interval_ms``.
     * ``bases``: coins served by the Binance venue (``DEFAULT_BASES``, or more names from a universe file).
+    * ``snapshot[base]``: for the bases taken from a universe file, that file's recorded ``premiumIndex`` object
+      (``markPrice``, ``indexPrice``, ``lastFundingRate``, ``interestRate`` … as strings, at its one recorded time).
     """
 
     candles: dict[tuple[str, str, str], Series] = field(default_factory=dict)
     funding: dict[tuple[str, str], Series] = field(default_factory=dict)
     intervals: dict[tuple[str, str], int | None] = field(default_factory=dict)
     bases: tuple[str, ...] = DEFAULT_BASES
+    snapshot: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, n_symbols: int | None = None, universe_file: Path = SHARED_UNIVERSE_FILE) -> RecordedStore:
         """Read every file of ``DATA_DIR``. ``n_symbols``: serve that many Binance symbols (``None`` or at most
         eight: the first of ``DEFAULT_BASES``). More symbols take their **names only** from ``universe_file`` (a
         Binance ``premiumIndex`` list, outside the repository: :data:`SHARED_UNIVERSE_FILE`), in its order among
-        ``…USDT`` symbols; they have no recorded data and answer with empty values. Raises ``FileNotFoundError``
+        ``…USDT`` symbols, with that list's objects as their current funding (:attr:`snapshot`); they have no other
+        recorded data (candles, settlements) and answer with empty values there. Raises ``FileNotFoundError``
         (a missing data or universe file) / ``ValueError`` (bad files, more symbols than named)."""
         store = cls()
         store._load_candles()
         store._load_funding()
         if n_symbols is not None:
-            store.bases = _pick_bases(n_symbols, universe_file)
+            store.bases, store.snapshot = _pick_bases(n_symbols, universe_file)
         return store
 
     def _load_candles(self) -> None:
@@ -155,16 +160,17 @@ class RecordedStore:
         return self.intervals.get((venue, base))
 
 
-def _pick_bases(n: int, universe_file: Path) -> tuple[str, ...]:
-    """The first ``n`` bases: ``DEFAULT_BASES``, then the ``…USDT`` names of ``universe_file`` (read only then)."""
+def _pick_bases(n: int, universe_file: Path) -> tuple[tuple[str, ...], dict[str, dict[str, object]]]:
+    """The first ``n`` bases: ``DEFAULT_BASES``, then the ``…USDT`` names of ``universe_file`` (read only then),
+    and ``universe_file``'s objects of the bases taken from it (by base)."""
     if n <= len(DEFAULT_BASES):
-        return DEFAULT_BASES[:n]
-    names = [row["symbol"] for row in json.loads(universe_file.read_text())]
-    extra = [_binance_base(s) for s in names if s.endswith("USDT") and s.isalnum()]
-    bases = tuple(dict.fromkeys((*DEFAULT_BASES, *extra)))
+        return DEFAULT_BASES[:n], {}
+    objects = {_binance_base(row["symbol"]): row for row in json.loads(universe_file.read_text())
+               if row["symbol"].endswith("USDT") and row["symbol"].isalnum()}  # fmt: skip
+    bases = tuple(dict.fromkeys((*DEFAULT_BASES, *objects)))
     if n > len(bases):
         raise ValueError(f"only {len(bases)} Binance symbols are named in {universe_file}, asked for {n}")
-    return bases[:n]
+    return bases[:n], {b: objects[b] for b in bases[len(DEFAULT_BASES):n]}
 
 
 def _ohlcv(row: dict[str, str]) -> tuple[str, ...]:
