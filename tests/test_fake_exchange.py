@@ -7,14 +7,10 @@ server's own loader); nothing is hard-coded except instants chosen inside the re
 from __future__ import annotations
 
 import asyncio
-import csv
-import gzip
-import math
+import json
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+import urllib.request
 from typing import Any
 
 import ccxt.async_support as ccxt
@@ -23,53 +19,20 @@ import pytest
 from ingest.ccxt_urls import override_api_urls
 from settings import PROJECT_ROOT
 from tests.fake_exchange.server import FakeExchange
-from tests.fake_exchange.store import CROSS_VENUE_FUNDING_FILE, DATA_DIR, DEFAULT_NOW_MS
+from tests.fake_exchange.store import CROSS_VENUE_FUNDING_FILE, DEFAULT_NOW_MS, RecordedStore
+from tests.fake_exchange_client import (
+    BINANCE_NOW,
+    BTC,
+    HOUR,
+    HYPE,
+    MINUTE,
+    OKX_NOW,
+    recorded_candles,
+    recorded_funding,
+    recorded_rows,
+    run,
+)
 from tests.ingest_helpers import recorded_funding_state
-
-BTC = "BTC/USDT:USDT"
-HYPE = "HYPE/USDT:USDT"
-MINUTE, HOUR = 60_000, 3_600_000
-#: Instants inside the recordings: Binance 1m klines cover 2025-06-16/17; OKX data starts 2025-12.
-BINANCE_NOW = 1750160000000  # 2025-06-17 11:33:20 UTC
-OKX_NOW = 1771000000000  # 2026-02-13 16:26:40 UTC
-#: Client options: only the market types served (keeps ccxt's own request throttle out of load_markets).
-MARKET_TYPES = {"binanceusdm": ["linear"], "bybit": ["linear"], "okx": ["swap"], "hyperliquid": ["swap"]}
-
-
-def _csv(name: str | Path) -> list[dict[str, str]]:
-    with gzip.open(DATA_DIR / name, "rt", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def recorded_candles(name: str, **match: str) -> list[list[float]]:
-    """``[open_ms, o, h, l, c, v]`` rows of a recorded candle file whose columns equal ``match``, by time."""
-    rows = [r for r in _csv(name) if all(r[k] == v for k, v in match.items())]
-    out = [[int(r["open_time_ms"]), *(float(r[k]) for k in ("open", "high", "low", "close", "volume"))] for r in rows]
-    return sorted(out)
-
-
-def recorded_funding(name: str | Path, **match: str) -> list[tuple[int, float]]:
-    """``(funding_time_ms, rate)`` of a recorded funding file whose columns equal ``match``, by time."""
-    return sorted(
-        {(int(r["funding_time_ms"]), float(r["funding_rate"])) for r in _csv(name) if match.items() <= r.items()}
-    )
-
-
-def run(exchange_id: str, url: str, body: Callable[[Any], Awaitable[Any]], **config: Any) -> Any:
-    """Run ``body(client)`` with a real ccxt async client of ``exchange_id`` pointed at the server ``url``
-    (markets loaded first)."""
-
-    async def main() -> Any:
-        options = {"fetchMarkets": {"types": MARKET_TYPES[exchange_id]}}
-        client = getattr(ccxt, exchange_id)({"timeout": 3000, "enableRateLimit": False, "options": options, **config})
-        override_api_urls(client, url)
-        try:
-            await client.load_markets()
-            return await body(client)
-        finally:
-            await client.close()
-
-    return asyncio.run(main())
 
 
 def test_override_api_urls_keeps_paths_and_rejects_bad_urls() -> None:
@@ -111,8 +74,8 @@ def _decimals(values: list[str]) -> int:
 
 def test_binance_markets_carry_specs_derived_from_the_recorded_decimals(fake_exchange: FakeExchange) -> None:
     markets = run("binanceusdm", fake_exchange.url, lambda c: asyncio.sleep(0, c.markets))
-    minute = _csv("binance_usdm_klines_1m_2025-06-16_2025-06-17.csv.gz")
-    hourly = [r for r in _csv("cross_venue_candles_1h_binance_bybit_okx.csv.gz") if r["venue"] == "binance"]
+    minute = recorded_rows("binance_usdm_klines_1m_2025-06-16_2025-06-17.csv.gz")
+    hourly = [r for r in recorded_rows("cross_venue_candles_1h_binance_bybit_okx.csv.gz") if r["venue"] == "binance"]
     assert {m["base"] for m in markets.values()} == {"BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "HYPE"}
     for market in markets.values():
         base = market["base"]
@@ -259,95 +222,6 @@ def test_okx_funding_intervals_candles_and_backward_paging(fake_exchange: FakeEx
     assert hourly == expected  # OKX volume is recorded in contracts; ccxt reads volCcy (not recorded)
 
 
-PROBES = {
-    "binanceusdm": ("/fapi/v1/klines", BINANCE_NOW, "1m"),
-    "bybit": ("/v5/market/kline", BINANCE_NOW, "1h"),
-    "okx": ("/api/v5/market/candles", OKX_NOW, "1h"),
-}
-#: (fault kind, how many to arm, the ccxt class expected). ``reset`` needs two: aiohttp retries a GET once
-#: when a reused keep-alive connection is reset.
-FAULTS = [
-    ("429", 1, ccxt.RateLimitExceeded),
-    ("500", 1, ccxt.ExchangeNotAvailable),
-    ("502", 1, ccxt.ExchangeNotAvailable),
-    ("503", 1, ccxt.ExchangeNotAvailable),
-    ("timeout", 1, ccxt.RequestTimeout),
-    ("reset", 2, ccxt.ExchangeNotAvailable),
-]
-#: Binance's 429 is mapped by ccxt from the HTTP status alone, to DDoSProtection (RateLimitExceeded's sibling).
-EXPECTED_OVERRIDES = {("binanceusdm", "429"): ccxt.DDoSProtection}
-
-
-@pytest.mark.parametrize("exchange_id", ["binanceusdm", "bybit", "okx"])
-def test_faults_surface_as_ccxt_errors(fake_exchange: FakeExchange, exchange_id: str) -> None:
-    path, now, timeframe = PROBES[exchange_id]
-    fake_exchange.set_now(now)
-
-    async def body(c: Any) -> list[tuple[str, type, int]]:
-        seen = []
-        for kind, count, _ in FAULTS:
-            fake_exchange.fail_next(path, kind, count, delay_s=1.0)
-            try:
-                await c.fetch_ohlcv(BTC, timeframe, None, 5)
-            except ccxt.BaseError as exc:
-                seen.append((kind, type(exc), len(await c.fetch_ohlcv(BTC, timeframe, None, 5))))
-        return seen
-
-    seen = run(exchange_id, fake_exchange.url, body, timeout=300)
-    expected = [(kind, EXPECTED_OVERRIDES.get((exchange_id, kind), error), 5) for kind, _, error in FAULTS]
-    assert seen == expected  # each fault raised its class once, and the following call got 5 candles
-    assert all(issubclass(error, ccxt.NetworkError) for _, error, _ in seen)  # all retryable
-
-
-@pytest.mark.parametrize("exchange_id", ["binanceusdm", "bybit", "okx"])
-def test_malformed_and_bad_payloads_reach_the_caller_unflagged(fake_exchange: FakeExchange, exchange_id: str) -> None:
-    """ccxt 4.5 raises nothing for a cut JSON body or impossible values: validation downstream must catch them."""
-    path, now, timeframe = PROBES[exchange_id]
-    fake_exchange.set_now(now)
-
-    async def body(c: Any) -> tuple[list, list, list]:
-        fake_exchange.fail_next(path, "malformed_json")
-        cut = await c.fetch_ohlcv(BTC, timeframe, None, 5)
-        fake_exchange.fail_next(path, "bad_payload")
-        spoiled = await c.fetch_ohlcv(BTC, timeframe, None, 5)
-        return cut, spoiled, await c.fetch_ohlcv(BTC, timeframe, None, 5)
-
-    cut, spoiled, clean = run(exchange_id, fake_exchange.url, body)
-    assert all(row[1] is None for row in cut)  # no usable candle (Bybit/OKX: none at all)
-    changed = [(bad, good) for bad, good in zip(spoiled, clean, strict=True) if bad != good]
-    assert len(changed) == 1  # the first candle of the exchange's list (Bybit/OKX send newest first)
-    bad, good = changed[0]
-    assert bad[2] < bad[3] and bad[:2] + bad[4:] == good[:2] + good[4:] and (bad[2], bad[3]) == (good[3], good[2])
-
-
-@pytest.mark.parametrize(
-    ("exchange_id", "call"),
-    [
-        ("binanceusdm", lambda c: c.fapiPublicGetKlines({"symbol": "NOPEUSDT", "interval": "1m"})),
-        ("bybit", lambda c: c.publicGetV5MarketKline({"category": "linear", "symbol": "NOPEUSDT", "interval": "60"})),
-        ("okx", lambda c: c.publicGetMarketCandles({"instId": "NOPE-USDT-SWAP"})),
-    ],
-)
-def test_unknown_symbol_is_bad_symbol(fake_exchange: FakeExchange, exchange_id: str, call: Callable) -> None:
-    """Each exchange's own error body for an unknown market id; ccxt turns all three into BadSymbol."""
-    with pytest.raises(ccxt.BadSymbol):
-        run(exchange_id, fake_exchange.url, call)
-
-
-def test_running_clock_advances_with_wall_time(fake_exchange: FakeExchange) -> None:
-    fake_exchange.set_now(BINANCE_NOW, running=True)
-    time.sleep(0.05)
-    assert BINANCE_NOW + 40 <= fake_exchange.now_ms() < BINANCE_NOW + 5_000
-    fake_exchange.set_now(BINANCE_NOW)
-    assert fake_exchange.now_ms() == BINANCE_NOW
-
-
-def test_bad_payload_turns_prices_into_nan(fake_exchange: FakeExchange) -> None:
-    fake_exchange.fail_next("/fapi/v1/premiumIndex", "bad_payload")
-    rate = run("binanceusdm", fake_exchange.url, lambda c: c.fetch_funding_rate(BTC))
-    assert math.isnan(rate["markPrice"]) and math.isnan(rate["fundingRate"])
-
-
 def test_standalone_server_serves_the_recorded_symbols() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.fake_exchange", "--symbols", "6"],
@@ -363,3 +237,25 @@ def test_standalone_server_serves_the_recorded_symbols() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def test_symbols_beyond_the_recorded_eight_serve_the_universe_files_current_funding(tmp_path, fake_exchange) -> None:
+    """Benchmarks' ``--symbols N``: the further symbols' ``premiumIndex`` objects come from the universe file. The
+    file here is **derived**: the fake's own BTC and ETH objects (recorded rate and price) under new names."""
+    fake_exchange.set_now(DEFAULT_NOW_MS)
+    body = urllib.request.urlopen(f"{fake_exchange.url}/fapi/v1/premiumIndex").read()
+    served = {o["symbol"]: o for o in json.loads(body)}
+    objects = [{**served[f"{b}USDT"], "symbol": f"DRV{b}USDT", "indexPrice": served[f"{b}USDT"]["markPrice"]}
+               for b in ("BTC", "ETH")]  # fmt: skip
+    universe = tmp_path / "premiumIndex.json"
+    universe.write_text(json.dumps(objects))
+    with FakeExchange(RecordedStore.load(10, universe)) as fake:
+        fake.set_now(DEFAULT_NOW_MS)
+        rates = run("binanceusdm", fake.url, lambda c: c.fetch_funding_rates())
+    assert len(rates) == 10
+    eight_hours = 8 * HOUR
+    for obj in objects:
+        rate = rates[f"{obj['symbol'].removesuffix('USDT')}/USDT:USDT"]
+        assert (rate["fundingRate"], rate["markPrice"]) == (float(obj["lastFundingRate"]), float(obj["markPrice"]))
+        assert rate["indexPrice"] == float(obj["indexPrice"]) and rate["timestamp"] == DEFAULT_NOW_MS
+        assert rate["fundingTimestamp"] == (DEFAULT_NOW_MS // eight_hours + 1) * eight_hours

@@ -7,15 +7,13 @@ recording (derived on Binance, Bybit and OKX, see ``tests/fake_exchange/oi_sourc
 from __future__ import annotations
 
 import asyncio
-import csv
-import gzip
 
 import pandas as pd
 import pytest
 
 from ingest.recorded import CROSS_VENUE_OPEN_INTEREST, RECORDED_DIR
 from tests.fake_exchange.store import CROSS_VENUE_CANDLES_FILE, CROSS_VENUE_FUNDING_FILE, DATA_DIR, HOUR_MS
-from tests.test_fake_exchange import MARKET_TYPES, run
+from tests.fake_exchange_client import MARKET_TYPES, recorded_rows, run
 
 NOW_MS = int(pd.Timestamp("2026-02-15 08:30", tz="UTC").timestamp() * 1000)
 #: The hour every venue's open interest is served from at NOW (a 1 h candle of each venue closes then).
@@ -23,20 +21,15 @@ OI_HOUR_MS = int(pd.Timestamp("2026-02-15 08:00", tz="UTC").timestamp() * 1000)
 COINS = ("BTC", "DOGE", "ETH", "HYPE", "SOL")
 
 
-def _csv(path) -> list[dict[str, str]]:
-    with gzip.open(path, "rt", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def _values() -> dict[str, float]:
     """Hyperliquid's recorded USD open interest of each coin at :data:`OI_HOUR_MS`."""
-    return {r["coin"]: float(r["oi_usd"]) for r in _csv(RECORDED_DIR / CROSS_VENUE_OPEN_INTEREST)
+    return {r["coin"]: float(r["oi_usd"]) for r in recorded_rows(RECORDED_DIR / CROSS_VENUE_OPEN_INTEREST)
             if r["venue"] == "hyperliquid" and pd.Timestamp(r["timestamp"]).value // 10**6 == OI_HOUR_MS}
 
 
 def _closes(venue: str) -> dict[str, float]:
     """Close of ``venue``'s recorded 1 h candle closing at :data:`OI_HOUR_MS`, by coin."""
-    return {r["coin"]: float(r["close"]) for r in _csv(DATA_DIR / CROSS_VENUE_CANDLES_FILE)
+    return {r["coin"]: float(r["close"]) for r in recorded_rows(DATA_DIR / CROSS_VENUE_CANDLES_FILE)
             if r["venue"] == venue and int(r["open_time_ms"]) == OI_HOUR_MS - HOUR_MS}
 
 
@@ -83,7 +76,7 @@ def test_binance_funding_history_without_symbol_merges_every_symbol_by_time(fake
     fake_exchange.set_now(NOW_MS)
     since = NOW_MS - 2 * 86_400_000
     expected = sorted((int(r["funding_time_ms"]), f"{r['coin']}/USDT:USDT", float(r["funding_rate"]))
-                      for r in _csv(DATA_DIR / CROSS_VENUE_FUNDING_FILE)
+                      for r in recorded_rows(DATA_DIR / CROSS_VENUE_FUNDING_FILE)
                       if r["venue"] == "binance" and since <= int(r["funding_time_ms"]) <= NOW_MS)
     assert {s for _, s, _ in expected} == {f"{c}/USDT:USDT" for c in COINS}
 
