@@ -35,7 +35,7 @@ from settings import PROJECT_ROOT, get_settings, load_settings
 ARTIFACTS = PROJECT_ROOT / "artifacts"
 
 #: The local fake exchange fixtures (``fake_exchange``, ``fake_exchange_server``).
-pytest_plugins = ["tests.fake_exchange.fixtures"]
+pytest_plugins = ["tests.fake_exchange.fixtures", "tests.ui_helpers"]
 
 #: Limits of the test session unless a test sets its own.
 TEST_RATE_LIMIT = "100000 per minute"

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from app import create_app, with_database
 from app.dashboard import build_dash
 from settings import get_settings
-from tests.test_ui_pages import LAPTOP, PHONE, _count_requests, _no_console_errors
+from tests.ui_helpers import LAPTOP, PHONE, count_requests, no_console_errors
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +28,7 @@ def alerts_ui(dash_duo, db_url, engine):
         conn.execute(text("TRUNCATE alert_rules, alert_states, alert_events, alert_deliveries"))
     settings = replace(with_database(get_settings(), db_url), alert_eval_seconds=1.0)
     server = create_app(settings, with_dashboard=False)
-    in_flight = _count_requests(server)
+    in_flight = count_requests(server)
     dash_duo.start_server(build_dash(server, settings), debug=True, use_reloader=False, dev_tools_hot_reload=False)
     dash_duo.driver.set_window_size(*LAPTOP)
     yield dash_duo
@@ -105,4 +105,4 @@ def test_create_a_rule_see_it_fire_mute_and_delete(alerts_ui, engine, artifacts_
     _click(ui, "alerts-delete")
     until(lambda: "deleted" in ui.find_element("#alerts-action-result").text, timeout=10)
     until(lambda: not ui.find_element("#nav-alerts-badge").is_displayed(), timeout=10)  # its state no longer counts
-    _no_console_errors(ui)
+    no_console_errors(ui)

@@ -1,5 +1,5 @@
 """Browser tests of the charts (issue 11, items 7, 9, 10, 13): headless Chromium on the dashboard over the bundled
-history (fixtures of ``tests/test_ui_pages.py``). Figures are read from the page (Plotly's ``gd.layout`` /
+history (fixtures of ``tests/ui_helpers.py``). Figures are read from the page (Plotly's ``gd.layout`` /
 ``gd._fullData`` of each ``dcc.Graph``); expected windows come from the link, colours from the first draw.
 """
 
@@ -12,17 +12,11 @@ import pandas as pd
 import pytest
 from dash.testing.wait import until
 
-from tests.test_ui_pages import LAPTOP, PHONE, _no_console_errors, _open, _pick, _traces
-from tests.test_ui_pages import ui as pages_ui  # noqa: F401  (a fixture: pytest finds it by this name)
+from tests.ui_helpers import LAPTOP, PHONE, chart_traces, no_console_errors, open_page, pick
 
 pytestmark = pytest.mark.browser
 
 
-
-@pytest.fixture
-def ui(pages_ui):  # noqa: F811 (the imported fixture, requested by name)
-    """The dashboard in headless Chromium over the bundled history (``ui`` of ``tests/test_ui_pages.py``)."""
-    return pages_ui
 
 _FIGURE_JS = """
 const el = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
@@ -70,10 +64,10 @@ def test_adding_a_symbol_recolours_nothing_and_both_charts_share_colours_and_win
     """Two series, then a third that sorts before them: the first two keep their colours on both charts (with a
     palette by position they moved on), each series has one colour on the funding and the price chart, both
     charts span exactly the view's 7 days, and each % change starts at 0."""
-    _open(ui, "/?symbols=ETH/USDT,SOL/USDT&exchange=binanceusdm&range=7d&end=2025-06-20T00:00Z")
+    open_page(ui, "/?symbols=ETH/USDT,SOL/USDT&exchange=binanceusdm&range=7d&end=2025-06-20T00:00Z")
     before = {name: _colours(_figure(ui, f"overview-{name}-chart", 2)) for name in ("funding", "price")}
     assert before["funding"] == before["price"] and len(set(before["funding"].values())) == 2
-    _pick(ui, "#overview-symbols", "BTC/USDT")
+    pick(ui, "#overview-symbols", "BTC/USDT")
     after = {name: _figure(ui, f"overview-{name}-chart", 3) for name in ("funding", "price")}
     colours = {name: _colours(fig) for name, fig in after.items()}
     assert colours["funding"] == colours["price"] and len(set(colours["funding"].values())) == 3
@@ -83,13 +77,13 @@ def test_adding_a_symbol_recolours_nothing_and_both_charts_share_colours_and_win
         assert [pd.Timestamp(t) for t in fig["range"]] == window
     for trace in after["price"]["traces"]:
         assert trace["y"][0] == 0
-    _no_console_errors(ui)
+    no_console_errors(ui)
 
 
 def test_a_year_of_funding_and_a_month_of_prices_share_the_time_axis(ui):
     """The issue's case: a one-year custom range where funding covers the year and prices one month: both charts
     span the chosen dates (the custom end date is inclusive: the window ends the next midnight)."""
-    _open(ui, "/?symbols=BTC/USDT,ETH/USDT&exchange=binanceusdm&range=custom&start=2025-03-08T00:00Z"
+    open_page(ui, "/?symbols=BTC/USDT,ETH/USDT&exchange=binanceusdm&range=custom&start=2025-03-08T00:00Z"
               "&end=2026-03-07T00:00Z")  # fmt: skip
     figs = [_figure(ui, f"overview-{name}-chart", 2) for name in ("funding", "price")]
     window = _window(ui.driver.current_url)
@@ -101,7 +95,7 @@ def test_auto_funding_basis_annualises_mixed_intervals_and_a_choice_stays_in_the
     """Binance BTC (8 h) with Hyperliquid BTC (1 h), no basis in the link: annualised, and the note says why;
     choosing "per interval" puts it in the link, and the link reopens per interval."""
     path = "/?symbols=BTC/USDT,BTC/USDC:USDC&exchange=binanceusdm,hyperliquid&range=7d&end=2025-06-20T00:00Z"
-    _open(ui, path)
+    open_page(ui, path)
     fig = _figure(ui, "overview-funding-chart", 2)
     assert "annualised" in fig["yTitle"]
     until(lambda: "1 h and 8 h" in ui.find_element("#overview-funding-note").text, timeout=15)
@@ -114,7 +108,7 @@ def test_auto_funding_basis_annualises_mixed_intervals_and_a_choice_stays_in_the
     ui.driver.get("about:blank")
     ui.driver.get(link)
     until(lambda: "per funding interval" in _figure(ui, "overview-funding-chart", 2)["yTitle"], timeout=20)
-    _no_console_errors(ui)
+    no_console_errors(ui)
 
 
 def _overlap(a: list[float], b: list[float]) -> bool:
@@ -126,12 +120,12 @@ def test_colour_bar_clear_of_the_mode_bar_and_date_ticks_apart(ui, size):
     """At 1,366 and 390 px: the anomaly |z| colour bar does not lie under the mode bar, and no two date tick
     labels of the overview and anomaly charts overlap (they did on the phone: "Jun 23, 2025Jun 24, 2025")."""
     ui.driver.set_window_size(*size)
-    _open(ui, "/anomalies?symbols=BTC/USDT&exchange=binanceusdm&range=24h&end=2025-06-20T00:00Z")
-    _traces(ui, "anomalies-scatter")
+    open_page(ui, "/anomalies?symbols=BTC/USDT&exchange=binanceusdm&range=24h&end=2025-06-20T00:00Z")
+    chart_traces(ui, "anomalies-scatter")
     boxes = {"anomalies-scatter": until(lambda: ui.driver.execute_script(_BOXES_JS, "anomalies-scatter"), 10)}
     assert boxes["anomalies-scatter"]["colorbar"] and boxes["anomalies-scatter"]["modebar"]
     assert not _overlap(boxes["anomalies-scatter"]["colorbar"], boxes["anomalies-scatter"]["modebar"])
-    _open(ui, "/?symbols=BTC/USDT,ETH/USDT&exchange=binanceusdm&range=24h&end=2025-06-24T10:00Z")
+    open_page(ui, "/?symbols=BTC/USDT,ETH/USDT&exchange=binanceusdm&range=24h&end=2025-06-24T10:00Z")
     for graph in ("overview-funding-chart", "overview-price-chart"):
         _figure(ui, graph, 2)
         boxes[graph] = ui.driver.execute_script(_BOXES_JS, graph)
@@ -140,4 +134,4 @@ def test_colour_bar_clear_of_the_mode_bar_and_date_ticks_apart(ui, size):
         assert len(ticks) >= 3, (graph, ticks)
         for (text_a, a), (text_b, b) in zip(ticks, ticks[1:], strict=False):
             assert not _overlap(a, b), (graph, text_a, text_b)
-    _no_console_errors(ui)
+    no_console_errors(ui)

@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from app import create_app, with_database
 from app.dashboard import build_dash
 from settings import get_settings
-from tests.test_ui_pages import VIEW_7D, _no_console_errors, _traces
+from tests.ui_helpers import VIEW_7D, chart_traces, no_console_errors
 from tests.web_helpers import PASSWORD, SECRET, add_user, cli
 
 pytestmark = pytest.mark.browser
@@ -55,7 +55,7 @@ def test_sign_in_see_the_overview_manage_a_key_and_sign_out(signed_in_app, artif
     _sign_in(ui, "ana", PASSWORD)
     ui.wait_for_element(".ap-controls", timeout=15)  # back on the overview with its view
     assert "symbols=BTC/USDT,ETH/USDT" in ui.driver.current_url.replace("%2F", "/").replace("%2C", ",")
-    assert len(_traces(ui, "overview-funding-chart")) == 2
+    assert len(chart_traces(ui, "overview-funding-chart")) == 2
     assert ui.find_element("#user-name").text == "ana · admin"
     ui.driver.save_screenshot(str(artifacts_dir / "ui_signed_in_overview.png"))
 
@@ -73,7 +73,7 @@ def test_sign_in_see_the_overview_manage_a_key_and_sign_out(signed_in_app, artif
                              "s.dispatchEvent(new Event('change', {bubbles: true}));")  # fmt: skip
     ui.find_element("#admin-revoke").click()
     assert "revoked" in ui.wait_for_element("#admin-revoked .alert", timeout=10).text
-    _no_console_errors(ui)
+    no_console_errors(ui)
 
     ui.find_element("#sign-out").click()
     ui.wait_for_element("#signin-form", timeout=15)

@@ -1,5 +1,5 @@
 """Browser tests of controls and tables (issue 11, items 14-18): headless Chromium on the dashboard over the bundled
-history (fixtures of ``tests/test_ui_pages.py``). Expected values come from independent SQL or from the page's own
+history (fixtures of ``tests/ui_helpers.py``). Expected values come from independent SQL or from the page's own
 grid rows; downloads land in a directory Chromium is told to use.
 """
 
@@ -18,8 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from sqlalchemy import text
 
-from tests.test_ui_pages import _GRID_JS, _no_console_errors, _open, _traces
-from tests.test_ui_pages import ui as pages_ui  # noqa: F401  (a fixture: pytest finds it by this name)
+from tests.ui_helpers import GRID_JS, chart_traces, no_console_errors, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -43,14 +42,14 @@ return Array.from(cells).filter(c => { const v = c.querySelector('.ag-cell-value
 
 
 @pytest.fixture
-def ui(pages_ui, tmp_path):  # noqa: F811 (the imported fixture, requested by name)
-    """The dashboard in headless Chromium (``ui`` of ``tests/test_ui_pages.py``) recording console warnings and
+def ui(ui, tmp_path):
+    """The dashboard in headless Chromium (``ui`` of ``tests/ui_helpers.py``) recording console warnings and
     saving downloads under ``tmp_path``."""
-    driver = pages_ui.driver
+    driver = ui.driver
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _WARN_HOOK})
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
-    pages_ui.downloads = tmp_path
-    return pages_ui
+    ui.downloads = tmp_path
+    return ui
 
 
 def _click(ui, element) -> None:
@@ -60,7 +59,7 @@ def _click(ui, element) -> None:
 
 
 def _rows(ui, grid_id: str) -> list[dict]:
-    return until(lambda: ui.driver.execute_script(_GRID_JS, grid_id) or None, timeout=15)
+    return until(lambda: ui.driver.execute_script(GRID_JS, grid_id) or None, timeout=15)
 
 
 @pytest.mark.parametrize("size", [WIDE, PHONE], ids=["1440px", "phone"])
@@ -69,18 +68,18 @@ def test_table_values_are_whole_and_ag_grid_does_not_warn(ui, path, grid_id, siz
     """Every rendered cell shows its whole value at 1,440 px and on a phone (the grid scrolls sideways there; no
     "2026-03-0…"), and no AG Grid warning (#29: sizing columns of a hidden grid) reaches the console."""
     ui.driver.set_window_size(*size)
-    _open(ui, path)
+    open_page(ui, path)
     _rows(ui, grid_id)
     time.sleep(0.5)  # let the grid lay its columns out
     assert ui.driver.execute_script(_TRUNCATED_JS, grid_id) == []
     warnings = ui.driver.execute_script("return window.__warnings")
     assert [w for w in warnings if "AG Grid" in w] == []
-    _no_console_errors(ui)
+    no_console_errors(ui)
 
 
 def test_comparison_sort_is_kept_in_the_link(ui):
     """Sorting the comparison table by a column puts ``sort=`` in the link; opening that link sorts the same way."""
-    _open(ui, f"/{VIEW}")
+    open_page(ui, f"/{VIEW}")
     _rows(ui, "overview-table")
     header = ui.driver.find_element(By.CSS_SELECTOR, '#overview-table .ag-header-cell[col-id="last_price"]')
     _click(ui, header.find_element(By.CSS_SELECTOR, ".ag-header-cell-label"))  # ascending
@@ -102,19 +101,19 @@ def test_comparison_sort_is_kept_in_the_link(ui):
 
 def test_a_link_with_unknown_values_says_what_was_ignored(ui):
     """``symbols=FOO,BTC`` names FOO as without data; ``metric=bogus`` is reported, like a bad ``min_z``."""
-    _open(ui, "/?symbols=FOO/USDT,BTC/USDT&exchange=binanceusdm&range=24h&end=2025-06-20T00:00Z")
+    open_page(ui, "/?symbols=FOO/USDT,BTC/USDT&exchange=binanceusdm&range=24h&end=2025-06-20T00:00Z")
     note = ui.wait_for_element("#overview-unknown .alert", timeout=20)
     assert "symbol FOO/USDT" in note.text and "BTC/USDT" not in note.text
-    _open(ui, "/anomalies?symbols=BTC/USDT&metric=bogus,premium")
+    open_page(ui, "/anomalies?symbols=BTC/USDT&metric=bogus,premium")
     problems = ui.wait_for_element(".ap-problems", timeout=10)
     assert "metric 'bogus' is not one of" in problems.text
-    _no_console_errors(ui)
+    no_console_errors(ui)
 
 
 def test_pickers_show_ten_options_and_the_date_picker_opens_where_data_ends(ui, recorded_engine):
     """An open symbol picker shows at least 8 options at once; the date picker is bounded to the days with data and
     opens on the month where it ends; "custom" without dates says the last 24 h are shown meanwhile."""
-    _open(ui, f"/{VIEW}")
+    open_page(ui, f"/{VIEW}")
     _rows(ui, "overview-table")
     _click(ui, ui.find_element("#overview-symbols"))
     options = until(lambda: ui.driver.find_elements(By.CSS_SELECTOR, "[role=option]") or None, timeout=10)
@@ -145,14 +144,14 @@ def _downloaded(ui, name: str) -> list[dict]:
 
 def test_tables_and_charts_download_as_csv(ui):
     """The comparison table downloads its rows as shown; the funding chart its plotted points with the unit."""
-    _open(ui, f"/{VIEW}")
+    open_page(ui, f"/{VIEW}")
     rows = _rows(ui, "overview-table")
     _click(ui, ui.find_element("#overview-table-csv"))
     table = _downloaded(ui, "alphapulse-comparison.csv")
     assert [r["Symbol"] for r in table] == [r["symbol"] for r in rows]
     assert [float(r["Last price"]) for r in table] == [r["last_price"] for r in rows]
 
-    traces = _traces(ui, "overview-funding-chart")
+    traces = chart_traces(ui, "overview-funding-chart")
     _click(ui, ui.find_element("#overview-funding-chart-csv"))
     points = _downloaded(ui, "alphapulse-funding.csv")
     value = next(k for k in points[0] if k.startswith("value ("))
@@ -162,4 +161,4 @@ def test_tables_and_charts_download_as_csv(ui):
         listed = {(p["time_utc"], float(p[value])) for p in points if p["series"] == trace["name"]}
         # the CSV keeps 15 significant digits (app.serialize.tidy_floats), the chart holds the float as computed
         assert sorted({y for _, y in listed}) == pytest.approx(sorted({y for _, y in plotted}), rel=1e-13)
-    _no_console_errors(ui)
+    no_console_errors(ui)

@@ -1,6 +1,6 @@
 """Browser test of the dark theme (issue 11, item 19): follows the system setting, switchable, kept in a cookie
 across reloads, charts themed to match (headless Chromium over the bundled history, fixtures of
-``tests/test_ui_pages.py``)."""
+``tests/ui_helpers.py``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from dash.testing.wait import until
 
 from app.figures.colours import series_colour
 from app.figures.theme import DARK_BACKGROUND
-from tests.test_ui_pages import _no_console_errors, _open
-from tests.test_ui_pages import ui as pages_ui  # noqa: F401  (a fixture: pytest finds it by this name)
+from tests.ui_helpers import no_console_errors, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -23,11 +22,6 @@ return {paper: el._fullLayout.paper_bgcolor,
         colours: el._fullData.filter(t => t.meta).map(t => [t.meta.exchange, t.meta.symbol, t.line.color])};
 """
 
-
-@pytest.fixture
-def ui(pages_ui):  # noqa: F811 (the imported fixture, requested by name)
-    """The dashboard in headless Chromium over the bundled history (``ui`` of ``tests/test_ui_pages.py``)."""
-    return pages_ui
 
 
 def _theme(ui) -> str | None:
@@ -43,7 +37,7 @@ def _chart(ui, dark: bool) -> dict:
 def test_dark_theme_switches_themes_the_charts_and_survives_a_reload(ui):
     ui.driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
                               {"features": [{"name": "prefers-color-scheme", "value": "light"}]})  # fmt: skip
-    _open(ui, VIEW)
+    open_page(ui, VIEW)
     until(lambda: _theme(ui) == "light", timeout=10)
     light = _chart(ui, dark=False)
     ui.find_element("#theme-toggle").click()
@@ -60,13 +54,13 @@ def test_dark_theme_switches_themes_the_charts_and_survives_a_reload(ui):
     ui.wait_for_element(".ap-controls", timeout=15)
     until(lambda: _theme(ui) == "dark", timeout=10)
     _chart(ui, dark=True)
-    _no_console_errors(ui)
+    no_console_errors(ui)
 
 
 def test_without_a_choice_the_theme_follows_the_system(ui):
     ui.driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
                               {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})  # fmt: skip
-    _open(ui, VIEW)
+    open_page(ui, VIEW)
     until(lambda: _theme(ui) == "dark", timeout=10)
     _chart(ui, dark=True)
     assert ui.find_element("#theme-toggle").text == "Light"
