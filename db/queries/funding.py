@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Table, text
 from db.queries.common import align_range, check_range, fetch_frame, pair_params, resolve_bucket
 from db.queries.pairs import all_pairs
 from db.schema import FUNDING_ROLLUPS
+from db.summaries import HORIZON_SQL
 
 
 def _funding_rollup_for(width: timedelta) -> tuple[timedelta, Table] | None:
@@ -32,14 +33,25 @@ _RAW_BUCKETS_SQL = """
       AND f.time >= :start AND f.time < :end
     GROUP BY 1 ORDER BY 1"""
 
-#: Rows of one series of a funding rollup whose rows are the buckets (``{table}``: ``funding_rates_15m`` for
-#: 15-minute buckets, ``funding_rates_1h`` for hourly ones).
-_ROLLUP_ROWS_SQL = """
+#: The rollup rows of one series (``{table}``, buckets of ``{table_width}``) in ``[start, end)``: for predicted
+#: series the stored rollup rows before the rollup horizon (``hz.until``, ``db.writes.rollups``: later hours are
+#: rolled up when they close) and the same aggregate of the raw rows from it on (an hour or so of rows per pair).
+_ROLLUP_SOURCE_SQL = """
     SELECT r.time, r.funding_rate, r.funding_interval_hours, r.rows
     FROM {table} r
     WHERE r.exchange = p.exchange AND r.symbol = p.symbol AND r.settled = s.settled
-      AND r.time >= :start AND r.time < :end
-    ORDER BY r.time"""
+      AND r.time >= :start AND r.time < :end AND (s.settled OR r.time < hz.until)
+    UNION ALL
+    SELECT time_bucket({table_width}, f.time), avg(f.funding_rate), last(f.funding_interval_hours, f.time), count(*)
+    FROM funding_rates f
+    WHERE NOT s.settled AND f.exchange = p.exchange AND f.symbol = p.symbol AND NOT f.settled
+      AND f.time >= :start AND f.time >= hz.until AND f.time < :end
+    GROUP BY 1"""
+
+#: Rows of one series of a funding rollup whose rows are the buckets (15-minute buckets from ``funding_rates_15m``,
+#: hourly ones from ``funding_rates_1h``).
+_ROLLUP_ROWS_SQL = """
+    SELECT r.time, r.funding_rate, r.funding_interval_hours, r.rows FROM ({source}) r ORDER BY r.time"""
 
 #: Rollup rows of one series aggregated into wider buckets: mean = ``sum(mean × rows) / sum(rows)`` (the mean of the
 #: bucket's raw rows; sums in time order), interval of the last rollup row's last row, rows summed.
@@ -47,18 +59,17 @@ _ROLLUP_BUCKETS_SQL = """
     SELECT time_bucket(:width, r.time) AS time,
            sum(r.funding_rate * r.rows ORDER BY r.time) / sum(r.rows ORDER BY r.time) AS funding_rate,
            last(r.funding_interval_hours, r.time) AS funding_interval_hours, sum(r.rows ORDER BY r.time) AS rows
-    FROM {table} r
-    WHERE r.exchange = p.exchange AND r.symbol = p.symbol AND r.settled = s.settled
-      AND r.time >= :start AND r.time < :end
+    FROM ({source}) r
     GROUP BY 1 ORDER BY 1"""
 
 #: Every series of ``:exchanges`` x ``:symbols`` x settled flag in one statement: a pair with a row of the rollup
-#: ``{table}`` in ``[start, end)`` is read from the rollup (``{rollup}``), any other from raw rows; the branch not
-#: taken is skipped at run time (one-time filter). One round trip instead of a rollup read and a raw read, each
-#: planned over the range's chunks.
+#: ``{table}`` in ``[start, end)`` is read from the rollup (``{rollup}``, raw rows from the horizon on), any other
+#: from raw rows; the branch not taken is skipped at run time (one-time filter). One round trip instead of a rollup
+#: read and a raw read, each planned over the range's chunks.
 _FUNDING_SERIES_SQL = """
 SELECT b.time, p.exchange, p.symbol, s.settled, b.funding_rate, b.funding_interval_hours, b.rows
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
+CROSS JOIN (SELECT {horizon} AS until) hz
 CROSS JOIN LATERAL (
     SELECT EXISTS (SELECT 1 FROM {table} r WHERE r.exchange = p.exchange AND r.symbol = p.symbol
                      AND r.time >= :start AND r.time < :end) AS rolled) h
@@ -90,7 +101,10 @@ def _funding_stmt(pairs: Sequence[tuple[str, str]], start, end, width: timedelta
     else:
         table_width, table = rollup
         read = _ROLLUP_ROWS_SQL if width == table_width else _ROLLUP_BUCKETS_SQL
-        sql = _FUNDING_SERIES_SQL.format(table=table.name, rollup=read.format(table=table.name), raw=_RAW_BUCKETS_SQL)
+        seconds = int(table_width.total_seconds())
+        source = _ROLLUP_SOURCE_SQL.format(table=table.name, table_width=f"'{seconds} seconds'")
+        sql = _FUNDING_SERIES_SQL.format(table=table.name, rollup=read.format(source=source), raw=_RAW_BUCKETS_SQL,
+                                         horizon=HORIZON_SQL)
     return text(sql).bindparams(**pair_params(pairs), width=width, start=start, end=end)
 
 
@@ -113,8 +127,9 @@ def funding_series(
 
     Source: 15-minute buckets are the rows of ``funding_rates_15m``, buckets of 1 hour and more are aggregated
     from ``funding_rates_1h`` (rollups ingest maintains, :data:`~db.schema.FUNDING_ROLLUPS`; same values as from
-    the raw rows: a rollup row keeps its bucket's mean and row count); raw ``funding_rates`` rows are read for
-    finer buckets and for pairs with no rollup row in the range.
+    the raw rows: a rollup row keeps its bucket's mean and row count), the hours of predicted rows not yet rolled
+    up (from the rollup horizon on, ``db.writes.rollups``) from their raw rows alike; raw ``funding_rates`` rows are
+    read for finer buckets and for pairs with no rollup row in the range.
     """
     check_range(start, end)
     width = resolve_bucket(start, end, bucket)
