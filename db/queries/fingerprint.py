@@ -17,7 +17,8 @@ instead of 215 k raw rows per table; ~5 ms instead of ~100 ms):
   rolled up when it closes; the charts read them raw). An upsert sets ``received_at`` to ``now()`` on every change.
 
 Why that is sufficient: ``db.writes`` keeps the rollups in the transaction of every write (``write_funding``,
-``write_candles``; the predicted funding rows from the rollup horizon on are counted raw, above): a bucket receiving a new raw row gets its rollup row inserted, or updated when a value
+``write_candles``; the predicted funding rows from the rollup horizon on are counted raw, above): a bucket
+receiving a new raw row gets its rollup row inserted, or updated when a value
 changed (funding: ``rows`` always changes); an update rewrites ``updated_at`` / ``received_at`` with ``now()``
 only when a value differs (``IS DISTINCT FROM``), and retention drops rollup chunks like raw ones (rows: count
 falls). So every change of a value the chart draws from a rollup row changes the count, ``rows`` or the row's
