@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from db.writes import write_funding
 from db.writes.common import FUNDING_COLUMNS
+from db.writes.rollups import close_funding_rollups
 
 _NEWEST_SETTLED = """SELECT exchange, symbol, funding_rate, funding_interval_hours FROM funding_newest
 WHERE settled ORDER BY exchange, symbol"""
@@ -37,13 +38,25 @@ def snapshot_minutes(engine, minutes: int) -> list[pd.DataFrame]:
 
 def bench_writes(engine, minutes: int, goal_ms: float, log) -> None:
     """Write and time ``minutes`` snapshots (:func:`snapshot_minutes`) one by one as ingest writes them (one
-    ``write_funding`` call and transaction each); prints p50/p95 ms."""
+    ``write_funding`` call and transaction each): the minute's write, and apart from it the close of the rollups
+    (``db.writes.rollups``) that the first minute of each hour brings (``write_funding`` runs it right after the
+    minute's commit, in a transaction of its own); prints p50/p95 ms of each and of the two together."""
     frames = snapshot_minutes(engine, minutes)
-    times = []
+    times, closes, totals = [], [], []
     for frame in frames:
         t0 = time.perf_counter()
-        write_funding(engine, frame)
-        times.append((time.perf_counter() - t0) * 1000)
+        result = write_funding(engine, frame, close=False)
+        t1 = time.perf_counter()
+        if result.closable:
+            close_funding_rollups(engine)
+            closes.append((time.perf_counter() - t1) * 1000)
+        times.append((t1 - t0) * 1000)
+        totals.append((time.perf_counter() - t0) * 1000)
     log(f"write one all-market snapshot ({len(frames[0]):,} rows, derived predicted, "
         f"{frames[0]['time'].iloc[0]:%Y-%m-%d %H:%M} UTC on, write_funding): p50 {statistics.median(times):.1f} ms, "
         f"p95 {np.percentile(times, 95):.1f} ms over {len(times)} minutes (goal p95 <= {goal_ms:g} ms)")
+    if closes:
+        log(f"  close of the hour's rollups (close_funding_rollups, first minute of each hour): "
+            f"p50 {statistics.median(closes):.1f} ms, max {max(closes):.1f} ms over {len(closes)} closes; "
+            f"minute write + close: p50 {statistics.median(totals):.1f} ms, p95 {np.percentile(totals, 95):.1f} ms, "
+            f"max {max(totals):.1f} ms")

@@ -33,6 +33,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    text,
 )
 
 from db.schema import metadata
@@ -68,6 +69,25 @@ open_interest_newest = Table(
     PrimaryKeyConstraint("exchange", "symbol"),
     comment="Newest open-interest notional per exchange + symbol, kept by ingest (db.writes)",
 )
+
+
+funding_rollup_horizon = Table(
+    "funding_rollup_horizon",
+    metadata,
+    Column("id", Boolean, nullable=False, server_default=text("true"), comment="always true: one row"),
+    Column("predicted_until", DateTime(timezone=True), nullable=False,
+           comment="UTC hour start: predicted funding_rates rows before it are in funding_rates_15m/_1h, "
+                   "rows at or after it not yet"),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("id", name="one_row"),
+    comment="How far the funding rollups hold the predicted (live) rows, kept by ingest (db.writes.rollups)",
+)
+"""``funding_rollup_horizon`` (revision ``mr8_02``): the live minute write leaves the 15-minute and hourly rollup
+rows of predicted snapshots to the close of their hour (``db.writes.rollups``); the funding reads take rollup rows
+before ``predicted_until`` and raw rows from it on. No row means ``-infinity`` (no predicted row rolled up yet)."""
+
+#: The rollup horizon as an SQL expression (``-infinity`` without a row).
+HORIZON_SQL = "COALESCE((SELECT predicted_until FROM funding_rollup_horizon), '-infinity')"
 
 
 def _settled_rollup(name: str, period: str) -> Table:
@@ -118,4 +138,5 @@ SETTLED_ROLLUPS: dict[timedelta, Table] = {timedelta(hours=1): funding_settled_1
                                            timedelta(hours=8): funding_settled_8h,
                                            timedelta(days=1): funding_settled_1d}
 
-SUMMARY_TABLES: tuple[Table, ...] = (funding_newest, open_interest_newest, *SETTLED_ROLLUPS.values())
+SUMMARY_TABLES: tuple[Table, ...] = (funding_newest, open_interest_newest, *SETTLED_ROLLUPS.values(),
+                                     funding_rollup_horizon)

@@ -19,6 +19,7 @@ from db import queries
 from db.engine import make_engine
 from db.schema import FUNDING_ROLLUPS
 from db.writes import write_funding
+from db.writes.rollups import close_funding_rollups
 from ingest.recorded import read_funding, read_klines_1m
 from tests.conftest import alembic_config
 
@@ -38,7 +39,7 @@ BUCKET_START = {
 #: ORDER BY time DESC.
 INDEPENDENT = """
 WITH h AS (SELECT ({bucket}) AT TIME ZONE 'UTC' AS bucket, *
-           FROM (SELECT time AT TIME ZONE 'UTC' AS ts, * FROM funding_rates) r),
+           FROM (SELECT time AT TIME ZONE 'UTC' AS ts, * FROM funding_rates WHERE {rolled}) r),
 agg AS (SELECT exchange, symbol, settled, bucket, avg(funding_rate) AS funding_rate, count(*) AS rows
         FROM h GROUP BY 1, 2, 3, 4),
 lst AS (SELECT DISTINCT ON (exchange, symbol, settled, bucket) exchange, symbol, settled, bucket,
@@ -60,14 +61,19 @@ def _read(conn, sql: str, **params) -> pd.DataFrame:
     return frame.sort_values(KEY, ignore_index=True)
 
 
+#: The raw rows the rollups hold: settled ones, and predicted ones before the rollup horizon (db.writes.rollups: the
+#: hours from it on are rolled up when they close).
+ROLLED = "settled OR time < COALESCE((SELECT predicted_until FROM funding_rollup_horizon), '-infinity')"
+
+
 def assert_rollups_match_raw(engine, tables: tuple[str, ...] = ROLLUP_TABLES) -> dict[str, int]:
-    """Each of ``tables`` holds exactly the rows :data:`INDEPENDENT` computes with its :data:`BUCKET_START`;
-    returns their number per table."""
+    """Each of ``tables`` holds exactly the rows :data:`INDEPENDENT` computes with its :data:`BUCKET_START` over
+    the rows :data:`ROLLED`; returns their number per table."""
     counts = {}
     with engine.connect() as conn:
         conn.execute(text("SET TIME ZONE 'UTC'"))
         for table in tables:
-            want = _read(conn, INDEPENDENT.format(bucket=BUCKET_START[table]))
+            want = _read(conn, INDEPENDENT.format(bucket=BUCKET_START[table], rolled=ROLLED))
             got = _read(conn, STORED.format(table=table))
             assert len(got) == len(want), table
             pd.testing.assert_frame_equal(got[KEY], want[KEY])
@@ -113,12 +119,16 @@ def test_write_funding_maintains_rollups_incrementally_and_replay_writes_nothing
     first = write_funding(clean_db, pd.concat([settled, snaps.iloc[:cut]], ignore_index=True))
     assert first.written == len(settled) + cut and first.rollups > 0
     assert_rollups_match_raw(clean_db)
+    # Each write leaves the predicted rows of its newest hour to the close of that hour (the first write of a newer
+    # hour), which writes the rollup rows of every bucket in between.
+    lo, hi = snaps["time"].iloc[cut - 1].floor("1h"), snaps["time"].iloc[-1].floor("1h")
     second = write_funding(clean_db, snaps.iloc[cut:])
-    # Rollup rows inserted or changed: every bucket of each rollup width that holds rows of the second batch (the
-    # first batch's buckets before the cut are recomputed unchanged, so not rewritten).
-    buckets = sum(snaps["time"].iloc[cut:].dt.floor(width).nunique() for width in FUNDING_ROLLUPS)
-    assert second.written == len(snaps) - cut and second.rollups == buckets
+    closed = snaps["time"][(snaps["time"] >= lo) & (snaps["time"] < hi)]
+    buckets = sum(closed.dt.floor(width).nunique() for width in FUNDING_ROLLUPS)
+    assert second.written == len(snaps) - cut and second.rollups == buckets > 0
     assert_rollups_match_raw(clean_db)
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT predicted_until FROM funding_rollup_horizon")).scalar() == hi
     replay = write_funding(clean_db, pd.concat([settled, snaps], ignore_index=True))
     assert (replay.written, replay.rollups) == (0, 0)
     # A settled rate gaining its mark price later changes its bucket's row in each rollup (the last row's mark price).
@@ -197,8 +207,11 @@ def test_funding_series_15m_reads_the_15m_rollup_and_equals_raw_time_buckets(cle
     np.testing.assert_allclose(got["funding_rate"], want["rate"].astype(float), rtol=1e-12)
     np.testing.assert_array_equal(got["funding_interval_hours"], want["interval"].astype(float))
     np.testing.assert_array_equal(got["rows"], want["rows"])
+    # The rows before the rollup horizon are read from the rollup, the open hour's from their raw rows.
     with clean_db.begin() as conn:
-        conn.execute(text("DELETE FROM funding_rates"))
+        assert conn.execute(text(f"SELECT count(*) FROM funding_rates WHERE NOT ({ROLLED}) AND time < :hi"),
+                            {"hi": hi}).scalar() > 0  # fmt: skip
+        conn.execute(text(f"DELETE FROM funding_rates WHERE {ROLLED}"))
     with clean_db.connect() as conn:
         again = queries.funding_series(conn, [EXCHANGE], symbols, start, end, width)
     pd.testing.assert_frame_equal(again, got)
@@ -321,3 +334,31 @@ def test_migration_0004_fills_15m_candle_rollups_from_stored_rows_and_downgrade_
         assert counts == {"1m": len(rows)}
     finally:
         eng.dispose()
+
+
+def test_reads_of_predicted_rows_do_not_depend_on_the_close(clean_db):
+    """Per-minute snapshots written without the close (their hours wait from the rollup horizon on) read the same
+    before and after it: before, from raw rows; after, from the rollups before the horizon and raw rows of the open
+    hour. A corrected snapshot of the open hour changes the fingerprint (it is not in any rollup row)."""
+    snaps = predicted_snapshots("BTC/USDT:USDT", hours=5)
+    pair = ([EXCHANGE], ["BTC/USDT:USDT"])
+    first = write_funding(clean_db, snaps, close=False)
+    assert first.closable and first.rollups == 0 and first.written == len(snaps)
+    start, end = snaps["time"].min().to_pydatetime(), snaps["time"].max().to_pydatetime() + timedelta(minutes=1)
+    widths = (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=4))
+    with clean_db.connect() as conn:
+        before = {w: queries.funding_series(conn, *pair, start, end, w) for w in widths}
+    assert all(frame["rows"].sum() == len(snaps) for frame in before.values())
+    assert close_funding_rollups(clean_db) > 0 and close_funding_rollups(clean_db) == 0
+    assert_rollups_match_raw(clean_db)
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM funding_rates_15m")).scalar() > 0
+        for width, frame in before.items():
+            pd.testing.assert_frame_equal(queries.funding_series(conn, *pair, start, end, width), frame,
+                                          check_exact=False, rtol=1e-12)  # fmt: skip
+        version = queries.window_fingerprint(conn, *pair, start, end, ("funding_rates",), widths[0])
+    fix = snaps.tail(1).assign(funding_rate=snaps["funding_rate"].iloc[-1] + 1e-6)
+    assert write_funding(clean_db, fix).written == 1
+    with clean_db.connect() as conn:
+        assert queries.window_fingerprint(conn, *pair, start, end, ("funding_rates",), widths[0]) != version
+    assert_rollups_match_raw(clean_db)

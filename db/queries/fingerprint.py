@@ -12,10 +12,13 @@ rows in the buckets the chart draws (``align_range``), not over the raw rows (a 
 instead of 215 k raw rows per table; ~5 ms instead of ~100 ms):
 
 * ``[rollup rows, sum of rows, sum of the epoch of updated_at]`` for funding, ``[rollup candles, sum of the epoch
-  of received_at]`` for prices (sums as exact ``numeric``, in text).
+  of received_at]`` for prices (sums as exact ``numeric``, in text); funding adds ``[raw rows, sum of the epoch of
+  received_at]`` of the predicted rows from the rollup horizon on (``db.writes.rollups``: the live hour's rows,
+  rolled up when it closes; the charts read them raw). An upsert sets ``received_at`` to ``now()`` on every change.
 
 Why that is sufficient: ``db.writes`` keeps the rollups in the transaction of every write (``write_funding``,
-``write_candles``): a bucket receiving a new raw row gets its rollup row inserted, or updated when a value
+``write_candles``; the predicted funding rows from the rollup horizon on are counted raw, above): a bucket
+receiving a new raw row gets its rollup row inserted, or updated when a value
 changed (funding: ``rows`` always changes); an update rewrites ``updated_at`` / ``received_at`` with ``now()``
 only when a value differs (``IS DISTINCT FROM``), and retention drops rollup chunks like raw ones (rows: count
 falls). So every change of a value the chart draws from a rollup row changes the count, ``rows`` or the row's
@@ -45,9 +48,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Table, extract, func, select
+from sqlalchemy import Connection, Table, extract, func, or_, select, true
 
 from db.queries.common import CANDLE_TIMEFRAMES, align_range, check_range, choose_bucket, pair_filters
+from db.queries.funding import rollup_horizon
 from db.schema import FUNDING_ROLLUPS, anomalies, funding_rates, prices, system_metrics
 
 #: Candle rollup timeframes ``db.writes`` keeps from 1-minute candles (``db.writes.candles.ROLLUP_WIDTHS``).
@@ -64,15 +68,24 @@ def _tiling(widths: dict[str, timedelta], bucket: timedelta) -> str:
 
 
 def _funding_version(conn: Connection, name: str, pairs: tuple, lo: datetime, hi: datetime, end: datetime):
-    """``([rollup rows, sum of rows, sum of epoch(updated_at) as text], newest bucket start before end)`` of the
-    funding rollup ``name``'s rows of ``pairs`` (exchanges, symbols) in ``[lo, hi)``."""
+    """``([rollup rows, sum of rows, sum of epoch(updated_at) as text, raw rows, sum of epoch(received_at) as text],
+    newest bucket start before end)`` of the funding rollup ``name``'s rows of ``pairs`` (exchanges, symbols) in
+    ``[lo, hi)`` (predicted ones before the rollup horizon) and of the predicted raw rows from the horizon on
+    (not yet rolled up, ``db.writes.rollups``: the charts read them raw)."""
     table = _FUNDING_TABLES[name]
-    r = table.c
-    n, rows, stamps, last = conn.execute(select(
-        func.count(), func.sum(r.rows), func.sum(extract("epoch", r.updated_at)),
-        func.max(r.time).filter(r.time < end),
-    ).where(*pair_filters(table, *pairs), r.time >= lo, r.time < hi)).one()  # fmt: skip
-    return [int(n), int(rows or 0), str(stamps or 0)], last
+    r, f = table.c, funding_rates.c
+    horizon = rollup_horizon(conn)
+    tail = lo if horizon is None else max(lo, horizon)  # a bound value: the planner excludes the chunks before it
+    rolled = select(
+        func.count().label("n"), func.sum(r.rows).label("rows"), func.sum(extract("epoch", r.updated_at)).label("s"),
+        func.max(r.time).filter(r.time < end).label("last"),
+    ).where(*pair_filters(table, *pairs), r.time >= lo, r.time < hi, or_(r.settled, r.time < tail)).subquery()
+    raw = select(func.count().label("n"), func.sum(extract("epoch", f.received_at)).label("s")).where(
+        *pair_filters(funding_rates, *pairs), ~f.settled, f.time >= tail, f.time < hi).subquery()
+    n, rows, stamps, last, raw_n, raw_stamps = conn.execute(
+        select(rolled.c.n, rolled.c.rows, rolled.c.s, rolled.c.last, raw.c.n, raw.c.s).select_from(
+            rolled.join(raw, true()))).one()  # fmt: skip
+    return [int(n), int(rows or 0), str(stamps or 0), int(raw_n), str(raw_stamps or 0)], last
 
 
 def _candle_version(conn: Connection, timeframe: str, pairs: tuple, lo: datetime, hi: datetime, end: datetime):

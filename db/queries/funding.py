@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import Connection, Table, select, text
 
 from db.queries.common import align_range, check_range, fetch_frame, pair_params, resolve_bucket
 from db.queries.pairs import all_pairs
 from db.schema import FUNDING_ROLLUPS
+from db.summaries import funding_rollup_horizon
 
 
 def _funding_rollup_for(width: timedelta) -> tuple[timedelta, Table] | None:
@@ -32,14 +33,26 @@ _RAW_BUCKETS_SQL = """
       AND f.time >= :start AND f.time < :end
     GROUP BY 1 ORDER BY 1"""
 
-#: Rows of one series of a funding rollup whose rows are the buckets (``{table}``: ``funding_rates_15m`` for
-#: 15-minute buckets, ``funding_rates_1h`` for hourly ones).
-_ROLLUP_ROWS_SQL = """
+#: The rollup rows of one series (``{table}``, buckets of ``{table_width}``) in ``[start, end)``: for predicted
+#: series the stored rollup rows before ``:tail_start`` (the rollup horizon, ``db.writes.rollups``: later hours are
+#: rolled up when they close; or ``start``) and the same aggregate of the raw rows from it on (an hour or so of
+#: rows per pair; a bound parameter, so the planner excludes the chunks before it).
+_ROLLUP_SOURCE_SQL = """
     SELECT r.time, r.funding_rate, r.funding_interval_hours, r.rows
     FROM {table} r
     WHERE r.exchange = p.exchange AND r.symbol = p.symbol AND r.settled = s.settled
-      AND r.time >= :start AND r.time < :end
-    ORDER BY r.time"""
+      AND r.time >= :start AND r.time < :end AND (s.settled OR r.time < :tail_start)
+    UNION ALL
+    SELECT time_bucket({table_width}, f.time), avg(f.funding_rate), last(f.funding_interval_hours, f.time), count(*)
+    FROM funding_rates f
+    WHERE NOT s.settled AND f.exchange = p.exchange AND f.symbol = p.symbol AND NOT f.settled
+      AND f.time >= :tail_start AND f.time < :end
+    GROUP BY 1"""
+
+#: Rows of one series of a funding rollup whose rows are the buckets (15-minute buckets from ``funding_rates_15m``,
+#: hourly ones from ``funding_rates_1h``).
+_ROLLUP_ROWS_SQL = """
+    SELECT r.time, r.funding_rate, r.funding_interval_hours, r.rows FROM ({source}) r ORDER BY r.time"""
 
 #: Rollup rows of one series aggregated into wider buckets: mean = ``sum(mean × rows) / sum(rows)`` (the mean of the
 #: bucket's raw rows; sums in time order), interval of the last rollup row's last row, rows summed.
@@ -47,15 +60,13 @@ _ROLLUP_BUCKETS_SQL = """
     SELECT time_bucket(:width, r.time) AS time,
            sum(r.funding_rate * r.rows ORDER BY r.time) / sum(r.rows ORDER BY r.time) AS funding_rate,
            last(r.funding_interval_hours, r.time) AS funding_interval_hours, sum(r.rows ORDER BY r.time) AS rows
-    FROM {table} r
-    WHERE r.exchange = p.exchange AND r.symbol = p.symbol AND r.settled = s.settled
-      AND r.time >= :start AND r.time < :end
+    FROM ({source}) r
     GROUP BY 1 ORDER BY 1"""
 
 #: Every series of ``:exchanges`` x ``:symbols`` x settled flag in one statement: a pair with a row of the rollup
-#: ``{table}`` in ``[start, end)`` is read from the rollup (``{rollup}``), any other from raw rows; the branch not
-#: taken is skipped at run time (one-time filter). One round trip instead of a rollup read and a raw read, each
-#: planned over the range's chunks.
+#: ``{table}`` in ``[start, end)`` is read from the rollup (``{rollup}``, raw rows from the horizon on), any other
+#: from raw rows; the branch not taken is skipped at run time (one-time filter). One round trip instead of a rollup
+#: read and a raw read, each planned over the range's chunks.
 _FUNDING_SERIES_SQL = """
 SELECT b.time, p.exchange, p.symbol, s.settled, b.funding_rate, b.funding_interval_hours, b.rows
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
@@ -80,18 +91,27 @@ ORDER BY p.exchange, p.symbol, s.settled, b.time
 """
 
 
-def _funding_stmt(pairs: Sequence[tuple[str, str]], start, end, width: timedelta):
+def rollup_horizon(conn: Connection) -> datetime | None:
+    """The funding rollups' horizon for predicted rows (``funding_rollup_horizon``, ``db.writes.rollups``: UTC; rows
+    before it are in the rollups, rows from it on not yet), None when none is stored (none rolled up)."""
+    return conn.execute(select(funding_rollup_horizon.c.predicted_until)).scalar()
+
+
+def _funding_stmt(conn: Connection, pairs: Sequence[tuple[str, str]], start, end, width: timedelta):
     """The statement of :func:`funding_series`: :data:`_FUNDING_SERIES_SQL` over the coarsest rollup tiling
-    ``width`` (:func:`_funding_rollup_for`; its rows as they are when they are the buckets), else
-    :data:`_FUNDING_RAW_SQL`."""
+    ``width`` (:func:`_funding_rollup_for`; its rows as they are when they are the buckets; predicted rows from the
+    :func:`rollup_horizon` on from raw rows), else :data:`_FUNDING_RAW_SQL`."""
     rollup = _funding_rollup_for(width)
     if rollup is None:
-        sql = _FUNDING_RAW_SQL
-    else:
-        table_width, table = rollup
-        read = _ROLLUP_ROWS_SQL if width == table_width else _ROLLUP_BUCKETS_SQL
-        sql = _FUNDING_SERIES_SQL.format(table=table.name, rollup=read.format(table=table.name), raw=_RAW_BUCKETS_SQL)
-    return text(sql).bindparams(**pair_params(pairs), width=width, start=start, end=end)
+        return text(_FUNDING_RAW_SQL).bindparams(**pair_params(pairs), width=width, start=start, end=end)
+    table_width, table = rollup
+    read = _ROLLUP_ROWS_SQL if width == table_width else _ROLLUP_BUCKETS_SQL
+    seconds = int(table_width.total_seconds())
+    source = _ROLLUP_SOURCE_SQL.format(table=table.name, table_width=f"'{seconds} seconds'")
+    sql = _FUNDING_SERIES_SQL.format(table=table.name, rollup=read.format(source=source), raw=_RAW_BUCKETS_SQL)
+    horizon = rollup_horizon(conn)
+    tail_start = start if horizon is None else max(start, horizon)
+    return text(sql).bindparams(**pair_params(pairs), width=width, start=start, end=end, tail_start=tail_start)
 
 
 def funding_series(
@@ -113,14 +133,15 @@ def funding_series(
 
     Source: 15-minute buckets are the rows of ``funding_rates_15m``, buckets of 1 hour and more are aggregated
     from ``funding_rates_1h`` (rollups ingest maintains, :data:`~db.schema.FUNDING_ROLLUPS`; same values as from
-    the raw rows: a rollup row keeps its bucket's mean and row count); raw ``funding_rates`` rows are read for
-    finer buckets and for pairs with no rollup row in the range.
+    the raw rows: a rollup row keeps its bucket's mean and row count), the hours of predicted rows not yet rolled
+    up (from the rollup horizon on, ``db.writes.rollups``) from their raw rows alike; raw ``funding_rates`` rows are
+    read for finer buckets and for pairs with no rollup row in the range.
     """
     check_range(start, end)
     width = resolve_bucket(start, end, bucket)
     start, end = align_range(start, end, width)
     pairs = all_pairs(conn, exchanges, symbols)
-    frame = fetch_frame(conn, _funding_stmt(pairs, start, end, width), ["time"])
+    frame = fetch_frame(conn, _funding_stmt(conn, pairs, start, end, width), ["time"])
     for col in ("funding_rate", "funding_interval_hours"):
         frame[col] = frame[col].astype("float64")
     frame["rows"] = frame["rows"].astype("int64")

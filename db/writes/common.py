@@ -36,11 +36,14 @@ STAGE_TYPES = {prices.name: CANDLE_TYPES, funding_rates.name: FUNDING_TYPES, sys
 class WriteResult:
     """``written``: rows inserted or changed in the target; ``received``: rows in the batch;
     ``rollups``: rollup rows inserted or updated (candles: :data:`ROLLUP_TIMEFRAMES` candles, e.g. 4 × 15m + 1 × 1h
-    per touched hour; funding: :data:`~db.schema.FUNDING_ROLLUPS` rows, e.g. 4 × 15m + 1 × 1h per touched hour)."""
+    per touched hour; funding: :data:`~db.schema.FUNDING_ROLLUPS` rows, e.g. 4 × 15m + 1 × 1h per touched hour);
+    ``closable``: funding only, a close of the predicted rows' rollups is due and was not run
+    (``db.writes.rollups``)."""
 
     written: int
     received: int
     rollups: int = 0
+    closable: bool = False
 
 
 def quote(name: str) -> str:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, text
+from sqlalchemy import Connection, Engine, text
 
 from db.schema import FUNDING_ROLLUPS, funding_rates
+from db.summaries import HORIZON_SQL
 from db.writes.common import FUNDING_COLUMNS, FUNDING_KEY, WriteResult, insert_sql, run, sql_interval, stage_frame
 from db.writes.extents import funding_extents_sql
+from db.writes.rollups import LOCK_SHARED_SQL, close_funding_rollups, funding_rollup_insert
 from db.writes.summaries import (
     FUNDING_NEWEST_SQL,
     GROUPS_SQL,
@@ -43,27 +45,6 @@ _TOUCHED_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS touched_funding_hours (exchan
                   "hour timestamptz) ON COMMIT DELETE ROWS; DELETE FROM touched_funding_hours")
 
 
-_FUNDING_ROLLUP_VALUES = ("funding_rate", "funding_rate_last", "funding_interval_hours", "mark_price", "index_price",
-                          "rows")
-
-
-def _funding_rollup_insert(width: timedelta, table: Table) -> str:
-    """``INSERT`` into ``table`` of the buckets of ``width`` of the rows in ``touched``: mean rate, the last row's
-    rate / interval / mark / index (TimescaleDB ``last``), row count; a stored row is rewritten only when a value
-    changed, so ``RETURNING`` yields rollup rows inserted or changed."""
-    t = table.name
-    return f"""INSERT INTO {t} (time, exchange, symbol, settled, {", ".join(_FUNDING_ROLLUP_VALUES)})
-SELECT time_bucket({sql_interval(width)}, time), exchange, symbol, settled, avg(funding_rate),
-       last(funding_rate, time), last(funding_interval_hours, time), last(mark_price, time),
-       last(index_price, time), count(*)
-FROM touched GROUP BY 1, exchange, symbol, settled
-ON CONFLICT ON CONSTRAINT pk_{t} DO UPDATE SET
-  {", ".join(f"{c} = EXCLUDED.{c}" for c in _FUNDING_ROLLUP_VALUES)}, updated_at = now()
-WHERE ({", ".join(f"{t}.{c}" for c in _FUNDING_ROLLUP_VALUES)})
-  IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _FUNDING_ROLLUP_VALUES)})
-RETURNING 1"""
-
-
 #: Every :data:`~db.schema.FUNDING_ROLLUPS` table's rows of the hours listed in ``touched_funding_hours``,
 #: recomputed from one read of their stored ``funding_rates`` rows (``:lo``/``:hi`` bound it: plan-time chunk
 #: exclusion); the result is the number of rollup rows inserted or changed over all tables. The hour is matched by
@@ -77,7 +58,7 @@ WITH touched AS MATERIALIZED (
     JOIN touched_funding_hours h ON f.exchange = h.exchange AND f.symbol = h.symbol AND f.settled = h.settled
      AND h.hour = time_bucket({sql_interval(_FUNDING_ROLLUP_SPAN)}, f.time)
     WHERE f.time >= :lo AND f.time < :hi),
-""" + ",\n".join(f"up_{t.name} AS ({_funding_rollup_insert(w, t)})" for w, t in FUNDING_ROLLUPS.items()) + """
+""" + ",\n".join(f"up_{t.name} AS ({funding_rollup_insert(w, t)})" for w, t in FUNDING_ROLLUPS.items()) + """
 SELECT """ + " + ".join(f"(SELECT count(*) FROM up_{t.name})" for t in FUNDING_ROLLUPS.values())
 
 
@@ -103,21 +84,24 @@ _RETURNED = ("exchange", "symbol", "settled", "time", "funding_rate", "funding_i
 def _upsert_sql(stage: str) -> str:
     """The batch's upsert with the summary upkeep (:mod:`db.writes.summaries`) in one statement: returns rows
     inserted or changed, rollup rows written from appended rows, hours left for recompute (and how many of them
-    settled)."""
+    settled), and whether a close is due (a predicted row of an hour after the rollup horizon, :mod:`.rollups`).
+    Predicted rows at or after the horizon (``deferred``) leave the rollups to the close."""
     sql = insert_sql(funding_rates.name, stage, FUNDING_COLUMNS, _FUNDING_UPDATE, distinct_on=FUNDING_KEY)
     appended = appended_rollups_sql()
     ctes = [f"ins AS ({sql} RETURNING {', '.join(_RETURNED)}, xmax = 0 AS inserted)",
-            f"grp AS MATERIALIZED ({GROUPS_SQL})", "app AS MATERIALIZED (SELECT * FROM grp WHERE appended)",
+            f"grp AS MATERIALIZED ({GROUPS_SQL})",
+            "app AS MATERIALIZED (SELECT * FROM grp WHERE appended AND NOT deferred)",
             "t AS (INSERT INTO touched_funding_hours SELECT DISTINCT exchange, symbol, settled, hour FROM grp "
-            "WHERE NOT appended RETURNING settled)",
+            "WHERE NOT appended AND NOT deferred RETURNING settled)",
             f"newest AS ({FUNDING_NEWEST_SQL})", f"ext AS ({funding_extents_sql(stage)})",
             *(f"{name} AS ({insert})" for name, insert in appended)]
     counts = " + ".join(f"(SELECT count(*) FROM {name})" for name, _ in appended)
     return (f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM ins), {counts}, (SELECT count(*) FROM t), "
-            "(SELECT count(*) FILTER (WHERE settled) FROM t)")
+            "(SELECT count(*) FILTER (WHERE settled) FROM t), "
+            f"COALESCE((SELECT bool_or(hour > {HORIZON_SQL}) FROM grp WHERE deferred), false)")
 
 
-def write_funding(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult:
+def write_funding(bind: Engine | Connection, frame: pd.DataFrame, close: bool = True) -> WriteResult:
     """Write funding rows (``FUNDING_COLUMNS``). An existing key is updated only when a value differs (a
     settled row gaining its mark price, a corrected rate); known values are never replaced by NULL.
 
@@ -125,17 +109,23 @@ def write_funding(bind: Engine | Connection, frame: pd.DataFrame) -> WriteResult
     start = ``time_bucket(width, time)``, UTC) of every exchange + symbol + settled + hour that received an
     inserted or changed row are brought up to date in the same transaction: from the batch alone for rows
     appended after the pair's newest stored row, else recomputed from the stored rows (:mod:`db.writes.summaries`,
-    :data:`_FUNDING_ROLLUP_SQL`); ``funding_newest`` keeps each pair's newest row. Replaying a batch writes 0
-    rows and 0 rollups. ``rollups`` of the result counts rollup rows inserted or changed, over all rollup tables.
-    Raises SQLAlchemy/psycopg errors (batch not written)."""
+    :data:`_FUNDING_ROLLUP_SQL`); ``funding_newest`` keeps each pair's newest row. Except: predicted rows at or
+    after the rollup horizon (:mod:`db.writes.rollups`) leave ``FUNDING_ROLLUPS`` to the close of their hour, which
+    runs after this write (``close``, the default; in a transaction of its own when ``bind`` is an engine) once the
+    batch holds a predicted row of a newer hour (``closable`` of the result). Replaying a batch writes 0 rows and 0
+    rollups. ``rollups`` of the result counts rollup rows inserted or changed, over all rollup tables and the close.
+    Raises SQLAlchemy/psycopg errors (batch not written; a failing close leaves the committed batch)."""
     if frame.empty:
         return WriteResult(0, 0)
 
     def work(conn: Connection) -> WriteResult:
-        stage = stage_frame(conn, funding_rates.name, FUNDING_COLUMNS, frame, _TOUCHED_TABLE)
-        written, rollups, touched, settled = conn.execute(text(_upsert_sql(stage))).one()
+        stage = stage_frame(conn, funding_rates.name, FUNDING_COLUMNS, frame, f"{_TOUCHED_TABLE}; {LOCK_SHARED_SQL}")
+        written, rollups, touched, settled, due = conn.execute(text(_upsert_sql(stage))).one()
         if touched:
             rollups += _funding_rollups(conn, frame, settled > 0)
-        return WriteResult(int(written), len(frame), int(rollups))
+        return WriteResult(int(written), len(frame), int(rollups), closable=bool(due))
 
-    return run(bind, work)
+    result = run(bind, work)
+    if close and result.closable:
+        result = replace(result, rollups=result.rollups + close_funding_rollups(bind), closable=False)
+    return result

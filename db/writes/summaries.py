@@ -7,6 +7,8 @@ settled flag + UTC hour:
   from ``funding_newest`` before the statement): the live minute's snapshot, the next settlement. The rollup
   rows of their buckets are updated from the batch alone (:func:`appended_rollups_sql`: counts and sums added,
   means re-weighted, the last row's values taken), no stored row read;
+* **deferred** rows: predicted rows at or after the rollup horizon (the live minutes): their 15-minute and hourly
+  rollup rows are written when their hour closes (:mod:`db.writes.rollups`);
 * the other groups (backfill into stored hours, a corrected rate, a price gained later) go to
   ``touched_funding_hours`` and are recomputed from the stored rows (``db.writes.funding`` and
   :data:`SETTLED_RECOMPUTE_SQL`).
@@ -22,7 +24,7 @@ from datetime import timedelta
 from sqlalchemy import Connection, Table, text
 
 from db.schema import FUNDING_ROLLUPS
-from db.summaries import SETTLED_ROLLUPS, funding_settled_1d
+from db.summaries import HORIZON_SQL, SETTLED_ROLLUPS, funding_settled_1d
 from db.writes.common import sql_interval
 
 HOURS_PER_YEAR_SQL = "8760.0"
@@ -51,14 +53,19 @@ RETURNING 1"""
 
 _HOUR = sql_interval(timedelta(hours=1))
 
-#: The rows of CTE ``ins``, each with ``hour`` (its UTC hour) and ``appended`` (module docstring) of its exchange +
-#: symbol + settled + hour group: every row of the group inserted and newer than the newest stored row before this
-#: statement (``funding_newest``; a statement's CTEs all see the same snapshot). One probe of ``funding_newest`` per
-#: row and one sort (a window over the group), no second join of the rows to their groups.
-GROUPS_SQL = f"""SELECT i.*, time_bucket({_HOUR}, i.time) AS hour,
-       bool_and(i.inserted AND i.time > COALESCE(p.time, '-infinity'))
+#: The rows of CTE ``ins``, each with ``hour`` (its UTC hour), ``deferred`` (a predicted row at or after the rollup
+#: horizon, ``db.writes.rollups``: no rollup upkeep now) and ``appended`` (module docstring) of its exchange + symbol +
+#: settled + hour group: every row of the group inserted and newer than the newest stored row before this statement
+#: (``funding_newest``; a statement's CTEs all see the same snapshot). One probe of ``funding_newest`` per row that is
+#: not deferred (the subquery is evaluated only then; a group is wholly deferred or not, the horizon being an hour
+#: start) and one sort (a window over the group), no second join of the rows to their groups.
+GROUPS_SQL = f"""SELECT i.*, time_bucket({_HOUR}, i.time) AS hour, d.deferred,
+       bool_and(d.deferred OR (i.inserted AND i.time > COALESCE(
+           (SELECT p.time FROM funding_newest p
+            WHERE p.exchange = i.exchange AND p.symbol = i.symbol AND p.settled = i.settled), '-infinity')))
          OVER (PARTITION BY i.exchange, i.symbol, i.settled, time_bucket({_HOUR}, i.time)) AS appended
-FROM ins i LEFT JOIN funding_newest p USING (exchange, symbol, settled)"""
+FROM ins i CROSS JOIN (SELECT {HORIZON_SQL} AS until) h
+CROSS JOIN LATERAL (SELECT NOT i.settled AND i.time >= h.until AS deferred) d"""
 
 _FUNDING_ROLLUP_LAST = ("funding_rate_last", "funding_interval_hours", "mark_price", "index_price")
 
