@@ -6,11 +6,13 @@ Every live page has three stores (built by ``app.controls.control_bar``):
   page's draw callback runs whenever it changes; ``{prefix}-drawn`` — the *fingerprint* of what is on screen.
 
 The layout renders with a draw request already in ``{prefix}-fp`` (:func:`start_page`, no query), so the page
-draws straight away. Two callbacks registered here per page then keep it current:
+draws straight away. Then:
 
-* ``_baseline`` (on ``{prefix}-fp``, in parallel with the draw) stores the fingerprint of the drawn window:
-  ``db.queries.window_fingerprint`` (per table a version of the rows the view draws — read from the rollups
-  the charts read at buckets of 15 minutes and more — and the newest time in the window; a few ms);
+* the page's draw (on ``{prefix}-fp``) also stores the fingerprint of the drawn window in ``{prefix}-drawn``
+  (:class:`Baseline`, read in a second thread while the draw reads its data: one callback per opening, not a
+  draw and a baseline callback): ``db.queries.window_fingerprint`` (per table a version of the rows the view
+  draws — read from the rollups the charts read at buckets of 15 minutes and more — and the newest time in the
+  window; a few ms);
 * ``_check`` (on every auto-refresh tick and control change) writes a new draw request only when the view
   changed or the fingerprint of the current window differs from the stored one; else ``no_update``, so
   nothing is queried for the charts and the browser redraws nothing. It always refreshes the freshness
@@ -20,7 +22,7 @@ Known pairs (exchange + symbol with data) come from the shared cache (``app.api.
 ``pair_extents`` catalogue more than once per cache period. Fingerprints are shared too
 (:func:`cached_fingerprint`: ``ALPHAPULSE_CACHE_LIVE_SECONDS`` for a live window), and a draw request written by
 ``_check`` carries the fingerprint it saw under ``"fp"``: the draw keys its cached data by it
-(:func:`cached_view`), so data is never older than the fingerprint stored as drawn, and ``_baseline`` stores it
+(:func:`cached_view`), so data is never older than the fingerprint stored as drawn, and the draw stores it
 without a query. The first draw of a page (no fingerprint yet) may use data up to the live TTL older than the
 baseline it stores; a row arriving in that gap shows at the next change. Nothing is kept in this module.
 """
@@ -34,7 +36,7 @@ from typing import TypeVar
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, State, callback, no_update
+from dash import Input, Output, State, callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -46,6 +48,8 @@ from app.cache import cache_key, shared_cache, ttl_for
 from app.dashboard import current_settings, read_connection
 from app.format import freshness, utc
 from app.params import utc_time
+from app.reads import alongside
+from app.theme import STORE_ID
 from db import queries
 from db.symbols import display_symbol
 
@@ -151,23 +155,48 @@ def resolve(fp) -> tuple[controls.ViewState, datetime, datetime, timedelta]:
     return state, start, end, queries.choose_bucket(start, end)
 
 
-def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: Extra | None = None) -> None:
-    """Register page ``prefix``'s ``_baseline`` and ``_check`` callbacks (module docstring; ``tables`` are the
-    fingerprinted tables, ``extra`` an additional part, see :func:`fingerprint`) and its picker options
-    (:func:`register_options`)."""
-    register_options(prefix)
+@dataclass(frozen=True)
+class Baseline:
+    """How a page's draw stores the fingerprint of what it draws (``{prefix}-drawn``; module docstring).
 
-    @callback(Output(f"{prefix}-drawn", "data"), Input(f"{prefix}-fp", "data"))
-    def _baseline(fp):
-        if not fp:
-            raise PreventUpdate
-        state, start, end, _ = resolve(fp)  # validates the request first (InputError: a 400)
-        if fp.get("fp") is not None:  # the fingerprint the refresh check saw when it asked for this draw
+    ``tables`` and ``extra``: those of :func:`fingerprint`."""
+
+    tables: Sequence[str] = MARKET_TABLES
+    extra: Extra | None = None
+
+    def of(self, fp) -> dict | None:
+        """The ``{prefix}-drawn`` value of draw request ``fp``: the fingerprint the refresh check saw when it asked
+        for the draw (no query), else :func:`cached_fingerprint` of the request's window; None when the database is
+        unreachable. Raises :class:`~app.inputs.InputError` when ``fp`` is not a draw request."""
+        state, start, end, _ = resolve(fp)
+        if fp.get("fp") is not None:
             return {"query": fp["query"], "fp": inputs.mapping(fp["fp"], "draw request fingerprint")}
         try:
-            return {"query": fp["query"], "fp": cached_fingerprint(state, start, end, tables, extra)}
+            return {"query": fp["query"], "fp": cached_fingerprint(state, start, end, self.tables, self.extra)}
         except SQLAlchemyError:
             return None
+
+    def with_draw(self, fp, draw: Callable[[], dict]) -> dict:
+        """``draw()`` (a draw callback's outputs) plus ``"drawn"``: :meth:`of` ``fp``, read in another thread while
+        ``draw`` runs (:func:`app.reads.alongside`: the opening waits for the longer of the two, not their sum);
+        ``no_update`` when only the theme changed (nothing was read for a newer window). Raises PreventUpdate
+        without a request, :class:`~app.inputs.InputError` when ``fp`` is not a draw request."""
+        if not fp:
+            raise PreventUpdate
+        resolve(fp)  # validates the request first (InputError: a 400)
+        if ctx.triggered_prop_ids and set(ctx.triggered_prop_ids) <= {f"{STORE_ID}.data"}:
+            return {**draw(), "drawn": no_update}
+        if fp.get("fp") is not None:  # the fingerprint is in the request: no query
+            return {**draw(), "drawn": self.of(fp)}
+        out, drawn = alongside(lambda: self.of(fp), draw)
+        return {**out, "drawn": drawn}
+
+
+def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: Extra | None = None) -> Baseline:
+    """Register page ``prefix``'s ``_check`` callback (module docstring; ``tables`` are the fingerprinted tables,
+    ``extra`` an additional part, see :func:`fingerprint`) and its picker options (:func:`register_options`);
+    returns the :class:`Baseline` its draw stores with what it draws (output ``{prefix}-drawn``)."""
+    register_options(prefix)
 
     @callback(
         Output(f"{prefix}-fp", "data"),
@@ -190,6 +219,8 @@ def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: 
         except SQLAlchemyError as exc:
             return no_update, f"Database unreachable at {utc(now, seconds=True)} ({type(exc).__name__})"
         return (no_update if current == drawn["fp"] else draw_request(store, now, current)), stamp(now, current)
+
+    return Baseline(tables, extra)
 
 
 def stamp(now: datetime, fp: dict | None) -> str:

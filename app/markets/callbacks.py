@@ -33,7 +33,7 @@ from app.markets.tables import (
     overview_link,
 )
 from app.notices import EMPTY_NOTICE_CLOSED, empty_notice, fallback_notice, jump_anchor
-from app.refresh import cached_output, register_refresh, resolve
+from app.refresh import Baseline, cached_output, register_refresh, resolve
 from app.theme import STORE_ID, themed_outputs
 
 P = "markets"
@@ -47,12 +47,13 @@ DRAW_OUTPUTS = {
     "notice": (Output(f"{P}-empty", "is_open"), Output(f"{P}-empty-text", "children"), Output(f"{P}-jump", "children"),
                Output(f"{P}-jump", "style"), Output(f"{P}-newest", "data")),
     "error": Output(f"{P}-error", "children"), "venues": Output(f"{P}-venue", "options"),
+    "drawn": Output(f"{P}-drawn", "data"),
 }  # fmt: skip
 FIGURES = ("heatmap", "premium", "oi")
 
 
-def _draw(fp, theme):
-    return themed_outputs(_draw_view(fp), theme, FIGURES)
+def _draw(fp, theme, baseline: Baseline):
+    return themed_outputs(baseline.with_draw(fp, lambda: _draw_view(fp)), theme, FIGURES)
 
 
 def _draw_view(fp) -> dict:
@@ -172,12 +173,13 @@ def register_callbacks() -> None:
     page module: a Dash build takes the callbacks registered since the previous one, so callbacks registered once at
     import would reach only the first app of a process (tests build several)."""
     controls.register_callbacks(P, extra={"min_oi": f"{P}-minoi", "venue": f"{P}-venue", "order": f"{P}-order"})
-    register_refresh(P, tables=("funding_rates",), extra=lambda conn, _now: str(data.newest_funding(conn)))
+    baseline = register_refresh(P, tables=("funding_rates",), extra=lambda conn, _now: str(data.newest_funding(conn)))
     for grid, name in ((f"{P}-cross", "cross-venue"), (f"{P}-arb", "arbitrage"), (f"{P}-acc", "accumulated")):
         register_table_download(grid, f"alphapulse-{name}")
     for chart in ("spread", "heatmap", "premium", "oi"):
         register_chart_download(f"{P}-{chart}", f"alphapulse-{chart}")
-    callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data"), "theme": Input(STORE_ID, "data")})(_draw)
+    callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data"), "theme": Input(STORE_ID, "data")})(
+        lambda fp, theme: _draw(fp, theme, baseline))
     callback(Output(f"{P}-spread", "figure"), Input(f"{P}-arb", "selectedRows"), Input(f"{P}-arb", "rowData"),
              Input(STORE_ID, "data"), State(f"{P}-fp", "data"))(_spread)  # fmt: skip
     callback(Output(f"{P}-cross", "dashGridOptions"), Input(f"{P}-search", "value"),
