@@ -34,24 +34,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-import dash_bootstrap_components as dbc
-import pandas as pd
-from dash import Input, Output, State, callback, ctx, no_update
+from dash import Input, Output, State, callback, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import controls, inputs
 from app.api import pairs as cached_pairs
-from app.api import symbol_list
 from app.cache import cache_key, shared_cache, ttl_for
 from app.dashboard import current_settings, read_connection
 from app.format import freshness, utc
 from app.params import utc_time
+from app.pickers import Pickers, picker_options
 from app.reads import alongside
-from app.theme import STORE_ID
 from db import queries
-from db.symbols import display_symbol
 
 T = TypeVar("T")
 
@@ -178,14 +174,13 @@ class Baseline:
 
     def with_draw(self, fp, draw: Callable[[], dict]) -> dict:
         """``draw()`` (a draw callback's outputs) plus ``"drawn"``: :meth:`of` ``fp``, read in another thread while
-        ``draw`` runs (:func:`app.reads.alongside`: the opening waits for the longer of the two, not their sum);
-        ``no_update`` when only the theme changed (nothing was read for a newer window). Raises PreventUpdate
+        ``draw`` runs (:func:`app.reads.alongside`: the opening waits for the longer of the two, not their sum),
+        also when only the theme changed (dash-renderer may name the theme store alone as the trigger of a page's
+        first draw, whose fingerprint must be stored). Raises PreventUpdate
         without a request, :class:`~app.inputs.InputError` when ``fp`` is not a draw request."""
         if not fp:
             raise PreventUpdate
         resolve(fp)  # validates the request first (InputError: a 400)
-        if ctx.triggered_prop_ids and set(ctx.triggered_prop_ids) <= {f"{STORE_ID}.data"}:
-            return {**draw(), "drawn": no_update}
         if fp.get("fp") is not None:  # the fingerprint is in the request: no query
             return {**draw(), "drawn": self.of(fp)}
         out, drawn = alongside(lambda: self.of(fp), draw)
@@ -194,9 +189,8 @@ class Baseline:
 
 def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: Extra | None = None) -> Baseline:
     """Register page ``prefix``'s ``_check`` callback (module docstring; ``tables`` are the fingerprinted tables,
-    ``extra`` an additional part, see :func:`fingerprint`) and its picker options (:func:`register_options`);
-    returns the :class:`Baseline` its draw stores with what it draws (output ``{prefix}-drawn``)."""
-    register_options(prefix)
+    ``extra`` an additional part, see :func:`fingerprint`); returns the :class:`Baseline` its draw stores with
+    what it draws (output ``{prefix}-drawn``)."""
 
     @callback(
         Output(f"{prefix}-fp", "data"),
@@ -230,75 +224,19 @@ def stamp(now: datetime, fp: dict | None) -> str:
     return freshness(now, max(newest) if newest else None)
 
 
-def register_options(prefix: str) -> None:
-    """Fill page ``prefix``'s exchange and symbol pickers with every pair that has data, once, after the first
-    draw's fingerprint is stored (``db.queries.list_symbols`` on the cached known pairs), so it does not compete
-    with the first draw for the server; name the chosen exchanges and symbols without data (:func:`unknown_note`)
-    and bound the date picker to the days with data (:func:`date_limits`). Outputs only options, never values: a
-    callback that could change a control's value would make Dash hold the first draw until it returned."""
-
-    @callback(
-        Output(f"{prefix}-exchanges", "options"),
-        Output(f"{prefix}-symbols", "options"),
-        Output(f"{prefix}-unknown", "children"),
-        Output(f"{prefix}-dates", "min_date_allowed"),
-        Output(f"{prefix}-dates", "max_date_allowed"),
-        Output(f"{prefix}-dates", "initial_visible_month"),
-        Input(f"{prefix}-drawn", "data"),
-        State(f"{prefix}-exchanges", "value"),
-        State(f"{prefix}-symbols", "value"),
-        State(f"{prefix}-symbols", "options"),
-    )
-    def _options(_drawn, exchanges, symbols, shown):
-        exchanges, symbols = inputs.text_list(exchanges, "exchanges"), inputs.text_list(symbols, "symbols")
-        shown = inputs.options(shown, "symbol options")
-        if shown and {str(o["value"]) for o in shown} - set(symbols):
-            raise PreventUpdate  # filled already
-        try:
-            with read_connection() as conn:
-                listed = symbol_list(conn)
-        except SQLAlchemyError:
-            raise PreventUpdate from None
-        return (
-            [{"label": e, "value": e} for e in sorted(set(listed["exchange"]) | set(exchanges))],
-            [{"label": display_symbol(s), "value": s} for s in sorted(set(listed["symbol"]) | set(symbols))],
-            unknown_note(set(exchanges) - set(listed["exchange"]), set(symbols) - set(listed["symbol"])),
-            *date_limits(listed, exchanges, symbols),
-        )
-
-
-def date_limits(listed, exchanges: list[str], symbols: list[str]) -> tuple[str, str, str] | tuple[None, None, None]:
-    """``(first day, last day, month to open on)`` (ISO dates, UTC) of the date picker: the days with data of the
-    chosen pairs (of every listed pair when none of them has data), so the picker opens where data is rather than
-    on the current month (issue 11, item 14). ``listed``: ``db.queries.list_symbols``."""
-    chosen = listed[listed["symbol"].isin(symbols) & (listed["exchange"].isin(exchanges) if exchanges else True)]
-    frame = chosen if len(chosen) else listed
-    first, last = frame["first_time"].min(), frame["last_time"].max()
-    if pd.isna(first) or pd.isna(last):
-        return None, None, None
-    return first.date().isoformat(), last.date().isoformat(), last.date().replace(day=1).isoformat()
-
-
-def unknown_note(exchanges: set[str], symbols: set[str]) -> dbc.Alert | None:
-    """The warning naming chosen exchanges and symbols that have no data anywhere (a link's ``symbols=FOO,BTC``:
-    FOO is shown nowhere, and the page says so instead of keeping it without a word; issue 11, item 16)."""
-    names = [f"exchange {e}" for e in sorted(exchanges)] + [f"symbol {display_symbol(s)}" for s in sorted(symbols)]
-    if not names:
-        return None
-    return dbc.Alert(f"No data for {', '.join(names)}: not shown.", color="warning", dismissable=True,
-                     className="ap-problems")  # fmt: skip
-
-
 @dataclass(frozen=True)
 class PageStart:
-    """What a page's ``layout(**query)`` renders with: the view (defaults applied) and the first draw request."""
+    """What a page's ``layout(**query)`` renders with: the view (defaults applied), the first draw request and the
+    pickers' options (:func:`app.pickers.picker_options`; None when they could not be read)."""
 
     state: controls.ViewState
     request: dict
+    pickers: Pickers | None
 
 
 def start_page(query: dict) -> PageStart:
-    """The view of ``query`` (URL parameters) and its first draw request; no database access."""
+    """The view of ``query`` (URL parameters), its first draw request, and the pickers' options (the cached list
+    of pairs with data: no database access while it is cached)."""
     state = controls.with_defaults(controls.parse_query(query))
     now = datetime.now(UTC)
-    return PageStart(state, draw_request(controls.initial_store(state), now))
+    return PageStart(state, draw_request(controls.initial_store(state), now), picker_options(state))

@@ -85,7 +85,7 @@ def layout(**query) -> html.Div:
     return html.Div(
         [
             html.H1("Markets: funding across venues", className="ap-title"),
-            controls.control_bar(P, start.state, show_funding=False, request=start.request),
+            controls.control_bar(P, start.state, show_funding=False, request=start.request, pickers=start.pickers),
             _filters(start.state),
             html.Div(id=f"{P}-error"),
             html.Div(

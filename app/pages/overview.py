@@ -59,7 +59,7 @@ def layout(**query) -> html.Div:
     return html.Div(
         [
             html.H1("Funding and prices", className="ap-title"),
-            controls.control_bar(P, start.state, request=start.request),
+            controls.control_bar(P, start.state, request=start.request, pickers=start.pickers),
             html.Div(id=f"{P}-error"),
             html.Div(
                 [

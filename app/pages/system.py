@@ -67,7 +67,7 @@ def layout(**query) -> html.Div:
     return html.Div(
         [
             html.H1("Pipeline health", className="ap-title"),
-            controls.control_bar(P, start.state, show_funding=False, request=start.request),
+            controls.control_bar(P, start.state, show_funding=False, request=start.request, pickers=start.pickers),
             html.Div(id=f"{P}-status", className="ap-system-status"),
             html.Div(id=f"{P}-cache"),
             html.H2("Feeds: lag against expected cadence", className="ap-h2"),
