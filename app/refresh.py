@@ -1,12 +1,12 @@
-"""Page start-up without database round trips, and redraw only when new data arrived.
+"""Page start-up without database round trips but the cached symbol list, and redraw only when new data arrived.
 
 Every live page has three stores (built by ``app.controls.control_bar``):
 
 * ``{prefix}-state`` — the view (controls); ``{prefix}-fp`` — a *draw request* ``{"query", "state", "now"}``: the
   page's draw callback runs whenever it changes; ``{prefix}-drawn`` — the *fingerprint* of what is on screen.
 
-The layout renders with a draw request already in ``{prefix}-fp`` (:func:`start_page`, no query), so the page
-draws straight away. Then:
+The layout renders with a draw request already in ``{prefix}-fp`` and the pickers' options (:func:`start_page`:
+no query but the cached symbol list, ``app.pickers``), so the page draws straight away. Then:
 
 * the page's draw (on ``{prefix}-fp``) also stores the fingerprint of the drawn window in ``{prefix}-drawn``
   (:class:`Baseline`, read in a second thread while the draw reads its data: one callback per opening, not a

@@ -74,7 +74,7 @@ def _section(title: str, *children, note: str | None = None) -> list:
 
 
 def layout(**query) -> html.Div:
-    """The page for the view in ``query`` (URL parameters, :mod:`app.controls`); no database access."""
+    """The page for the view in ``query`` (URL parameters, :mod:`app.controls`); reads the (cached) symbol list."""
     start = start_page(query)
     cross = grid(f"{P}-cross", (), height=440)
     cross.columnDefs = cross_venue_columns(start.state.exchanges)
