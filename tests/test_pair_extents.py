@@ -88,3 +88,14 @@ def test_refresh_after_removal_and_rebuild_match_the_tables(clean_db, ingest_eng
     with clean_db.connect() as conn:
         pd.testing.assert_frame_equal(_catalogue(conn), after)
     assert written == len(after)
+
+
+def test_an_empty_catalogue_lists_no_symbols_with_every_column(clean_db):
+    """An empty database (no pair yet) lists nothing, with the documented columns, also for the cached known pairs
+    (an empty list: a page rendered before any data arrived failed with KeyError)."""
+    with clean_db.connect() as conn:
+        known = queries.known_pairs(conn)
+        listed, of_known = queries.list_symbols(conn), queries.list_symbols(conn, known)
+    assert known == [] and listed.empty and of_known.empty
+    assert list(of_known.columns) == list(listed.columns) == [
+        "exchange", "symbol", "display", "funding_interval_hours", "streams", "first_time", "last_time"]

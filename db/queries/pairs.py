@@ -67,7 +67,8 @@ def list_symbols(conn: Connection, pairs: Sequence[tuple[str, str]] | None = Non
     raw = frame_of(conn.execute(text(_LISTED_SQL)), ["first_time", "last_time"])
     if pairs is not None:
         wanted = set(pairs)
-        raw = raw[[pair in wanted for pair in zip(raw["exchange"], raw["symbol"], strict=True)]]
+        # .loc: a boolean mask of rows, also when it is empty (``raw[[]]`` would select no columns)
+        raw = raw.loc[[pair in wanted for pair in zip(raw["exchange"], raw["symbol"], strict=True)]]
     out = raw[["exchange", "symbol"]].copy()
     out["display"] = [s.split(":", 1)[0] for s in raw["symbol"]]
     out["funding_interval_hours"] = raw["funding_interval_hours"].astype("float64")
