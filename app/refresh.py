@@ -1,16 +1,18 @@
-"""Page start-up without database round trips, and redraw only when new data arrived.
+"""Page start-up without database round trips but the cached symbol list, and redraw only when new data arrived.
 
 Every live page has three stores (built by ``app.controls.control_bar``):
 
 * ``{prefix}-state`` — the view (controls); ``{prefix}-fp`` — a *draw request* ``{"query", "state", "now"}``: the
   page's draw callback runs whenever it changes; ``{prefix}-drawn`` — the *fingerprint* of what is on screen.
 
-The layout renders with a draw request already in ``{prefix}-fp`` (:func:`start_page`, no query), so the page
-draws straight away. Two callbacks registered here per page then keep it current:
+The layout renders with a draw request already in ``{prefix}-fp`` and the pickers' options (:func:`start_page`:
+no query but the cached symbol list, ``app.pickers``), so the page draws straight away. Then:
 
-* ``_baseline`` (on ``{prefix}-fp``, in parallel with the draw) stores the fingerprint of the drawn window:
-  ``db.queries.window_fingerprint`` (per table a version of the rows the view draws — read from the rollups
-  the charts read at buckets of 15 minutes and more — and the newest time in the window; a few ms);
+* the page's draw (on ``{prefix}-fp``) also stores the fingerprint of the drawn window in ``{prefix}-drawn``
+  (:class:`Baseline`, read in a second thread while the draw reads its data: one callback per opening, not a
+  draw and a baseline callback): ``db.queries.window_fingerprint`` (per table a version of the rows the view
+  draws — read from the rollups the charts read at buckets of 15 minutes and more — and the newest time in the
+  window; a few ms);
 * ``_check`` (on every auto-refresh tick and control change) writes a new draw request only when the view
   changed or the fingerprint of the current window differs from the stored one; else ``no_update``, so
   nothing is queried for the charts and the browser redraws nothing. It always refreshes the freshness
@@ -20,7 +22,7 @@ Known pairs (exchange + symbol with data) come from the shared cache (``app.api.
 ``pair_extents`` catalogue more than once per cache period. Fingerprints are shared too
 (:func:`cached_fingerprint`: ``ALPHAPULSE_CACHE_LIVE_SECONDS`` for a live window), and a draw request written by
 ``_check`` carries the fingerprint it saw under ``"fp"``: the draw keys its cached data by it
-(:func:`cached_view`), so data is never older than the fingerprint stored as drawn, and ``_baseline`` stores it
+(:func:`cached_view`), so data is never older than the fingerprint stored as drawn, and the draw stores it
 without a query. The first draw of a page (no fingerprint yet) may use data up to the live TTL older than the
 baseline it stores; a row arriving in that gap shows at the next change. Nothing is kept in this module.
 """
@@ -32,8 +34,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-import dash_bootstrap_components as dbc
-import pandas as pd
 from dash import Input, Output, State, callback, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy import Connection
@@ -41,13 +41,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import controls, inputs
 from app.api import pairs as cached_pairs
-from app.api import symbol_list
 from app.cache import cache_key, shared_cache, ttl_for
 from app.dashboard import current_settings, read_connection
 from app.format import freshness, utc
 from app.params import utc_time
+from app.pickers import Pickers, picker_options
+from app.reads import alongside
 from db import queries
-from db.symbols import display_symbol
 
 T = TypeVar("T")
 
@@ -151,23 +151,46 @@ def resolve(fp) -> tuple[controls.ViewState, datetime, datetime, timedelta]:
     return state, start, end, queries.choose_bucket(start, end)
 
 
-def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: Extra | None = None) -> None:
-    """Register page ``prefix``'s ``_baseline`` and ``_check`` callbacks (module docstring; ``tables`` are the
-    fingerprinted tables, ``extra`` an additional part, see :func:`fingerprint`) and its picker options
-    (:func:`register_options`)."""
-    register_options(prefix)
+@dataclass(frozen=True)
+class Baseline:
+    """How a page's draw stores the fingerprint of what it draws (``{prefix}-drawn``; module docstring).
 
-    @callback(Output(f"{prefix}-drawn", "data"), Input(f"{prefix}-fp", "data"))
-    def _baseline(fp):
-        if not fp:
-            raise PreventUpdate
-        state, start, end, _ = resolve(fp)  # validates the request first (InputError: a 400)
-        if fp.get("fp") is not None:  # the fingerprint the refresh check saw when it asked for this draw
+    ``tables`` and ``extra``: those of :func:`fingerprint`."""
+
+    tables: Sequence[str] = MARKET_TABLES
+    extra: Extra | None = None
+
+    def of(self, fp) -> dict | None:
+        """The ``{prefix}-drawn`` value of draw request ``fp``: the fingerprint the refresh check saw when it asked
+        for the draw (no query), else :func:`cached_fingerprint` of the request's window; None when the database is
+        unreachable. Raises :class:`~app.inputs.InputError` when ``fp`` is not a draw request."""
+        state, start, end, _ = resolve(fp)
+        if fp.get("fp") is not None:
             return {"query": fp["query"], "fp": inputs.mapping(fp["fp"], "draw request fingerprint")}
         try:
-            return {"query": fp["query"], "fp": cached_fingerprint(state, start, end, tables, extra)}
+            return {"query": fp["query"], "fp": cached_fingerprint(state, start, end, self.tables, self.extra)}
         except SQLAlchemyError:
             return None
+
+    def with_draw(self, fp, draw: Callable[[], dict]) -> dict:
+        """``draw()`` (a draw callback's outputs) plus ``"drawn"``: :meth:`of` ``fp``, read in another thread while
+        ``draw`` runs (:func:`app.reads.alongside`: the opening waits for the longer of the two, not their sum),
+        also when only the theme changed (dash-renderer may name the theme store alone as the trigger of a page's
+        first draw, whose fingerprint must be stored). Raises PreventUpdate
+        without a request, :class:`~app.inputs.InputError` when ``fp`` is not a draw request."""
+        if not fp:
+            raise PreventUpdate
+        resolve(fp)  # validates the request first (InputError: a 400)
+        if fp.get("fp") is not None:  # the fingerprint is in the request: no query
+            return {**draw(), "drawn": self.of(fp)}
+        out, drawn = alongside(lambda: self.of(fp), draw)
+        return {**out, "drawn": drawn}
+
+
+def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: Extra | None = None) -> Baseline:
+    """Register page ``prefix``'s ``_check`` callback (module docstring; ``tables`` are the fingerprinted tables,
+    ``extra`` an additional part, see :func:`fingerprint`); returns the :class:`Baseline` its draw stores with
+    what it draws (output ``{prefix}-drawn``)."""
 
     @callback(
         Output(f"{prefix}-fp", "data"),
@@ -191,6 +214,8 @@ def register_refresh(prefix: str, tables: Sequence[str] = MARKET_TABLES, extra: 
             return no_update, f"Database unreachable at {utc(now, seconds=True)} ({type(exc).__name__})"
         return (no_update if current == drawn["fp"] else draw_request(store, now, current)), stamp(now, current)
 
+    return Baseline(tables, extra)
+
 
 def stamp(now: datetime, fp: dict | None) -> str:
     """:func:`app.format.freshness` of the newest row time in fingerprint ``fp`` (:func:`fingerprint`; ``None``
@@ -199,75 +224,19 @@ def stamp(now: datetime, fp: dict | None) -> str:
     return freshness(now, max(newest) if newest else None)
 
 
-def register_options(prefix: str) -> None:
-    """Fill page ``prefix``'s exchange and symbol pickers with every pair that has data, once, after the first
-    draw's fingerprint is stored (``db.queries.list_symbols`` on the cached known pairs), so it does not compete
-    with the first draw for the server; name the chosen exchanges and symbols without data (:func:`unknown_note`)
-    and bound the date picker to the days with data (:func:`date_limits`). Outputs only options, never values: a
-    callback that could change a control's value would make Dash hold the first draw until it returned."""
-
-    @callback(
-        Output(f"{prefix}-exchanges", "options"),
-        Output(f"{prefix}-symbols", "options"),
-        Output(f"{prefix}-unknown", "children"),
-        Output(f"{prefix}-dates", "min_date_allowed"),
-        Output(f"{prefix}-dates", "max_date_allowed"),
-        Output(f"{prefix}-dates", "initial_visible_month"),
-        Input(f"{prefix}-drawn", "data"),
-        State(f"{prefix}-exchanges", "value"),
-        State(f"{prefix}-symbols", "value"),
-        State(f"{prefix}-symbols", "options"),
-    )
-    def _options(_drawn, exchanges, symbols, shown):
-        exchanges, symbols = inputs.text_list(exchanges, "exchanges"), inputs.text_list(symbols, "symbols")
-        shown = inputs.options(shown, "symbol options")
-        if shown and {str(o["value"]) for o in shown} - set(symbols):
-            raise PreventUpdate  # filled already
-        try:
-            with read_connection() as conn:
-                listed = symbol_list(conn)
-        except SQLAlchemyError:
-            raise PreventUpdate from None
-        return (
-            [{"label": e, "value": e} for e in sorted(set(listed["exchange"]) | set(exchanges))],
-            [{"label": display_symbol(s), "value": s} for s in sorted(set(listed["symbol"]) | set(symbols))],
-            unknown_note(set(exchanges) - set(listed["exchange"]), set(symbols) - set(listed["symbol"])),
-            *date_limits(listed, exchanges, symbols),
-        )
-
-
-def date_limits(listed, exchanges: list[str], symbols: list[str]) -> tuple[str, str, str] | tuple[None, None, None]:
-    """``(first day, last day, month to open on)`` (ISO dates, UTC) of the date picker: the days with data of the
-    chosen pairs (of every listed pair when none of them has data), so the picker opens where data is rather than
-    on the current month (issue 11, item 14). ``listed``: ``db.queries.list_symbols``."""
-    chosen = listed[listed["symbol"].isin(symbols) & (listed["exchange"].isin(exchanges) if exchanges else True)]
-    frame = chosen if len(chosen) else listed
-    first, last = frame["first_time"].min(), frame["last_time"].max()
-    if pd.isna(first) or pd.isna(last):
-        return None, None, None
-    return first.date().isoformat(), last.date().isoformat(), last.date().replace(day=1).isoformat()
-
-
-def unknown_note(exchanges: set[str], symbols: set[str]) -> dbc.Alert | None:
-    """The warning naming chosen exchanges and symbols that have no data anywhere (a link's ``symbols=FOO,BTC``:
-    FOO is shown nowhere, and the page says so instead of keeping it without a word; issue 11, item 16)."""
-    names = [f"exchange {e}" for e in sorted(exchanges)] + [f"symbol {display_symbol(s)}" for s in sorted(symbols)]
-    if not names:
-        return None
-    return dbc.Alert(f"No data for {', '.join(names)}: not shown.", color="warning", dismissable=True,
-                     className="ap-problems")  # fmt: skip
-
-
 @dataclass(frozen=True)
 class PageStart:
-    """What a page's ``layout(**query)`` renders with: the view (defaults applied) and the first draw request."""
+    """What a page's ``layout(**query)`` renders with: the view (defaults applied), the first draw request and the
+    pickers' options (:func:`app.pickers.picker_options`; None when they could not be read)."""
 
     state: controls.ViewState
     request: dict
+    pickers: Pickers | None
 
 
 def start_page(query: dict) -> PageStart:
-    """The view of ``query`` (URL parameters) and its first draw request; no database access."""
+    """The view of ``query`` (URL parameters), its first draw request, and the pickers' options (the cached list
+    of pairs with data: no database access while it is cached)."""
     state = controls.with_defaults(controls.parse_query(query))
     now = datetime.now(UTC)
-    return PageStart(state, draw_request(controls.initial_store(state), now))
+    return PageStart(state, draw_request(controls.initial_store(state), now), picker_options(state))

@@ -2,8 +2,9 @@
 and ``bench/page_views.py`` (one user in process). Not a test.
 
 A page of AlphaPulse is opened by the Dash pages callback (path + query → the page's layout), then the callbacks
-its components fire when they mount: the draw (input ``{page}-fp.data``) and the baseline fingerprint
-(output ``{page}-drawn.data``) in parallel, then the picker options (output ``{page}-exchanges.options``); on the
+its components fire when they mount: the draw (input ``{page}-fp.data``; it also outputs the baseline fingerprint
+``{page}-drawn.data``, which earlier versions had a callback of their own for, run in parallel), then the picker
+options (output ``{page}-exchanges.options``); on the
 Markets page the drawn ranking fires the spread chart (output ``markets-spread.figure``). Every
 :data:`~app.refresh` tick sends the refresh check (output ``{page}-fp.data``). The Alerts page has no draw cycle:
 its tables (output ``alerts-rules.rowData``) and the navigation bar's badge (``nav-alerts-badge``) fire on mount.

@@ -5,12 +5,12 @@ again, as for a returning analyst). It opens one view of one page the way dash-r
 
 1. ``GET`` the page (HTML; sets the CSRF cookie), ``GET /_dash-layout`` and ``/_dash-dependencies``;
 2. the Dash pages callback that renders the page for its path and query;
-3. the callbacks the page's components fire when they mount: the draw (on ``{page}-fp``) and the baseline
-   fingerprint in parallel, then the picker options.
+3. the callbacks the page's components fire when they mount: the draw (on ``{page}-fp``; it stores the baseline
+   fingerprint too, or a baseline callback runs in parallel where a version has one), then the picker options.
 
 "page load" (a TIMING entry) is the time from step 1 to the draw's answer. Then, every :data:`TICK_SECONDS`, the
-refresh check (``{page}-interval`` ticks); when it answers with a new draw request, the draw and the baseline
-follow ("chart redraw" TIMING entries). Every callback carries the ``X-CSRFToken`` header from the cookie, as
+refresh check (``{page}-interval`` ticks); when it answers with a new draw request, the draw
+follows ("chart redraw" TIMING entries). Every callback carries the ``X-CSRFToken`` header from the cookie, as
 dash-renderer sends it.
 
 With ``ALPHAPULSE_BENCH_REDRAW=1`` every tick also redraws, as when every tick brings new data: the draw request
@@ -86,12 +86,15 @@ class Analyst(FastHttpUser):
         self.deps = page_callbacks(self.client.get("/_dash-dependencies", name="dash layout").json(), self.prefix)
 
     def _draw(self, fp: dict, timing: str) -> float:
-        """Draw and baseline in parallel (as the browser); returns the draw's end time."""
+        """The draw (and a separate baseline callback in parallel, as the browser, where a version has one); returns
+        the draw's end time."""
         started = time.perf_counter()
-        baseline = gevent.spawn(self._callback, "baseline", [fp])
-        self._callback("draw", [fp])
+        baseline = gevent.spawn(self._callback, "baseline", [fp]) if "baseline" in self.deps else None
+        drawn = self._callback("draw", [fp]) or {}
         done = time.perf_counter()
-        self.drawn = (baseline.get() or {}).get(f"{self.prefix}-drawn", {}).get("data", self.drawn)
+        if baseline is not None:
+            drawn = baseline.get() or {}
+        self.drawn = drawn.get(f"{self.prefix}-drawn", {}).get("data", self.drawn)
         self.environment.events.request.fire(request_type="TIMING", name=timing, response_time=(done - started) * 1000,
                                              response_length=0, exception=None, context={})  # fmt: skip
         return done

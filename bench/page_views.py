@@ -1,9 +1,10 @@
 """Server time of every page's views for one user, callback by callback (part of ``make bench-app``; not a test).
 
-Each view is opened the way dash-renderer opens it (``bench.dash_protocol``): the pages callback, the draw, the
-baseline fingerprint, the picker options (on the Markets page then the spread chart of the ranking's top row), then
-one refresh check (the Alerts page: its tables and the navigation bar's badge), each posted to
-``/_dash-update-component`` through Flask's test client (server time without network), with the page's CSRF
+Each view is opened the way dash-renderer opens it (``bench.dash_protocol``): the pages callback, the draw (which
+stores the baseline fingerprint; a separate baseline callback where a version has one), the picker options (on the
+Markets page then the spread chart of the ranking's top row), then one refresh check (the Alerts page: its tables
+and the navigation bar's badge), each posted to ``/_dash-update-component`` through Flask's test client (server
+time without network), with the page's CSRF
 token. A view is measured **cold** (the shared query cache emptied before each opening: what the first analyst on
 a view pays) and **warm** (opened again at once: what the next analysts on the same view pay). "open" is the sum of
 an opening's callbacks.
@@ -88,7 +89,9 @@ class OneUser:
             return {**self.times, "open": sum(self.times.values())}
         fp, state = find(content, f"{self.prefix}-fp")["data"], find(content, f"{self.prefix}-state")["data"]
         drawn_out = self._post("draw", [fp])
-        drawn = self._post("baseline", [fp]).get(f"{self.prefix}-drawn", {}).get("data")
+        if "baseline" in self.deps:  # a separate baseline callback (before the draw stored the fingerprint itself)
+            drawn_out = {**drawn_out, **self._post("baseline", [fp])}
+        drawn = drawn_out.get(f"{self.prefix}-drawn", {}).get("data")
         if "options" in self.deps:
             self._post("options", [drawn])
         if "spread" in self.deps:  # the ranking's rows, as drawn, choose the spread chart's pair (the top row)

@@ -12,7 +12,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import controls, create_app, with_database
 from app.cache import PAST_MARGIN, shared_cache, ttl_for
-from app.dashboard import read_connection
 from app.refresh import cached_view
 from settings import get_settings
 
@@ -30,8 +29,7 @@ def _draw_data(app, calls: list) -> dict:
 
     def compute():
         calls.append(1)
-        with read_connection() as conn:
-            return overview._query(conn, state, start, end, bucket)
+        return overview._query(state, start, end, bucket)
 
     with app.test_request_context("/_dash-update-component", method="POST"):
         return cached_view(overview.P, state, start, end, compute, bucket, None)

@@ -110,7 +110,6 @@ def test_bodies_that_do_not_fit_the_named_callback_are_400(dash_app, client):
         ("overview-drawn.data", 0, {"query": "", "state": [], "now": "x"}),
         ("overview-drawn.data", 0, [1, 2]),
         ("system-fp.data", 0, 5),
-        ("overview-exchanges.options", 0, {}),
     ],
 )
 def test_wrong_value_types_are_400_not_500(dash_app, client, fragment, position, value, caplog):
@@ -121,8 +120,6 @@ def test_wrong_value_types_are_400_not_500(dash_app, client, fragment, position,
     body = callback_body(dash_app, output, inputs)
     if fragment == "system-fp.data":  # the refresh check: a real store, a drawn fingerprint of the wrong type
         body = callback_body(dash_app, output, [_store(dash_app, client), 1], [value])
-    if fragment == "overview-exchanges.options":
-        body = callback_body(dash_app, output, [None], [None, None, "not a list"])
     with caplog.at_level(logging.INFO):
         response = _post(client, body)
     assert response.status_code == 400, response.get_data(as_text=True)[:300]

@@ -32,8 +32,9 @@ def _dropdown(prefix: str, name: str, options: list[dict], value: list[str], pla
     )
 
 
-def _range_controls(prefix: str, state: ViewState) -> html.Div:
+def _range_controls(prefix: str, state: ViewState, dates: tuple) -> html.Div:
     custom = state.range == CUSTOM
+    first, last, month = dates
     return html.Div(
         [
             dbc.RadioItems(
@@ -55,6 +56,9 @@ def _range_controls(prefix: str, state: ViewState) -> html.Div:
                 end_date_placeholder_text="to (UTC)",
                 clearable=True,
                 className="ap-dates",
+                min_date_allowed=first,
+                max_date_allowed=last,
+                initial_visible_month=month,
             ),
             html.Span(id=f"{prefix}-dates-hint", className="ap-dates-hint text-muted"),
             dbc.Button(
@@ -92,11 +96,13 @@ def _refresh_controls(prefix: str, state: ViewState, request: dict | None) -> ht
     )
 
 
-def control_bar(prefix: str, state: ViewState, show_funding: bool = True, request: dict | None = None):
+def control_bar(prefix: str, state: ViewState, show_funding: bool = True, request: dict | None = None,
+                pickers: dict | None = None):
     """The shared controls for page ``prefix``, set from ``state``.
 
-    The exchange and symbol pickers start with the chosen values as their only options; ``app.refresh`` fills in
-    every pair with data right after the page loads (so rendering needs no query). Also holds the page's stores:
+    The exchange and symbol pickers offer ``pickers`` (``app.pickers.picker_options``: every pair with data, the
+    note on chosen names without data, the date picker's bounds); without it (None) the chosen values are their
+    only options. Also holds the page's stores:
     ``{prefix}-state`` (the view, :func:`initial_store`; rewritten by :func:`register_callbacks`), ``{prefix}-fp``
     (``request``: the first draw request, see ``app.refresh``), ``{prefix}-drawn`` (fingerprint of what is drawn),
     ``{prefix}-defaulted`` (True when the symbols are :data:`DEFAULT_SYMBOLS` because the link named none); the
@@ -105,6 +111,10 @@ def control_bar(prefix: str, state: ViewState, show_funding: bool = True, reques
     notice with its jump button (``{prefix}-jump``).
     """
     exchanges, symbols = list(state.exchanges), list(state.symbols)
+    pickers = pickers or {
+        "exchanges": [{"label": e, "value": e} for e in exchanges], "unknown": None, "dates": (None, None, None),
+        "symbols": [{"label": display_symbol(s), "value": s} for s in symbols],
+    }  # fmt: skip
     funding = dbc.RadioItems(
         id=f"{prefix}-funding",
         options=[
@@ -126,14 +136,14 @@ def control_bar(prefix: str, state: ViewState, show_funding: bool = True, reques
                     _dropdown(
                         prefix,
                         "exchanges",
-                        [{"label": e, "value": e} for e in exchanges],
+                        pickers["exchanges"],
                         list(state.exchanges),
                         "All exchanges",
                     ),
                     _dropdown(
                         prefix,
                         "symbols",
-                        [{"label": display_symbol(s), "value": s} for s in symbols],
+                        pickers["symbols"],
                         list(state.symbols),
                         "Symbols (type to search)",
                     ),
@@ -146,7 +156,8 @@ def control_bar(prefix: str, state: ViewState, show_funding: bool = True, reques
                 className="ap-controls-row",
             ),
             html.Div(
-                [_range_controls(prefix, state), _refresh_controls(prefix, state, request)], className="ap-controls-row"
+                [_range_controls(prefix, state, pickers["dates"]), _refresh_controls(prefix, state, request)],
+                className="ap-controls-row",
             ),
             html.Div(id=f"{prefix}-window", className="ap-window text-muted"),
             dbc.Alert(
@@ -156,7 +167,7 @@ def control_bar(prefix: str, state: ViewState, show_funding: bool = True, reques
                 dismissable=True,
                 className="ap-problems",
             ),
-            html.Div(id=f"{prefix}-unknown"),  # names in the link without data (app.refresh.register_options)
+            html.Div(pickers["unknown"], id=f"{prefix}-unknown"),  # names in the link without data
             dbc.Alert(
                 [
                     html.Div(id=f"{prefix}-empty-text", className="ap-empty-text"),

@@ -11,6 +11,8 @@ says so (:func:`app.notices.fallback_notice`), like the Overview.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
 
 from dash import Input, Output, Patch, State, callback, no_update
@@ -33,7 +35,8 @@ from app.markets.tables import (
     overview_link,
 )
 from app.notices import EMPTY_NOTICE_CLOSED, empty_notice, fallback_notice, jump_anchor
-from app.refresh import cached_output, register_refresh, resolve
+from app.reads import alongside
+from app.refresh import Baseline, cached_output, register_refresh, resolve
 from app.theme import STORE_ID, themed_outputs
 
 P = "markets"
@@ -47,12 +50,13 @@ DRAW_OUTPUTS = {
     "notice": (Output(f"{P}-empty", "is_open"), Output(f"{P}-empty-text", "children"), Output(f"{P}-jump", "children"),
                Output(f"{P}-jump", "style"), Output(f"{P}-newest", "data")),
     "error": Output(f"{P}-error", "children"), "venues": Output(f"{P}-venue", "options"),
+    "drawn": Output(f"{P}-drawn", "data"),
 }  # fmt: skip
 FIGURES = ("heatmap", "premium", "oi")
 
 
-def _draw(fp, theme):
-    return themed_outputs(_draw_view(fp), theme, FIGURES)
+def _draw(fp, theme, baseline: Baseline):
+    return themed_outputs(baseline.with_draw(fp, lambda: _draw_view(fp)), theme, FIGURES)
 
 
 def _draw_view(fp) -> dict:
@@ -94,15 +98,16 @@ def _content(state, start, end, now: dict, fp: dict) -> dict:
     venues = list(state.exchanges) or sorted(snapshot["exchange"].unique())
     link = lambda coin, symbols: overview_link(state, symbols)  # noqa: E731
     rows, total = cross_venue_rows(snapshot, venues, link, state.min_oi)
-    coins = [r["coin"] for r in rows]
-    series = data.window_view(state, start, end, coins, fp.get("fp")) if coins else None
+    coins, arb = [r["coin"] for r in rows], arbitrage_rows(now["spreads"])
+    series, _ = alongside(_first_spread(fp, (start, end), arb),
+                          lambda: data.window_view(state, start, end, coins, fp.get("fp")) if coins else None)
     rev = fp["query"]
     open_interest = {r["coin"]: r["oi_value"] for r in rows if r["oi_value"] is not None}
     heat = series["heatmap"] if series else None
     title = f"funding on {state.venue}" if state.venue else "funding, venues weighted by open interest"
     return {
         "venues": [{"label": v, "value": v} for v in sorted(set(snapshot["exchange"]) | {state.venue} - {""})],
-        "cross": rows, "cross_columns": cross_venue_columns(venues), "arb": arbitrage_rows(now["spreads"]),
+        "cross": rows, "cross_columns": cross_venue_columns(venues), "arb": arb,
         "cross_note": _cross_note(len(rows), total, state.min_oi),
         "heatmap": heatmap_figure(heat, title, rev, state.order or "oi", open_interest, (start, end))
         if heat is not None and not heat.empty else empty_figure("No settled funding of these coins in this range"),
@@ -110,6 +115,21 @@ def _content(state, start, end, now: dict, fp: dict) -> dict:
         "premium": _pair_chart(series, "premium", "premium_bp", rev, (start, end)),
         "oi": _pair_chart(series, "open_interest", "open_interest_value", rev, (start, end)),
     }  # fmt: skip
+
+
+def _first_spread(fp: dict, window: tuple, arb: list[dict]) -> Callable[[], None]:
+    """Reads the spread history the spread chart opens on (the ranking's top row, :func:`_spread` with no row
+    selected) into the shared cache (``data.spread_view``), to run beside the draw's window reads: the chart's
+    callback, fired once the ranking is drawn, then finds it. Nothing when the page shows another window than the
+    request's (a fallback: the chart reads the request's) or the database fails (the chart's callback says so)."""
+
+    def read() -> None:
+        state, start, end, _ = resolve(fp)
+        if arb and (start, end) == window:
+            with suppress(SQLAlchemyError):
+                data.spread_view(state, start, end, tuple(arb[0]["pair"].split("|")))
+
+    return read
 
 
 def _pair_chart(series: dict | None, key: str, column: str, rev: str, window) -> dict:
@@ -172,12 +192,13 @@ def register_callbacks() -> None:
     page module: a Dash build takes the callbacks registered since the previous one, so callbacks registered once at
     import would reach only the first app of a process (tests build several)."""
     controls.register_callbacks(P, extra={"min_oi": f"{P}-minoi", "venue": f"{P}-venue", "order": f"{P}-order"})
-    register_refresh(P, tables=("funding_rates",), extra=lambda conn, _now: str(data.newest_funding(conn)))
+    baseline = register_refresh(P, tables=("funding_rates",), extra=lambda conn, _now: str(data.newest_funding(conn)))
     for grid, name in ((f"{P}-cross", "cross-venue"), (f"{P}-arb", "arbitrage"), (f"{P}-acc", "accumulated")):
         register_table_download(grid, f"alphapulse-{name}")
     for chart in ("spread", "heatmap", "premium", "oi"):
         register_chart_download(f"{P}-{chart}", f"alphapulse-{chart}")
-    callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data"), "theme": Input(STORE_ID, "data")})(_draw)
+    callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data"), "theme": Input(STORE_ID, "data")})(
+        lambda fp, theme: _draw(fp, theme, baseline))
     callback(Output(f"{P}-spread", "figure"), Input(f"{P}-arb", "selectedRows"), Input(f"{P}-arb", "rowData"),
              Input(STORE_ID, "data"), State(f"{P}-fp", "data"))(_spread)  # fmt: skip
     callback(Output(f"{P}-cross", "dashGridOptions"), Input(f"{P}-search", "value"),

@@ -18,6 +18,7 @@ from app.api import pairs as cached_pairs
 from app.api import symbol_list
 from app.controls import ViewState
 from app.dashboard import read_connection
+from app.reads import read_all
 from app.refresh import cached_view
 from db import queries
 from db.coins import coin_of, symbols_of_coin
@@ -87,18 +88,20 @@ def window_view(state: ViewState, start: datetime, end: datetime, coins: list[st
     or every venue weighted by open interest), ``accumulated``, and for the coins of the chosen symbols
     ``premium`` and ``open_interest`` (bucket ``db.queries.choose_bucket``; None without such symbols), cached."""
 
-    def compute():
+    def compute():  # the four reads at once, each on its own connection (app.reads)
         exchanges = list(state.exchanges) or None
         bucket = queries.choose_bucket(start, end)
         with read_connection() as conn:
             symbols = selected_symbols(conn, state, exchanges)
-            heat = funding_heatmap(conn, state.venue or None, coins, start, end, heatmap_bucket(start, end))
-            pair_args = (conn, exchanges, symbols, start, end, bucket)
-            return {
-                "heatmap": heat, "accumulated": accumulated_funding(conn, exchanges, coins, start, end),
-                "premium": premium_series(*pair_args) if symbols else None,
-                "open_interest": queries.open_interest_series(*pair_args) if symbols else None, "bucket": bucket,
-            }  # fmt: skip
+        pair_args = (exchanges, symbols, start, end, bucket)
+        reads = {
+            "heatmap": lambda c: funding_heatmap(c, state.venue or None, coins, start, end, heatmap_bucket(start, end)),
+            "accumulated": lambda c: accumulated_funding(c, exchanges, coins, start, end),
+        }
+        if symbols:
+            reads["premium"] = lambda c: premium_series(c, *pair_args)
+            reads["open_interest"] = lambda c: queries.open_interest_series(c, *pair_args)
+        return {"premium": None, "open_interest": None, **read_all(reads), "bucket": bucket}
 
     return cached_view("markets-window", state, start, end, compute, tuple(coins), state.venue, fp)
 

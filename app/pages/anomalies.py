@@ -89,7 +89,7 @@ def layout(**query) -> html.Div:
     return html.Div(
         [
             html.H1("Anomalies", className="ap-title"),
-            controls.control_bar(P, start.state, show_funding=False, request=start.request),
+            controls.control_bar(P, start.state, show_funding=False, request=start.request, pickers=start.pickers),
             _filters(start.state),
             html.Div(id=f"{P}-error"),
             html.Div(
@@ -115,7 +115,7 @@ def layout(**query) -> html.Div:
 controls.register_callbacks(P, extra={"metrics": f"{P}-metrics", "min_z": f"{P}-minz"})
 register_chart_download(f"{P}-scatter", "alphapulse-anomalies-chart")
 register_table_download(f"{P}-table", "alphapulse-anomalies")
-register_refresh(P)
+BASELINE = register_refresh(P)
 
 DRAW_OUTPUTS = {
     "scatter": Output(f"{P}-scatter", "figure"),
@@ -131,12 +131,13 @@ DRAW_OUTPUTS = {
         Output(f"{P}-newest", "data"),
     ),
     "error": Output(f"{P}-error", "children"),
+    "drawn": Output(f"{P}-drawn", "data"),
 }
 
 
 @callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data"), "theme": Input(STORE_ID, "data")})
 def _draw(fp, theme):
-    return themed_outputs(_draw_view(fp), theme, ("scatter",))
+    return themed_outputs(BASELINE.with_draw(fp, lambda: _draw_view(fp)), theme, ("scatter",))
 
 
 def _draw_view(fp):

@@ -74,7 +74,7 @@ def _section(title: str, *children, note: str | None = None) -> list:
 
 
 def layout(**query) -> html.Div:
-    """The page for the view in ``query`` (URL parameters, :mod:`app.controls`); no database access."""
+    """The page for the view in ``query`` (URL parameters, :mod:`app.controls`); reads the (cached) symbol list."""
     start = start_page(query)
     cross = grid(f"{P}-cross", (), height=440)
     cross.columnDefs = cross_venue_columns(start.state.exchanges)
@@ -85,7 +85,7 @@ def layout(**query) -> html.Div:
     return html.Div(
         [
             html.H1("Markets: funding across venues", className="ap-title"),
-            controls.control_bar(P, start.state, show_funding=False, request=start.request),
+            controls.control_bar(P, start.state, show_funding=False, request=start.request, pickers=start.pickers),
             _filters(start.state),
             html.Div(id=f"{P}-error"),
             html.Div(

@@ -38,6 +38,7 @@ from app.figures import MAX_MARKERS, empty_figure, funding_basis, funding_figure
 from app.figures.heatmap import heatmap_figure, series_frame
 from app.notices import EMPTY_NOTICE_CLOSED, empty_notice, fallback_notice, jump_anchor
 from app.pair_facts import PairFacts
+from app.reads import read_all
 from app.refresh import cached_output, cached_view, register_refresh, resolve, selection, start_page
 from app.theme import STORE_ID, themed_outputs
 from db import queries
@@ -58,7 +59,7 @@ def layout(**query) -> html.Div:
     return html.Div(
         [
             html.H1("Funding and prices", className="ap-title"),
-            controls.control_bar(P, start.state, request=start.request),
+            controls.control_bar(P, start.state, request=start.request, pickers=start.pickers),
             html.Div(id=f"{P}-error"),
             html.Div(
                 [
@@ -87,7 +88,7 @@ register_chart_download(f"{P}-price-chart", "alphapulse-prices")
 register_table_download(f"{P}-table", "alphapulse-comparison")
 
 
-register_refresh(P)
+BASELINE = register_refresh(P)
 
 
 DRAW_OUTPUTS = {
@@ -106,6 +107,7 @@ DRAW_OUTPUTS = {
         Output(f"{P}-newest", "data"),
     ),
     "error": Output(f"{P}-error", "children"),
+    "drawn": Output(f"{P}-drawn", "data"),
 }
 
 HIDDEN = {"display": "none"}
@@ -113,7 +115,7 @@ HIDDEN = {"display": "none"}
 
 @callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data"), "theme": Input(STORE_ID, "data")})
 def _draw(fp, theme):
-    return themed_outputs(_draw_view(fp), theme, ("funding", "prices"))
+    return themed_outputs(BASELINE.with_draw(fp, lambda: _draw_view(fp)), theme, ("funding", "prices"))
 
 
 def _draw_view(fp):
@@ -131,12 +133,8 @@ def _draw_view(fp):
         blank = empty_figure("Choose at least one symbol.")
         return {**out, "cards": [], "rows": [], "funding": blank, "prices": blank}
 
-    def compute():
-        with read_connection() as conn:
-            return _query(conn, state, start, end, bucket)
-
     try:
-        data = cached_view(P, state, start, end, compute, bucket, fp.get("fp"))
+        data = cached_view(P, state, start, end, lambda: _query(state, start, end, bucket), bucket, fp.get("fp"))
     except SQLAlchemyError as exc:
         blank = empty_figure("Database unreachable")
         return {
@@ -170,12 +168,7 @@ def _fallback(state, live_window, newest, fp, out: dict) -> dict:
     shown = dataclasses.replace(state, end=datetime.fromisoformat(jump_anchor(newest)))
     start, end = shown.window(datetime.fromisoformat(fp["now"]))
     bucket = queries.choose_bucket(start, end)
-
-    def compute():
-        with read_connection() as conn:
-            return _query(conn, shown, start, end, bucket)
-
-    data = cached_view(P, shown, start, end, compute, bucket)
+    data = cached_view(P, shown, start, end, lambda: _query(shown, start, end, bucket), bucket)
     if data["empty"]:  # the catalogue and the rows disagree (rows removed since): say what the live window lacks
         return {**out, "cards": [], "rows": [], "funding": no_update, "prices": no_update, "content": HIDDEN,
                 "notice": empty_notice(state, *live_window, data["extent"])}  # fmt: skip
@@ -189,26 +182,29 @@ def _fallback(state, live_window, newest, fp, out: dict) -> dict:
     }  # fmt: skip
 
 
-def _query(conn, state: controls.ViewState, start: datetime, end: datetime, bucket: timedelta) -> dict:
-    """The view's rows; a window without funding and candles (nothing drawn: the page falls back or says so) reads
-    where data is instead of anomalies and the snapshot (``counts``, ``marks`` and ``snapshot`` None)."""
-    exchanges, symbols = selection(conn, state)
-    funding = queries.funding_series(conn, exchanges, symbols, start, end, bucket)
-    prices = queries.price_series(conn, exchanges, symbols, start, end, bucket)
-    if funding.empty and prices.empty:
-        return {"funding": funding, "prices": prices, "counts": None, "marks": None, "empty": True, "snapshot": None,
-                "extent": queries.data_extent(conn, exchanges, symbols),
-                "newest": queries.newest_common_time(conn, exchanges, symbols)}  # fmt: skip
-    window = (conn, exchanges, symbols, start, end)
-    marks = {  # chart markers: the strongest only; the totals come from the counts
-        "funding": queries.anomaly_rows(*window, metrics=["funding_rate"], limit=MAX_MARKERS, strongest=True),
-        "prices": queries.anomaly_rows(*window, limit=MAX_MARKERS, strongest=True),
-    }
-    return {
-        "funding": funding, "prices": prices, "counts": queries.anomaly_counts(*window), "marks": marks,
-        "empty": False, "snapshot": queries.latest_snapshot(conn, exchanges, symbols, end), "extent": None,
-        "newest": None,
-    }  # fmt: skip
+def _query(state: controls.ViewState, start: datetime, end: datetime, bucket: timedelta) -> dict:
+    """The view's rows, read at once on separate connections (:func:`app.reads.read_all`): the series, then the
+    anomalies and the snapshot; a window without funding and candles (nothing drawn: the page falls back or says
+    so) reads where data is instead of anomalies and the snapshot (``counts``, ``marks`` and ``snapshot`` None)."""
+    with read_connection() as conn:
+        exchanges, symbols = selection(conn, state)
+    window = (exchanges, symbols, start, end)
+    series = read_all({"funding": lambda c: queries.funding_series(c, *window, bucket),
+                       "prices": lambda c: queries.price_series(c, *window, bucket)})  # fmt: skip
+    if series["funding"].empty and series["prices"].empty:
+        where = read_all({"extent": lambda c: queries.data_extent(c, exchanges, symbols),
+                          "newest": lambda c: queries.newest_common_time(c, exchanges, symbols)})  # fmt: skip
+        return {**series, "counts": None, "marks": None, "empty": True, "snapshot": None, **where}
+    more = read_all({  # chart markers: the strongest only; the totals come from the counts
+        "funding": lambda c: queries.anomaly_rows(c, *window, metrics=["funding_rate"], limit=MAX_MARKERS,
+                                                  strongest=True),
+        "prices": lambda c: queries.anomaly_rows(c, *window, limit=MAX_MARKERS, strongest=True),
+        "counts": lambda c: queries.anomaly_counts(c, *window),
+        "snapshot": lambda c: queries.latest_snapshot(c, exchanges, symbols, end),
+    })  # fmt: skip
+    marks = {"funding": more["funding"], "prices": more["prices"]}
+    return {**series, "counts": more["counts"], "marks": marks, "empty": False, "snapshot": more["snapshot"],
+            "extent": None, "newest": None}  # fmt: skip
 
 
 def _built(state, window, bucket, data: dict, fp: dict):

@@ -27,10 +27,10 @@ from app import controls
 from app.api import feed_health
 from app.cache import CacheStats, shared_cache
 from app.components import error_alert, graph, grid, status_badge
-from app.dashboard import read_connection
 from app.downloads import chart_download, register_chart_download, register_table_download, table_download
 from app.figures import empty_figure, feed_lag_figure, metric_figure
 from app.format import duration, utc
+from app.reads import read_all
 from app.refresh import SYSTEM_TABLES, cached_view, register_refresh, resolve, start_page
 from app.theme import STORE_ID, themed_outputs
 from db import health, queries
@@ -67,7 +67,7 @@ def layout(**query) -> html.Div:
     return html.Div(
         [
             html.H1("Pipeline health", className="ap-title"),
-            controls.control_bar(P, start.state, show_funding=False, request=start.request),
+            controls.control_bar(P, start.state, show_funding=False, request=start.request, pickers=start.pickers),
             html.Div(id=f"{P}-status", className="ap-system-status"),
             html.Div(id=f"{P}-cache"),
             html.H2("Feeds: lag against expected cadence", className="ap-h2"),
@@ -108,7 +108,7 @@ def feed_statuses(conn: Connection, now: datetime) -> list[str]:
     return [f"{r.exchange}/{r.stream}={r.status}" for r in fh.feeds.itertuples(index=False)]
 
 
-register_refresh(P, SYSTEM_TABLES, extra=feed_statuses)
+BASELINE = register_refresh(P, SYSTEM_TABLES, extra=feed_statuses)
 
 
 def _status_block(status: str, now: datetime, info) -> html.Div:
@@ -165,6 +165,7 @@ DRAW_OUTPUTS = {
     "window": Output(f"{P}-window", "children"),
     "panels": tuple(Output(f"{P}-m-{name}", "figure") for name, *_ in PANELS),
     "cache": Output(f"{P}-cache", "children"),
+    "drawn": Output(f"{P}-drawn", "data"),
 }
 
 
@@ -175,7 +176,7 @@ SIZES_CACHE_SECONDS = 300.0
 
 @callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data"), "theme": Input(STORE_ID, "data")})
 def _draw(fp, theme):
-    return themed_outputs(_draw_view(fp), theme, ("lag", "panels"))
+    return themed_outputs(BASELINE.with_draw(fp, lambda: _draw_view(fp)), theme, ("lag", "panels"))
 
 
 def _draw_view(fp):
@@ -185,13 +186,16 @@ def _draw_view(fp):
     now = datetime.fromisoformat(fp["now"])
     window = controls.window_text(start, end, bucket, state.live)
 
-    def compute():
-        with read_connection() as conn:
-            sizes = shared_cache().get("hypertable_sizes", lambda: hypertable_sizes(conn), SIZES_CACHE_SECONDS)
-            return (probe_timescaledb(conn), feed_health(conn, now), sizes,
-                    queries.latest_metrics(conn),
-                    [queries.metric_series(conn, name, start, end, bucket, agg=agg)
-                     for name, _, _, _, agg, _ in PANELS])  # fmt: skip
+    def compute():  # every read at once, each on its own connection (app.reads)
+        got = read_all({
+            "info": probe_timescaledb, "health": lambda conn: feed_health(conn, now),
+            "sizes": lambda conn: shared_cache().get("hypertable_sizes", lambda: hypertable_sizes(conn),
+                                                     SIZES_CACHE_SECONDS),
+            "latest": queries.latest_metrics,
+            **{name: lambda conn, name=name, agg=agg: queries.metric_series(conn, name, start, end, bucket, agg=agg)
+               for name, _, _, _, agg, _ in PANELS},
+        })  # fmt: skip
+        return got["info"], got["health"], got["sizes"], got["latest"], [got[name] for name, *_ in PANELS]
 
     cache = cache_block(shared_cache().stats())
     try:
