@@ -18,31 +18,33 @@ from db.queries.common import fetch_frame
 _VALUES = ("funding_rate", "funding_interval_hours", "next_funding_time", "mark_price", "index_price")
 
 
-#: Per pair (``ord``: its position in the arrays), the newer of its newest predicted and newest settled row in
-#: ``(since, at]`` (predicted on a tie): the ``funding_newest`` rows not after ``at``, and for keys whose newest row
-#: is after ``at`` a primary-key probe; the interval of a row without one is that of the newest settled row at or
-#: before ``at`` stating one (catalogue, else a probe); the newest notional in ``(since, at]``. Hash joins over the
-#: small tables, no per-pair loop in the live case.
+#: Per pair of the catalogue, the newer of its newest predicted and newest settled row in ``(since, at]``
+#: (predicted on a tie): the ``funding_newest`` rows not after ``at``, and for keys whose newest row is after ``at``
+#: a primary-key probe; the interval of a row without one is that of the newest settled row at or before ``at``
+#: stating one (catalogue, else a probe); the newest notional in ``(since, at]``. ``funding_newest`` is scanned
+#: once (``n``; updated in place every minute, it spans many pages), the pair's two rows joined to the catalogue
+#: by hash joins (a full join of the two kinds sorted both sides on text keys): no per-pair loop in the live case.
 _PREDICTED = "b.time IS NULL OR a.time >= b.time"
 _PICKED = ("time", "settled", *_VALUES)
 NEWEST_SQL = f"""
-WITH c AS (
-    SELECT exchange, symbol, settled, time, {", ".join(_VALUES)} FROM funding_newest
-    WHERE time <= :at AND time > :since
+WITH n AS MATERIALIZED (SELECT exchange, symbol, settled, time, {", ".join(_VALUES)} FROM funding_newest
+                        WHERE time > :since),
+c AS (
+    SELECT * FROM n WHERE time <= :at
     UNION ALL
-    SELECT n.exchange, n.symbol, n.settled, r.time, {", ".join(f"r.{c}" for c in _VALUES)} FROM funding_newest n
+    SELECT n.exchange, n.symbol, n.settled, r.time, {", ".join(f"r.{c}" for c in _VALUES)} FROM n
     CROSS JOIN LATERAL (SELECT * FROM funding_rates f WHERE f.exchange = n.exchange AND f.symbol = n.symbol
         AND f.settled = n.settled AND f.time <= :at AND f.time > :since ORDER BY f.time DESC LIMIT 1) r
-    WHERE n.time > :at),
-f AS (SELECT COALESCE(a.exchange, b.exchange) AS exchange, COALESCE(a.symbol, b.symbol) AS symbol,
-             {", ".join(f"CASE WHEN {_PREDICTED} THEN a.{c} ELSE b.{c} END AS {c}" for c in _PICKED)}
-      FROM (SELECT * FROM c WHERE NOT settled) a FULL JOIN (SELECT * FROM c WHERE settled) b
-        ON a.exchange = b.exchange AND a.symbol = b.symbol)
-SELECT f.*, e.funding_interval_hours AS stated_hours, e.interval_time, o.time AS notional_time, o.open_interest_value
-FROM f JOIN pair_extents e ON e.exchange = f.exchange AND e.symbol = f.symbol AND e.stream = 'funding'
-LEFT JOIN open_interest_newest o ON o.exchange = f.exchange AND o.symbol = f.symbol
-WHERE e.first_time <= :at AND e.last_time > :since
-  AND (CAST(:exchanges AS text[]) IS NULL OR f.exchange = ANY(:exchanges))
+    WHERE n.time > :at)
+SELECT e.exchange, e.symbol, {", ".join(f"CASE WHEN {_PREDICTED} THEN a.{c} ELSE b.{c} END AS {c}" for c in _PICKED)},
+       e.funding_interval_hours AS stated_hours, e.interval_time, o.time AS notional_time, o.open_interest_value
+FROM pair_extents e
+LEFT JOIN c a ON a.exchange = e.exchange AND a.symbol = e.symbol AND NOT a.settled
+LEFT JOIN c b ON b.exchange = e.exchange AND b.symbol = e.symbol AND b.settled
+LEFT JOIN open_interest_newest o ON o.exchange = e.exchange AND o.symbol = e.symbol
+WHERE e.stream = 'funding' AND e.first_time <= :at AND e.last_time > :since
+  AND (a.time IS NOT NULL OR b.time IS NOT NULL)
+  AND (CAST(:exchanges AS text[]) IS NULL OR e.exchange = ANY(:exchanges))
 """
 #: Per pair, the interval of its newest settled row at or before ``at`` stating one (primary-key probe).
 _PROBE_INTERVAL_SQL = """SELECT (SELECT s.funding_interval_hours FROM funding_rates s WHERE s.exchange = k.exchange
