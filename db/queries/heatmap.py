@@ -137,9 +137,6 @@ def _strings(values: list[str], at: np.ndarray) -> pd.api.extensions.ExtensionAr
     return pd.array(values, dtype="str").take(at)
 
 
-VENUE_COLUMNS = ["coin", "time", "exchange", "symbol", "annualised", "settlements", "open_interest_value"]
-
-
 def heatmap_venue_values(
     engine: Engine | Connection,
     exchange: str | None,
