@@ -33,6 +33,10 @@ _ORJSON = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY
 SIGNIFICANT_DIGITS = 15
 
 
+#: 10^0 … 10^22, exact doubles (a table: ``np.float_power`` per value cost ~1 ms per 47,000 floats).
+_POWERS_OF_TEN = np.float_power(10.0, np.arange(23))
+
+
 def tidy_floats(values: np.ndarray) -> np.ndarray:
     """``values`` (float array) rounded to :data:`SIGNIFICANT_DIGITS` significant digits, NaN/inf kept: round
     ``x × 10^k`` to an integer and divide by the exact power of ten, which gives the double nearest the short
@@ -41,7 +45,7 @@ def tidy_floats(values: np.ndarray) -> np.ndarray:
     ok = np.isfinite(out) & (out != 0)
     k = SIGNIFICANT_DIGITS - 1 - np.floor(np.log10(np.abs(out[ok]))).astype(int)
     k = np.clip(k, -22, 22)  # powers of ten up to 1e22 are exact doubles
-    up, down = np.float_power(10.0, np.maximum(k, 0)), np.float_power(10.0, np.maximum(-k, 0))
+    up, down = _POWERS_OF_TEN[np.maximum(k, 0)], _POWERS_OF_TEN[np.maximum(-k, 0)]
     out[ok] = np.round(out[ok] * up / down) * down / up
     return out
 
@@ -119,11 +123,9 @@ def matrix(frame: pd.DataFrame, rows: list[str], cells: list[str], row_values: t
     :func:`tidy_floats` (15 significant digits: binary noise removed, every digit of the stored data kept).
     ``row_values`` are constant per row (e.g. a pair's open-interest weight): the first record's value is kept.
     Built with numpy (no Python loop per cell). Raises ``KeyError`` for a missing column."""
-    keys = pd.MultiIndex.from_frame(frame[rows]) if len(rows) > 1 else pd.Index(frame[rows[0]])
-    row_at, labels = pd.factorize(keys, sort=True)
+    row_at, first = _row_codes(frame, rows)
     col_at, times = pd.factorize(frame["time"], sort=True)
-    dims = (len(labels), len(times))
-    first = np.unique(row_at, return_index=True)[1] if len(frame) else np.zeros(0, dtype="int64")
+    dims = (len(first), len(times))
     out_rows = {name: _column_values(frame[name].iloc[first].reset_index(drop=True)) for name in (*rows, *row_values)}
     out_cells = {}
     for name in cells:
@@ -135,3 +137,18 @@ def matrix(frame: pd.DataFrame, rows: list[str], cells: list[str], row_values: t
         grid[row_at, col_at] = values
         out_cells[name] = grid
     return {"rows": out_rows, "times": _column_values(pd.Series(times)), "cells": out_cells}
+
+
+def _row_codes(frame: pd.DataFrame, rows: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(row number of each record, position of each row's first record)`` of :func:`matrix`, rows numbered in
+    sorted key order. One key column already sorted (the heatmap's coins): from where its value changes, without
+    hashing each record's string (~4 ms less for 47,000 cells); else ``pd.factorize``."""
+    if len(rows) == 1:
+        values = frame[rows[0]].to_numpy(dtype=object)
+        first = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if len(values) else np.zeros(0, dtype="int64")
+        labels = values[first].tolist()
+        if all(a < b for a, b in zip(labels, labels[1:], strict=False)):
+            return np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(values)])), first
+    keys = pd.MultiIndex.from_frame(frame[rows]) if len(rows) > 1 else pd.Index(frame[rows[0]])
+    row_at = pd.factorize(keys, sort=True)[0]
+    return row_at, np.unique(row_at, return_index=True)[1] if len(frame) else np.zeros(0, dtype="int64")

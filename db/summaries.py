@@ -126,10 +126,12 @@ COVERING: dict[str, tuple[str, ...]] = {
 for _table in (funding_settled_1h, funding_settled_4h, funding_settled_8h, funding_settled_1d):
     Index(f"ix_{_table.name}_covering", _table.c.exchange, _table.c.symbol, _table.c.time,
           postgresql_include=list(COVERING[_table.name]))
-#: Time indexes of the rollups finer than a day (revision ``mr8_01``): accumulated funding reads a window's partial
-#: days for every pair at once (a few periods at either end) instead of one scan per pair and period.
+#: Covering time indexes of the rollups finer than a day (revisions ``mr8_01``, ``rd30_01``): accumulated funding
+#: reads a window's partial days for every pair at once (a few periods at either end) instead of one scan per pair
+#: and period, index-only (the rows of one period lie on as many heap pages as pairs).
+TIME_COVERING = ("exchange", "symbol", "settlements", "rate_sum", "first_time", "last_time", "last_interval_hours")
 for _table in (funding_settled_1h, funding_settled_4h, funding_settled_8h):
-    Index(f"ix_{_table.name}_time", _table.c.time)
+    Index(f"ix_{_table.name}_time_covering", _table.c.time, postgresql_include=list(TIME_COVERING))
 
 #: Settled-funding rollups by period, finest first (``db.writes`` keeps each; reads take the coarsest that tiles).
 #: Each period divides the next, and the day (``db.writes.summaries`` recomputes whole days).

@@ -4,7 +4,10 @@ driver's own lists (real TimescaleDB; the values are PostgreSQL's, compared with
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 
 from db.queries.common import fetch_rows
 
@@ -33,3 +36,20 @@ def test_plain_rows_are_tuples(recorded_engine):
     with recorded_engine.connect() as conn:
         keys, rows = fetch_rows(conn, text("SELECT 1 AS x, CAST(ARRAY[1, 2] AS int8[]) AS y"))
     assert keys == ["x", "y"] and rows == [(1, [1, 2])]
+
+
+_TIMES = """SELECT CAST(ARRAY['2026-03-07 08:00:00.000123+00', '1999-12-31 23:59:59+00', '2000-01-01 00:00:00+00']
+    AS timestamptz[]) AS a, CAST('{}' AS timestamptz[]) AS b, CAST(ARRAY['2026-03-07 08:00+00', NULL] AS timestamptz[])
+    AS c, CAST(ARRAY['infinity'] AS timestamptz[]) AS d"""
+
+
+def test_timestamp_arrays_are_utc_datetime64_equal_to_the_drivers(recorded_engine):
+    """``timestamptz[]``: ``datetime64[us]`` (naive, UTC) equal to the driver's aware datetimes, microseconds and times
+    before PostgreSQL's 2000 epoch included; NULL elements as the driver gives them; infinity raises as it does."""
+    with recorded_engine.connect() as conn:
+        _, [(a, b, c)] = fetch_rows(conn, text(_TIMES.rsplit(",", 1)[0]), numpy_arrays=True)
+        _, [(want_a, _, want_c)] = fetch_rows(conn, text(_TIMES.rsplit(",", 1)[0]))
+        assert a.dtype == np.dtype("datetime64[us]") and b.dtype == a.dtype and len(b) == 0
+        assert list(pd.to_datetime(a, utc=True)) == want_a and c == want_c
+        with pytest.raises(DataError):
+            fetch_rows(conn, text(_TIMES), numpy_arrays=True)

@@ -109,35 +109,51 @@ def funding_spreads(
 
 def spreads_of_snapshot(snap: pd.DataFrame) -> pd.DataFrame:
     """:func:`funding_spreads` of an already read :func:`funding_snapshot` frame (pure; e.g. a page that shows
-    both reads the snapshot once)."""
+    both reads the snapshot once). Every ordered pair of a coin's rated rows is a candidate; the widest wins, ties
+    to the first exchanges by name, then to the snapshot's row order. In numpy over integer codes (a pandas
+    self-merge and sort cost ~5 ms for 1,800 rows)."""
     rated = snap[snap["annualised"].notna()]
-    legs = rated[["coin", "exchange", "symbol", "annualised", "funding_interval_hours", "next_funding_time"]]
-    pairs = legs.merge(legs, on="coin", suffixes=("_long", "_short"))
-    pairs = pairs[(pairs["exchange_long"] != pairs["exchange_short"])
-                  & (pairs["annualised_short"] >= pairs["annualised_long"])]  # fmt: skip
-    pairs = pairs.assign(spread=pairs["annualised_short"] - pairs["annualised_long"])
-    order = ["coin", "spread", "exchange_long", "exchange_short"]
-    pairs = pairs.sort_values(order, ascending=[True, False, True, True])
-    best = pairs.drop_duplicates("coin", keep="first")
-    oi = snap.groupby("coin")["open_interest_value"].sum(min_count=1)
-    venues = rated.groupby("coin").size()
+    coin_at, coins = pd.factorize(rated["coin"], sort=True)
+    exchange_at = pd.factorize(rated["exchange"], sort=True)[0]
+    value = rated["annualised"].to_numpy(dtype="float64")
+    legs, (long, short) = np.argsort(coin_at, kind="stable"), _coin_pairs(np.bincount(coin_at, minlength=len(coins)))
+    long, short = legs[long], legs[short]
+    keep = (exchange_at[long] != exchange_at[short]) & (value[short] >= value[long])
+    long, short = long[keep], short[keep]
+    spread = value[short] - value[long]
+    ranked = np.lexsort((short, long, exchange_at[short], exchange_at[long], -spread, coin_at[long]))
+    ranked = ranked[np.r_[True, np.diff(coin_at[long][ranked]) != 0]] if len(ranked) else ranked  # first per coin
+    ranked = ranked[np.lexsort((coin_at[long][ranked], -spread[ranked]))]  # widest first, then coin
+    long, short, spread = long[ranked], short[ranked], spread[ranked]
+
+    def leg(column: str, at: np.ndarray) -> np.ndarray:
+        return rated[column].to_numpy()[at]
+
     out = pd.DataFrame({
-        "coin": best["coin"].to_numpy(), "long_exchange": best["exchange_long"].to_numpy(),
-        "short_exchange": best["exchange_short"].to_numpy(), "long_symbol": best["symbol_long"].to_numpy(),
-        "short_symbol": best["symbol_short"].to_numpy(), "long_annualised": best["annualised_long"].to_numpy(),
-        "short_annualised": best["annualised_short"].to_numpy(), "spread_annualised": best["spread"].to_numpy(),
+        "coin": leg("coin", long), "long_exchange": leg("exchange", long), "short_exchange": leg("exchange", short),
+        "long_symbol": leg("symbol", long), "short_symbol": leg("symbol", short), "long_annualised": value[long],
+        "short_annualised": value[short], "spread_annualised": spread,
     })  # fmt: skip
     out["spread_bp_8h"] = out["spread_annualised"] / INTERVALS_8H_PER_YEAR * 1e4
-    out["long_interval_hours"] = best["funding_interval_hours_long"].to_numpy()
-    out["short_interval_hours"] = best["funding_interval_hours_short"].to_numpy()
-    out["long_next_funding_time"] = best["next_funding_time_long"].to_numpy()
-    out["short_next_funding_time"] = best["next_funding_time_short"].to_numpy()
+    for side, at in (("long", long), ("short", short)):
+        out[f"{side}_interval_hours"] = leg("funding_interval_hours", at)
+    for side, at in (("long", long), ("short", short)):
+        out[f"{side}_next_funding_time"] = pd.to_datetime(rated["next_funding_time"].array[at], utc=True)
+    oi = snap.groupby("coin")["open_interest_value"].sum(min_count=1)
     out["open_interest_value"] = oi.reindex(out["coin"]).to_numpy(dtype="float64")
-    out["venues"] = venues.reindex(out["coin"]).to_numpy(dtype=np.int64)
-    for col in ("long_next_funding_time", "short_next_funding_time"):
-        out[col] = pd.to_datetime(out[col], utc=True)
-    out = out.sort_values(["spread_annualised", "coin"], ascending=[False, True], ignore_index=True)
+    out["venues"] = np.bincount(coin_at, minlength=len(coins))[coin_at[long]].astype(np.int64)
     return out[SPREAD_COLUMNS]
+
+
+def _coin_pairs(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every ordered pair ``(i, j)`` of positions within the same block, for consecutive blocks of ``sizes``
+    (positions numbered across blocks), in ``i``, then ``j`` order."""
+    starts = np.cumsum(sizes) - sizes
+    block = np.repeat(np.arange(len(sizes)), sizes)  # block of each position
+    width = sizes[block]
+    first = np.repeat(np.arange(len(block)), width)
+    offset = np.arange(len(first)) - np.repeat(np.cumsum(width) - width, width)
+    return first, starts[block[first]] + offset
 
 
 #: Settled rows of both legs bucketed by the start of the period each settlement paid for (settlement time − its

@@ -168,12 +168,13 @@ def selection_params(conn: Connection, exchanges: Sequence[str] | None, coins: S
     if coins is not None:
         wanted = {c.strip().upper() for c in coins}
         known = fetch_rows(conn, text("SELECT DISTINCT symbol FROM pair_extents WHERE stream = 'funding'"))[1]
-        symbols = sorted(symbol for (symbol,) in known if _coin(symbol)[0] in wanted)
+        symbols = sorted(symbol for (symbol,) in known if coin_parts(symbol)[0] in wanted)
     return {"exchanges": None if exchanges is None else list(exchanges), "symbols": symbols}
 
 
 @lru_cache(maxsize=65_536)
-def _coin(symbol: str) -> tuple[str, int]:
+def coin_parts(symbol: str) -> tuple[str, int]:
+    """``(coin name, multiplier)`` of a ccxt ``symbol`` (:func:`db.coins.coin_of`), cached per symbol."""
     found = coin_of(symbol)
     return found.name, found.multiplier
 
@@ -182,7 +183,7 @@ def with_coins(frame: pd.DataFrame, coins: Sequence[str] | None) -> pd.DataFrame
     """``frame`` (``exchange``, ``symbol`` first, then any columns) with ``coin`` and ``multiplier``
     (:func:`db.coins.coin_of`) inserted after them, limited to ``coins`` (case-insensitive; None: all), sorted by
     coin, exchange, symbol (new index)."""
-    found = [_coin(symbol) for symbol in frame["symbol"]]
+    found = [coin_parts(symbol) for symbol in frame["symbol"]]
     frame = frame.copy()
     frame.insert(2, "coin", pd.Series([c for c, _ in found], index=frame.index, dtype="str"))  # typed when empty
     frame.insert(3, "multiplier", pd.Series([m for _, m in found], index=frame.index, dtype="int64"))
