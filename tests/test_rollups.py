@@ -1,5 +1,6 @@
-"""Funding rollups (``funding_rates_15m``, ``funding_rates_1h``): maintained by ``db.writes.write_funding``, filled by
-migrations 0005 and 0002, read by ``db.queries.funding_series`` for 15-minute buckets and buckets >= 1 h. Every
+"""Funding rollups (``funding_rates_15m``, ``funding_rates_1h``): maintained by ``db.writes.write_funding`` and closed
+by ``db.writes.rollups`` (filled by migrations 0005 and 0002: ``tests/test_rollup_migrations.py``), read by
+``db.queries.funding_series`` for 15-minute buckets and buckets >= 1 h. Every
 expected value comes from an independent SQL aggregation of the raw ``funding_rates`` rows (``date_trunc`` and minute
 arithmetic/``DISTINCT ON``, not ``time_bucket``/``last``), a pandas aggregation of them or, for the series,
 ``time_bucket`` over the raw rows, on the bundled real history; the per-minute predicted snapshots are derived from
@@ -12,98 +13,22 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from alembic import command
 from sqlalchemy import text
 
 from db import queries
-from db.engine import make_engine
 from db.schema import FUNDING_ROLLUPS
 from db.writes import write_funding
 from db.writes.rollups import close_funding_rollups
-from ingest.recorded import read_funding, read_klines_1m
-from tests.conftest import alembic_config
-
-EXCHANGE = "binanceusdm"
-KEY = ["exchange", "symbol", "settled", "time"]
-VALUES = ["funding_rate", "funding_rate_last", "funding_interval_hours", "mark_price", "index_price", "rows"]
-ROLLUP_TABLES = tuple(t.name for t in FUNDING_ROLLUPS.values())
-
-#: Start of each rollup's bucket as plain SQL over ``ts`` (the row's UTC wall time): the hour by ``date_trunc``, the
-#: quarter hour by adding whole 15 minutes of the minute-of-hour to it.
-BUCKET_START = {
-    "funding_rates_1h": "date_trunc('hour', ts)",
-    "funding_rates_15m": "date_trunc('hour', ts) + interval '15 minutes' * floor(extract(minute FROM ts) / 15)",
-}
-
-#: The rollup as plain SQL over raw rows: mean and count by GROUP BY bucket, the last row's values by DISTINCT ON ...
-#: ORDER BY time DESC.
-INDEPENDENT = """
-WITH h AS (SELECT ({bucket}) AT TIME ZONE 'UTC' AS bucket, *
-           FROM (SELECT time AT TIME ZONE 'UTC' AS ts, * FROM funding_rates WHERE {rolled}) r),
-agg AS (SELECT exchange, symbol, settled, bucket, avg(funding_rate) AS funding_rate, count(*) AS rows
-        FROM h GROUP BY 1, 2, 3, 4),
-lst AS (SELECT DISTINCT ON (exchange, symbol, settled, bucket) exchange, symbol, settled, bucket,
-               funding_rate AS funding_rate_last, funding_interval_hours, mark_price, index_price
-        FROM h ORDER BY exchange, symbol, settled, bucket, time DESC)
-SELECT agg.bucket AS time, agg.exchange, agg.symbol, agg.settled, agg.funding_rate, lst.funding_rate_last,
-       lst.funding_interval_hours, lst.mark_price, lst.index_price, agg.rows
-FROM agg JOIN lst USING (exchange, symbol, settled, bucket)
-"""
-STORED = "SELECT time, exchange, symbol, settled, " + ", ".join(VALUES) + " FROM {table}"
-
-
-def _read(conn, sql: str, **params) -> pd.DataFrame:
-    result = conn.execute(text(sql), params)
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    for col in VALUES:
-        frame[col] = frame[col].astype("float64")
-    return frame.sort_values(KEY, ignore_index=True)
-
-
-#: The raw rows the rollups hold: settled ones, and predicted ones before the rollup horizon (db.writes.rollups: the
-#: hours from it on are rolled up when they close).
-ROLLED = "settled OR time < COALESCE((SELECT predicted_until FROM funding_rollup_horizon), '-infinity')"
-
-
-def assert_rollups_match_raw(engine, tables: tuple[str, ...] = ROLLUP_TABLES) -> dict[str, int]:
-    """Each of ``tables`` holds exactly the rows :data:`INDEPENDENT` computes with its :data:`BUCKET_START` over
-    the rows :data:`ROLLED`; returns their number per table."""
-    counts = {}
-    with engine.connect() as conn:
-        conn.execute(text("SET TIME ZONE 'UTC'"))
-        for table in tables:
-            want = _read(conn, INDEPENDENT.format(bucket=BUCKET_START[table], rolled=ROLLED))
-            got = _read(conn, STORED.format(table=table))
-            assert len(got) == len(want), table
-            pd.testing.assert_frame_equal(got[KEY], want[KEY])
-            np.testing.assert_allclose(got["funding_rate"], want["funding_rate"], rtol=1e-12, atol=0, err_msg=table)
-            for col in VALUES[1:]:
-                np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy(), err_msg=f"{table}.{col}")
-            counts[table] = len(got)
-    return counts
-
-
-def predicted_snapshots(symbol: str, hours: int) -> pd.DataFrame:
-    """DERIVED per-minute predicted funding for ``symbol`` over the last ``hours`` of recorded candles: the rate
-    is the symbol's next recorded settled rate, the mark price that minute's close (no index price)."""
-    candles = read_klines_1m()
-    candles = candles[candles["symbol"] == symbol].sort_values("time")
-    candles = candles[candles["time"] > candles["time"].max() - pd.Timedelta(hours=hours)]
-    settled = read_funding()
-    settled = settled[(settled["exchange"] == EXCHANGE) & (settled["symbol"] == symbol)].sort_values("time")
-    merged = pd.merge_asof(
-        candles[["time", "close"]],
-        settled[["time", "funding_rate", "funding_interval_hours"]].rename(columns={"time": "next_funding_time"}),
-        left_on="time",
-        right_on="next_funding_time",
-        direction="forward",
-    ).dropna(subset=["funding_rate"])
-    return pd.DataFrame({
-        "time": merged["time"], "exchange": EXCHANGE, "symbol": symbol, "settled": False,
-        "funding_rate": merged["funding_rate"], "funding_interval_hours": merged["funding_interval_hours"],
-        "mark_price": merged["close"], "index_price": np.nan, "next_funding_time": merged["next_funding_time"],
-    }).reset_index(drop=True)  # fmt: skip
+from ingest.recorded import read_funding
+from tests.rollup_helpers import (
+    EXCHANGE,
+    KEY,
+    ROLLED,
+    ROLLUP_TABLES,
+    assert_rollups_match_raw,
+    insert_plain,
+    predicted_snapshots,
+)
 
 
 def test_recorded_history_rollups_equal_the_raw_aggregation(recorded_engine):
@@ -217,21 +142,11 @@ def test_funding_series_15m_reads_the_15m_rollup_and_equals_raw_time_buckets(cle
     pd.testing.assert_frame_equal(again, got)
 
 
-def _insert_plain(eng, rows: pd.DataFrame) -> None:
-    """Insert funding ``rows`` with plain SQL (no rollup maintenance), as rows stored before a rollup existed."""
-    columns = ["time", "exchange", "symbol", "settled", "funding_rate", "funding_interval_hours", "mark_price"]
-    with eng.begin() as conn:
-        conn.execute(text(f"INSERT INTO funding_rates ({', '.join(columns)}) VALUES "
-                          f"({', '.join(':' + c for c in columns)})"),
-                     [{k: (None if pd.isna(v) else v) for k, v in r.items()}
-                      for r in rows[columns].to_dict(orient="records")])  # fmt: skip
-
-
 @pytest.mark.parametrize("width", [timedelta(minutes=15), timedelta(hours=1)])
 def test_funding_series_reads_raw_rows_for_pairs_without_rollups(clean_db, width):
     """Rows stored other than through write_funding (no rollup) still chart: that pair is read from raw rows."""
     snaps = predicted_snapshots("ETH/USDT:USDT", hours=3)
-    _insert_plain(clean_db, snaps)
+    insert_plain(clean_db, snaps)
     start, end = snaps["time"].min().to_pydatetime(), snaps["time"].max().to_pydatetime() + timedelta(minutes=1)
     with clean_db.connect() as conn:
         for table in ROLLUP_TABLES:
@@ -241,99 +156,6 @@ def test_funding_series_reads_raw_rows_for_pairs_without_rollups(clean_db, width
     assert list(got["time"]) == list(want.index)
     np.testing.assert_allclose(got["funding_rate"], want["mean"], rtol=1e-12)
     assert list(got["rows"]) == list(want["size"])
-
-
-def _recorded_funding_rows() -> pd.DataFrame:
-    """Settled hourly Hyperliquid rates and 3 hours of per-minute SOL snapshots (derived, see above)."""
-    funding = read_funding()
-    return pd.concat(
-        [funding[funding["exchange"] == "hyperliquid"].head(500), predicted_snapshots("SOL/USDT:USDT", hours=3)],
-        ignore_index=True,
-    )
-
-
-def test_migration_0002_fills_rollups_from_stored_rows_and_downgrade_drops_them(scratch_url):
-    cfg = alembic_config(scratch_url)
-    command.upgrade(cfg, "0001")
-    eng = make_engine(scratch_url, pool_size=1)
-    try:
-        _insert_plain(eng, _recorded_funding_rows())  # revision 0001's table, no rollup yet
-        command.upgrade(cfg, "head")
-        assert min(assert_rollups_match_raw(eng).values()) > 0
-        command.downgrade(cfg, "0001")
-        with eng.connect() as conn:
-            for table in ROLLUP_TABLES:
-                assert conn.execute(text(f"SELECT to_regclass('{table}')")).scalar() is None
-    finally:
-        eng.dispose()
-
-
-def test_migration_0005_fills_15m_funding_rollups_from_stored_rows_and_downgrade_drops_them(scratch_url):
-    """Funding rows stored before revision 0005 get their 15-minute rollups on upgrade; downgrade drops the table
-    and keeps the raw rows and the hourly rollups."""
-    cfg = alembic_config(scratch_url)
-    command.upgrade(cfg, "0004")
-    eng = make_engine(scratch_url, pool_size=1)
-    try:
-        rows = _recorded_funding_rows()
-        _insert_plain(eng, rows)  # plain inserts: no rollup of either width maintained
-        command.upgrade(cfg, "head")
-        assert assert_rollups_match_raw(eng, ("funding_rates_15m",))["funding_rates_15m"] > 0
-        command.downgrade(cfg, "0004")
-        with eng.connect() as conn:
-            assert conn.execute(text("SELECT to_regclass('funding_rates_15m')")).scalar() is None
-            assert conn.execute(text("SELECT count(*) FROM funding_rates")).scalar() == len(rows)
-            assert conn.execute(text("SELECT to_regclass('funding_rates_1h')")).scalar() is not None
-    finally:
-        eng.dispose()
-
-
-def test_migration_0004_fills_15m_candle_rollups_from_stored_rows_and_downgrade_deletes_them(scratch_url):
-    """1-minute candles stored before revision 0004 (plain inserts, recorded data) get their 15-minute rollups
-    on upgrade, equal to the candles resampled in pandas; downgrade deletes them and keeps the 1-minute rows."""
-    cfg = alembic_config(scratch_url)
-    command.upgrade(cfg, "0003")
-    eng = make_engine(scratch_url, pool_size=1)
-    try:
-        klines = read_klines_1m()
-        rows = pd.concat([klines[klines["symbol"] == s].iloc[7:250] for s in ("ETH/USDT:USDT", "SOL/USDT:USDT")],
-                         ignore_index=True)  # fmt: skip
-        columns = ["time", "exchange", "symbol", "timeframe", "price_kind", "open", "high", "low", "close", "volume"]
-        with eng.begin() as conn:
-            conn.execute(
-                text(f"INSERT INTO prices ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
-                rows[columns].to_dict(orient="records"),
-            )
-        command.upgrade(cfg, "head")
-        with eng.connect() as conn:
-            got = pd.DataFrame(
-                conn.execute(
-                    text(
-                        "SELECT symbol, time, open, high, low, close, volume FROM prices WHERE timeframe = '15m' "
-                        "ORDER BY symbol, time"
-                    )
-                )
-                .mappings()
-                .all()
-            )
-        want = (
-            rows.set_index("time")
-            .groupby("symbol")
-            .resample("15min")
-            .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
-            .reset_index()
-        )
-        assert len(got) == len(want) > 2
-        pd.testing.assert_frame_equal(got[["symbol", "time"]], want[["symbol", "time"]])
-        for col in ("open", "high", "low", "close"):
-            np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy(), err_msg=col)
-        np.testing.assert_allclose(got["volume"].to_numpy(), want["volume"].to_numpy(), rtol=1e-12)
-        command.downgrade(cfg, "0003")
-        with eng.connect() as conn:
-            counts = dict(conn.execute(text("SELECT timeframe, count(*) FROM prices GROUP BY 1")).all())
-        assert counts == {"1m": len(rows)}
-    finally:
-        eng.dispose()
 
 
 def test_reads_of_predicted_rows_do_not_depend_on_the_close(clean_db):

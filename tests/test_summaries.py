@@ -3,7 +3,7 @@ migration's fill (bundled history), after writes through ``db.writes`` as ingest
 backfill into stored hours, a corrected rate, a price gained later, replays) and after retention's refresh.
 
 Real TimescaleDB; bundled recorded funding and open interest (settled) and per-minute predicted snapshots derived
-from recorded candles (``tests.test_rollups.predicted_snapshots``), written as the ingest role.
+from recorded candles (``tests.rollup_helpers.predicted_snapshots``), written as the ingest role.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from db.writes.summaries import rebuild_summaries, refresh_summaries
 from ingest.recorded import read_funding, read_open_interest
 from ingest.retention import apply_retention
 from settings import load_settings
-from tests.test_rollups import predicted_snapshots
+from tests.rollup_helpers import predicted_snapshots
 
 _NEWEST_FUNDING = """SELECT DISTINCT ON (exchange, symbol, settled) exchange, symbol, settled, time, funding_rate,
        funding_interval_hours, mark_price, index_price, next_funding_time

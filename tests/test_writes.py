@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from db.writes import FUNDING_COLUMNS, METRIC_COLUMNS, write_funding, write_metrics
 from ingest.recorded import read_funding
-from tests.test_rollups import assert_rollups_match_raw, predicted_snapshots
+from tests.rollup_helpers import assert_rollups_match_raw, predicted_snapshots
 
 
 def _funding_batch() -> pd.DataFrame:
