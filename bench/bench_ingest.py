@@ -31,16 +31,14 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import make_url, text
 
+from bench.servers import migrated_database
 from db.engine import make_engine
-from db.local import LocalCluster
 from db.pgcopy import encode
 from ingest.pipeline import ingest_candles
 from ingest.recorded import read_klines_1m
-from settings import PROJECT_ROOT, get_settings, load_settings
+from settings import PROJECT_ROOT, load_settings
 from tests.fake_exchange.store import DEFAULT_BASES, SHARED_UNIVERSE_FILE, RecordedStore
 
 DB_NAME = "alphapulse_bench_ingest"
@@ -48,25 +46,6 @@ COLUMNS = ("time", "exchange", "symbol", "timeframe", "price_kind", "open", "hig
            "quote_volume")
 BINARY_TYPES = ["timestamptz", "text", "text", "text", "text", "float8", "float8", "float8", "float8", "float8",
                 "float8"]
-
-
-def server_url() -> str:
-    settings = get_settings()
-    return LocalCluster.from_settings(settings).start() if settings.uses_local_cluster else settings.database_url
-
-
-def scratch_db(url: str) -> str:
-    admin = make_engine(make_url(url).set(database="postgres").render_as_string(False), pool_size=1)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    db_url = make_url(url).set(database=DB_NAME).render_as_string(hide_password=False)
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.attributes["database_url"] = db_url
-    cfg.attributes["skip_logging_config"] = True
-    command.upgrade(cfg, "head")
-    return db_url
 
 
 def drop_db(url: str) -> None:
@@ -200,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rss-universe", type=Path, default=SHARED_UNIVERSE_FILE,
                         help="premiumIndex JSON naming the symbols beyond the 8 recorded ones (outside the repo)")
     args = parser.parse_args(argv)
-    db_url = scratch_db(server_url())
+    db_url, _ = migrated_database(DB_NAME, reload=True)
     engine = make_engine(db_url)
     try:
         batches = derived_candles(args.rows)

@@ -60,23 +60,18 @@ def test_overall_status_rules():
     assert overall_status([Status.OK], database_ok=False) == Status.DOWN
 
 
+def _insert_btc_rows(conn, funding_time: datetime, candle_time: datetime) -> None:
+    """One predicted Binance BTC funding row and one 1-minute candle (open time), with plain SQL."""
+    conn.execute(text("INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) VALUES "
+                      "(:t, 'binanceusdm', 'BTC/USDT:USDT', false, 0.0001)"), {"t": funding_time})  # fmt: skip
+    conn.execute(text("INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) VALUES "
+                      "(:t, 'binanceusdm', 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"), {"t": candle_time})  # fmt: skip
+
+
 def test_feed_health_measures_lag_from_newest_rows(clean_db):
     now = datetime(2025, 6, 24, 12, 0, tzinfo=UTC)
     with clean_db.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) VALUES "
-                "(:t, 'binanceusdm', 'BTC/USDT:USDT', false, 0.0001)"
-            ),
-            {"t": now - timedelta(seconds=30)},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) VALUES "
-                "(:t, 'binanceusdm', 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"
-            ),
-            {"t": now - timedelta(minutes=6)},
-        )
+        _insert_btc_rows(conn, now - timedelta(seconds=30), now - timedelta(minutes=6))
         rebuild_extents(conn)  # rows written around db.writes
     with clean_db.connect() as conn:
         fh = queries.feed_health(conn, now, ["binanceusdm", "bybit"], {"funding": 60.0, "ohlcv": 60.0})
@@ -95,20 +90,7 @@ def test_feed_health_reprobes_silent_streams_and_keeps_the_newer_time(clean_db):
     now = datetime(2025, 6, 24, 12, 0, tzinfo=UTC)
     old_candle = now - timedelta(days=3)
     with clean_db.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO funding_rates (time, exchange, symbol, settled, funding_rate) VALUES "
-                "(:t, 'binanceusdm', 'BTC/USDT:USDT', false, 0.0001)"
-            ),
-            {"t": now - timedelta(seconds=30)},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO prices (time, exchange, symbol, timeframe, open, high, low, close) VALUES "
-                "(:t, 'binanceusdm', 'BTC/USDT:USDT', '1m', 1, 1, 1, 1)"
-            ),
-            {"t": old_candle},
-        )
+        _insert_btc_rows(conn, now - timedelta(seconds=30), old_candle)
         rebuild_extents(conn)  # rows written around db.writes
     cadences = {"funding": 60.0, "ohlcv": 60.0}
     asked = []

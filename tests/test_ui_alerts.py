@@ -12,10 +12,9 @@ import pytest
 from dash.testing.wait import until
 from sqlalchemy import text
 
-from app import create_app, with_database
-from app.dashboard import build_dash
+from app import with_database
 from settings import get_settings
-from tests.ui_helpers import LAPTOP, PHONE, count_requests, no_console_errors
+from tests.ui_helpers import LAPTOP, PHONE, no_console_errors, serve_dashboard
 
 pytestmark = pytest.mark.browser
 
@@ -27,13 +26,7 @@ def alerts_ui(dash_duo, db_url, engine):
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE alert_rules, alert_states, alert_events, alert_deliveries"))
     settings = replace(with_database(get_settings(), db_url), alert_eval_seconds=1.0)
-    server = create_app(settings, with_dashboard=False)
-    in_flight = count_requests(server)
-    dash_duo.start_server(build_dash(server, settings), debug=True, use_reloader=False, dev_tools_hot_reload=False)
-    dash_duo.driver.set_window_size(*LAPTOP)
-    yield dash_duo
-    dash_duo.driver.get("about:blank")
-    until(lambda: in_flight() == 0, timeout=10)
+    yield from serve_dashboard(dash_duo, settings)
 
 
 _WIDE_JS = """return Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right >

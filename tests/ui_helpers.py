@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import flask
 import pytest
@@ -48,7 +48,12 @@ def ui(dash_duo, recorded_db_url):
     dash_duo stops its server by raising ``SystemExit`` in every thread the server started, and one raised inside a
     callback's query was reported by pytest as an unhandled thread exception (a teardown error, seen now and then).
     """
-    settings = with_database(get_settings(), recorded_db_url)
+    yield from serve_dashboard(dash_duo, with_database(get_settings(), recorded_db_url))
+
+
+def serve_dashboard(dash_duo, settings) -> Iterator:
+    """A fixture's body: ``dash_duo`` serving the dashboard built with ``settings`` at laptop width (yielded), then
+    the teardown described in :func:`ui`."""
     server = create_app(settings, with_dashboard=False)
     in_flight = count_requests(server)
     # Dash dev tools validate the layout in the browser (duplicate ids, wrong prop types, callback errors) and
