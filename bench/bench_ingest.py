@@ -31,9 +31,9 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
-from bench.servers import migrated_database
+from bench.servers import drop_database, migrated_database
 from db.engine import make_engine
 from db.pgcopy import encode
 from ingest.pipeline import ingest_candles
@@ -46,13 +46,6 @@ COLUMNS = ("time", "exchange", "symbol", "timeframe", "price_kind", "open", "hig
            "quote_volume")
 BINARY_TYPES = ["timestamptz", "text", "text", "text", "text", "float8", "float8", "float8", "float8", "float8",
                 "float8"]
-
-
-def drop_db(url: str) -> None:
-    admin = make_engine(make_url(url).set(database="postgres").render_as_string(False), pool_size=1)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def derived_candles(n_rows: int) -> list[pd.DataFrame]:
@@ -195,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
             bench_rss(db_url, args.rss_minutes, args.rss_symbols, args.rss_universe)
     finally:
         engine.dispose()
-        drop_db(db_url)
+        drop_database(db_url)
 
 
 if __name__ == "__main__":

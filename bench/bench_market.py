@@ -38,12 +38,12 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import make_url, text
 
 from bench import market_data as md
 from bench import market_naive as naive
 from bench.bench_app import BROWSER, measure
 from bench.market_write import bench_writes
+from bench.servers import drop_database, migrated_database
 from db import queries
 from db.engine import make_engine
 from db.writes import write_funding, write_open_interest
@@ -54,13 +54,6 @@ GOAL_P95_MS, GOAL_SPEEDUP, GOAL_BYTES = 50.0, 5.0, 300_000
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-def _admin(url: str, sql: str) -> None:
-    admin = make_engine(make_url(url).set(database="postgres").render_as_string(False), pool_size=1)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(sql))
-    admin.dispose()
 
 
 def load(engine, settled: pd.DataFrame, oi: pd.DataFrame, minutes: list[pd.DataFrame]) -> list[float]:
@@ -176,13 +169,9 @@ def main(argv: list[str] | None = None) -> None:
         log(f"bench-market: {md.ALL_SYMBOLS} is absent (the shared all-symbols Binance funding file); skipped.")
         return
     os.environ.setdefault("ALPHAPULSE_REDIS_PREFIX", "alphapulse-bench-market")
-    from bench.bench_ingest import server_url
     from bench.market_rss import bench_rss
 
-    server = server_url()
-    url = make_url(server).set(database=args.database).render_as_string(hide_password=False)
-    if not args.reuse:
-        create_database(server, url, args.database)
+    url, _ = migrated_database(args.database, reload=not args.reuse)
     engine = make_engine(url)
     try:
         if not args.reuse:
@@ -195,21 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         engine.dispose()
         if not args.keep:
-            _admin(server, f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-
-
-def create_database(server: str, url: str, name: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    from settings import PROJECT_ROOT
-
-    _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _admin(server, f'CREATE DATABASE "{name}"')
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.attributes["database_url"] = url
-    cfg.attributes["skip_logging_config"] = True
-    command.upgrade(cfg, "head")
+            drop_database(url)
 
 
 def fill(engine, minutes: int) -> None:

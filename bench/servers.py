@@ -41,6 +41,15 @@ def migrated_database(name: str, reload: bool = False) -> tuple[str, bool]:
     return url, not exists or reload
 
 
+def drop_database(url: str) -> None:
+    """Drop the database of ``url`` (a SQLAlchemy URL) if it exists, its sessions ended. Raises SQLAlchemy errors."""
+    name = make_url(url).database
+    admin = make_engine(make_url(url).set(database="postgres").render_as_string(False), pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now."""
     with socket.socket() as s:
