@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import psutil
 from sqlalchemy import text
 
 from db.writes import write_funding, write_metrics
@@ -21,6 +22,17 @@ from settings import PROJECT_ROOT, load_settings
 def _count(engine, sql: str) -> int:
     with engine.connect() as conn:
         return conn.execute(text(sql)).scalar_one()
+
+
+def _runs_under_oo(pid: int) -> bool:
+    """Whether process ``pid``'s command line turns into ``python -OO -m …`` within 10 s."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        cmdline = psutil.Process(pid).cmdline()
+        if "-m" in cmdline and "-OO" in cmdline[: cmdline.index("-m")]:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_sigterm_flushes_and_exits_zero_within_10_s(clean_db, db_url, fake_exchange):
@@ -38,6 +50,8 @@ def test_sigterm_flushes_and_exits_zero_within_10_s(clean_db, db_url, fake_excha
         [sys.executable, "-m", "ingest", "run"], cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True
     )
     try:
+        # the live worker re-executes itself under python -OO (same pid; ingest.__main__.exec_optimized)
+        assert _runs_under_oo(proc.pid)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and _count(clean_db, "SELECT count(*) FROM prices") == 0:
             time.sleep(0.2)
