@@ -33,7 +33,7 @@ _RAW_BUCKETS_SQL = """
       AND f.time >= :start AND f.time < :end
     GROUP BY 1 ORDER BY 1"""
 
-#: The rollup rows of one series (``{table}``, buckets of ``{table_width}``) in ``[start, end)``: for predicted
+#: The rollup rows of one series (``{table}``, buckets of ``:table_width``) in ``[start, end)``: for predicted
 #: series the stored rollup rows before ``:tail_start`` (the rollup horizon, ``db.writes.rollups``: later hours are
 #: rolled up when they close; or ``start``) and the same aggregate of the raw rows from it on (an hour or so of
 #: rows per pair; a bound parameter, so the planner excludes the chunks before it).
@@ -43,7 +43,7 @@ _ROLLUP_SOURCE_SQL = """
     WHERE r.exchange = p.exchange AND r.symbol = p.symbol AND r.settled = s.settled
       AND r.time >= :start AND r.time < :end AND (s.settled OR r.time < :tail_start)
     UNION ALL
-    SELECT time_bucket({table_width}, f.time), avg(f.funding_rate), last(f.funding_interval_hours, f.time), count(*)
+    SELECT time_bucket(:table_width, f.time), avg(f.funding_rate), last(f.funding_interval_hours, f.time), count(*)
     FROM funding_rates f
     WHERE NOT s.settled AND f.exchange = p.exchange AND f.symbol = p.symbol AND NOT f.settled
       AND f.time >= :tail_start AND f.time < :end
@@ -106,12 +106,12 @@ def _funding_stmt(conn: Connection, pairs: Sequence[tuple[str, str]], start, end
         return text(_FUNDING_RAW_SQL).bindparams(**pair_params(pairs), width=width, start=start, end=end)
     table_width, table = rollup
     read = _ROLLUP_ROWS_SQL if width == table_width else _ROLLUP_BUCKETS_SQL
-    seconds = int(table_width.total_seconds())
-    source = _ROLLUP_SOURCE_SQL.format(table=table.name, table_width=f"'{seconds} seconds'")
+    source = _ROLLUP_SOURCE_SQL.format(table=table.name)
     sql = _FUNDING_SERIES_SQL.format(table=table.name, rollup=read.format(source=source), raw=_RAW_BUCKETS_SQL)
     horizon = rollup_horizon(conn)
     tail_start = start if horizon is None else max(start, horizon)
-    return text(sql).bindparams(**pair_params(pairs), width=width, start=start, end=end, tail_start=tail_start)
+    return text(sql).bindparams(**pair_params(pairs), width=width, table_width=table_width, start=start, end=end,
+                                tail_start=tail_start)
 
 
 def funding_series(
