@@ -5,13 +5,15 @@ history through INGEST's loader plus derived symbols and derived per-minute pred
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
 from bench.servers import migrated_database
-from db.writes import write_candles, write_funding
+from db.writes import write_candles, write_funding, write_metrics
+from ingest.metrics import Metrics, hypertable_storage
 from ingest.recorded import load_recorded, read_funding, read_klines_1m
 from settings import get_settings
 
@@ -79,3 +81,13 @@ def load(engine: Engine) -> None:
     log(f"[bench-app] derived predicted funding: {rows:,} rows written in {time.perf_counter() - t0:.1f} s")
     with engine.begin() as conn:
         conn.execute(text("ANALYZE"))
+
+
+def sample_storage(engine: Engine) -> None:
+    """One storage sample stamped now, as the live ingest worker writes one every ``storage_sample_seconds``
+    (``ingest.metrics``: ``hypertable_bytes`` and ``hypertable_chunks`` per table, with the sampling process's
+    ``worker_rss_bytes`` and ``worker_cpu_percent`` labelled ``worker=bench-app``), so the System page shows the
+    benchmark data's sizes as it does in production."""
+    metrics = Metrics()
+    metrics.set_storage(hypertable_storage(engine))
+    write_metrics(engine, metrics.sample(datetime.now(UTC), worker="bench-app"))

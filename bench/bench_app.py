@@ -46,7 +46,7 @@ from app import create_app, with_database
 from app.figures import MAX_MARKERS, funding_figure, price_figure
 from app.serialize import dumps, json_records
 from bench import page_views
-from bench.app_data import EXCHANGE, bench_database, load
+from bench.app_data import EXCHANGE, bench_database, load, sample_storage
 from bench.servers import start_gunicorn
 from db import queries
 from db.engine import make_engine
@@ -262,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         pairs = queries.known_pairs(conn)
     if new or len([p for p in pairs if p[0] == EXCHANGE]) < 50:
         load(engine)
+    sample_storage(engine)
     with engine.connect() as conn:
         pairs = [p for p in queries.known_pairs(conn) if p[0] == EXCHANGE]
         rows = conn.execute(text("SELECT count(*) FROM prices WHERE timeframe = '1m'")).scalar()

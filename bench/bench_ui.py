@@ -34,6 +34,7 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
+from bench.app_data import sample_storage
 from bench.servers import migrated_database, start_gunicorn
 from db.engine import make_engine
 from ingest.recorded import load_recorded
@@ -88,11 +89,13 @@ def log(message: str) -> None:
 
 
 def bench_database() -> str:
-    """URL of ``alphapulse_bench_ui`` (created and migrated if missing) with the bundled history loaded."""
+    """URL of ``alphapulse_bench_ui`` (created and migrated if missing) with the bundled history loaded and a
+    storage sample (``bench.app_data.sample_storage``)."""
     url, _ = migrated_database(DB_NAME)
     engine = make_engine(url)
     started = time.perf_counter()
     load_recorded(engine, get_settings())
+    sample_storage(engine)
     engine.dispose()
     log(f"bundled history ready in {DB_NAME} ({time.perf_counter() - started:.1f} s)")
     return url

@@ -1,4 +1,5 @@
-"""Storage facts of the hypertables (read only): size on disk and chunk count, for the System page.
+"""Storage facts of the hypertables (read only): size on disk and chunk count, measured (:func:`hypertable_sizes`,
+which the ingest worker samples) and as sampled (:func:`sampled_sizes`, which the System page shows).
 
 Kept apart from :mod:`db.queries` (market and metric series) because it reads TimescaleDB's catalog, not data.
 """
@@ -35,3 +36,23 @@ def hypertable_sizes(conn: Connection) -> pd.DataFrame:
     result = conn.execute(_SIZES_SQL)
     frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     return frame.astype({"total_bytes": "int64", "chunks": "int64"}) if len(frame) else frame
+
+
+#: The ingest worker's storage gauges in ``system_metrics`` (``ingest.metrics``), per ``table`` label.
+STORAGE_METRICS = ("hypertable_bytes", "hypertable_chunks")
+
+
+def sampled_sizes(latest: pd.DataFrame) -> pd.DataFrame:
+    """Per hypertable its newest storage sample from ``latest`` (``db.queries.latest_metrics``): ``table_name``,
+    ``total_bytes`` (bytes), ``chunks`` (count; NaN where only the size was sampled) and ``time`` (UTC, of the
+    size), sorted by name; empty when ingest has sampled none."""
+    rows = latest[latest["metric"].isin(STORAGE_METRICS)] if len(latest) else latest
+    if rows.empty:
+        return pd.DataFrame(columns=["table_name", "total_bytes", "chunks", "time"])
+    frame = rows.assign(table_name=[labels.get("table") for labels in rows["labels"]])
+    wide = frame.pivot(index="table_name", columns="metric", values="value")
+    sized = frame[frame["metric"] == "hypertable_bytes"].set_index("table_name")["time"]
+    return pd.DataFrame({
+        "table_name": wide.index, "total_bytes": wide.get("hypertable_bytes"), "chunks": wide.get("hypertable_chunks"),
+        "time": sized.reindex(wide.index),
+    }).dropna(subset=["total_bytes"]).reset_index(drop=True)  # fmt: skip

@@ -34,7 +34,11 @@ database_up              bool      (none)                            gauge: 1 la
 worker_rss_bytes         bytes     worker                            gauge: resident memory (psutil)
 worker_cpu_percent       percent   worker                            gauge: CPU since the previous sample
                                                                      (psutil; 100 = one core)
-hypertable_bytes         bytes     table                             gauge: ``hypertable_size(table)``
+hypertable_bytes         bytes     table                             gauge: table + indexes + TOAST of all
+                                                                     chunks (``db.storage``), sampled every
+                                                                     ``storage_sample_seconds``
+hypertable_chunks        chunks    table                             gauge: number of chunks, sampled with
+                                                                     ``hypertable_bytes``
 ======================== ========= ================================= =======================================
 """
 
@@ -45,9 +49,9 @@ from datetime import datetime
 
 import pandas as pd
 import psutil
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from db.schema import HYPERTABLES
+from db.storage import hypertable_sizes
 from ingest.rows import MetricRow, rows_to_frame
 
 _UNITS = {
@@ -56,6 +60,7 @@ _UNITS = {
     "write_latency_seconds": "seconds", "buffer_depth_rows": "rows", "rows_dropped": "rows", "rows_spooled": "rows",
     "database_up": "bool",
     "worker_rss_bytes": "bytes", "worker_cpu_percent": "percent", "hypertable_bytes": "bytes",
+    "hypertable_chunks": "chunks",
 }
 
 
@@ -85,6 +90,13 @@ class Metrics:
         _check(metric)
         self._gauges[(metric, _key(labels))] = float(value)
 
+    def set_storage(self, sizes: pd.DataFrame) -> None:
+        """Set the ``hypertable_bytes`` and ``hypertable_chunks`` gauges of every table in ``sizes``
+        (:func:`hypertable_storage`)."""
+        for row in sizes.itertuples(index=False):
+            self.set("hypertable_bytes", row.total_bytes, table=row.table_name)
+            self.set("hypertable_chunks", row.chunks, table=row.table_name)
+
     def inc(self, metric: str, amount: float = 1, **labels: str) -> None:
         """Add ``amount`` to counter ``metric`` for ``labels``."""
         _check(metric)
@@ -101,8 +113,9 @@ class Metrics:
         return rows_to_frame(rows, MetricRow)
 
 
-def hypertable_sizes(engine: Engine) -> dict[str, int]:
-    """``{table: bytes}`` from TimescaleDB ``hypertable_size()`` (table + indexes + TOAST of all chunks)."""
+def hypertable_storage(engine: Engine) -> pd.DataFrame:
+    """Every hypertable's size and chunk count (``db.storage.hypertable_sizes``: ``table_name``, ``total_bytes``,
+    ``chunks``), read on a connection of ``engine``; for :meth:`Metrics.set_storage`. Raises SQLAlchemy's errors
+    when the database is unreachable."""
     with engine.connect() as conn:
-        return {t.name: int(conn.execute(text("SELECT hypertable_size(CAST(:t AS regclass))"),
-                                         {"t": t.name}).scalar() or 0) for t in HYPERTABLES}
+        return hypertable_sizes(conn)

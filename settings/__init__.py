@@ -95,6 +95,10 @@ class Settings(Locations):
     metrics_interval_seconds: float = env_field(
         "ALPHAPULSE_METRICS_INTERVAL_SECONDS", 5.0, "How often ingest writes system metrics."
     )
+    storage_sample_seconds: float = env_field(
+        "ALPHAPULSE_STORAGE_SAMPLE_SECONDS", 60.0,
+        "How often ingest samples the hypertables' sizes and chunk counts (shown on the System page).",
+    )
     backfill_days: int = env_field(
         "ALPHAPULSE_BACKFILL_DAYS", 7, "How far back the live worker catches up on start (days)."
     )

@@ -5,7 +5,9 @@
 * feed lag per exchange + stream against its expected cadence (table and chart);
 * rows written per minute, rows rejected and errors by class, fetch and write latency (``system_metrics``
   series written by ingest, bucketed with ``time_bucket``), and the newest value of every metric;
-* hypertable sizes and chunk counts.
+* hypertable sizes and chunk counts, as the ingest worker samples them (``hypertable_bytes`` and
+  ``hypertable_chunks`` in ``system_metrics``, every ``storage_sample_seconds``): measuring them visits every chunk
+  (~80 ms over a year of 1-day chunks), too slow for an opening of this page.
 
 The time range and refresh controls are the shared ones; the lag is always "now". Redraws only when the
 newest metric or data time changes (:mod:`app.refresh`).
@@ -35,7 +37,7 @@ from app.refresh import SYSTEM_TABLES, cached_view, register_refresh, resolve, s
 from app.theme import STORE_ID, themed_outputs
 from db import health, queries
 from db.engine import probe_timescaledb
-from db.storage import hypertable_sizes
+from db.storage import sampled_sizes
 
 dash.register_page(__name__, path="/system", name="System", title="AlphaPulse · System", order=2)
 
@@ -139,13 +141,19 @@ def _feeds_table(feeds: pd.DataFrame) -> dbc.Table:
     )
 
 
-def _sizes_table(sizes: pd.DataFrame) -> dbc.Table:
+def _sizes_table(sizes: pd.DataFrame) -> html.Div:
+    if sizes.empty:
+        return html.P("No storage sample yet: the ingest worker samples the hypertables' sizes every "
+                      "ALPHAPULSE_STORAGE_SAMPLE_SECONDS.", className="text-muted small")  # fmt: skip
     head = html.Thead(html.Tr([html.Th("Hypertable"), html.Th("Size on disk (MB)"), html.Th("Chunks")]))
     body = html.Tbody([
-        html.Tr([html.Td(r.table_name), html.Td(f"{r.total_bytes / 1e6:,.1f}"), html.Td(f"{r.chunks:,}")])
+        html.Tr([html.Td(r.table_name), html.Td(f"{r.total_bytes / 1e6:,.1f}"),
+                 html.Td("–" if pd.isna(r.chunks) else f"{int(r.chunks):,}")])
         for r in sizes.itertuples(index=False)
     ])  # fmt: skip
-    return dbc.Table([head, body], size="sm", responsive=True, className="bg-white ap-sizes")
+    note = f"Sampled by the ingest worker at {utc(sizes['time'].max())}."
+    return html.Div([dbc.Table([head, body], size="sm", responsive=True, className="bg-white ap-sizes"),
+                     html.Div(note, className="text-muted small")])  # fmt: skip
 
 
 def _latest_rows(latest: pd.DataFrame) -> list[dict]:
@@ -169,11 +177,6 @@ DRAW_OUTPUTS = {
 }
 
 
-#: How long the shared cache keeps the hypertables' sizes (seconds): ``hypertable_size()`` visits every chunk
-#: (~60 ms for a year of 1-day chunks) and sizes move slowly.
-SIZES_CACHE_SECONDS = 300.0
-
-
 @callback(output=DRAW_OUTPUTS, inputs={"fp": Input(f"{P}-fp", "data"), "theme": Input(STORE_ID, "data")})
 def _draw(fp, theme):
     return themed_outputs(BASELINE.with_draw(fp, lambda: _draw_view(fp)), theme, ("lag", "panels"))
@@ -188,18 +191,15 @@ def _draw_view(fp):
 
     def compute():  # every read at once, each on its own connection (app.reads)
         got = read_all({
-            "info": probe_timescaledb, "health": lambda conn: feed_health(conn, now),
-            "sizes": lambda conn: shared_cache().get("hypertable_sizes", lambda: hypertable_sizes(conn),
-                                                     SIZES_CACHE_SECONDS),
-            "latest": queries.latest_metrics,
+            "info": probe_timescaledb, "health": lambda conn: feed_health(conn, now), "latest": queries.latest_metrics,
             **{name: lambda conn, name=name, agg=agg: queries.metric_series(conn, name, start, end, bucket, agg=agg)
                for name, _, _, _, agg, _ in PANELS},
         })  # fmt: skip
-        return got["info"], got["health"], got["sizes"], got["latest"], [got[name] for name, *_ in PANELS]
+        return got["info"], got["health"], got["latest"], [got[name] for name, *_ in PANELS]
 
     cache = cache_block(shared_cache().stats())
     try:
-        info, fh, sizes, latest, series = cached_view(P, state, start, end, compute, bucket, fp.get("fp"))
+        info, fh, latest, series = cached_view(P, state, start, end, compute, bucket, fp.get("fp"))
     except (SQLAlchemyError, LookupError) as exc:
         blank = empty_figure("Database unreachable")
         return {
@@ -227,7 +227,7 @@ def _draw_view(fp):
         "status": _status_block(fh.status.value, now, info),
         "feeds": _feeds_table(fh.feeds),
         "lag": feed_lag_figure(fh.feeds, health.OK_CADENCES, health.DOWN_CADENCES, "feeds"),
-        "sizes": _sizes_table(sizes),
+        "sizes": _sizes_table(sampled_sizes(latest)),
         "latest": _latest_rows(latest),
         "window": window,
         "panels": panels,
