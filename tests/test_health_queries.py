@@ -42,6 +42,32 @@ def test_latest_metrics_and_metric_series(clean_db):
     np.testing.assert_allclose(got.to_numpy(), want.to_numpy())
 
 
+def test_metric_series_many_equals_one_metric_series_per_metric(clean_db):
+    """The System page's charts in one statement: each metric with its own aggregate, as metric_series reads it
+    alone; a metric without samples comes back empty."""
+    t0 = datetime(2025, 6, 24, 10, 0, tzinfo=UTC)
+    rows = [
+        {"time": t0 + timedelta(seconds=5 * i), "metric": metric, "value": float(i % 7) * scale, "unit": unit,
+         "labels": f'{{"exchange": "{ex}", "stream": "ohlcv"}}'}
+        for i in range(120) for ex in ("binanceusdm", "bybit")
+        for metric, unit, scale in (("rows_written", "rows", 3.0), ("write_latency_seconds", "seconds", 0.01))
+    ]  # fmt: skip
+    _insert_metrics(clean_db, rows)
+    wanted = {"rows_written": "sum", "write_latency_seconds": "avg", "fetch_errors": "sum"}
+    window = (t0, t0 + timedelta(minutes=10), timedelta(minutes=1))
+    with clean_db.connect() as conn:
+        together = queries.metric_series_many(conn, wanted, *window)
+        alone = {name: queries.metric_series(conn, name, *window, agg=agg) for name, agg in wanted.items()}
+    assert together["fetch_errors"].empty and alone["fetch_errors"].empty
+    for name in ("rows_written", "write_latency_seconds"):
+        assert len(together[name]) == 20  # 10 buckets x 2 label sets
+        pd.testing.assert_frame_equal(together[name], alone[name])
+    bybit = together["rows_written"].query("exchange == 'bybit'")
+    assert bybit["value"].iloc[0] == sum(float(i % 7) * 3.0 for i in range(12))  # the first minute's 12 samples
+    with pytest.raises(ValueError, match="agg must be one of"), clean_db.connect() as conn:
+        queries.metric_series_many(conn, {"rows_written": "median"}, *window)
+
+
 @pytest.mark.parametrize(
     ("lag_cadences", "status"),
     [(0.0, Status.OK), (OK_CADENCES, Status.OK), (OK_CADENCES + 0.5, Status.DEGRADED),

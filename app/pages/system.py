@@ -192,10 +192,10 @@ def _draw_view(fp):
     def compute():  # every read at once, each on its own connection (app.reads)
         got = read_all({
             "info": probe_timescaledb, "health": lambda conn: feed_health(conn, now), "latest": queries.latest_metrics,
-            **{name: lambda conn, name=name, agg=agg: queries.metric_series(conn, name, start, end, bucket, agg=agg)
-               for name, _, _, _, agg, _ in PANELS},
+            "series": lambda conn: queries.metric_series_many(conn, {name: agg for name, _, _, _, agg, _ in PANELS},
+                                                              start, end, bucket),
         })  # fmt: skip
-        return got["info"], got["health"], got["latest"], [got[name] for name, *_ in PANELS]
+        return got["info"], got["health"], got["latest"], [got["series"][name] for name, *_ in PANELS]
 
     cache = cache_block(shared_cache().stats())
     try:

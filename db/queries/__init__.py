@@ -39,7 +39,7 @@ from db.queries.fingerprint import window_fingerprint
 from db.queries.funding import funding_series
 from db.queries.heatmap import funding_heatmap, heatmap_venue_values
 from db.queries.markets import HOURS_PER_YEAR, annualise, funding_snapshot, funding_spreads, spread_history
-from db.queries.metrics import latest_metrics, metric_series
+from db.queries.metrics import latest_metrics, metric_series, metric_series_many
 from db.queries.open_interest import open_interest_series
 from db.queries.pairs import data_extent, funding_pairs, known_pairs, list_symbols, newest_common_time
 from db.queries.premium import premium_series
@@ -52,6 +52,7 @@ __all__ = [
     "BUCKET_ORIGIN", "BUCKET_WIDTHS", "CANDLE_TIMEFRAMES", "EPOCH", "HEALTH_LOOKBACK", "MAX_POINTS", "SNAPSHOT_COLUMNS",
     "SNAPSHOT_LOOKBACK", "STREAMS", "FeedHealth", "align_range", "anomaly_counts", "anomaly_rows", "bucket_name",
     "choose_bucket", "data_extent", "feed_health", "funding_series", "known_pairs", "latest_metrics",
-    "latest_snapshot", "list_symbols", "metric_series", "newest_anomaly_time", "newest_common_time", "newest_times",
+    "latest_snapshot", "list_symbols", "metric_series", "metric_series_many", "newest_anomaly_time",
+    "newest_common_time", "newest_times",
     "open_interest_series", "price_series", "stream_cadences", "window_fingerprint",
 ]  # fmt: skip
