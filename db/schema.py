@@ -6,7 +6,8 @@ the single description they and ``alembic check`` compare against.
 Conventions (all tables):
 
 * ``time`` is ``timestamptz`` (UTC) and the hypertable's partitioning column, 1-day chunks (7-day chunks for
-  the small funding rollup tables ``funding_rates_15m`` and ``funding_rates_1h``, see :data:`CHUNK_INTERVALS`);
+  ``prices`` and the small funding rollup tables ``funding_rates_15m`` and ``funding_rates_1h``, 30-day chunks for
+  ``anomalies``, see :data:`CHUNK_INTERVALS`);
   every primary key includes it (TimescaleDB requires unique keys to contain it).
 * ``exchange`` is a ccxt exchange id (``binanceusdm``); ``symbol`` is ccxt's unified symbol
   (``BTC/USDT:USDT`` for a USDT-margined linear perpetual).
@@ -44,8 +45,15 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-#: Chunk interval of the raw hypertables (``funding_rates``, ``prices``, ``anomalies``, ``system_metrics``).
+#: Chunk interval of the hypertables written every minute for the whole funding universe (``funding_rates``,
+#: ``open_interest``) and of ``system_metrics``.
 CHUNK_INTERVAL = timedelta(days=1)
+
+#: Chunk interval of ``prices`` (the followed symbols' candles, ~19 MB a day for 50 symbols) and ``anomalies`` (a few
+#: hundred rows a day): a 30-day chart read plans and opens 5 (2) chunks per probe instead of 31 (revision
+#: ``ci10_01``).
+PRICES_CHUNK_INTERVAL = timedelta(days=7)
+ANOMALIES_CHUNK_INTERVAL = timedelta(days=30)
 
 #: Chunk interval of the funding rollups: ``funding_rates_1h`` holds at most 24 rows per series and day, so 7-day
 #: chunks keep a 30-day read to 5-6 chunks (1-day chunks of ~100 kB would make planning and opening chunks the main
@@ -247,6 +255,8 @@ CHUNK_INTERVALS: dict[str, timedelta] = {
     **{t.name: CHUNK_INTERVAL for t in HYPERTABLES},
     funding_rates_1h.name: ROLLUP_CHUNK_INTERVAL,
     funding_rates_15m.name: ROLLUP_CHUNK_INTERVAL,
+    prices.name: PRICES_CHUNK_INTERVAL,
+    anomalies.name: ANOMALIES_CHUNK_INTERVAL,
 }
 
 #: Market-data hypertables (retention: ``retention_days``); system_metrics has its own retention.

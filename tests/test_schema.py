@@ -31,7 +31,8 @@ TSL_ONLY = (
 
 
 def test_every_table_is_a_hypertable_with_its_chunk_interval(engine):
-    """1-day chunks for the raw tables; 7-day chunks for the small funding rollup tables (see db.schema)."""
+    """1-day chunks for the tables written for the whole funding universe and for system metrics; longer ones for
+    prices, anomalies and the small funding rollup tables (see db.schema)."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -41,7 +42,8 @@ def test_every_table_is_a_hypertable_with_its_chunk_interval(engine):
         ).all()
     assert {r.hypertable_name for r in rows} == HYPERTABLE_NAMES
     assert all(r.column_name == "time" and r.time_interval == CHUNK_INTERVALS[r.hypertable_name] for r in rows)
-    assert {n for n, i in CHUNK_INTERVALS.items() if i != CHUNK_INTERVAL} == {"funding_rates_1h", "funding_rates_15m"}
+    longer = {"funding_rates_1h", "funding_rates_15m", "prices", "anomalies"}
+    assert {n for n, i in CHUNK_INTERVALS.items() if i != CHUNK_INTERVAL} == longer
     assert set(metadata.tables) == ALL_TABLES
 
 
