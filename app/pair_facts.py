@@ -21,7 +21,8 @@ class PairFacts:
         if not funding.empty:
             rates = funding["funding_rate"]
             rows = np.flatnonzero(funding["settled"].to_numpy(dtype=bool) & rates.notna().to_numpy())
-            rows = rows[np.argsort(funding["time"].to_numpy()[rows], kind="stable")]  # settled rows by time
+            times = funding["time"].to_numpy(dtype="datetime64[ns]")  # UTC; not an array of Timestamp objects
+            rows = rows[np.argsort(times[rows], kind="stable")]  # settled rows by time
             for exchange, symbol, rate in zip(*(funding[c].to_numpy()[rows] for c in ("exchange", "symbol")),
                                               rates.to_numpy()[rows], strict=True):  # fmt: skip
                 self._settled.setdefault((exchange, symbol), []).append(rate)  # oldest first

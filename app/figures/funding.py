@@ -86,8 +86,8 @@ def _settled_trace(key, data: dict, mode: str, bucket: timedelta) -> dict:
     exchange, symbol = key
     times, hours = data["time"], data["funding_interval_hours"]
     x, y, row = settled_steps(times, _funding_values(data["funding_rate"], hours, mode), hours, bucket)
-    stamps = pd.DatetimeIndex(times).strftime("%Y-%m-%d %H:%M UTC")
-    settlements = data["rows"]
+    stamps = pd.DatetimeIndex(times).strftime("%Y-%m-%d %H:%M UTC").tolist()  # plain lists: one lookup per point
+    settlements, hours = data["rows"].tolist(), hours.tolist()
     notes = [
         ""
         if i < 0
