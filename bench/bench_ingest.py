@@ -3,9 +3,9 @@
 1. **Pipeline vs raw COPY.** ``--rows`` (default 1,000,000) 1-minute candle rows go through the whole ingest
    path (validate → z-score anomalies → idempotent COPY/staging/ON CONFLICT write with the
    15-minute and 1-hour rollups) into the ``prices`` hypertable of a scratch database; in the same run the same rows
-   are written with raw binary ``COPY`` into an empty copy of the table (also a hypertable, 1-day chunks, same
-   primary key). Prints rows/s of both and their ratio (goal: pipeline ≥ 0.5 × COPY). The reference COPY
-   sends buffers encoded before the clock starts (:mod:`db.pgcopy`), so it measures the server alone; the
+   are written with raw binary ``COPY`` into an empty copy of the table (also a hypertable, the chunk interval of
+   ``prices``, same primary key). Prints rows/s of both and their ratio (goal: pipeline ≥ 0.5 × COPY). The reference
+   COPY sends buffers encoded before the clock starts (:mod:`db.pgcopy`), so it measures the server alone; the
    older reference, psycopg's ``write_row`` (per-row encoding inside the timing), is printed as well.
    **The rows are derived**: the bundled real Binance 1-minute series of 5 symbols (215,991 rows) repeated
    under extra synthetic symbol names ``D<k><BASE>/USDT:USDT`` (exchange ``bench-derived``), prices unchanged.
@@ -36,6 +36,7 @@ from sqlalchemy import text
 from bench.servers import drop_database, migrated_database
 from db.engine import make_engine
 from db.pgcopy import encode
+from db.schema import CHUNK_INTERVALS
 from ingest.pipeline import ingest_candles
 from ingest.recorded import read_klines_1m
 from settings import PROJECT_ROOT, load_settings
@@ -79,8 +80,8 @@ def _empty_copy_table(engine, name: str) -> None:
         conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
         conn.execute(text(f"CREATE TABLE {name} (LIKE prices INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"))
         conn.execute(text(f"ALTER TABLE {name} ADD PRIMARY KEY (exchange, symbol, timeframe, price_kind, time)"))
-        conn.execute(text(f"SELECT create_hypertable('{name}', 'time', chunk_time_interval => interval '1 day', "
-                          "create_default_indexes => false)"))
+        conn.execute(text(f"SELECT create_hypertable('{name}', 'time', create_default_indexes => false, "
+                          "chunk_time_interval => CAST(:chunk AS interval))"), {"chunk": CHUNK_INTERVALS["prices"]})
 
 
 def bench_copy(engine, batches) -> float:
