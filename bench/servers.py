@@ -9,15 +9,28 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import make_url, text
+from sqlalchemy import Connection, make_url, text
 
 from db.engine import make_engine
 from db.local import LocalCluster
 from settings import PROJECT_ROOT, get_settings
+
+
+@contextmanager
+def _admin(url: str) -> Iterator[Connection]:
+    """An autocommit connection to the ``postgres`` database of ``url``'s server (CREATE/DROP DATABASE)."""
+    admin = make_engine(make_url(url).set(database="postgres").render_as_string(False), pool_size=1)
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+    finally:
+        admin.dispose()
 
 
 def migrated_database(name: str, reload: bool = False) -> tuple[str, bool]:
@@ -25,14 +38,12 @@ def migrated_database(name: str, reload: bool = False) -> tuple[str, bool]:
     again with ``reload``) and upgraded to the newest migration. Raises SQLAlchemy/alembic errors."""
     settings = get_settings()
     server = LocalCluster.from_settings(settings).start() if settings.uses_local_cluster else settings.database_url
-    admin = make_engine(make_url(server).set(database="postgres").render_as_string(False), pool_size=1)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with _admin(server) as conn:
         exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar()
         if exists and reload:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         if not exists or reload:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
     cfg.attributes["database_url"] = url
@@ -43,11 +54,8 @@ def migrated_database(name: str, reload: bool = False) -> tuple[str, bool]:
 
 def drop_database(url: str) -> None:
     """Drop the database of ``url`` (a SQLAlchemy URL) if it exists, its sessions ended. Raises SQLAlchemy errors."""
-    name = make_url(url).database
-    admin = make_engine(make_url(url).set(database="postgres").render_as_string(False), pool_size=1)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with _admin(url) as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
 
 
 def free_port() -> int:
