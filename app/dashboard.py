@@ -27,7 +27,7 @@ from dash import dcc, html
 from plotly.offline import get_plotlyjs_version
 from sqlalchemy import Connection
 
-from app import callback_guard
+from app import callback_guard, dash_json
 from app.auth.menu import user_menu
 from app.banner import banner_slot, register_banner_callback
 from app.controls import register_nav_callback
@@ -135,6 +135,7 @@ def build_dash(server: flask.Flask, settings: Settings | None = None) -> dash.Da
     for a broken page module (e.g. a duplicate component id), at build time rather than at request time.
     """
     server.config.setdefault(SETTINGS_KEY, settings or get_settings())
+    dash_json.install()  # Dash's responses written by orjson in one pass (app.dash_json)
     app = dash.Dash(
         __name__,
         server=server,
