@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
 
-from db.queries.common import fetch_rows
+from db.queries.common import fetch_frame, fetch_rows
 
 _ARRAYS = """SELECT CAST(ARRAY[1, -2, 2147483647] AS int4[]) AS a, CAST(ARRAY[0, -9007199254740993] AS int8[]) AS b,
     CAST(ARRAY[1.5, -2.25, 'NaN', 1e308] AS float8[]) AS c, CAST(ARRAY[1, NULL] AS int8[]) AS d,
@@ -53,3 +53,26 @@ def test_timestamp_arrays_are_utc_datetime64_equal_to_the_drivers(recorded_engin
         assert list(pd.to_datetime(a, utc=True)) == want_a and c == want_c
         with pytest.raises(DataError):
             fetch_rows(conn, text(_TIMES), numpy_arrays=True)
+
+
+_FRAME = """SELECT * FROM (VALUES
+    (CAST('2026-03-07 08:00:00.000123+00' AS timestamptz), 'binanceusdm', CAST(1.5 AS float8),
+     CAST(NULL AS timestamptz)),
+    (CAST('1999-12-31 23:59:59+02' AS timestamptz), 'bybit', NULL, CAST(NULL AS timestamptz))
+) AS v (time, exchange, value, never)"""
+
+
+@pytest.mark.parametrize("where", ["", " WHERE false"])
+def test_frames_equal_pandas_own_construction_with_utc_times(recorded_engine, where):
+    """``fetch_frame`` converts its time columns before building the frame (no dtype inference on the driver's
+    datetimes first): the same frame as pandas builds from the driver's rows and converts afterwards, for times
+    with microseconds, another zone, a column of NULLs and no rows at all."""
+    stmt = text(f"SELECT * FROM ({_FRAME}) AS f{where}")
+    with recorded_engine.connect() as conn:
+        frame = fetch_frame(conn, stmt, ["time", "never"])
+        keys, rows = fetch_rows(conn, stmt)
+    want = pd.DataFrame(rows, columns=keys) if rows else pd.DataFrame({k: [] for k in keys}, columns=keys)
+    for col in ("time", "never"):
+        want[col] = pd.to_datetime(want[col], utc=True)
+    pd.testing.assert_frame_equal(frame, want)
+    assert str(frame["time"].dt.tz) == "UTC" and len(frame) == len(rows)
