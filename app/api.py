@@ -48,7 +48,7 @@ from app.params import (
 from app.prometheus import render_metrics
 from app.serialize import respond
 from db import queries
-from db.engine import get_engine, probe_timescaledb
+from db.engine import probe_timescaledb, reading
 from db.health import Status
 from settings import Settings
 
@@ -89,9 +89,9 @@ def feed_health(conn: Connection, now: datetime) -> queries.FeedHealth:
 @contextmanager
 def connect():
     """A read connection as the app's role from this process's engine (``Settings.effective_read_url``: the
-    replica of ``DATABASE_READ_URL`` when set, else ``Settings.database_url_for("app")``; ``db.engine.get_engine``,
-    recreated after fork)."""
-    with get_engine(settings().effective_read_url).connect() as conn:
+    replica of ``DATABASE_READ_URL`` when set, else ``Settings.database_url_for("app")``), in autocommit
+    (``db.engine.reading``: the process's engine, recreated after fork)."""
+    with reading(settings().effective_read_url) as conn:
         yield conn
 
 

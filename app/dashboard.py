@@ -33,7 +33,7 @@ from app.banner import banner_slot, register_banner_callback
 from app.controls import register_nav_callback
 from app.security import allow_inline_scripts
 from app.theme import register_theme_callback, theme_store, theme_toggle
-from db.engine import get_engine
+from db.engine import reading
 from settings import PROJECT_ROOT, Settings, get_settings
 
 #: Where Dash finds the pages and the static files (absolute: the working directory may be anywhere).
@@ -76,12 +76,12 @@ def current_settings() -> Settings:
 @contextmanager
 def read_connection() -> Iterator[Connection]:
     """A database connection for one callback, as the app's role, which may read market data and cannot write it
-    (``db.roles``): ``Settings.effective_read_url`` (the replica of ``DATABASE_READ_URL`` when set).
+    (``db.roles``): ``Settings.effective_read_url`` (the replica of ``DATABASE_READ_URL`` when set), in autocommit
+    (``db.engine.reading``: no ``BEGIN``/``ROLLBACK`` round trips around the statements).
 
     Raises SQLAlchemy's ``OperationalError`` when the database is unreachable; pages turn that into a message.
     """
-    engine = get_engine(current_settings().effective_read_url)
-    with engine.connect() as conn:
+    with reading(current_settings().effective_read_url) as conn:
         yield conn
 
 
