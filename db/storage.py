@@ -45,14 +45,16 @@ STORAGE_METRICS = ("hypertable_bytes", "hypertable_chunks")
 def sampled_sizes(latest: pd.DataFrame) -> pd.DataFrame:
     """Per hypertable its newest storage sample from ``latest`` (``db.queries.latest_metrics``): ``table_name``,
     ``total_bytes`` (bytes), ``chunks`` (count; NaN where only the size was sampled) and ``time`` (UTC, of the
-    size), sorted by name; empty when ingest has sampled none."""
-    rows = latest[latest["metric"].isin(STORAGE_METRICS)] if len(latest) else latest
-    if rows.empty:
-        return pd.DataFrame(columns=["table_name", "total_bytes", "chunks", "time"])
-    frame = rows.assign(table_name=[labels.get("table") for labels in rows["labels"]])
-    wide = frame.pivot(index="table_name", columns="metric", values="value")
-    sized = frame[frame["metric"] == "hypertable_bytes"].set_index("table_name")["time"]
+    size), sorted by name; empty when ingest has sampled none. (A loop over the ~14 sampled rows: a pivot of them
+    cost the System page's draw ~7 ms.)"""
+    rows = latest[latest["metric"].isin(STORAGE_METRICS)] if len(latest) else latest.iloc[:0]
+    tables: dict[str, dict[str, tuple]] = {}
+    for metric, labels, value, time in zip(rows["metric"], rows["labels"], rows["value"], rows["time"], strict=True):
+        tables.setdefault(labels.get("table"), {})[metric] = (value, time)
+    sized = sorted((name, sample) for name, sample in tables.items() if "hypertable_bytes" in sample)
     return pd.DataFrame({
-        "table_name": wide.index, "total_bytes": wide.get("hypertable_bytes"), "chunks": wide.get("hypertable_chunks"),
-        "time": sized.reindex(wide.index),
-    }).dropna(subset=["total_bytes"]).reset_index(drop=True)  # fmt: skip
+        "table_name": [name for name, _ in sized],
+        "total_bytes": [sample["hypertable_bytes"][0] for _, sample in sized],
+        "chunks": [sample.get("hypertable_chunks", (float("nan"),))[0] for _, sample in sized],
+        "time": pd.to_datetime([sample["hypertable_bytes"][1] for _, sample in sized], utc=True),
+    })  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pandas as pd
 from sqlalchemy import text
 
 from db import queries
@@ -46,3 +47,11 @@ def test_the_ingest_workers_storage_sample_is_what_the_system_page_reads(clean_d
             row.total_bytes, row.chunks), row.table_name  # fmt: skip
         assert shown.loc[row.table_name, "time"] == sampled_at
     assert shown.loc["funding_rates", "chunks"] > 1
+    sizes_only = Metrics()  # a worker that sampled sizes before chunk counts were sampled
+    sizes_only.set("hypertable_bytes", 8192, table="an_old_table")
+    write_metrics(ingest_engine, sizes_only.sample(sampled_at))
+    with clean_db.connect() as conn:
+        shown = sampled_sizes(queries.latest_metrics(conn))
+    assert list(shown["table_name"]) == sorted(shown["table_name"])
+    old = shown[shown["table_name"] == "an_old_table"].iloc[0]
+    assert old["total_bytes"] == 8192 and pd.isna(old["chunks"]) and old["time"] == sampled_at
