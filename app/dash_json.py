@@ -3,7 +3,7 @@
 Dash writes every response with plotly's ``plotly.io.json.to_json_plotly`` (``dash._utils.to_json``, dash 4.4.1,
 looks it up at each call). With orjson installed, plotly first tries ``orjson.dumps`` on the object as it is; a
 single Dash component anywhere in it (a page layout, a card, a table cell) makes that fail, and plotly then walks
-the whole tree in Python (``clean_to_json_compatible``: a function call per value, four caught exceptions per
+the whole tree in Python (``clean_to_json_compatible``: a function call per value, three caught exceptions per
 ``None``) before dumping the cleaned copy. That walk was 70-80 % of the serialisation time of a page opening (the
 Overview's layout, its cards and charts: ~14 ms of an opening here, issue 10).
 

@@ -47,11 +47,12 @@ def sampled_sizes(latest: pd.DataFrame) -> pd.DataFrame:
     ``total_bytes`` (bytes), ``chunks`` (count; NaN where only the size was sampled) and ``time`` (UTC, of the
     size), sorted by name; empty when ingest has sampled none. (A loop over the ~14 sampled rows: a pivot of them
     cost the System page's draw ~7 ms.)"""
-    rows = latest[latest["metric"].isin(STORAGE_METRICS)] if len(latest) else latest.iloc[:0]
+    rows = latest[latest["metric"].isin(STORAGE_METRICS)]
     tables: dict[str, dict[str, tuple]] = {}
     for metric, labels, value, time in zip(rows["metric"], rows["labels"], rows["value"], rows["time"], strict=True):
         tables.setdefault(labels.get("table"), {})[metric] = (value, time)
-    sized = sorted((name, sample) for name, sample in tables.items() if "hypertable_bytes" in sample)
+    sized = sorted(((name, sample) for name, sample in tables.items() if name and "hypertable_bytes" in sample),
+                   key=lambda item: item[0])  # fmt: skip
     return pd.DataFrame({
         "table_name": [name for name, _ in sized],
         "total_bytes": [sample["hypertable_bytes"][0] for _, sample in sized],
