@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
@@ -41,12 +40,14 @@ def _derived_candles(candles: pd.DataFrame, k: int) -> pd.DataFrame:
 
 
 def _predicted_funding(candles: pd.DataFrame, settled: pd.DataFrame) -> pd.DataFrame:
-    """One predicted-funding snapshot per candle minute: the next settled rate of the base symbol (derived)."""
+    """One predicted-funding snapshot per candle minute: the next settled rate of the base symbol, mark price the
+    minute's close, index price its open (all derived: no per-minute index prices are recorded; premiums of a few
+    basis points, as the venues' are, so the premium chart reads as many rows as live data gives it)."""
     parts = []
     for symbol, group in candles.groupby("symbol"):
         base = symbol.split("/")[0].removeprefix("DRV").lstrip("0123456789") + "/USDT:USDT"
         sched = settled[settled["symbol"] == base].sort_values("time")
-        merged = pd.merge_asof(group[["time", "close"]].sort_values("time"),
+        merged = pd.merge_asof(group[["time", "open", "close"]].sort_values("time"),
                                sched[["time", "funding_rate", "funding_interval_hours"]].rename(
                                    columns={"time": "next_funding_time"}),
                                left_on="time", right_on="next_funding_time", direction="forward")  # fmt: skip
@@ -54,7 +55,8 @@ def _predicted_funding(candles: pd.DataFrame, settled: pd.DataFrame) -> pd.DataF
         parts.append(pd.DataFrame({
             "time": merged["time"], "exchange": EXCHANGE, "symbol": symbol, "settled": False,
             "funding_rate": merged["funding_rate"], "funding_interval_hours": merged["funding_interval_hours"],
-            "mark_price": merged["close"], "index_price": np.nan, "next_funding_time": merged["next_funding_time"],
+            "mark_price": merged["close"], "index_price": merged["open"],
+            "next_funding_time": merged["next_funding_time"],
         }))  # fmt: skip
     return pd.concat(parts, ignore_index=True)
 

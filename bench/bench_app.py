@@ -12,7 +12,8 @@ Data (database ``alphapulse_bench_app`` on the configured server, created once a
   candles; written through INGEST's write path ``db.writes.write_candles`` (COPY -> staging -> ON CONFLICT, 15-minute
   and 1-hour rollups upserted);
 * **derived predicted funding** for all 50 symbols: one snapshot per minute (the live worker's 60 s cadence), the
-  rate = the next settled rate of the recorded base symbol, mark price = that minute's close; ``write_funding``.
+  rate = the next settled rate of the recorded base symbol, mark price = that minute's close, index price its open;
+  ``write_funding``.
 
 Measured per range (1 h, 24 h, 7 d, 30 d ending at the newest candle) for the 5 recorded symbols, REPEAT runs after
 a warm-up, in process (server time = the handler's time without network; bytes = as sent to a browser, i.e.

@@ -199,6 +199,11 @@ def _funding_rollup(name: str, period: str, adjective: str) -> Table:
         Column("index_price", Double,
                comment=f"index price of the {period}'s last row, quote currency (NULL if that row has none)"),
         Column("rows", Integer, nullable=False, comment=f"funding_rates rows in the {period}"),
+        Column("premium", Double,
+               comment=f"mean premium (mark - index) / index of the {period}'s rows with both prices, fraction "
+                       "(NULL if none)"),
+        Column("premium_rows", Integer, nullable=False, server_default=text("0"),
+               comment=f"rows of the {period} with both mark and index price (those premium averages)"),
         Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()"),
                comment="UTC time the rollup row was last written"),
         PrimaryKeyConstraint("exchange", "symbol", "settled", "time"),

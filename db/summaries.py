@@ -89,6 +89,11 @@ before ``predicted_until`` and raw rows from it on. No row means ``-infinity`` (
 #: The rollup horizon as an SQL expression (``-infinity`` without a row).
 HORIZON_SQL = "COALESCE((SELECT predicted_until FROM funding_rollup_horizon), '-infinity')"
 
+#: Premium (basis) of a ``funding_rates`` row as an SQL expression, fraction: (mark − index) / index, the venues'
+#: definition of the premium behind funding (e.g. Binance ``premiumIndex``: ``markPrice``, ``indexPrice``); NULL when
+#: either price is (``index_price`` is positive by a check constraint). The funding rollups keep its mean and count.
+PREMIUM_SQL = "(mark_price - index_price) / index_price"
+
 
 def _settled_rollup(name: str, period: str) -> Table:
     """A settled-funding rollup ``name``: one row per exchange + symbol + UTC ``period`` holding settled rows."""

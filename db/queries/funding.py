@@ -14,7 +14,7 @@ from db.schema import FUNDING_ROLLUPS
 from db.summaries import funding_rollup_horizon
 
 
-def _funding_rollup_for(width: timedelta) -> tuple[timedelta, Table] | None:
+def funding_rollup_for(width: timedelta) -> tuple[timedelta, Table] | None:
     """``(rollup width, table)`` of the coarsest :data:`~db.schema.FUNDING_ROLLUPS` table whose width tiles bucket
     ``width`` (15 min -> ``funding_rates_15m``; 1 h, 4 h, 1 d, 1 w -> ``funding_rates_1h``); None for finer
     buckets (1 min, 5 min: raw rows)."""
@@ -99,9 +99,9 @@ def rollup_horizon(conn: Connection) -> datetime | None:
 
 def _funding_stmt(conn: Connection, pairs: Sequence[tuple[str, str]], start, end, width: timedelta):
     """The statement of :func:`funding_series`: :data:`_FUNDING_SERIES_SQL` over the coarsest rollup tiling
-    ``width`` (:func:`_funding_rollup_for`; its rows as they are when they are the buckets; predicted rows from the
+    ``width`` (:func:`funding_rollup_for`; its rows as they are when they are the buckets; predicted rows from the
     :func:`rollup_horizon` on from raw rows), else :data:`_FUNDING_RAW_SQL`."""
-    rollup = _funding_rollup_for(width)
+    rollup = funding_rollup_for(width)
     if rollup is None:
         return text(_FUNDING_RAW_SQL).bindparams(**pair_params(pairs), width=width, start=start, end=end)
     table_width, table = rollup

@@ -9,21 +9,62 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from db.queries.common import align_range, check_range, connected, fetch_frame, pair_params, resolve_bucket
+from db.queries.funding import funding_rollup_for, rollup_horizon
 from db.queries.pairs import all_pairs
+from db.summaries import PREMIUM_SQL
 
-#: Per exchange + symbol one LATERAL ``GROUP BY`` over its funding rows that carry both prices.
-_PREMIUM_SQL = """
+#: Per exchange + symbol one LATERAL ``GROUP BY`` over its funding rows that carry both prices (buckets finer than
+#: every funding rollup).
+_PREMIUM_RAW_SQL = f"""
 SELECT b.time, p.exchange, p.symbol, b.premium_bp, b.rows
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
 CROSS JOIN LATERAL (
-    SELECT time_bucket(:width, f.time) AS time, avg((f.mark_price - f.index_price) / f.index_price) * 1e4 AS premium_bp,
-           count(*) AS rows
+    SELECT time_bucket(:width, f.time) AS time, avg({PREMIUM_SQL}) * 1e4 AS premium_bp, count(*) AS rows
     FROM funding_rates f
     WHERE f.exchange = p.exchange AND f.symbol = p.symbol AND f.settled IN (false, true)
       AND f.time >= :start AND f.time < :end AND f.mark_price IS NOT NULL AND f.index_price IS NOT NULL
     GROUP BY 1 ORDER BY 1) b
 ORDER BY p.exchange, p.symbol, b.time
 """
+
+#: Per exchange + symbol its rollup rows (``{table}``, buckets of ``:table_width``; settled ones, predicted ones
+#: before ``:tail_start``, the rollup horizon) with premium rows, and the same aggregate of its predicted raw rows from
+#: the horizon on (not rolled up yet, ``db.writes.rollups``); both flags' rows of a bucket weighted by their counts
+#: (sums in time order).
+_PREMIUM_ROLLUP_SQL = f"""
+SELECT b.time, p.exchange, p.symbol, b.premium_bp, b.rows
+FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
+CROSS JOIN LATERAL (
+    SELECT time_bucket(:width, r.time) AS time,
+           sum(r.premium * r.premium_rows ORDER BY r.time, r.settled)
+             / sum(r.premium_rows ORDER BY r.time, r.settled) * 1e4 AS premium_bp,
+           sum(r.premium_rows) AS rows
+    FROM (SELECT r.time, r.settled, r.premium, r.premium_rows
+          FROM {{table}} r
+          WHERE r.exchange = p.exchange AND r.symbol = p.symbol AND r.time >= :start AND r.time < :end
+            AND r.premium_rows > 0 AND (r.settled OR r.time < :tail_start)
+          UNION ALL
+          SELECT time_bucket(:table_width, f.time), false, avg({PREMIUM_SQL}), count(*)
+          FROM funding_rates f
+          WHERE f.exchange = p.exchange AND f.symbol = p.symbol AND NOT f.settled
+            AND f.time >= :tail_start AND f.time < :end AND f.mark_price IS NOT NULL AND f.index_price IS NOT NULL
+          GROUP BY 1) r
+    GROUP BY 1 ORDER BY 1) b
+ORDER BY p.exchange, p.symbol, b.time
+"""
+
+
+def _premium_stmt(conn: Connection, pairs, start: datetime, end: datetime, width: timedelta):
+    """The statement of :func:`premium_series`: from the coarsest funding rollup tiling ``width``
+    (:func:`~db.queries.funding.funding_rollup_for`, predicted rows from the rollup horizon on raw), else raw rows."""
+    rollup = funding_rollup_for(width)
+    if rollup is None:
+        return text(_PREMIUM_RAW_SQL).bindparams(**pair_params(pairs), width=width, start=start, end=end)
+    table_width, table = rollup
+    horizon = rollup_horizon(conn)
+    tail_start = start if horizon is None else max(start, horizon)
+    return text(_PREMIUM_ROLLUP_SQL.format(table=table.name)).bindparams(
+        **pair_params(pairs), width=width, table_width=table_width, start=start, end=end, tail_start=tail_start)
 
 
 def premium_series(
@@ -38,11 +79,14 @@ def premium_series(
     whole buckets by :func:`~db.queries.common.align_range`), bucketed in the database with ``time_bucket``.
 
     Premium = (mark − index) / index (the venues' own definition of the premium behind funding, e.g. Binance
-    ``premiumIndex``: ``markPrice`` and ``indexPrice``), from the ``mark_price`` and ``index_price`` stored on
-    ``funding_rates`` rows (predicted snapshots carry both; rows lacking either are skipped; a ratio, so bundled
-    contracts such as ``1000PEPE`` need no multiplier). Columns: ``time`` (bucket start, UTC), ``exchange``,
-    ``symbol``, ``premium_bp`` (mean premium of the bucket's rows, basis points: × 1e4), ``rows`` (rows averaged).
-    Empty buckets give no row. Sorted by exchange, symbol, time. ``bucket`` defaults to
+    ``premiumIndex``: ``markPrice`` and ``indexPrice``; :data:`~db.summaries.PREMIUM_SQL`), from the ``mark_price``
+    and ``index_price`` stored on ``funding_rates`` rows (predicted snapshots carry both; rows lacking either are
+    skipped; a ratio, so bundled contracts such as ``1000PEPE`` need no multiplier). Buckets of 15 minutes and more
+    come from the funding rollups' ``premium`` / ``premium_rows`` (the same mean: a rollup row keeps its rows' mean
+    and count; the predicted rows from the rollup horizon on from raw rows alike), finer ones from raw rows.
+    Columns: ``time`` (bucket start, UTC), ``exchange``, ``symbol``, ``premium_bp`` (mean premium of the bucket's
+    rows, basis points: × 1e4), ``rows`` (rows averaged). Empty buckets give no row. Sorted by exchange, symbol,
+    time. ``bucket`` defaults to
     :func:`~db.queries.common.choose_bucket` and must be one of ``BUCKET_WIDTHS`` (``KeyError`` otherwise).
     Pairs are those of ``pair_extents`` matching the filters. Raises ``ValueError`` for a bad range."""
     check_range(start, end)
@@ -50,8 +94,7 @@ def premium_series(
     start, end = align_range(start, end, width)
     with connected(engine) as conn:
         pairs = all_pairs(conn, exchanges, symbols)
-        stmt = text(_PREMIUM_SQL).bindparams(**pair_params(pairs), width=width, start=start, end=end)
-        frame = fetch_frame(conn, stmt, ["time"])
+        frame = fetch_frame(conn, _premium_stmt(conn, pairs, start, end, width), ["time"])
     frame["premium_bp"] = frame["premium_bp"].astype("float64")
     frame["rows"] = frame["rows"].astype("int64")
     return frame

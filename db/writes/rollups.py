@@ -23,7 +23,7 @@ from datetime import timedelta
 from sqlalchemy import Connection, Engine, Table, text
 
 from db.schema import FUNDING_ROLLUPS
-from db.summaries import HORIZON_SQL
+from db.summaries import HORIZON_SQL, PREMIUM_SQL
 from db.writes.common import run, sql_interval
 
 #: Key of the transaction-level advisory lock between funding writes (shared) and a close (exclusive).
@@ -35,18 +35,19 @@ CLOSE_SPAN = max(FUNDING_ROLLUPS)
 assert all(CLOSE_SPAN % w == timedelta(0) for w in FUNDING_ROLLUPS)
 
 FUNDING_ROLLUP_VALUES = ("funding_rate", "funding_rate_last", "funding_interval_hours", "mark_price", "index_price",
-                         "rows")
+                         "rows", "premium", "premium_rows")
 
 
 def funding_rollup_insert(width: timedelta, table: Table) -> str:
     """``INSERT`` into ``table`` of the buckets of ``width`` of the rows in CTE ``touched``: mean rate, the last row's
-    rate / interval / mark / index (TimescaleDB ``last``), row count; a stored row is rewritten only when a value
-    changed, so ``RETURNING`` yields rollup rows inserted or changed."""
+    rate / interval / mark / index (TimescaleDB ``last``), row count, mean premium of the rows with both prices and
+    their count (:data:`~db.summaries.PREMIUM_SQL`); a stored row is rewritten only when a value changed, so
+    ``RETURNING`` yields rollup rows inserted or changed."""
     t = table.name
     return f"""INSERT INTO {t} (time, exchange, symbol, settled, {", ".join(FUNDING_ROLLUP_VALUES)})
 SELECT time_bucket({sql_interval(width)}, time), exchange, symbol, settled, avg(funding_rate),
        last(funding_rate, time), last(funding_interval_hours, time), last(mark_price, time),
-       last(index_price, time), count(*)
+       last(index_price, time), count(*), avg({PREMIUM_SQL}), count({PREMIUM_SQL})
 FROM touched GROUP BY 1, exchange, symbol, settled
 ON CONFLICT ON CONSTRAINT pk_{t} DO UPDATE SET
   {", ".join(f"{c} = EXCLUDED.{c}" for c in FUNDING_ROLLUP_VALUES)}, updated_at = now()

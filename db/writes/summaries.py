@@ -24,7 +24,7 @@ from datetime import timedelta
 from sqlalchemy import Connection, Table, text
 
 from db.schema import FUNDING_ROLLUPS
-from db.summaries import HORIZON_SQL, SETTLED_ROLLUPS, funding_settled_1d
+from db.summaries import HORIZON_SQL, PREMIUM_SQL, SETTLED_ROLLUPS, funding_settled_1d
 from db.writes.common import sql_interval
 
 HOURS_PER_YEAR_SQL = "8760.0"
@@ -71,18 +71,23 @@ _FUNDING_ROLLUP_LAST = ("funding_rate_last", "funding_interval_hours", "mark_pri
 
 
 def _funding_rollup_append(width: timedelta, table: Table) -> str:
-    """Rows of CTE ``app`` added to the :data:`~db.schema.FUNDING_ROLLUPS` table ``table``: rows summed, the mean
-    re-weighted by row counts, the last row's values those of the batch (newer than every stored row)."""
+    """Rows of CTE ``app`` added to the :data:`~db.schema.FUNDING_ROLLUPS` table ``table``: rows summed, the means
+    (rate; premium of the rows with both prices, :data:`~db.summaries.PREMIUM_SQL`) re-weighted by their row counts,
+    the last row's values those of the batch (newer than every stored row)."""
     t = table.name
-    return f"""INSERT INTO {t} (time, exchange, symbol, settled, funding_rate, {", ".join(_FUNDING_ROLLUP_LAST)}, rows)
+    return f"""INSERT INTO {t} (time, exchange, symbol, settled, funding_rate, {", ".join(_FUNDING_ROLLUP_LAST)}, rows,
+                premium, premium_rows)
 SELECT time_bucket({sql_interval(width)}, time), exchange, symbol, settled, avg(funding_rate),
        last(funding_rate, time), last(funding_interval_hours, time), last(mark_price, time), last(index_price, time),
-       count(*)
+       count(*), avg({PREMIUM_SQL}), count({PREMIUM_SQL})
 FROM app GROUP BY 1, exchange, symbol, settled
 ON CONFLICT ON CONSTRAINT pk_{t} DO UPDATE SET
   funding_rate = ({t}.funding_rate * {t}.rows + EXCLUDED.funding_rate * EXCLUDED.rows) / ({t}.rows + EXCLUDED.rows),
   {", ".join(f"{c} = EXCLUDED.{c}" for c in _FUNDING_ROLLUP_LAST)}, rows = {t}.rows + EXCLUDED.rows,
-  updated_at = now()
+  premium = CASE WHEN {t}.premium_rows + EXCLUDED.premium_rows > 0 THEN
+    (COALESCE({t}.premium * {t}.premium_rows, 0) + COALESCE(EXCLUDED.premium * EXCLUDED.premium_rows, 0))
+    / ({t}.premium_rows + EXCLUDED.premium_rows) END,
+  premium_rows = {t}.premium_rows + EXCLUDED.premium_rows, updated_at = now()
 RETURNING 1"""
 
 
