@@ -119,25 +119,30 @@ def test_spreads_are_the_widest_venue_pair_of_each_coin(conn, recorded_engine, a
         assert row.venues == len(legs)
 
 
-def test_spread_history_aligns_hourly_settlements_with_8h_periods(conn, recorded_engine, at):
+@pytest.mark.parametrize(("long", "short", "width", "per_bucket"), [
+    ("hyperliquid", "binanceusdm", "8h", (8, 1)),  # hourly against 8-hourly: the 8-hour grid
+    ("hyperliquid", "dydx", "1h", (1, 1)),  # both hourly: the 1-hour grid
+])  # fmt: skip
+def test_spread_history_aligns_settlements_with_the_widest_interval(conn, recorded_engine, at, long, short, width,
+                                                                    per_bucket):
     start, end = at - timedelta(days=5, hours=4), at - timedelta(hours=4)
-    got = spread_history(recorded_engine, "BTC", "hyperliquid", "binanceusdm", start, end)
+    got = spread_history(recorded_engine, "BTC", long, short, start, end)
     raw = sql(conn, "SELECT exchange, time, funding_rate * 8760 / funding_interval_hours AS a, funding_interval_hours "
-                    "FROM funding_rates WHERE settled AND symbol LIKE 'BTC/%' AND exchange IN ('hyperliquid', "
-                    "'binanceusdm') AND time >= :a AND time < :b", a=start, b=end + timedelta(hours=8))  # fmt: skip
+                    "FROM funding_rates WHERE settled AND symbol LIKE 'BTC/%' AND exchange IN (:l, :s) "
+                    "AND time >= :a AND time < :b", l=long, s=short, a=start, b=end + pd.Timedelta(width))  # fmt: skip
     # the period a settlement paid for starts one interval earlier; jitter of a few ms is rounded away
     period = (raw["time"] - pd.to_timedelta(raw["funding_interval_hours"].astype(float), unit="h")).dt.round("1min")
-    raw["bucket"] = period.dt.floor("8h")
+    raw["bucket"] = period.dt.floor(width)
     means = raw.pivot_table(index="bucket", columns="exchange", values="a", aggfunc="mean").dropna()
     counts = raw.pivot_table(index="bucket", columns="exchange", values="a", aggfunc="size")
     means = means[(means.index >= start) & (means.index < end)]
     assert len(got) == len(means) >= 14
     assert got["time"].tolist() == means.index.tolist()
-    np.testing.assert_allclose(got["long_annualised"], means["hyperliquid"], rtol=1e-12)
-    np.testing.assert_allclose(got["short_annualised"], means["binanceusdm"], rtol=1e-12)
-    np.testing.assert_allclose(got["spread_annualised"], means["binanceusdm"] - means["hyperliquid"], rtol=1e-12)
-    assert got["long_settlements"].tolist() == counts.loc[means.index, "hyperliquid"].tolist()
-    assert set(got["long_settlements"]) == {8} and set(got["short_settlements"]) == {1}
+    np.testing.assert_allclose(got["long_annualised"], means[long], rtol=1e-12)
+    np.testing.assert_allclose(got["short_annualised"], means[short], rtol=1e-12)
+    np.testing.assert_allclose(got["spread_annualised"], means[short] - means[long], rtol=1e-12)
+    assert got["long_settlements"].tolist() == counts.loc[means.index, long].tolist()
+    assert (set(got["long_settlements"]), set(got["short_settlements"])) == ({per_bucket[0]}, {per_bucket[1]})
     with pytest.raises(ValueError):
         spread_history(recorded_engine, "BTC", "okx", "okx", start, end)
     assert spread_history(recorded_engine, "NOSUCHCOIN", "okx", "bybit", start, end).empty

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
-from db.queries.common import check_range, connected, frame_of, require_aware
+from db.queries.common import check_range, connected, fetch_frame, require_aware
 from db.queries.newest import newest_rows
 from db.queries.pairs import funding_pairs, with_coins
 
@@ -156,30 +156,34 @@ def _coin_pairs(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, starts[block[first]] + offset
 
 
-#: Settled rows of both legs bucketed by the start of the period each settlement paid for (settlement time − its
-#: interval; 30 s of tolerance for settlement-time jitter such as Binance's few ms either side), each leg's bucket
-#: value the mean annualised rate of its settlements there; only buckets holding both legs.
+#: Longest funding interval read past the range's end (rows up to ``end`` + this are planned; the widest interval of
+#: the two legs, read in the same statement, bounds them exactly): no venue settles less often than every 8 hours.
+SPREAD_REACH = timedelta(days=7)
+
+#: In one statement (one plan over the range's chunks): the settled rows of both legs (a primary-key range scan each)
+#: from ``start`` up to ``end`` + :data:`SPREAD_REACH`; the width = the widest interval of those before ``end``;
+#: the rows bucketed by the start of the period each settlement paid for (settlement time − its interval; 30 s of
+#: tolerance for settlement-time jitter such as Binance's few ms either side) among those before ``end`` + the
+#: width, each leg's bucket value the mean annualised rate of its settlements there; only buckets holding both legs.
 _SPREAD_HISTORY_SQL = """
+WITH legs AS MATERIALIZED (
+    SELECT time, funding_rate, funding_interval_hours, true AS is_long FROM funding_rates
+    WHERE exchange = :long_exchange AND symbol = :long_symbol AND settled AND time >= :start AND time < :reach_end
+    UNION ALL
+    SELECT time, funding_rate, funding_interval_hours, false FROM funding_rates
+    WHERE exchange = :short_exchange AND symbol = :short_symbol AND settled AND time >= :start AND time < :reach_end),
+w AS (SELECT max(funding_interval_hours) * interval '1 hour' AS width FROM legs WHERE time < :end)
 SELECT * FROM (
-    SELECT time_bucket(:width, time - funding_interval_hours * interval '1 hour' + interval '30 seconds') AS time,
-           avg(funding_rate * :year / funding_interval_hours) FILTER (WHERE is_long) AS long_annualised,
-           avg(funding_rate * :year / funding_interval_hours) FILTER (WHERE NOT is_long) AS short_annualised,
-           count(*) FILTER (WHERE is_long) AS long_settlements, count(*) FILTER (WHERE NOT is_long) AS short_settlements
-    FROM (SELECT time, funding_rate, funding_interval_hours,
-                 exchange = :long_exchange AND symbol = :long_symbol AS is_long
-          FROM funding_rates
-          WHERE settled AND funding_interval_hours IS NOT NULL AND time >= :start AND time < :end + :width
-            AND ((exchange = :long_exchange AND symbol = :long_symbol)
-                 OR (exchange = :short_exchange AND symbol = :short_symbol))) AS legs
+    SELECT time_bucket(w.width, l.time - l.funding_interval_hours * interval '1 hour' + interval '30 seconds') AS time,
+           avg(l.funding_rate * :year / l.funding_interval_hours) FILTER (WHERE l.is_long) AS long_annualised,
+           avg(l.funding_rate * :year / l.funding_interval_hours) FILTER (WHERE NOT l.is_long) AS short_annualised,
+           count(*) FILTER (WHERE l.is_long) AS long_settlements,
+           count(*) FILTER (WHERE NOT l.is_long) AS short_settlements
+    FROM legs l CROSS JOIN w
+    WHERE l.funding_interval_hours IS NOT NULL AND l.time < :end + w.width
     GROUP BY 1) AS b
 WHERE time >= :start AND time < :end AND long_settlements > 0 AND short_settlements > 0
 ORDER BY time
-"""
-
-_WIDEST_INTERVAL_SQL = """
-SELECT max(funding_interval_hours) FROM funding_rates
-WHERE settled AND time >= :start AND time < :end
-  AND ((exchange = :long_exchange AND symbol = :long_symbol) OR (exchange = :short_exchange AND symbol = :short_symbol))
 """
 
 HISTORY_COLUMNS = ["time", "long_annualised", "short_annualised", "spread_annualised", "long_settlements",
@@ -213,7 +217,8 @@ def spread_history(
     Columns: ``time`` (bucket start = start of the funding period covered, UTC), ``long_annualised``,
     ``short_annualised``, ``spread_annualised`` (short − long; fractions per year; negative when the chosen short
     venue paid less), ``long_settlements``, ``short_settlements`` (rows averaged). Empty when either venue has no
-    funding for the coin. Raises ``ValueError`` for a bad range or the same exchange on both legs."""
+    funding for the coin. One statement after the coin's symbols are resolved (:data:`_SPREAD_HISTORY_SQL`; intervals
+    up to :data:`SPREAD_REACH`). Raises ``ValueError`` for a bad range or the same exchange on both legs."""
     check_range(start, end)
     if long_exchange == short_exchange:
         raise ValueError(f"long and short exchange are both {long_exchange!r}")
@@ -222,14 +227,12 @@ def spread_history(
         long_symbol, short_symbol = coin_symbol(pairs, coin, long_exchange), coin_symbol(pairs, coin, short_exchange)
         params = {"long_exchange": long_exchange, "long_symbol": long_symbol, "short_exchange": short_exchange,
                   "short_symbol": short_symbol, "start": start, "end": end}  # fmt: skip
-        widest = conn.execute(text(_WIDEST_INTERVAL_SQL), params).scalar() if long_symbol and short_symbol else None
-        if widest is None:
-            return pd.DataFrame({"time": pd.Series(dtype="datetime64[us, UTC]"),
-                                 **{c: pd.Series(dtype="float64") for c in HISTORY_COLUMNS[1:4]},
-                                 **{c: pd.Series(dtype="int64") for c in HISTORY_COLUMNS[4:]}})
-        width = timedelta(hours=float(widest))
-        frame = frame_of(conn.execute(text(_SPREAD_HISTORY_SQL), {**params, "width": width, "year": HOURS_PER_YEAR}),
-                         ["time"])  # fmt: skip
+        stmt = text(_SPREAD_HISTORY_SQL).bindparams(**params, reach_end=end + SPREAD_REACH, year=HOURS_PER_YEAR)
+        frame = fetch_frame(conn, stmt, ["time"]) if long_symbol and short_symbol else None
+    if frame is None or frame.empty:
+        return pd.DataFrame({"time": pd.Series(dtype="datetime64[us, UTC]"),
+                             **{c: pd.Series(dtype="float64") for c in HISTORY_COLUMNS[1:4]},
+                             **{c: pd.Series(dtype="int64") for c in HISTORY_COLUMNS[4:]}})
     for col in ("long_annualised", "short_annualised"):
         frame[col] = frame[col].astype("float64")
     for col in ("long_settlements", "short_settlements"):
