@@ -175,6 +175,13 @@ system_metrics = Table(
     comment="Health of the data pipeline, written by ingest",
 )
 
+#: Values the funding rollups' series index includes (revision ``pr10_02``): the chart reads (``funding_series``,
+#: ``premium_series``) and the refresh fingerprint (``window_fingerprint``: rows and ``updated_at``) scan a pair's
+#: rows index-only instead of visiting a heap page per row (a pair's rows of a chunk lie on as many pages as rows:
+#: every pair's hour is written at once).
+ROLLUP_SERIES_COVERING = ("funding_rate", "funding_interval_hours", "rows", "premium", "premium_rows", "updated_at")
+
+
 def _funding_rollup(name: str, period: str, adjective: str) -> Table:
     """A funding rollup hypertable ``name``: one row per exchange + symbol + settled flag + UTC ``period`` (e.g.
     ``hour``) of ``funding_rates``; ``adjective`` (``Hourly``) starts the table comment. Both rollups share these
@@ -208,6 +215,8 @@ def _funding_rollup(name: str, period: str, adjective: str) -> Table:
                comment="UTC time the rollup row was last written"),
         PrimaryKeyConstraint("exchange", "symbol", "settled", "time"),
         CheckConstraint("rows > 0", name="rows_positive"),
+        Index(f"ix_{name}_series_covering", "exchange", "symbol", "settled", "time",
+              postgresql_include=list(ROLLUP_SERIES_COVERING)),
         comment=f"{adjective} rollups of funding_rates, maintained by ingest (db.writes.write_funding)",
     )
 
