@@ -88,9 +88,9 @@ def premium_series(
     and count; the predicted rows from the rollup horizon on from raw rows alike), finer ones from raw rows.
     Columns: ``time`` (bucket start, UTC), ``exchange``, ``symbol``, ``premium_bp`` (mean premium of the bucket's
     rows, basis points: × 1e4), ``rows`` (rows averaged). Empty buckets give no row. Sorted by exchange, symbol,
-    time. ``bucket`` defaults to
-    :func:`~db.queries.common.choose_bucket` and must be one of ``BUCKET_WIDTHS`` (``KeyError`` otherwise).
-    Pairs are those of ``pair_extents`` matching the filters. Raises ``ValueError`` for a bad range."""
+    time. ``bucket`` defaults to :func:`~db.queries.common.choose_bucket` and must be one of ``BUCKET_WIDTHS``
+    (``KeyError`` otherwise). Pairs are those of ``pair_extents`` matching the filters. Raises ``ValueError`` for a
+    bad range."""
     check_range(start, end)
     width = resolve_bucket(start, end, bucket)
     start, end = align_range(start, end, width)

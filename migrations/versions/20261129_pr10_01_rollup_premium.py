@@ -5,7 +5,10 @@ stored ``funding_rates`` rows of every existing rollup row.
 The premium chart (``db.queries.premium_series``) aggregated every one-minute funding snapshot of its range: 216,000
 rows for 5 coins over 30 days, ~60-140 ms of a cold Markets opening (issue 10); from the rollups it reads 720 rows a
 coin (1-hour buckets) or 672 (15-minute buckets of 7 days). ``db.writes`` keeps both columns with the other rollup
-values (recompute, append re-weighted by ``premium_rows``, close of an hour). ``downgrade`` drops the columns.
+values (recompute, append re-weighted by ``premium_rows``, close of an hour). The upgrade reads every stored row
+with both prices once (one aggregate per rollup table; on a deployment keeping 30 days of the whole universe's
+one-minute snapshots, tens of millions of rows: minutes, with the rollups locked for writes meanwhile, so ingest
+waits). ``downgrade`` drops the columns.
 
 Revision ID: pr10_01
 Revises: ci10_01
