@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
 
-from db.queries.common import fetch_frame, fetch_rows
+from db.queries.common import fetch_array_frame, fetch_frame, fetch_rows
 
 _ARRAYS = """SELECT CAST(ARRAY[1, -2, 2147483647] AS int4[]) AS a, CAST(ARRAY[0, -9007199254740993] AS int8[]) AS b,
     CAST(ARRAY[1.5, -2.25, 'NaN', 1e308] AS float8[]) AS c, CAST(ARRAY[1, NULL] AS int8[]) AS d,
@@ -76,3 +76,32 @@ def test_frames_equal_pandas_own_construction_with_utc_times(recorded_engine, wh
         want[col] = pd.to_datetime(want[col], utc=True)
     pd.testing.assert_frame_equal(frame, want)
     assert str(frame["time"].dt.tz) == "UTC" and len(frame) == len(rows)
+
+
+#: Three rows of one series given out of time order (one value NULL) and one of another.
+_ROWS = """(VALUES ('b', true, timestamptz '2025-06-24 10:02+00', 2.5, 7::bigint),
+        ('b', true, timestamptz '2025-06-24 10:00+00', NULL, 8::bigint),
+        ('b', true, timestamptz '2025-06-24 10:01:00.000001+00', -1.0, 9::bigint),
+        ('a', false, timestamptz '2025-06-24 09:00+00', 1.0, 1::bigint)) AS k(exchange, settled, t, v, n)"""
+_SERIES = ("SELECT k.exchange, k.settled, array_agg(k.t) AS time, array_agg(k.v) AS value, array_agg(k.n) AS n "
+           f"FROM {_ROWS} {{where}} GROUP BY 1, 2 ORDER BY 1")
+
+
+def test_array_frame_equals_the_rows_in_time_order_per_series(recorded_engine):
+    """One row per series of arrays (one given out of time order, one with a NULL element): the same frame as the
+    rows themselves, each series sorted by time, through the row-tuple path (``fetch_frame``)."""
+    with recorded_engine.connect() as conn:
+        got = fetch_array_frame(conn, text(_SERIES.format(where="")), ["exchange", "settled"])
+        want = fetch_frame(conn, text(f"SELECT exchange, settled, t AS time, v AS value, n FROM {_ROWS} "
+                                      "ORDER BY exchange, t"), ["time"])  # fmt: skip
+    want["value"] = want["value"].astype("float64")
+    pd.testing.assert_frame_equal(got, want)
+    assert got["time"].dtype == "datetime64[us, UTC]" and got["n"].dtype == np.int64
+    assert np.isnan(got.loc[1, "value"]) and got["exchange"].tolist() == ["a", "b", "b", "b"]
+
+
+def test_array_frame_of_no_series_is_empty_with_utc_times(recorded_engine):
+    with recorded_engine.connect() as conn:
+        got = fetch_array_frame(conn, text(_SERIES.format(where="WHERE false")), ["exchange", "settled"])
+    assert got.empty and list(got.columns) == ["exchange", "settled", "time", "value", "n"]
+    assert got["time"].dtype == "datetime64[us, UTC]"

@@ -180,6 +180,48 @@ def fetch_frame(conn: Connection, stmt, time_columns: Sequence[str] = (), numpy_
     return _columns_frame(*fetch_rows(conn, stmt, numpy_arrays), time_columns)
 
 
+def fetch_array_frame(conn: Connection, stmt, keys: Sequence[str]) -> pd.DataFrame:
+    """The long frame of a Core ``stmt`` that returns one row per series: the ``keys`` columns are the series' values
+    (e.g. exchange, symbol), every other column an array (``float8[]``, ``int8[]``; ``time``: ``timestamptz[]``
+    without NULLs), all of a row's arrays of one length (``array_agg`` of each column). Each key repeated along its
+    series; each series in ``time`` order (sorted here, stably, if its arrays were not); ``time`` as UTC datetimes
+    (microseconds). The arrays load straight into numpy (:func:`fetch_rows` with ``numpy_arrays``): no Python object
+    per value (24 h of 5 one-minute candle series, 7,268 rows: ~6 ms of frame building less here). An array with
+    NULL elements loads as floats with NaN for them. Errors as :func:`fetch_rows`."""
+    names, rows = fetch_rows(conn, stmt, numpy_arrays=True)
+    series = [_in_time_order({k: v if isinstance(v, np.ndarray) else np.asarray(v, dtype="float64")
+                              for k, v in zip(names, row, strict=True) if k not in keys}) for row in rows]  # fmt: skip
+    counts = np.fromiter((len(s["time"]) for s in series), dtype=np.int64, count=len(series))
+    data = {}
+    for i, name in enumerate(names):
+        if name in keys:
+            data[name] = np.repeat(_key_column([row[i] for row in rows]), counts)
+        else:
+            empty = np.empty(0, "datetime64[us]" if name == "time" else "float64")
+            data[name] = np.concatenate([s[name] for s in series]) if series else empty
+    data["time"] = pd.DatetimeIndex(data["time"].astype("datetime64[us]")).tz_localize(UTC)
+    return pd.DataFrame(data, columns=names)
+
+
+def _in_time_order(series: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One series' arrays by column, sorted by its ``time`` array (stable) unless that is strictly increasing."""
+    time = series["time"]
+    if len(time) < 2 or bool((time[1:] > time[:-1]).all()):
+        return series
+    order = np.argsort(time, kind="stable")
+    return {name: values[order] for name, values in series.items()}
+
+
+def _key_column(values: list) -> np.ndarray:
+    """A key column's values, one per series: strings as an object array of shared strings (pandas infers its string
+    dtype, as for row tuples), anything else as numpy infers it."""
+    if not values or not isinstance(values[0], str):
+        return np.asarray(values)
+    column = np.empty(len(values), dtype=object)
+    column[:] = _shared_strings(values)
+    return column
+
+
 def choose_bucket(start: datetime, end: datetime, max_points: int = MAX_POINTS) -> timedelta:
     """The finest width of :data:`BUCKET_WIDTHS` that splits ``[start, end)`` into at most ``max_points`` buckets.
 

@@ -13,7 +13,7 @@ from db.queries.common import (
     align_range,
     bucket_name,
     check_range,
-    fetch_frame,
+    fetch_array_frame,
     pair_params,
     resolve_bucket,
 )
@@ -34,9 +34,12 @@ def _source_timeframes(width: timedelta) -> list[str]:
 #: all rows): as stored when a candle is one bucket, else bucketed by one ``GROUP BY`` (volume summed in time
 #: order); the branch not taken is skipped at run time. One statement and one round trip for every pair and
 #: timeframe: 30 d of 15 pairs (8 with candles) in 1-hour buckets took ~20 ms instead of ~40 ms as one statement
-#: per timeframe (each planned over the range's chunks again).
+#: per timeframe (each planned over the range's chunks again). One row per pair with candles, each column an array
+#: (:func:`~db.queries.common.fetch_array_frame`: no Python object per value). The arrays are aggregated from the
+#: ordered branch as it comes (an ``ORDER BY`` in each ``array_agg`` sorted each column again: 4 -> 13 ms of
+#: execution for 24 h of 5 pairs); ``fetch_array_frame`` checks each series' time order and sorts one that is not.
 _PRICE_SERIES_SQL = """
-SELECT b.time, p.exchange, p.symbol, b.open, b.high, b.low, b.close, b.volume, tf.name AS source_timeframe
+SELECT p.exchange, p.symbol, tf.name AS source_timeframe, a.time, a.open, a.high, a.low, a.close, a.volume
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
 CROSS JOIN LATERAL (
     SELECT t.name FROM unnest(CAST(:timeframes AS text[])) WITH ORDINALITY AS t(name, n)
@@ -44,19 +47,22 @@ CROSS JOIN LATERAL (
                     AND c.timeframe = t.name AND c.price_kind = 'last' AND c.time >= :start AND c.time < :end)
     ORDER BY t.n LIMIT 1) tf
 CROSS JOIN LATERAL (
-    (SELECT c.time, c.open, c.high, c.low, c.close, c.volume
-     FROM prices c
-     WHERE tf.name = :bucket_name AND c.exchange = p.exchange AND c.symbol = p.symbol AND c.timeframe = tf.name
-       AND c.price_kind = 'last' AND c.time >= :start AND c.time < :end
-     ORDER BY c.time)
-    UNION ALL
-    (SELECT time_bucket(:width, c.time) AS time, first(c.open, c.time) AS open, max(c.high) AS high,
-            min(c.low) AS low, last(c.close, c.time) AS close, sum(c.volume ORDER BY c.time) AS volume
-     FROM prices c
-     WHERE tf.name <> :bucket_name AND c.exchange = p.exchange AND c.symbol = p.symbol AND c.timeframe = tf.name
-       AND c.price_kind = 'last' AND c.time >= :start AND c.time < :end
-     GROUP BY 1 ORDER BY 1)) b
-ORDER BY p.exchange, p.symbol, b.time
+    SELECT array_agg(b.time) AS time, array_agg(b.open) AS open, array_agg(b.high) AS high,
+           array_agg(b.low) AS low, array_agg(b.close) AS close, array_agg(b.volume) AS volume
+    FROM ((SELECT c.time, c.open, c.high, c.low, c.close, c.volume
+           FROM prices c
+           WHERE tf.name = :bucket_name AND c.exchange = p.exchange AND c.symbol = p.symbol
+             AND c.timeframe = tf.name AND c.price_kind = 'last' AND c.time >= :start AND c.time < :end
+           ORDER BY c.time)
+          UNION ALL
+          (SELECT time_bucket(:width, c.time) AS time, first(c.open, c.time) AS open, max(c.high) AS high,
+                  min(c.low) AS low, last(c.close, c.time) AS close, sum(c.volume ORDER BY c.time) AS volume
+           FROM prices c
+           WHERE tf.name <> :bucket_name AND c.exchange = p.exchange AND c.symbol = p.symbol
+             AND c.timeframe = tf.name AND c.price_kind = 'last' AND c.time >= :start AND c.time < :end
+           GROUP BY 1 ORDER BY 1)) b) a
+WHERE a.time IS NOT NULL
+ORDER BY p.exchange, p.symbol
 """
 
 
@@ -90,7 +96,7 @@ def price_series(
     stmt = text(_PRICE_SERIES_SQL).bindparams(**pair_params(pairs), timeframes=_source_timeframes(width),
                                               bucket_name=bucket_name(width), width=width, start=start, end=end)
     columns = ["time", "exchange", "symbol", "open", "high", "low", "close", "volume", "source_timeframe"]
-    frame = fetch_frame(conn, stmt, ["time"]) if pairs else pd.DataFrame()
+    frame = fetch_array_frame(conn, stmt, ["exchange", "symbol", "source_timeframe"]) if pairs else pd.DataFrame()
     if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype="datetime64[us, UTC]" if c == "time" else object) for c in columns})
     for col in ("open", "high", "low", "close", "volume"):
