@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, Table, select, text
 
-from db.queries.common import align_range, check_range, fetch_frame, pair_params, resolve_bucket
+from db.queries.common import align_range, check_range, fetch_array_frame, pair_params, resolve_bucket
 from db.queries.pairs import all_pairs
 from db.schema import FUNDING_ROLLUPS
 from db.summaries import funding_rollup_horizon
@@ -68,26 +68,35 @@ _ROLLUP_BUCKETS_SQL = """
 #: from raw rows; the branch not taken is skipped at run time (one-time filter). One round trip instead of a rollup
 #: read and a raw read, each planned over the range's chunks.
 _FUNDING_SERIES_SQL = """
-SELECT b.time, p.exchange, p.symbol, s.settled, b.funding_rate, b.funding_interval_hours, b.rows
+SELECT p.exchange, p.symbol, s.settled, a.*
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
 CROSS JOIN LATERAL (
     SELECT EXISTS (SELECT 1 FROM {table} r WHERE r.exchange = p.exchange AND r.symbol = p.symbol
                      AND r.time >= :start AND r.time < :end) AS rolled) h
 CROSS JOIN (VALUES (false), (true)) AS s(settled)
 CROSS JOIN LATERAL (
-    (SELECT * FROM ({rollup}) x WHERE h.rolled)
-    UNION ALL
-    (SELECT * FROM ({raw}) y WHERE NOT h.rolled)) b
-ORDER BY p.exchange, p.symbol, s.settled, b.time
+    SELECT {arrays} FROM (
+        (SELECT * FROM ({rollup}) x WHERE h.rolled)
+        UNION ALL
+        (SELECT * FROM ({raw}) y WHERE NOT h.rolled)) b) a
+WHERE a.time IS NOT NULL
+ORDER BY p.exchange, p.symbol, s.settled
 """
+
+#: One row per series: each column of its buckets as an array, aggregated in the order the branch gives them (time;
+#: :func:`~db.queries.common.fetch_array_frame` checks it), not by an ``ORDER BY`` in each ``array_agg`` (a sort per
+#: column, as for the candles: ``db.queries.prices``).
+_ARRAYS = ("array_agg(b.time) AS time, array_agg(b.funding_rate) AS funding_rate, "
+           "array_agg(b.funding_interval_hours) AS funding_interval_hours, array_agg(b.rows) AS rows")
 
 #: Raw funding rows bucketed per exchange + symbol + settled flag (buckets finer than every rollup).
 _FUNDING_RAW_SQL = f"""
-SELECT b.time, p.exchange, p.symbol, s.settled, b.funding_rate, b.funding_interval_hours, b.rows
+SELECT p.exchange, p.symbol, s.settled, a.*
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
 CROSS JOIN (VALUES (false), (true)) AS s(settled)
-CROSS JOIN LATERAL ({_RAW_BUCKETS_SQL}) b
-ORDER BY p.exchange, p.symbol, s.settled, b.time
+CROSS JOIN LATERAL (SELECT {_ARRAYS} FROM ({_RAW_BUCKETS_SQL}) b) a
+WHERE a.time IS NOT NULL
+ORDER BY p.exchange, p.symbol, s.settled
 """
 
 
@@ -107,7 +116,8 @@ def _funding_stmt(conn: Connection, pairs: Sequence[tuple[str, str]], start, end
     table_width, table = rollup
     read = _ROLLUP_ROWS_SQL if width == table_width else _ROLLUP_BUCKETS_SQL
     source = _ROLLUP_SOURCE_SQL.format(table=table.name)
-    sql = _FUNDING_SERIES_SQL.format(table=table.name, rollup=read.format(source=source), raw=_RAW_BUCKETS_SQL)
+    sql = _FUNDING_SERIES_SQL.format(table=table.name, rollup=read.format(source=source), raw=_RAW_BUCKETS_SQL,
+                                     arrays=_ARRAYS)
     horizon = rollup_horizon(conn)
     tail_start = start if horizon is None else max(start, horizon)
     return text(sql).bindparams(**pair_params(pairs), width=width, table_width=table_width, start=start, end=end,
@@ -141,8 +151,9 @@ def funding_series(
     width = resolve_bucket(start, end, bucket)
     start, end = align_range(start, end, width)
     pairs = all_pairs(conn, exchanges, symbols)
-    frame = fetch_frame(conn, _funding_stmt(conn, pairs, start, end, width), ["time"])
+    frame = fetch_array_frame(conn, _funding_stmt(conn, pairs, start, end, width), ["exchange", "symbol", "settled"])
     for col in ("funding_rate", "funding_interval_hours"):
         frame[col] = frame[col].astype("float64")
+    frame["settled"] = frame["settled"].astype("bool")
     frame["rows"] = frame["rows"].astype("int64")
-    return frame
+    return frame[["time", "exchange", "symbol", "settled", "funding_rate", "funding_interval_hours", "rows"]]
