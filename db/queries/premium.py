@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
-from db.queries.common import align_range, check_range, connected, fetch_frame, pair_params, resolve_bucket
+from db.queries.common import align_range, check_range, connected, fetch_array_frame, pair_params, resolve_bucket
 from db.queries.funding import funding_rollup_for, rollup_horizon
 from db.queries.pairs import all_pairs
 from db.summaries import PREMIUM_SQL
@@ -16,15 +16,16 @@ from db.summaries import PREMIUM_SQL
 #: Per exchange + symbol one LATERAL ``GROUP BY`` over its funding rows that carry both prices (buckets finer than
 #: every funding rollup).
 _PREMIUM_RAW_SQL = f"""
-SELECT b.time, p.exchange, p.symbol, b.premium_bp, b.rows
+SELECT p.exchange, p.symbol, a.*
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
-CROSS JOIN LATERAL (
+CROSS JOIN LATERAL (SELECT {{arrays}} FROM (
     SELECT time_bucket(:width, f.time) AS time, avg({PREMIUM_SQL}) * 1e4 AS premium_bp, count(*) AS rows
     FROM funding_rates f
     WHERE f.exchange = p.exchange AND f.symbol = p.symbol AND f.settled IN (false, true)
       AND f.time >= :start AND f.time < :end AND f.mark_price IS NOT NULL AND f.index_price IS NOT NULL
-    GROUP BY 1 ORDER BY 1) b
-ORDER BY p.exchange, p.symbol, b.time
+    GROUP BY 1 ORDER BY 1) b) a
+WHERE a.time IS NOT NULL
+ORDER BY p.exchange, p.symbol
 """
 
 #: Per exchange + symbol its rollup rows (``{table}``, buckets of ``:table_width``; settled ones, predicted ones
@@ -34,9 +35,9 @@ ORDER BY p.exchange, p.symbol, b.time
 #: period it holds at most two rows (settled, predicted), whose sum is the same in either order, and an ordered
 #: aggregate (a sort per bucket) cost ~1 ms per pair for 720 hourly buckets.
 _PREMIUM_ROLLUP_SQL = f"""
-SELECT b.time, p.exchange, p.symbol, b.premium_bp, b.rows
+SELECT p.exchange, p.symbol, a.*
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
-CROSS JOIN LATERAL (
+CROSS JOIN LATERAL (SELECT {{arrays}} FROM (
     SELECT time_bucket(:width, r.time) AS time,
            sum(r.premium * r.premium_rows{{order}}) / sum(r.premium_rows) * 1e4 AS premium_bp,
            sum(r.premium_rows) AS rows
@@ -50,9 +51,14 @@ CROSS JOIN LATERAL (
           WHERE f.exchange = p.exchange AND f.symbol = p.symbol AND NOT f.settled
             AND f.time >= :tail_start AND f.time < :end AND f.mark_price IS NOT NULL AND f.index_price IS NOT NULL
           GROUP BY 1) r
-    GROUP BY 1 ORDER BY 1) b
-ORDER BY p.exchange, p.symbol, b.time
+    GROUP BY 1 ORDER BY 1) b) a
+WHERE a.time IS NOT NULL
+ORDER BY p.exchange, p.symbol
 """
+
+#: One row per pair, each column of its buckets an array in the order the bucketing gives them (time; checked by
+#: :func:`~db.queries.common.fetch_array_frame`; as ``db.queries.funding``).
+_ARRAYS = "array_agg(b.time) AS time, array_agg(b.premium_bp) AS premium_bp, array_agg(b.rows) AS rows"
 
 
 def _premium_stmt(conn: Connection, pairs, start: datetime, end: datetime, width: timedelta):
@@ -60,12 +66,13 @@ def _premium_stmt(conn: Connection, pairs, start: datetime, end: datetime, width
     (:func:`~db.queries.funding.funding_rollup_for`, predicted rows from the rollup horizon on raw), else raw rows."""
     rollup = funding_rollup_for(width)
     if rollup is None:
-        return text(_PREMIUM_RAW_SQL).bindparams(**pair_params(pairs), width=width, start=start, end=end)
+        return text(_PREMIUM_RAW_SQL.format(arrays=_ARRAYS)).bindparams(**pair_params(pairs), width=width,
+                                                                       start=start, end=end)
     table_width, table = rollup
     horizon = rollup_horizon(conn)
     tail_start = start if horizon is None else max(start, horizon)
     order = "" if width == table_width else " ORDER BY r.time, r.settled"
-    return text(_PREMIUM_ROLLUP_SQL.format(table=table.name, order=order)).bindparams(
+    return text(_PREMIUM_ROLLUP_SQL.format(table=table.name, order=order, arrays=_ARRAYS)).bindparams(
         **pair_params(pairs), width=width, table_width=table_width, start=start, end=end, tail_start=tail_start)
 
 
@@ -96,7 +103,7 @@ def premium_series(
     start, end = align_range(start, end, width)
     with connected(engine) as conn:
         pairs = all_pairs(conn, exchanges, symbols)
-        frame = fetch_frame(conn, _premium_stmt(conn, pairs, start, end, width), ["time"])
+        frame = fetch_array_frame(conn, _premium_stmt(conn, pairs, start, end, width), ["exchange", "symbol"])
     frame["premium_bp"] = frame["premium_bp"].astype("float64")
     frame["rows"] = frame["rows"].astype("int64")
-    return frame
+    return frame[["time", "exchange", "symbol", "premium_bp", "rows"]]
