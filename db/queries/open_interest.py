@@ -8,25 +8,31 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from db.queries.common import align_range, check_range, fetch_frame, pair_params, resolve_bucket
+from db.queries.common import align_range, check_range, fetch_array_frame, pair_params, resolve_bucket
 from db.queries.pairs import all_pairs
 
 #: Per exchange + symbol, one LATERAL ``GROUP BY`` over its primary-key range (all sources together: ``live``
 #: snapshots, ``history`` and ``recorded`` rows describe the same quantity). Each bucket carries its last row's
-#: values (TimescaleDB ``last()``): open interest is a level, so the bucket's closing level, not a mean.
+#: values (TimescaleDB ``last()``): open interest is a level, so the bucket's closing level, not a mean. One row per
+#: pair, each column an array in the order the bucketing gives them (time; checked by
+#: :func:`~db.queries.common.fetch_array_frame`; as ``db.queries.funding``).
 _OPEN_INTEREST_SQL = """
-SELECT b.time, p.exchange, p.symbol, b.open_interest_contracts, b.open_interest_base, b.open_interest_value,
-       b.rows
+SELECT p.exchange, p.symbol, a.*
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
 CROSS JOIN LATERAL (
-    SELECT time_bucket(:width, o.time) AS time,
-           last(o.open_interest_contracts, o.time) AS open_interest_contracts,
-           last(o.open_interest_base, o.time) AS open_interest_base,
-           last(o.open_interest_value, o.time) AS open_interest_value, count(*) AS rows
-    FROM open_interest o
-    WHERE o.exchange = p.exchange AND o.symbol = p.symbol AND o.time >= :start AND o.time < :end
-    GROUP BY 1 ORDER BY 1) b
-ORDER BY p.exchange, p.symbol, b.time
+    SELECT array_agg(b.time) AS time, array_agg(b.open_interest_contracts) AS open_interest_contracts,
+           array_agg(b.open_interest_base) AS open_interest_base,
+           array_agg(b.open_interest_value) AS open_interest_value, array_agg(b.rows) AS rows
+    FROM (
+        SELECT time_bucket(:width, o.time) AS time,
+               last(o.open_interest_contracts, o.time) AS open_interest_contracts,
+               last(o.open_interest_base, o.time) AS open_interest_base,
+               last(o.open_interest_value, o.time) AS open_interest_value, count(*) AS rows
+        FROM open_interest o
+        WHERE o.exchange = p.exchange AND o.symbol = p.symbol AND o.time >= :start AND o.time < :end
+        GROUP BY 1 ORDER BY 1) b) a
+WHERE a.time IS NOT NULL
+ORDER BY p.exchange, p.symbol
 """
 
 _FLOATS = ("open_interest_contracts", "open_interest_base", "open_interest_value")
@@ -55,8 +61,8 @@ def open_interest_series(
     start, end = align_range(start, end, width)
     pairs = all_pairs(conn, exchanges, symbols)
     stmt = text(_OPEN_INTEREST_SQL).bindparams(**pair_params(pairs), width=width, start=start, end=end)
-    frame = fetch_frame(conn, stmt, ["time"])
+    frame = fetch_array_frame(conn, stmt, ["exchange", "symbol"])
     for col in _FLOATS:
         frame[col] = frame[col].astype("float64")
     frame["rows"] = frame["rows"].astype("int64")
-    return frame
+    return frame[["time", "exchange", "symbol", *_FLOATS, "rows"]]
