@@ -38,6 +38,10 @@ drawn from rollups). Not covered: rows written around ``db.writes`` (plain SQL: 
 read raw for pairs without rollups; at buckets of 15 minutes and more their changes do not change the version
 (their newest time still shows).
 
+Prices are counted as the charts read them: last-price candles of :data:`~db.queries.common.CANDLE_TIMEFRAMES`
+(every column of the primary key bound, so the index seeks to the window instead of scanning each pair's rows of
+the chunk: the newest price of 5 coins on 3 exchanges 5.5 -> 1.1 ms of execution here).
+
 The **newest** time per table (the "data as of" stamp) is ``max(time)`` of the raw rows in ``[start, end)``; with
 rollups it is read from the newest rollup bucket before ``end`` onwards (one bucket of raw rows), falling back
 to the rest of the window only when that bucket has no row before ``end``.
@@ -95,7 +99,8 @@ def _candle_version(conn: Connection, timeframe: str, pairs: tuple, lo: datetime
     kept = [name for name, width in CANDLE_TIMEFRAMES.items() if width >= CANDLE_ROLLUPS[timeframe]]
     n, stamps, last = conn.execute(select(
         func.count(), func.sum(extract("epoch", c.received_at)), func.max(c.time).filter(c.time < end),
-    ).where(*pair_filters(prices, *pairs), c.timeframe.in_(kept), c.time >= lo, c.time < hi)).one()  # fmt: skip
+    ).where(*pair_filters(prices, *pairs), c.timeframe.in_(kept), c.price_kind == "last", c.time >= lo,
+            c.time < hi)).one()  # fmt: skip
     return [int(n), str(stamps or 0)], last
 
 
@@ -125,6 +130,8 @@ def _one_table(conn: Connection, name: str, exchanges, symbols, start, end, buck
     """``(version, newest)`` of table ``name`` (:func:`window_fingerprint`)."""
     table = _KNOWN[name]
     where = pair_filters(table, exchanges, symbols) if "exchange" in table.c else []
+    if name == "prices":  # every key column of the primary key bound: index seeks to the window, not a range scan
+        where += [prices.c.timeframe.in_(list(CANDLE_TIMEFRAMES)), prices.c.price_kind == "last"]
     lo, hi = align_range(start, end, bucket)
     if name == "funding_rates":
         rollup = _tiling({t.name: w for w, t in FUNDING_ROLLUPS.items()}, bucket)
