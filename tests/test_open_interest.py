@@ -197,3 +197,28 @@ def test_recorded_open_interest_loads_with_the_recorded_usd_values(clean_db):
     assert btc["open_interest_value"].tolist() == [float(r["oi_usd"]) for r in hyperliquid_btc]
     assert [t.isoformat() for t in btc["time"]] == [pd.Timestamp(r["timestamp"]).isoformat() for r in hyperliquid_btc]
     assert btc["open_interest_contracts"].isna().all()
+
+
+def test_series_at_the_edges_of_each_pairs_catalogue_span_equals_sql(clean_db):
+    """The series reads only pairs whose ``pair_extents`` span meets the window: windows that end at a pair's
+    first row, start at its last row or miss it, and a listed pair without open interest, against plain SQL."""
+    from ingest.recorded import read_open_interest
+
+    ingest_open_interest(clean_db, read_open_interest(), get_settings())
+    hour = timedelta(hours=1)
+    with clean_db.connect() as conn:
+        first, last = conn.execute(text("SELECT first_time, last_time FROM pair_extents WHERE exchange = 'hyperliquid'"
+                                        " AND symbol = 'BTC/USDC:USDC' AND stream = 'open_interest'")).one()
+        pairs = (["hyperliquid", "lighter", "binanceusdm"], ["BTC/USDC:USDC", "ETH/USDC:USDC", BTC])
+        for start, end in ((first - 3 * hour, first), (first - 3 * hour, first + hour), (last, last + 5 * hour),
+                           (last + hour, last + 9 * hour), (first, first + timedelta(days=9))):
+            frame = open_interest_series(conn, *pairs, start, end, hour)
+            expected = conn.execute(text(
+                "SELECT exchange, symbol, time_bucket('1 hour', time), last(open_interest_value, time), count(*) "
+                "FROM open_interest WHERE exchange = ANY(:e) AND symbol = ANY(:s) AND time >= :a AND time < :b "
+                "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"), {"e": pairs[0], "s": pairs[1], "a": start, "b": end}).all()
+            got = list(zip(frame["exchange"], frame["symbol"], frame["time"], frame["open_interest_value"],
+                           frame["rows"], strict=True))
+            assert got == [tuple(row) for row in expected], (start, end)
+            btc = {t for e, s, t, *_ in got if (e, s) == ("hyperliquid", "BTC/USDC:USDC")}
+            assert (first in btc) == (start <= first < end) and (last in btc) == (start <= last < end), (start, end)

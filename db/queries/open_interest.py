@@ -11,7 +11,11 @@ from sqlalchemy import Connection, text
 from db.queries.common import align_range, check_range, fetch_array_frame, pair_params, resolve_bucket
 from db.queries.pairs import all_pairs
 
-#: Per exchange + symbol, one LATERAL ``GROUP BY`` over its primary-key range (all sources together: ``live``
+#: Per exchange + symbol whose open interest spans part of ``[start, end)`` in the ``pair_extents`` catalogue (the
+#: first row before ``end``, the last at or after ``start``: ``db.writes.extents`` keeps both exact, so a pair
+#: without rows there is not probed; the Markets page's 30 days of 5 coins on every exchange ask for 23 pairs, 6
+#: with open interest: ~28 -> ~9 ms of execution here over the bundled 1-day chunks), one LATERAL
+#: ``GROUP BY`` over its primary-key range (all sources together: ``live``
 #: snapshots, ``history`` and ``recorded`` rows describe the same quantity). Each bucket carries its last row's
 #: values (TimescaleDB ``last()``): open interest is a level, so the bucket's closing level, not a mean. One row per
 #: pair, each column an array in the order the bucketing gives them (time; checked by
@@ -19,6 +23,8 @@ from db.queries.pairs import all_pairs
 _OPEN_INTEREST_SQL = """
 SELECT p.exchange, p.symbol, a.*
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
+JOIN pair_extents e ON e.exchange = p.exchange AND e.symbol = p.symbol AND e.stream = 'open_interest'
+                   AND e.first_time < :end AND e.last_time >= :start
 CROSS JOIN LATERAL (
     SELECT array_agg(b.time) AS time, array_agg(b.open_interest_contracts) AS open_interest_contracts,
            array_agg(b.open_interest_base) AS open_interest_base,
