@@ -65,21 +65,20 @@ def list_symbols(conn: Connection, pairs: Sequence[tuple[str, str]] | None = Non
     ``streams`` (tuple of :data:`STREAMS` names with data), ``first_time`` / ``last_time`` (UTC, over both
     tables; candle times are open times). Sorted by exchange, symbol. Source: the ``pair_extents`` catalogue.
     """
-    raw = frame_of(conn.execute(text(_LISTED_SQL)), ["first_time", "last_time"])
+    rows = fetch_rows(conn, text(_LISTED_SQL))[1]
     if pairs is not None:
         wanted = set(pairs)
-        keep = [pair in wanted for pair in zip(raw["exchange"], raw["symbol"], strict=True)]
-        raw = raw.loc[np.array(keep, dtype=bool)]  # an empty list would select no columns
-    out = raw[["exchange", "symbol"]].copy()
-    out["display"] = [s.split(":", 1)[0] for s in raw["symbol"]]
-    out["funding_interval_hours"] = raw["funding_interval_hours"].astype("float64")
-    out["streams"] = [
-        tuple(name for name, present in (("funding", f), ("ohlcv", p)) if present)
-        for f, p in zip(raw["funding"], raw["ohlcv"], strict=True)
-    ]
-    out["first_time"] = raw["first_time"]
-    out["last_time"] = raw["last_time"]
-    return out.reset_index(drop=True)
+        rows = [row for row in rows if (row[0], row[1]) in wanted]
+    exchange, symbol, hours, funding, ohlcv, first, last = zip(*rows, strict=True) if rows else ((),) * 7
+    return pd.DataFrame({  # column by column from the row tuples: ~7.6 -> ~1.5 ms for the 82 pairs of the bench data
+        "exchange": pd.Series(exchange, dtype="str"), "symbol": pd.Series(symbol, dtype="str"),
+        "display": pd.Series([s.split(":", 1)[0] for s in symbol], dtype="str"),
+        "funding_interval_hours": np.array([np.nan if h is None else h for h in hours], dtype="float64"),
+        "streams": [tuple(name for name, present in (("funding", f), ("ohlcv", p)) if present)
+                    for f, p in zip(funding, ohlcv, strict=True)],
+        "first_time": pd.to_datetime(list(first), utc=True).as_unit("us"),
+        "last_time": pd.to_datetime(list(last), utc=True).as_unit("us"),
+    })  # fmt: skip
 
 
 def data_extent(
