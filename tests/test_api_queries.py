@@ -241,6 +241,26 @@ def test_latest_snapshot_of_the_past_ignores_later_rows(conn, newest_candle):
     assert snap["change_24h_pct"].iloc[0] == pytest.approx((closed.close / ago.close - 1) * 100, rel=1e-12)
 
 
+def test_latest_snapshot_beyond_the_lookback_reads_further_back(conn):
+    """A view a month after the newest row (past ``SNAPSHOT_LOOKBACK``) shows each pair's newest price and funding
+    rate all the same; a pair without data anywhere (by the catalogue) and a view before the data begin show none."""
+    first, last = conn.execute(text("SELECT min(first_time), max(last_time) FROM pair_extents WHERE exchange = :e"),
+                               {"e": EXCHANGE}).one()  # fmt: skip
+    far = queries.latest_snapshot(conn, [EXCHANGE, "nowhere"], SYMBOLS, last + timedelta(days=30))
+    assert far["exchange"].tolist() == [EXCHANGE] * len(SYMBOLS) + ["nowhere"] * len(SYMBOLS)
+    for row in far[far["exchange"] == EXCHANGE].itertuples():
+        newest = "SELECT time, {v} FROM {t} WHERE exchange = :e AND symbol = :s {k} ORDER BY time DESC LIMIT 1"
+        price = conn.execute(text(newest.format(v="close", t="prices", k="AND price_kind = 'last'")),
+                             {"e": EXCHANGE, "s": row.symbol}).one()  # fmt: skip
+        funding = conn.execute(text(newest.format(v="funding_rate", t="funding_rates", k="")),
+                               {"e": EXCHANGE, "s": row.symbol}).one()  # fmt: skip
+        assert (row.price_time, row.last_price) == tuple(price), row.symbol
+        assert (row.funding_time, row.funding_rate) == tuple(funding), row.symbol
+    assert far[far["exchange"] == "nowhere"][["last_price", "funding_rate"]].isna().all(axis=None)
+    before = queries.latest_snapshot(conn, [EXCHANGE], SYMBOLS, first - timedelta(days=1))
+    assert len(before) == len(SYMBOLS) and before[["last_price", "funding_rate"]].isna().all(axis=None)
+
+
 def test_anomaly_counts_and_strongest_rows_equal_the_table(conn):
     start, end = datetime(2025, 5, 25, tzinfo=UTC), datetime(2025, 6, 25, tzinfo=UTC)  # the recorded month
     counts = queries.anomaly_counts(conn, [EXCHANGE], SYMBOLS, start, end)

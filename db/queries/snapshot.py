@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from db.queries.common import TF_VALUES_SQL, frame_of, pair_params, require_aware
-from db.queries.pairs import all_pairs, first_times
+from db.queries.common import TF_VALUES_SQL, fetch_frame, pair_params, require_aware
+from db.queries.pairs import all_pairs
 
 _SNAPSHOT_TEMPLATE = f"""
 SELECT p.exchange, p.symbol,
@@ -17,7 +18,7 @@ SELECT p.exchange, p.symbol,
        pr.time AS predicted_time, pr.funding_rate AS predicted_rate, pr.funding_interval_hours AS predicted_interval,
        pr.next_funding_time, pr.mark_price, pr.index_price,
        st.time AS settled_time, st.funding_rate AS settled_rate, st.funding_interval_hours AS settled_interval,
-       an.time AS last_anomaly_time, an.z_score AS last_anomaly_z
+       an.time AS last_anomaly_time, an.z_score AS last_anomaly_z, ext.first_time AS data_first
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
 LEFT JOIN LATERAL (
     SELECT c.time, c.close, tf.name AS timeframe
@@ -38,6 +39,8 @@ LEFT JOIN LATERAL (SELECT * FROM funding_rates
 LEFT JOIN LATERAL (SELECT time, z_score FROM anomalies
     WHERE exchange = p.exchange AND symbol = p.symbol AND time <= :now {{bound}}
     ORDER BY time DESC LIMIT 1) an ON true
+LEFT JOIN LATERAL (SELECT min(first_time) AS first_time FROM pair_extents
+    WHERE exchange = p.exchange AND symbol = p.symbol AND stream IN ('funding', 'ohlcv')) ext ON true
 ORDER BY p.exchange, p.symbol
 """
 #: The snapshot looks back this far first: the constant bound lets the planner exclude all older chunks (planning a
@@ -55,22 +58,19 @@ SNAPSHOT_COLUMNS = [
 ]  # fmt: skip
 
 
-def _pick_funding(row: pd.Series) -> dict:
-    """Predicted funding when it is at least as new as the last settlement, else the last settled rate."""
-    use_predicted = pd.notna(row["predicted_time"]) and (
-        pd.isna(row["settled_time"]) or row["predicted_time"] >= row["settled_time"]
-    )
-    if use_predicted:
-        return {
-            "funding_rate": row["predicted_rate"], "funding_settled": False, "funding_time": row["predicted_time"],
-            "funding_interval_hours": row["predicted_interval"], "next_funding_time": row["next_funding_time"],
-        }  # fmt: skip
-    interval = row["settled_interval"]
-    nxt = row["settled_time"] + pd.Timedelta(hours=interval) if pd.notna(interval) else pd.NaT
-    return {
-        "funding_rate": row["settled_rate"], "funding_settled": pd.notna(row["settled_time"]),
-        "funding_time": row["settled_time"], "funding_interval_hours": interval, "next_funding_time": nxt,
-    }  # fmt: skip
+def _picked_funding(raw: pd.DataFrame) -> pd.DataFrame:
+    """Per row of ``raw`` (the snapshot statement's columns): the predicted funding when it is at least as new as
+    the last settlement, else the last settled rate (next funding time: settlement time + interval, derived)."""
+    predicted, settled = raw["predicted_time"], raw["settled_time"]
+    use = (predicted.notna() & (settled.isna() | (predicted >= settled))).to_numpy()
+    interval = raw["settled_interval"].astype("float64")
+    return pd.DataFrame({
+        "funding_rate": np.where(use, raw["predicted_rate"].astype("float64"), raw["settled_rate"].astype("float64")),
+        "funding_settled": ~use & settled.notna().to_numpy(),
+        "funding_time": predicted.where(use, settled),
+        "funding_interval_hours": np.where(use, raw["predicted_interval"].astype("float64"), interval),
+        "next_funding_time": raw["next_funding_time"].where(use, settled + pd.to_timedelta(interval, unit="h")),
+    }, index=raw.index)  # fmt: skip
 
 
 def latest_snapshot(
@@ -97,22 +97,19 @@ def latest_snapshot(
     """
     require_aware(now=now)
     pairs = all_pairs(conn, exchanges, symbols)
-    times = ["price_time", "predicted_time", "next_funding_time", "settled_time", "last_anomaly_time"]
+    times = ["price_time", "predicted_time", "next_funding_time", "settled_time", "last_anomaly_time", "data_first"]
     params = {**pair_params(pairs), "now": now, "since": now - SNAPSHOT_LOOKBACK}
-    raw = frame_of(conn.execute(text(_SNAPSHOT_BOUNDED), params), times)
+    raw = fetch_frame(conn, text(_SNAPSHOT_BOUNDED).bindparams(**params), times)
     quiet = raw["price_time"].isna() & raw["predicted_time"].isna() & raw["settled_time"].isna()
-    if quiet.any():  # look further back, for the pairs whose data starts before ``now`` (catalogue)
-        started = first_times(conn, list(zip(raw.loc[quiet, "exchange"], raw.loc[quiet, "symbol"], strict=True)))
-        again = [pair for pair, first in started.items() if first <= now]
-        wanted = set(again)
-        quiet &= pd.Series([(e, s) in wanted for e, s in zip(raw["exchange"], raw["symbol"], strict=True)],
-                           index=raw.index)  # fmt: skip
+    quiet &= raw["data_first"] <= now  # look further back only where data starts before ``now`` (catalogue)
     if quiet.any():
-        rest = frame_of(conn.execute(text(_SNAPSHOT_ALL), {**pair_params(again), "now": now}), times)
-        raw = pd.concat([raw[~quiet], rest]).sort_values(["exchange", "symbol"], ignore_index=True)
+        again = list(zip(raw.loc[quiet, "exchange"], raw.loc[quiet, "symbol"], strict=True))
+        stmt = text(_SNAPSHOT_ALL).bindparams(**pair_params(again), now=now)
+        raw = pd.concat([raw[~quiet], fetch_frame(conn, stmt, times)]).sort_values(["exchange", "symbol"],
+                                                                                 ignore_index=True)  # fmt: skip
     if raw.empty:
         return pd.DataFrame(columns=SNAPSHOT_COLUMNS)
-    funding = pd.DataFrame([_pick_funding(row) for _, row in raw.iterrows()], index=raw.index)
+    funding = _picked_funding(raw)
     out = pd.concat([raw.drop(columns=["next_funding_time"]), funding], axis=1)
     last, ago = out["last_price"].astype("float64"), out["close_24h_ago"].astype("float64")
     out["change_24h_pct"] = (last / ago - 1.0) * 100.0
