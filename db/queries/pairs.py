@@ -37,14 +37,6 @@ def _pair_edges(conn: Connection, pairs: Sequence[tuple[str, str]]) -> pd.DataFr
     return frame_of(conn.execute(text(_EDGES_SQL), pair_params(pairs)), times)
 
 
-def first_times(conn: Connection, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
-    """The time (UTC) of each pair's oldest funding or price row, for the pairs with any (catalogue read)."""
-    edges = _pair_edges(conn, pairs)
-    firsts = edges[["funding_first", "prices_first"]].min(axis=1)
-    return {(e, s): t.to_pydatetime() for e, s, t in zip(edges["exchange"], edges["symbol"], firsts, strict=True)
-            if pd.notna(t)}  # fmt: skip
-
-
 #: Per exchange + symbol with funding or candle rows: the funding stream's interval, which of the two streams it has,
 #: and its first/last time over both (one pass over the catalogue; no pair list sent).
 _LISTED_SQL = """
