@@ -65,21 +65,24 @@ def _draw_view(fp) -> dict:
     state, start, end, _ = resolve(fp)
     out = {"window": controls.window_text(start, end, data.heatmap_bucket(start, end), state.live),
            "notice": EMPTY_NOTICE_CLOSED, "error": None, "content": {}, "venues": no_update}  # fmt: skip
-    try:
-        now = data.market_view(state, start, end, fp.get("fp"))
+    try:  # the chosen coins' series do not depend on the snapshot: read beside it
+        window = (start, end)
+        now, pairs = alongside(lambda: data.pair_view(state, start, end, fp.get("fp")),
+                               lambda: data.market_view(state, start, end, fp.get("fp")))  # fmt: skip
         if now["snapshot"].empty and now["newest"] is not None:
-            live_window = (start, end)
             shown = dataclasses.replace(state, range=state.range if state.range != controls.CUSTOM
                                         else controls.DEFAULT_RANGE, end=datetime.fromisoformat(
                                             jump_anchor(now["newest"])), start=None)  # fmt: skip
             start, end = shown.window(datetime.fromisoformat(fp["now"]))
             state, now = shown, data.market_view(shown, start, end, None)
-            out["notice"] = fallback_notice(state, *live_window, end, "funding")
+            out["notice"] = fallback_notice(state, *window, end, "funding")
             out["window"] = controls.window_text(start, end, data.heatmap_bucket(start, end), False)
         if now["snapshot"].empty:
             return _empty(out, state, start, end)
-        return {**out, **cached_output(P, state, start, end, lambda: _content(state, start, end, now, fp), fp["query"],
-                                       fp.get("fp"))}  # fmt: skip
+        if (start, end) != window:  # a fallback: the pairs of the window shown
+            pairs = data.pair_view(state, start, end, None)
+        return {**out, **cached_output(P, state, start, end, lambda: _content(state, start, end, now, pairs, fp),
+                                       fp["query"], fp.get("fp"))}  # fmt: skip
     except SQLAlchemyError as exc:
         blank = empty_figure("Database unreachable")
         return {**out, "cross": [], "cross_columns": no_update, "cross_note": "", "arb": [], "acc": [],
@@ -93,14 +96,15 @@ def _empty(out: dict, state, start, end) -> dict:
             "notice": notice}  # fmt: skip
 
 
-def _content(state, start, end, now: dict, fp: dict) -> dict:
+def _content(state, start, end, now: dict, pairs: dict, fp: dict) -> dict:
     snapshot = now["snapshot"]
     venues = list(state.exchanges) or sorted(snapshot["exchange"].unique())
     link = lambda coin, symbols: overview_link(state, symbols)  # noqa: E731
     rows, total = cross_venue_rows(snapshot, venues, link, state.min_oi)
     coins, arb = [r["coin"] for r in rows], arbitrage_rows(now["spreads"])
-    series, _ = alongside(_first_spread(fp, (start, end), arb),
-                          lambda: data.window_view(state, start, end, coins, fp.get("fp")) if coins else None)
+    coin_series, _ = alongside(_first_spread(fp, (start, end), arb),
+                               lambda: data.window_view(state, start, end, coins, fp.get("fp")) if coins else None)
+    series = {**coin_series, **pairs} if coin_series else None
     rev = fp["query"]
     open_interest = {r["coin"]: r["oi_value"] for r in rows if r["oi_value"] is not None}
     heat = series["heatmap"] if series else None

@@ -85,25 +85,39 @@ def market_view(state: ViewState, start: datetime, end: datetime, fp) -> dict:
 
 def window_view(state: ViewState, start: datetime, end: datetime, coins: list[str], fp) -> dict:
     """The range's series for ``coins`` (the table's): ``heatmap`` (bucket :func:`heatmap_bucket`, the view's venue
-    or every venue weighted by open interest), ``accumulated``, and for the coins of the chosen symbols
-    ``premium`` and ``open_interest`` (bucket ``db.queries.choose_bucket``; None without such symbols), cached."""
+    or every venue weighted by open interest) and ``accumulated``, read at once, cached."""
 
-    def compute():  # the four reads at once, each on its own connection (app.reads)
+    def compute():  # both reads at once, each on its own connection (app.reads)
+        exchanges = list(state.exchanges) or None
+        return read_all({
+            "heatmap": lambda c: funding_heatmap(c, state.venue or None, coins, start, end, heatmap_bucket(start, end)),
+            "accumulated": lambda c: accumulated_funding(c, exchanges, coins, start, end),
+        })  # fmt: skip
+
+    return cached_view("markets-window", state, start, end, compute, tuple(coins), state.venue, fp)
+
+
+def pair_view(state: ViewState, start: datetime, end: datetime, fp) -> dict:
+    """For the coins of the chosen symbols (:func:`selected_symbols`), ``premium`` and ``open_interest`` over the
+    range (bucket ``db.queries.choose_bucket``, in ``bucket``), read at once, cached; both None without chosen
+    symbols (then without a read). They depend on the view only, not on the snapshot, so the draw reads them
+    beside it."""
+    if not state.symbols:
+        return {"premium": None, "open_interest": None, "bucket": queries.choose_bucket(start, end)}
+
+    def compute():
         exchanges = list(state.exchanges) or None
         bucket = queries.choose_bucket(start, end)
         with read_connection() as conn:
             symbols = selected_symbols(conn, state, exchanges)
+        if not symbols:
+            return {"premium": None, "open_interest": None, "bucket": bucket}
         pair_args = (exchanges, symbols, start, end, bucket)
-        reads = {
-            "heatmap": lambda c: funding_heatmap(c, state.venue or None, coins, start, end, heatmap_bucket(start, end)),
-            "accumulated": lambda c: accumulated_funding(c, exchanges, coins, start, end),
-        }
-        if symbols:
-            reads["premium"] = lambda c: premium_series(c, *pair_args)
-            reads["open_interest"] = lambda c: queries.open_interest_series(c, *pair_args)
-        return {"premium": None, "open_interest": None, **read_all(reads), "bucket": bucket}
+        return {**read_all({"premium": lambda c: premium_series(c, *pair_args),
+                            "open_interest": lambda c: queries.open_interest_series(c, *pair_args)}),
+                "bucket": bucket}  # fmt: skip
 
-    return cached_view("markets-window", state, start, end, compute, tuple(coins), state.venue, fp)
+    return cached_view("markets-pairs", state, start, end, compute, fp)
 
 
 def spread_view(state: ViewState, start: datetime, end: datetime, pair: tuple[str, str, str]) -> pd.DataFrame:
