@@ -40,7 +40,7 @@ read raw for pairs without rollups; at buckets of 15 minutes and more their chan
 
 Prices are counted as the charts read them: last-price candles of :data:`~db.queries.common.CANDLE_TIMEFRAMES`
 (every column of the primary key bound, so the index seeks to the window instead of scanning each pair's rows of
-the chunk: the newest price of 5 coins on 3 exchanges 5.5 -> 1.1 ms of execution here).
+the chunk: the newest price of 5 coins on 4 exchanges 5.5 -> 1.1 ms of execution here).
 
 The **newest** time per table (the "data as of" stamp) is ``max(time)`` of the raw rows in ``[start, end)``; with
 rollups it is read from the newest rollup bucket before ``end`` onwards (one bucket of raw rows), falling back

@@ -14,7 +14,7 @@ from db.queries.pairs import all_pairs
 #: Per exchange + symbol whose open interest spans part of ``[start, end)`` in the ``pair_extents`` catalogue (the
 #: first row before ``end``, the last at or after ``start``: ``db.writes.extents`` keeps both exact, so a pair
 #: without rows there is not probed; the Markets page's 30 days of 5 coins on every exchange ask for 23 pairs, 6
-#: with open interest: ~28 -> ~9 ms of execution here over the bundled 1-day chunks), one LATERAL
+#: with open interest: ~60 -> ~21 ms here over the bundled 1-day chunks), one LATERAL
 #: ``GROUP BY`` over its primary-key range (all sources together: ``live``
 #: snapshots, ``history`` and ``recorded`` rows describe the same quantity). Each bucket carries its last row's
 #: values (TimescaleDB ``last()``): open interest is a level, so the bucket's closing level, not a mean. One row per

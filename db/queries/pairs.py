@@ -62,7 +62,7 @@ def list_symbols(conn: Connection, pairs: Sequence[tuple[str, str]] | None = Non
         wanted = set(pairs)
         rows = [row for row in rows if (row[0], row[1]) in wanted]
     exchange, symbol, hours, funding, ohlcv, first, last = zip(*rows, strict=True) if rows else ((),) * 7
-    return pd.DataFrame({  # column by column from the row tuples: ~7.6 -> ~1.5 ms for the 82 pairs of the bench data
+    return pd.DataFrame({  # column by column from the row tuples: ~7.7 -> ~3.5-5 ms for the bench data's 82 pairs
         "exchange": pd.Series(exchange, dtype="str"), "symbol": pd.Series(symbol, dtype="str"),
         "display": pd.Series([s.split(":", 1)[0] for s in symbol], dtype="str"),
         "funding_interval_hours": np.array([np.nan if h is None else h for h in hours], dtype="float64"),
