@@ -180,6 +180,12 @@ def fetch_frame(conn: Connection, stmt, time_columns: Sequence[str] = (), numpy_
     return _columns_frame(*fetch_rows(conn, stmt, numpy_arrays), time_columns)
 
 
+def array_columns(*columns: str) -> str:
+    """SQL select list aggregating each of ``columns`` of the row source ``b`` into an array of that name
+    (``array_agg(b.time) AS time, …``): the per-series rows of :func:`fetch_array_frame`, in the order ``b`` gives."""
+    return ", ".join(f"array_agg(b.{c}) AS {c}" for c in columns)
+
+
 def fetch_array_frame(conn: Connection, stmt, keys: Sequence[str]) -> pd.DataFrame:
     """The long frame of a Core ``stmt`` that returns one row per series: the ``keys`` columns are the series' values
     (e.g. exchange, symbol), every other column an array (``float8[]``, ``int8[]``; ``time``: ``timestamptz[]``

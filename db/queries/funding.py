@@ -8,7 +8,14 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, Table, select, text
 
-from db.queries.common import align_range, check_range, fetch_array_frame, pair_params, resolve_bucket
+from db.queries.common import (
+    align_range,
+    array_columns,
+    check_range,
+    fetch_array_frame,
+    pair_params,
+    resolve_bucket,
+)
 from db.queries.pairs import all_pairs
 from db.schema import FUNDING_ROLLUPS
 from db.summaries import funding_rollup_horizon
@@ -86,8 +93,7 @@ ORDER BY p.exchange, p.symbol, s.settled
 #: One row per series: each column of its buckets as an array, aggregated in the order the branch gives them (time;
 #: :func:`~db.queries.common.fetch_array_frame` checks it), not by an ``ORDER BY`` in each ``array_agg`` (a sort per
 #: column, as for the candles: ``db.queries.prices``).
-_ARRAYS = ("array_agg(b.time) AS time, array_agg(b.funding_rate) AS funding_rate, "
-           "array_agg(b.funding_interval_hours) AS funding_interval_hours, array_agg(b.rows) AS rows")
+_ARRAYS = array_columns("time", "funding_rate", "funding_interval_hours", "rows")
 
 #: Raw funding rows bucketed per exchange + symbol + settled flag (buckets finer than every rollup).
 _FUNDING_RAW_SQL = f"""

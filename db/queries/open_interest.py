@@ -8,27 +8,33 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from db.queries.common import align_range, check_range, fetch_array_frame, pair_params, resolve_bucket
+from db.queries.common import (
+    align_range,
+    array_columns,
+    check_range,
+    fetch_array_frame,
+    pair_params,
+    resolve_bucket,
+)
 from db.queries.pairs import all_pairs
+
+_FLOATS = ("open_interest_contracts", "open_interest_base", "open_interest_value")
 
 #: Per exchange + symbol whose open interest spans part of ``[start, end)`` in the ``pair_extents`` catalogue (the
 #: first row before ``end``, the last at or after ``start``: ``db.writes.extents`` keeps both exact, so a pair
 #: without rows there is not probed; the Markets page's 30 days of 5 coins on every exchange ask for 23 pairs, 6
-#: with open interest: ~60 -> ~21 ms here over the bundled 1-day chunks), one LATERAL
-#: ``GROUP BY`` over its primary-key range (all sources together: ``live``
-#: snapshots, ``history`` and ``recorded`` rows describe the same quantity). Each bucket carries its last row's
-#: values (TimescaleDB ``last()``): open interest is a level, so the bucket's closing level, not a mean. One row per
-#: pair, each column an array in the order the bucketing gives them (time; checked by
-#: :func:`~db.queries.common.fetch_array_frame`; as ``db.queries.funding``).
-_OPEN_INTEREST_SQL = """
+#: with open interest: ~60 -> ~21 ms here over the bundled 1-day chunks), one LATERAL ``GROUP BY`` over its
+#: primary-key range (all sources together: ``live`` snapshots, ``history`` and ``recorded`` rows describe the same
+#: quantity). Each bucket carries its last row's values (TimescaleDB ``last()``): open interest is a level, so the
+#: bucket's closing level, not a mean. One row per pair, each column an array in the order the bucketing gives them
+#: (time; checked by :func:`~db.queries.common.fetch_array_frame`; as ``db.queries.funding``).
+_OPEN_INTEREST_SQL = f"""
 SELECT p.exchange, p.symbol, a.*
 FROM unnest(CAST(:exchanges AS text[]), CAST(:symbols AS text[])) AS p(exchange, symbol)
 JOIN pair_extents e ON e.exchange = p.exchange AND e.symbol = p.symbol AND e.stream = 'open_interest'
                    AND e.first_time < :end AND e.last_time >= :start
 CROSS JOIN LATERAL (
-    SELECT array_agg(b.time) AS time, array_agg(b.open_interest_contracts) AS open_interest_contracts,
-           array_agg(b.open_interest_base) AS open_interest_base,
-           array_agg(b.open_interest_value) AS open_interest_value, array_agg(b.rows) AS rows
+    SELECT {array_columns("time", *_FLOATS, "rows")}
     FROM (
         SELECT time_bucket(:width, o.time) AS time,
                last(o.open_interest_contracts, o.time) AS open_interest_contracts,
@@ -40,8 +46,6 @@ CROSS JOIN LATERAL (
 WHERE a.time IS NOT NULL
 ORDER BY p.exchange, p.symbol
 """
-
-_FLOATS = ("open_interest_contracts", "open_interest_base", "open_interest_value")
 
 
 def open_interest_series(

@@ -8,7 +8,15 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
-from db.queries.common import align_range, check_range, connected, fetch_array_frame, pair_params, resolve_bucket
+from db.queries.common import (
+    align_range,
+    array_columns,
+    check_range,
+    connected,
+    fetch_array_frame,
+    pair_params,
+    resolve_bucket,
+)
 from db.queries.funding import funding_rollup_for, rollup_horizon
 from db.queries.pairs import all_pairs
 from db.summaries import PREMIUM_SQL
@@ -58,7 +66,7 @@ ORDER BY p.exchange, p.symbol
 
 #: One row per pair, each column of its buckets an array in the order the bucketing gives them (time; checked by
 #: :func:`~db.queries.common.fetch_array_frame`; as ``db.queries.funding``).
-_ARRAYS = "array_agg(b.time) AS time, array_agg(b.premium_bp) AS premium_bp, array_agg(b.rows) AS rows"
+_ARRAYS = array_columns("time", "premium_bp", "rows")
 
 
 def _premium_stmt(conn: Connection, pairs, start: datetime, end: datetime, width: timedelta):
