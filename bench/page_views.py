@@ -7,7 +7,9 @@ and the navigation bar's badge), each posted to ``/_dash-update-component`` thro
 time without network), with the page's CSRF
 token. A view is measured **cold** (the shared query cache emptied before each opening: what the first analyst on
 a view pays) and **warm** (opened again at once: what the next analysts on the same view pay). "open" is the sum of
-an opening's callbacks.
+an opening's callbacks; "cpu" the mean CPU milliseconds an opening cost this process (app: every thread) and the
+embedded database server (db), :mod:`bench.cpu_meter`: an opening whose app CPU is about its time is bound by
+Python, not by waits on the database.
 
 Views (:data:`VIEWS`): each page's default (no query: the live 24 h, all exchanges, the default symbols), the same
 anchored at the end of the benchmark data, and the wider views analysts open (30 d of 5 symbols on every exchange;
@@ -31,6 +33,7 @@ import redis
 from sqlalchemy import text
 
 from app import create_app, with_database
+from bench.cpu_meter import CpuMeter
 from bench.dash_protocol import PREFIX, find, page_callbacks, request_body
 from db.engine import make_engine
 from settings import get_settings
@@ -104,16 +107,28 @@ def _pcts(samples: list[float]) -> tuple[float, float]:
     return statistics.median(samples), float(np.percentile(samples, 95))
 
 
-def measure_view(client, flush: Callable[[], None], path: str, query: str, repeat: int) -> dict[str, dict]:
-    """p50/p95 per step of ``repeat`` cold and ``repeat`` warm openings of one view (after one warm-up)."""
+def measure_view(
+    client, flush: Callable[[], None], path: str, query: str, repeat: int, meter: CpuMeter
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """``(times, cpu)`` of ``repeat`` cold and ``repeat`` warm openings of one view (after one warm-up): ``times``
+    ``{kind: {step: (p50, p95)}}`` in ms; ``cpu`` ``{kind: {"app": ms, "db": ms}}``, the mean CPU of an opening in
+    this process and in the embedded database server (``db`` only when measurable; :mod:`bench.cpu_meter`: it
+    counts whole clock ticks of 10 ms, so only a mean over openings is useful)."""
     OneUser(client, path, query).open()
     samples: dict[str, dict[str, list[float]]] = {"cold": {}, "warm": {}}
+    used: dict[str, dict[str, list[float]]] = {"cold": {}, "warm": {}}
     for _ in range(repeat):
         flush()
         for kind in ("cold", "warm"):
-            for step, ms in OneUser(client, path, query).open().items():
+            user = OneUser(client, path, query)
+            since = meter.read()
+            for step, ms in user.open().items():
                 samples[kind].setdefault(step, []).append(ms)
-    return {kind: {step: _pcts(v) for step, v in steps.items()} for kind, steps in samples.items()}
+            for part, ms in zip(("app", "db"), meter.spent(since), strict=True):
+                if ms is not None:
+                    used[kind].setdefault(part, []).append(ms)
+    times = {kind: {step: _pcts(v) for step, v in steps.items()} for kind, steps in samples.items()}
+    return times, {kind: {part: statistics.fmean(v) for part, v in parts.items()} for kind, parts in used.items()}
 
 
 def bench_pages(
@@ -128,24 +143,27 @@ def bench_pages(
     gc.freeze()  # as each gunicorn worker does once the app is loaded (gunicorn.conf.py post_worker_init)
     cache = redis.Redis.from_url(redis_url)
     client = app.test_client()
+    meter = CpuMeter(settings)
     engine = make_engine(url, pool_size=1)
     with engine.connect() as conn:
         funding_end = conn.execute(text("SELECT max(time) FROM funding_rates")).scalar()
     engine.dispose()
     rows = []
-    log(f"[bench-app] page views, one user, {repeat} cold + {repeat} warm openings each (ms; cold = cache emptied)")
+    log(f"[bench-app] page views, one user, {repeat} cold + {repeat} warm openings each (ms; cold = cache emptied;"
+        " cpu = CPU ms per opening of this process (app) and of the database server (db))")
     for path, query in views(end, funding_end):
         if only and not f"{path}{query}".startswith(only):
             continue
-        figures = measure_view(client, cache.flushdb, path, query, repeat)
+        figures, cpu = measure_view(client, cache.flushdb, path, query, repeat, meter)
         for kind, steps in figures.items():
-            rows.append({"view": f"{path}{query}", "cache": kind,
-                         **{f"{s}_p95_ms": steps[s][1] for s in (*STEPS, "open") if s in steps},
-                         "open_p50_ms": steps["open"][0]})  # fmt: skip
+            p95 = {f"{s}_p95_ms": steps[s][1] for s in (*STEPS, "open") if s in steps}
+            means = {f"cpu_{part}_mean_ms": ms for part, ms in cpu[kind].items()}
+            rows.append({"view": f"{path}{query}", "cache": kind, **p95, "open_p50_ms": steps["open"][0], **means})
             detail = "  ".join(f"{s} {steps[s][1]:.0f}" for s in STEPS if s in steps)
+            used = "  ".join(f"{part} {ms:.0f}" for part, ms in cpu[kind].items())
             log(
                 f"  {kind:4s} {path + query:60.60s} open p50 {steps['open'][0]:6.1f} p95 {steps['open'][1]:6.1f}"
-                f"  | p95 {detail}"
+                f"  | p95 {detail}  | cpu mean {used}"
             )
     return rows
 
