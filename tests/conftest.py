@@ -56,6 +56,27 @@ def pytest_configure(config):
     get_settings.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _usage_written(monkeypatch) -> Iterator[None]:
+    """API-key usage counted by the apps a test creates is written when the test ends, while its database exists.
+    A worker writes it every few seconds and at interpreter exit (``app.limits.UsageBuffer``); at the exit of a
+    test session the databases it wrote to are dropped, and each app's last counts would only be logged as not
+    written."""
+    from app import limits
+
+    made: list[limits.UsageBuffer] = []
+    init = limits.UsageBuffer.__init__
+
+    def record(self, *args, **kwargs) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(limits.UsageBuffer, "__init__", record)
+    yield
+    for usage in made:
+        usage.flush()
+
+
 @pytest.fixture(scope="session")
 def redis_client() -> Iterator[redis.Redis]:
     """A client of the session's Redis; every key of the session's prefix is deleted at the end."""
