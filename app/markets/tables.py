@@ -118,8 +118,9 @@ def cross_venue_rows(snapshot: pd.DataFrame, venues: Iterable[str], link: Callab
 
 
 def _floats(records: list[dict], column: str) -> np.ndarray:
-    """``column`` of ``records`` as float64 (None and NA → NaN)."""
-    return pd.array([r[column] for r in records], dtype="Float64").to_numpy(dtype="float64", na_value=np.nan)
+    """``column`` of ``records`` as float64 (None, NaN and NA → NaN). A list built here rather than a nullable
+    pandas array per coin and column (the table's 156 calls: ~4 ms of every cold Markets draw)."""
+    return np.array([np.nan if pd.isna(value := r[column]) else float(value) for r in records], dtype="float64")
 
 
 def cross_venue_columns(venues: Iterable[str]) -> list[dict]:
