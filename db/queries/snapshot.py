@@ -58,19 +58,38 @@ SNAPSHOT_COLUMNS = [
 ]  # fmt: skip
 
 
-def _picked_funding(raw: pd.DataFrame) -> pd.DataFrame:
+def _picked_funding(raw: pd.DataFrame) -> dict[str, pd.Series | np.ndarray]:
     """Per row of ``raw`` (the snapshot statement's columns): the predicted funding when it is at least as new as
-    the last settlement, else the last settled rate (next funding time: settlement time + interval, derived)."""
+    the last settlement, else the last settled rate (next funding time: settlement time + interval, derived).
+    Columns by name (``funding_rate``, ``funding_settled``, ``funding_time``, ``funding_interval_hours``,
+    ``next_funding_time``), aligned with ``raw``."""
     predicted, settled = raw["predicted_time"], raw["settled_time"]
     use = (predicted.notna() & (settled.isna() | (predicted >= settled))).to_numpy()
-    interval = raw["settled_interval"].astype("float64")
-    return pd.DataFrame({
-        "funding_rate": np.where(use, raw["predicted_rate"].astype("float64"), raw["settled_rate"].astype("float64")),
+    interval = _floats(raw["settled_interval"])
+    following = raw["next_funding_time"].where(use, settled + pd.to_timedelta(interval, unit="h"))
+    return {
+        "funding_rate": np.where(use, _floats(raw["predicted_rate"]), _floats(raw["settled_rate"])),
         "funding_settled": ~use & settled.notna().to_numpy(),
-        "funding_time": predicted.where(use, settled),
-        "funding_interval_hours": np.where(use, raw["predicted_interval"].astype("float64"), interval),
-        "next_funding_time": raw["next_funding_time"].where(use, settled + pd.to_timedelta(interval, unit="h")),
-    }, index=raw.index)  # fmt: skip
+        "funding_time": pd.to_datetime(predicted.where(use, settled), utc=True),
+        "funding_interval_hours": np.where(use, _floats(raw["predicted_interval"]), interval),
+        "next_funding_time": pd.to_datetime(following, utc=True),
+    }
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    """``column`` as float64 (NULLs as NaN)."""
+    return column.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _snapshot_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`SNAPSHOT_COLUMNS` frame of the snapshot statement's rows ``raw`` (funding by
+    :func:`_picked_funding`, the 24 h change from the two closes), built once from its columns."""
+    last = _floats(raw["last_price"])
+    columns = {**{c: raw[c] for c in raw.columns}, **_picked_funding(raw), "last_price": last,
+               "change_24h_pct": (last / _floats(raw["close_24h_ago"]) - 1.0) * 100.0}  # fmt: skip
+    for col in ("mark_price", "index_price", "last_anomaly_z"):
+        columns[col] = _floats(raw[col])
+    return pd.DataFrame({c: columns[c] for c in SNAPSHOT_COLUMNS}).reset_index(drop=True)
 
 
 def latest_snapshot(
@@ -109,14 +128,5 @@ def latest_snapshot(
                                                                                  ignore_index=True)  # fmt: skip
     if raw.empty:
         return pd.DataFrame(columns=SNAPSHOT_COLUMNS)
-    funding = _picked_funding(raw)
-    out = pd.concat([raw.drop(columns=["next_funding_time"]), funding], axis=1)
-    last, ago = out["last_price"].astype("float64"), out["close_24h_ago"].astype("float64")
-    out["change_24h_pct"] = (last / ago - 1.0) * 100.0
-    out["last_price"] = last
-    for col in ("funding_time", "next_funding_time"):
-        out[col] = pd.to_datetime(out[col], utc=True)
-    for col in ("funding_rate", "funding_interval_hours", "mark_price", "index_price", "last_anomaly_z"):
-        out[col] = out[col].astype("float64")
-    return out[SNAPSHOT_COLUMNS].reset_index(drop=True)
+    return _snapshot_frame(raw)
 
