@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from db import queries
+from db.coins import coin_of
 from db.writes import write_candles, write_funding
 from db.writes.extents import rebuild_extents, refresh_extents
 from ingest.recorded import read_funding, read_klines_1m
@@ -99,3 +100,32 @@ def test_an_empty_catalogue_lists_no_symbols_with_every_column(clean_db):
     assert known == [] and listed.empty and of_known.empty
     assert list(of_known.columns) == list(listed.columns) == [
         "exchange", "symbol", "display", "funding_interval_hours", "streams", "first_time", "last_time"]
+
+
+#: Catalogue entries of listed perpetuals whose names exercise the coin rule (``db.coins.coin_of``): size prefixes
+#: (Binance's ``1000PEPE``, Hyperliquid's ``kPEPE``, Bybit's ``1000000BABYDOGE``) and a coin (DOGE) that ends
+#: another one's name (BABYDOGE). Names only: no rates or prices are written.
+_LISTED = [("binanceusdm", "1000PEPE/USDT:USDT"), ("hyperliquid", "kPEPE/USDC:USDC"), ("okx", "PEPE/USDT:USDT"),
+           ("bybit", "1000000BABYDOGE/USDT:USDT"), ("binanceusdm", "DOGE/USDT:USDT"), ("okx", "BTC/USDT:USDT")]
+
+
+def test_funding_pairs_select_as_the_coin_rule_does(clean_db):
+    """``funding_pairs`` narrows the catalogue in SQL (the base, upper-cased, ends with the coin) and then exactly:
+    the pairs of each selection equal those ``coin_of`` names, on the chosen exchanges, with the documented types
+    when none matches."""
+    start = pd.Timestamp("2025-06-01", tz="UTC")
+    with clean_db.begin() as conn:
+        conn.execute(text("INSERT INTO pair_extents (exchange, symbol, stream, first_time, last_time, "
+                          "funding_interval_hours) VALUES (:e, :s, 'funding', :first, :last, 8)"),
+                     [{"e": e, "s": s, "first": start, "last": start + pd.Timedelta(days=i)}
+                      for i, (e, s) in enumerate(_LISTED)])  # fmt: skip
+    cases = [(None, ["pepe"]), (None, ["DOGE"]), (["okx", "hyperliquid"], ["PEPE", "btc"]), (None, None),
+             (["bybit"], ["doge"]), ([], None), (None, [])]  # fmt: skip
+    with clean_db.connect() as conn:
+        for exchanges, coins in cases:
+            got = queries.funding_pairs(conn, exchanges, coins)
+            wanted = {c.upper() for c in coins} if coins is not None else None
+            expected = sorted((coin_of(s).name, e, s) for e, s in _LISTED if (exchanges is None or e in exchanges)
+                              and (wanted is None or coin_of(s).name in wanted))  # fmt: skip
+            assert list(zip(got["coin"], got["exchange"], got["symbol"], strict=True)) == expected, (exchanges, coins)
+            assert str(got["last_time"].dtype) == "datetime64[us, UTC]" and got["multiplier"].dtype == "int64"

@@ -193,10 +193,10 @@ HISTORY_COLUMNS = ["time", "long_annualised", "short_annualised", "spread_annual
 def coin_symbol(pairs: pd.DataFrame, coin: str, exchange: str) -> str | None:
     """The symbol of ``coin`` on ``exchange`` among :func:`~db.queries.pairs.funding_pairs` rows ``pairs``: the one
     with the newest funding row when a venue lists the coin more than once (USDT and USDC); None if it has none."""
-    rows = pairs[(pairs["coin"] == coin.strip().upper()) & (pairs["exchange"] == exchange)]
-    if rows.empty:
-        return None
-    return rows.sort_values(["last_time", "symbol"], ascending=[False, True])["symbol"].iloc[0]
+    wanted = coin.strip().upper()
+    listed = [(t, s) for c, e, s, t in zip(pairs["coin"], pairs["exchange"], pairs["symbol"], pairs["last_time"],
+                                           strict=True) if c == wanted and e == exchange]  # fmt: skip
+    return min(listed, key=lambda row: (-row[0].value, row[1]))[1] if listed else None
 
 
 def spread_history(

@@ -117,9 +117,16 @@ def all_pairs(conn: Connection, exchanges: Sequence[str] | None, symbols: Sequen
     return [(e, s) for e, s in pairs if (exchanges is None or e in exchanges) and (symbols is None or s in symbols)]
 
 
+#: The funding pairs of the catalogue on ``:exchanges`` whose base currency, upper-cased, ends with one of ``:coins``
+#: (text arrays; NULL: no limit): a superset of the pairs of those coins (:func:`db.coins.coin_of_base` only strips a
+#: size prefix from the upper-cased base), narrowed exactly in Python (:func:`with_coins`).
 _FUNDING_PAIRS_SQL = """
 SELECT exchange, symbol, funding_interval_hours, first_time, last_time FROM pair_extents
-WHERE stream = 'funding' ORDER BY exchange, symbol
+WHERE stream = 'funding'
+  AND (CAST(:exchanges AS text[]) IS NULL OR exchange = ANY(CAST(:exchanges AS text[])))
+  AND (CAST(:coins AS text[]) IS NULL OR EXISTS (SELECT FROM unnest(CAST(:coins AS text[])) AS c(name)
+       WHERE right(upper(split_part(symbol, '/', 1)), length(c.name)) = c.name))
+ORDER BY exchange, symbol
 """
 
 
@@ -131,9 +138,12 @@ def funding_pairs(conn: Connection, exchanges: Sequence[str] | None, coins: Sequ
     Columns: ``exchange``, ``symbol``, ``coin`` (``"PEPE"`` for ``1000PEPE/USDT:USDT``), ``multiplier`` (coins per
     base unit, 1000 there), ``funding_interval_hours`` (newest settled row's interval, hours; NaN when unknown),
     ``first_time``, ``last_time`` (UTC, oldest/newest funding row). Sorted by coin, exchange, symbol."""
-    frame = fetch_frame(conn, text(_FUNDING_PAIRS_SQL), ["first_time", "last_time"])
-    if exchanges is not None:
-        frame = frame[frame["exchange"].isin(list(exchanges))]
+    wanted = None if coins is None else [c.strip().upper() for c in coins]
+    stmt = text(_FUNDING_PAIRS_SQL).bindparams(exchanges=None if exchanges is None else list(exchanges), coins=wanted)
+    frame = fetch_frame(conn, stmt, ["first_time", "last_time"])
+    if frame.empty:  # no row to infer from: the types rows give
+        frame = frame.astype({"exchange": "str", "symbol": "str", "first_time": "datetime64[us, UTC]",
+                              "last_time": "datetime64[us, UTC]"})  # fmt: skip
     frame = with_coins(frame, coins)
     frame["funding_interval_hours"] = frame["funding_interval_hours"].astype("float64")
     return frame
