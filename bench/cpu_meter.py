@@ -60,13 +60,18 @@ class CpuMeter:
     def __init__(self, settings: Settings) -> None:
         self.postmaster = _postmaster_pid(settings)
 
+    def _cluster(self) -> float | None:
+        return _cluster_seconds(self.postmaster) if self.postmaster is not None else None
+
     def read(self) -> tuple[float, float | None]:
-        """``(process seconds, cluster seconds or None)`` now."""
-        cluster = _cluster_seconds(self.postmaster) if self.postmaster is not None else None
+        """``(process seconds, cluster seconds or None)`` now (the process's read last: the scan of ``/proc`` is
+        not counted)."""
+        cluster = self._cluster()
         return time.process_time(), cluster
 
     def spent(self, since: tuple[float, float | None]) -> tuple[float, float | None]:
-        """``(process ms, cluster ms or None)`` since ``since`` (a :meth:`read`)."""
-        now = self.read()
-        cluster = None if now[1] is None or since[1] is None else (now[1] - since[1]) * 1000
-        return (now[0] - since[0]) * 1000, cluster
+        """``(process ms, cluster ms or None)`` since ``since`` (a :meth:`read`; the process's read first, so the
+        scan of ``/proc`` is not counted)."""
+        process, cluster = time.process_time(), self._cluster()
+        used = None if cluster is None or since[1] is None else (cluster - since[1]) * 1000
+        return (process - since[0]) * 1000, used

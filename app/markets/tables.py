@@ -119,7 +119,7 @@ def cross_venue_rows(snapshot: pd.DataFrame, venues: Iterable[str], link: Callab
 
 def _floats(records: list[dict], column: str) -> np.ndarray:
     """``column`` of ``records`` as float64 (None, NaN and NA → NaN). A list built here rather than a nullable
-    pandas array per coin and column (the table's 156 calls: ~4 ms of every cold Markets draw)."""
+    pandas array per coin and column (156 calls for the bench's 52 coins: the table 5.0 -> 2.1 ms)."""
     return np.array([np.nan if pd.isna(value := r[column]) else float(value) for r in records], dtype="float64")
 
 
